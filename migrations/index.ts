@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_initial.ts';
+
+/**
+ * Every migration, by name (applied in name order). Listed statically rather than read from the
+ * folder so that the same code runs under tsx, vitest and the built dist/ without a loader.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_initial': m0001,
+};

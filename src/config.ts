@@ -1,0 +1,43 @@
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const urlWithScheme = (schemes: string[]) =>
+  z
+    .string()
+    .refine((v) => schemes.some((s) => v.startsWith(`${s}://`)), `must start with ${schemes.join(':// or ')}://`);
+
+/** Every environment variable the system reads, validated once at start-up. */
+const envSchema = z.object({
+  DATABASE_URL: urlWithScheme(['postgres', 'postgresql']).optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  REDIS_URL: urlWithScheme(['redis', 'rediss']).optional(),
+  BILLING_DATA_DIR: z.string().min(1).default('./.billing'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  BILLING_SCHEDULE: z.string().min(1).default('0 * * * *'),
+  BILLING_QUEUE_PREFIX: z.string().min(1).default('billing'),
+  BILLING_STREAM: z.string().min(1).default('billing:login-events'),
+  BILLING_STREAM_GROUP: z.string().min(1).default('billing-ingest'),
+  BILLING_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  BILLING_ADMIN_USER: z.string().min(1).default('admin'),
+  BILLING_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+  PORT: z.coerce.number().int().min(1).max(65535).default(8080),
+  HOST: z.string().min(1).default('127.0.0.1'),
+});
+
+export type Config = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+/** Parses the environment; throws one error that lists every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}

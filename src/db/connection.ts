@@ -1,0 +1,71 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { createPgConfig } from '@electric-sql/pglite/node-postgres';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './database.ts';
+import { migrateToLatest } from './migrator.ts';
+
+const DATE_OID = 1082;
+
+/** `date` stays a 'YYYY-MM-DD' string: a calendar day has no time zone, so it must never become a Date. */
+const typeParsers = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === DATE_OID ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export interface DatabaseConnection {
+  db: Kysely<Database>;
+  kind: 'postgres' | 'embedded';
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  poolSize?: number;
+  /** Apply pending migrations on open. The embedded database is always migrated on open. */
+  migrate?: boolean;
+}
+
+export async function openPostgres(url: string, poolSize = 10): Promise<DatabaseConnection> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: typeParsers });
+  // An idle client that loses its server must not crash the process; the next query reports it.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, kind: 'postgres', close: () => db.destroy() };
+}
+
+/**
+ * The embedded PostgreSQL (PGlite) in `dataDir` (or `memory://`). It runs one query at a time,
+ * so callers must use the transaction's handle inside a transaction, never `db`.
+ */
+export async function openEmbedded(dataDir: string): Promise<DatabaseConnection> {
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const pglite = await PGlite.create(dataDir);
+  const pool = new pg.Pool({ ...createPgConfig(pglite), types: typeParsers });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    kind: 'embedded',
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}
+
+export async function openDatabase(options: OpenOptions): Promise<DatabaseConnection> {
+  const conn = options.databaseUrl
+    ? await openPostgres(options.databaseUrl, options.poolSize)
+    : await openEmbedded(options.dataDir);
+  if (conn.kind === 'embedded' || options.migrate) {
+    try {
+      await migrateToLatest(conn.db);
+    } catch (error) {
+      await conn.close();
+      throw error;
+    }
+  }
+  return conn;
+}

@@ -1,0 +1,166 @@
+import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction } from 'kysely';
+
+/** int8 comes back from pg as a string; we write numbers (safe integers) or strings. */
+type Int8 = ColumnType<string, number | string | bigint, number | string | bigint>;
+type Int8Generated = ColumnType<string, never, never>;
+/** `date` columns are read as 'YYYY-MM-DD' strings (the pg type parser is set so in connection.ts). */
+type DateCol = ColumnType<string, string, string>;
+type Timestamptz = ColumnType<Date, Date | string, Date | string>;
+type TimestamptzDefault = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  timezone: string;
+  currency: string;
+  cutoff_hour: ColumnType<number, number | undefined, number>;
+  created_at: TimestamptzDefault;
+}
+
+export interface ApiKeysTable {
+  id: Int8Generated;
+  tenant_id: string;
+  key_hash: string;
+  key_prefix: string;
+  created_at: TimestamptzDefault;
+  revoked_at: Timestamptz | null;
+}
+
+export interface SettingsVersionsTable {
+  tenant_id: string;
+  user_id: string;
+  effective_at: Timestamptz;
+  active: boolean;
+  email: string | null;
+  last_name: string | null;
+  settings: ColumnType<unknown, string, string>;
+  license: string;
+  billing: string;
+  record_calls: boolean;
+  reasons: ColumnType<string[], string, string>;
+  imported_at: TimestamptzDefault;
+}
+
+export interface PriceBooksTable {
+  id: Int8Generated;
+  tenant_id: string | null;
+  currency: string;
+  valid_from: DateCol;
+  monthly_dashboard: Int8;
+  monthly_standard: Int8;
+  monthly_professional: Int8;
+  monthly_enterprise: Int8;
+  monthly_developer: Int8;
+  monthly_recording: Int8;
+  daily_professional: Int8;
+  daily_enterprise: Int8;
+  daily_recording: Int8;
+  loaded_at: TimestamptzDefault;
+}
+
+export interface LoginEventsTable {
+  tenant_id: string;
+  event_id: string;
+  user_id: string;
+  occurred_at: Timestamptz;
+  day: DateCol;
+  source: string;
+  received_at: Timestamptz;
+}
+
+export interface DailyActivityTable {
+  tenant_id: string;
+  day: DateCol;
+  user_id: string;
+  first_login_at: Timestamptz;
+  last_login_at: Timestamptz;
+  login_count: number;
+  updated_at: TimestamptzDefault;
+}
+
+export interface IngestRejectsTable {
+  id: Int8Generated;
+  received_at: TimestamptzDefault;
+  source: string;
+  tenant_id: string | null;
+  event_id: string | null;
+  location: string | null;
+  raw: string;
+  reason: string;
+  resolved_at: Timestamptz | null;
+}
+
+export interface DayRevisionsTable {
+  tenant_id: string;
+  day: DateCol;
+  revision: ColumnType<string, number | string | undefined, number | string>;
+  changed_at: TimestamptzDefault;
+}
+
+export interface RunsTable {
+  id: Int8Generated;
+  tenant_id: string;
+  day: DateCol;
+  kind: 'charge' | 'adjustment';
+  trigger: RunTrigger;
+  is_current: ColumnType<boolean, boolean | undefined, boolean>;
+  input_revision: Int8;
+  started_at: Timestamptz;
+  finished_at: Timestamptz;
+  line_count: number;
+  total: Int8;
+  currency: string;
+  superseded_at: Timestamptz | null;
+  job_id: string | null;
+}
+
+export type RunTrigger = 'schedule' | 'catch-up' | 'late-data' | 'replay' | 'manual';
+
+export interface ChargeLinesTable {
+  run_id: Int8;
+  user_id: string;
+  item: string;
+  billing: string;
+  amount: Int8;
+  unit_price: Int8;
+  price_book_id: Int8;
+}
+
+export interface AdjustmentLinesTable {
+  run_id: Int8;
+  tenant_id: string;
+  period: string;
+  day: DateCol;
+  user_id: string;
+  item: string;
+  billing: string;
+  amount: Int8;
+  currency: string;
+}
+
+export interface PeriodsTable {
+  tenant_id: string;
+  month: string;
+  closed_at: Timestamptz;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  api_keys: ApiKeysTable;
+  settings_versions: SettingsVersionsTable;
+  price_books: PriceBooksTable;
+  login_events: LoginEventsTable;
+  daily_activity: DailyActivityTable;
+  ingest_rejects: IngestRejectsTable;
+  day_revisions: DayRevisionsTable;
+  runs: RunsTable;
+  charge_lines: ChargeLinesTable;
+  adjustment_lines: AdjustmentLinesTable;
+  periods: PeriodsTable;
+}
+
+/** A database handle or an open transaction: repositories accept either as their first argument. */
+export type Db = Kysely<Database> | Transaction<Database>;
+
+export type TenantRow = Selectable<TenantsTable>;
+export type NewSettingsVersionRow = Insertable<SettingsVersionsTable>;

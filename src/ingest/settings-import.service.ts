@@ -1,0 +1,147 @@
+import type { z } from 'zod';
+import type { Db } from '../db/database.ts';
+import { bumpDayRevisions, type TenantDay } from '../db/repositories/day-revision.repository.ts';
+import {
+  findSettingsVersions,
+  findSuccessorInstants,
+  insertSettingsVersions,
+  type StoredSettingsVersion,
+  type VersionKey,
+} from '../db/repositories/settings-version.repository.ts';
+import { listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { dayOf, dayRange } from '../domain/calendar.ts';
+import { type LicenseResult, resolveLicense } from '../domain/license.ts';
+import { describeZodError, normaliseSettings } from '../domain/settings.ts';
+import { settingsVersionLineSchema } from './settings-version.schema.ts';
+
+export type SettingsVersionInput = z.output<typeof settingsVersionLineSchema>;
+
+export interface SettingsVersion extends StoredSettingsVersion {
+  result: LicenseResult;
+}
+
+/** Validates and resolves one settings version (the license is stored beside the settings). */
+export function toSettingsVersion(input: SettingsVersionInput): SettingsVersion {
+  const { tenantId, userId, effectiveAt, email, lastName, active, ...fields } = input;
+  const settings = normaliseSettings(fields);
+  const result = resolveLicense(settings);
+  return {
+    tenantId,
+    userId,
+    effectiveAt,
+    active,
+    email: email ?? null,
+    lastName: lastName ?? null,
+    settings: { ...settings },
+    license: result.license,
+    billing: result.billing,
+    recordCalls: settings.recordCalls,
+    reasons: result.reasons,
+    result,
+  };
+}
+
+export type ParsedLine = { ok: true; version: SettingsVersion } | { ok: false; reason: string };
+
+export function parseSettingsVersionLine(value: unknown): ParsedLine {
+  const parsed = settingsVersionLineSchema.safeParse(value);
+  if (!parsed.success) return { ok: false, reason: describeZodError(parsed.error) };
+  return { ok: true, version: toSettingsVersion(parsed.data) };
+}
+
+const keyOf = (k: VersionKey) => `${k.tenantId}\u0000${k.userId}\u0000${k.effectiveAt.getTime()}`;
+
+/** The fields (if any) in which two versions with the same key differ. */
+export function differingFields(a: StoredSettingsVersion, b: StoredSettingsVersion): string[] {
+  const fields: string[] = [];
+  if (a.active !== b.active) fields.push('active');
+  if (a.email !== b.email) fields.push('email');
+  if (a.lastName !== b.lastName) fields.push('lastName');
+  const keys = new Set([...Object.keys(a.settings), ...Object.keys(b.settings)]);
+  for (const k of [...keys].sort()) {
+    if (JSON.stringify(a.settings[k]) !== JSON.stringify(b.settings[k])) fields.push(k);
+  }
+  return fields;
+}
+
+function conflictMessage(v: VersionKey, fields: string[]): string {
+  return `settings version of user "${v.userId}" (tenant "${v.tenantId}") at ${v.effectiveAt.toISOString()} already exists with other content (${fields.join(', ')}); versions are never changed: import a new version with a later effectiveAt`;
+}
+
+export interface StoreOutcome {
+  /** Per input version, in order: stored now, already stored with the same content, or refused. */
+  outcomes: ({ status: 'stored' | 'unchanged' } | { status: 'conflict'; reason: string })[];
+}
+
+/**
+ * The tenant-days a newly stored version changes: from its own day to the day before its
+ * successor starts, but not past `receivedAt` (later days are not billed yet).
+ */
+function touchedDays(version: VersionKey, successor: Date | null, tenant: Tenant, receivedAt: Date): TenantDay[] {
+  if (version.effectiveAt > receivedAt) return [];
+  const endMs = Math.min(successor ? successor.getTime() - 1 : Number.POSITIVE_INFINITY, receivedAt.getTime());
+  if (endMs < version.effectiveAt.getTime()) return [];
+  const from = dayOf(version.effectiveAt, tenant.timezone);
+  const to = dayOf(new Date(endMs), tenant.timezone);
+  return dayRange(from, to).map((day) => ({ tenantId: tenant.id, day }));
+}
+
+/**
+ * Stores settings versions: new keys are inserted, an identical repeat is a no-op, the same key
+ * with other content is refused. Newly stored versions mark the days they touch for re-billing.
+ * Call it inside a transaction so that the versions and their marks commit together.
+ * Every version's tenant must exist (the caller checks it).
+ */
+export async function storeSettingsVersions(
+  trx: Db,
+  versions: readonly SettingsVersion[],
+  receivedAt: Date,
+): Promise<StoreOutcome> {
+  const outcomes: StoreOutcome['outcomes'] = new Array(versions.length);
+  const firstByKey = new Map<string, number>();
+  const toInsert: SettingsVersion[] = [];
+  versions.forEach((v, i) => {
+    const key = keyOf(v);
+    const first = firstByKey.get(key);
+    if (first === undefined) {
+      firstByKey.set(key, i);
+      toInsert.push(v);
+      return;
+    }
+    const fields = differingFields(versions[first] as SettingsVersion, v);
+    outcomes[i] = fields.length === 0 ? { status: 'unchanged' } : { status: 'conflict', reason: conflictMessage(v, fields) };
+  });
+
+  const inserted = new Set((await insertSettingsVersions(trx, toInsert)).map(keyOf));
+  const notInserted = toInsert.filter((v) => !inserted.has(keyOf(v)));
+  const existing = new Map((await findSettingsVersions(trx, notInserted)).map((s) => [keyOf(s), s]));
+  for (const v of toInsert) {
+    const i = firstByKey.get(keyOf(v)) as number;
+    if (inserted.has(keyOf(v))) {
+      outcomes[i] = { status: 'stored' };
+      continue;
+    }
+    const stored = existing.get(keyOf(v));
+    const fields = stored ? differingFields(stored, v) : ['(unknown)'];
+    outcomes[i] = fields.length === 0 ? { status: 'unchanged' } : { status: 'conflict', reason: conflictMessage(v, fields) };
+  }
+  // A later duplicate of a refused first occurrence is refused too.
+  versions.forEach((v, i) => {
+    const first = firstByKey.get(keyOf(v)) as number;
+    if (first !== i && outcomes[first]?.status === 'conflict' && outcomes[i]?.status === 'unchanged') {
+      outcomes[i] = outcomes[first] as StoreOutcome['outcomes'][number];
+    }
+  });
+
+  const newVersions = toInsert.filter((v) => inserted.has(keyOf(v)));
+  if (newVersions.length > 0) {
+    const tenants = new Map((await listTenants(trx)).map((t) => [t.id, t]));
+    const successors = await findSuccessorInstants(trx, newVersions);
+    const days = newVersions.flatMap((v, i) => {
+      const tenant = tenants.get(v.tenantId);
+      return tenant ? touchedDays(v, successors[i] ?? null, tenant, receivedAt) : [];
+    });
+    await bumpDayRevisions(trx, days);
+  }
+  return { outcomes };
+}

@@ -1,0 +1,269 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  addDays,
+  billableAt,
+  dayBounds,
+  dayOf,
+  dayOfMonth,
+  dayRange,
+  daysInMonth,
+  isValidDay,
+  isValidMonth,
+  isValidTimeZone,
+  latestBillableDay,
+  monthBounds,
+  monthDays,
+  monthOf,
+} from '../../src/domain/calendar.ts';
+
+const HOUR = 3_600_000;
+const hoursOf = (b: { start: Date; end: Date }): number => (b.end.getTime() - b.start.getTime()) / HOUR;
+
+describe('dayBounds', () => {
+  it.each([
+    // zone, day, start (UTC), end (UTC), hours
+    ['Europe/Prague', '2026-03-10', '2026-03-09T23:00:00.000Z', '2026-03-10T23:00:00.000Z', 24],
+    ['Europe/Prague', '2026-03-29', '2026-03-28T23:00:00.000Z', '2026-03-29T22:00:00.000Z', 23],
+    ['Europe/Prague', '2026-10-25', '2026-10-24T22:00:00.000Z', '2026-10-25T23:00:00.000Z', 25],
+    // southern hemisphere: clocks go back in April, forward in October
+    ['Australia/Sydney', '2026-04-05', '2026-04-04T13:00:00.000Z', '2026-04-05T14:00:00.000Z', 25],
+    ['Australia/Sydney', '2026-10-04', '2026-10-03T14:00:00.000Z', '2026-10-04T13:00:00.000Z', 23],
+    // midnight does not exist (00:00 -> 01:00): the day starts at the first instant after the gap
+    ['America/Havana', '2026-03-08', '2026-03-08T05:00:00.000Z', '2026-03-09T04:00:00.000Z', 23],
+    ['America/Havana', '2026-03-07', '2026-03-07T05:00:00.000Z', '2026-03-08T05:00:00.000Z', 24],
+    ['America/Santiago', '2026-09-06', '2026-09-06T04:00:00.000Z', '2026-09-07T03:00:00.000Z', 23],
+    ['Asia/Beirut', '2026-03-29', '2026-03-28T22:00:00.000Z', '2026-03-29T21:00:00.000Z', 23],
+    // midnight happens twice (01:00 -> 00:00): the day starts at its first occurrence
+    ['America/Havana', '2026-11-01', '2026-11-01T04:00:00.000Z', '2026-11-02T05:00:00.000Z', 25],
+    ['America/Havana', '2026-10-31', '2026-10-31T04:00:00.000Z', '2026-11-01T04:00:00.000Z', 24],
+    // Santiago falls back at 24:00 -> 23:00: the day before is the long one
+    ['America/Santiago', '2026-04-04', '2026-04-04T03:00:00.000Z', '2026-04-05T04:00:00.000Z', 25],
+    ['Asia/Kolkata', '2026-01-15', '2026-01-14T18:30:00.000Z', '2026-01-15T18:30:00.000Z', 24],
+    ['Australia/Lord_Howe', '2026-10-04', '2026-10-03T13:30:00.000Z', '2026-10-04T13:00:00.000Z', 23.5],
+    ['UTC', '2028-02-29', '2028-02-29T00:00:00.000Z', '2028-03-01T00:00:00.000Z', 24],
+    // Samoa skipped 2011-12-30 entirely: an empty day where 12-29 ends and 12-31 begins
+    ['Pacific/Apia', '2011-12-30', '2011-12-30T10:00:00.000Z', '2011-12-30T10:00:00.000Z', 0],
+  ])('%s %s is [%s, %s), %d h', (zone, day, start, end, hours) => {
+    const b = dayBounds(day, zone);
+    expect(b.start.toISOString()).toBe(start);
+    expect(b.end.toISOString()).toBe(end);
+    expect(hoursOf(b)).toBe(hours);
+  });
+
+  it('rejects bad days and zones, naming the value', () => {
+    expect(() => dayBounds('2026-02-30', 'Europe/Prague')).toThrow(/2026-02-30/);
+    expect(() => dayBounds('2026-03-01', 'Mars/Olympus')).toThrow(/Mars\/Olympus/);
+    expect(() => dayBounds('2026-03-01', '+01:00')).toThrow(/\+01:00/);
+  });
+});
+
+const ZONES = [
+  'Europe/Prague',
+  'Australia/Sydney',
+  'America/Havana',
+  'America/Santiago',
+  'Asia/Beirut',
+  'Asia/Kolkata',
+  'Australia/Lord_Howe',
+  'UTC',
+];
+
+describe('days tile time', () => {
+  it('every instant lies in the bounds of its own day, and consecutive days are adjacent', () => {
+    const instant = fc
+      .integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2040, 0, 1) })
+      .map((ms) => new Date(ms));
+    fc.assert(
+      fc.property(instant, fc.constantFrom(...ZONES), (at, zone) => {
+        const day = dayOf(at, zone);
+        const b = dayBounds(day, zone);
+        expect(b.start.getTime()).toBeLessThanOrEqual(at.getTime());
+        expect(at.getTime()).toBeLessThan(b.end.getTime());
+        expect(dayBounds(addDays(day, 1), zone).start.getTime()).toBe(b.end.getTime());
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('dayOf', () => {
+  it.each([
+    ['2026-03-28T22:59:59.999Z', 'Europe/Prague', '2026-03-28'],
+    ['2026-03-28T23:00:00.000Z', 'Europe/Prague', '2026-03-29'],
+    ['2026-01-14T18:29:59.999Z', 'Asia/Kolkata', '2026-01-14'],
+    ['2026-01-14T18:30:00.000Z', 'Asia/Kolkata', '2026-01-15'],
+    ['2026-04-04T13:00:00.000Z', 'Australia/Sydney', '2026-04-05'],
+    // first pass through the repeated hour of 2026-11-01 in Havana
+    ['2026-11-01T04:30:00.000Z', 'America/Havana', '2026-11-01'],
+    ['2011-12-30T10:00:00.000Z', 'Pacific/Apia', '2011-12-31'],
+  ])('%s in %s is %s', (iso, zone, day) => {
+    expect(dayOf(new Date(iso), zone)).toBe(day);
+  });
+
+  it('rejects an invalid Date', () => {
+    expect(() => dayOf(new Date('nope'), 'UTC')).toThrow(/Invalid Date/);
+  });
+});
+
+describe('billableAt', () => {
+  it.each([
+    ['Europe/Prague', '2026-03-27', 2, '2026-03-28T01:00:00.000Z'],
+    // 02:00 on 03-29 does not exist: the clock jumps to 03:00 CEST
+    ['Europe/Prague', '2026-03-28', 2, '2026-03-29T01:00:00.000Z'],
+    ['Europe/Prague', '2026-03-28', 3, '2026-03-29T01:00:00.000Z'],
+    // 02:00 on 10-25 happens twice: the clock first reaches it in CEST
+    ['Europe/Prague', '2026-10-24', 2, '2026-10-25T00:00:00.000Z'],
+    ['Europe/Prague', '2026-10-25', 2, '2026-10-26T01:00:00.000Z'],
+    ['Australia/Sydney', '2026-10-03', 2, '2026-10-03T16:00:00.000Z'],
+    ['Australia/Sydney', '2026-04-04', 2, '2026-04-04T15:00:00.000Z'],
+    ['America/Havana', '2026-03-07', 0, '2026-03-08T05:00:00.000Z'],
+    ['Australia/Lord_Howe', '2026-10-03', 2, '2026-10-03T15:30:00.000Z'],
+    ['Asia/Kolkata', '2026-01-14', 2, '2026-01-14T20:30:00.000Z'],
+    ['UTC', '2026-12-31', 23, '2027-01-01T23:00:00.000Z'],
+  ])('%s day %s with cut-off %d is billable at %s', (zone, day, cutoff, at) => {
+    expect(billableAt(day, zone, cutoff).toISOString()).toBe(at);
+  });
+
+  it.each([24, -1, 1.5, Number.NaN])('rejects cut-off hour %s', (cutoff) => {
+    expect(() => billableAt('2026-01-01', 'UTC', cutoff)).toThrow(/cutoff hour/);
+  });
+});
+
+describe('latestBillableDay', () => {
+  it.each([
+    ['2026-03-29T00:59:59.999Z', 'Europe/Prague', 2, '2026-03-27'],
+    ['2026-03-29T01:00:00.000Z', 'Europe/Prague', 2, '2026-03-28'],
+    ['2026-01-15T00:59:00.000Z', 'Europe/Prague', 2, '2026-01-13'],
+    ['2026-01-15T01:00:00.000Z', 'Europe/Prague', 2, '2026-01-14'],
+    ['2026-01-14T18:30:00.000Z', 'Asia/Kolkata', 0, '2026-01-14'],
+    ['2026-01-14T18:29:59.999Z', 'Asia/Kolkata', 0, '2026-01-13'],
+  ])('at %s in %s (cut-off %d) the latest billable day is %s', (now, zone, cutoff, day) => {
+    expect(latestBillableDay(new Date(now), zone, cutoff)).toBe(day);
+  });
+
+  it('returns D with billableAt(D) <= now < billableAt(D + 1)', () => {
+    const instant = fc
+      .integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2035, 0, 1) })
+      .map((ms) => new Date(ms));
+    fc.assert(
+      fc.property(
+        instant,
+        fc.constantFrom(...ZONES),
+        fc.integer({ min: 0, max: 23 }),
+        (now, zone, cutoff) => {
+          const day = latestBillableDay(now, zone, cutoff);
+          expect(billableAt(day, zone, cutoff).getTime()).toBeLessThanOrEqual(now.getTime());
+          expect(billableAt(addDays(day, 1), zone, cutoff).getTime()).toBeGreaterThan(now.getTime());
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('day arithmetic', () => {
+  it.each([
+    ['2026-02-10', 28],
+    ['2028-02-10', 29],
+    ['2000-02-01', 29],
+    ['2100-02-01', 28],
+    ['2026-04-30', 30],
+    ['2026-12-31', 31],
+  ])('%s is in a %d-day month', (day, n) => {
+    expect(daysInMonth(day)).toBe(n);
+  });
+
+  it.each([
+    ['2026-12-31', 1, '2027-01-01'],
+    ['2028-02-28', 1, '2028-02-29'],
+    ['2028-03-01', -1, '2028-02-29'],
+    ['2026-03-01', -1, '2026-02-28'],
+    ['2026-01-31', 30, '2026-03-02'],
+    ['2026-03-29', 0, '2026-03-29'],
+    ['0001-01-02', -1, '0001-01-01'],
+    ['2026-06-15', 365, '2027-06-15'],
+  ])('addDays(%s, %d) is %s', (day, n, expected) => {
+    expect(addDays(day, n)).toBe(expected);
+  });
+
+  it('day of month and month of a day', () => {
+    expect(dayOfMonth('2026-03-29')).toBe(29);
+    expect(dayOfMonth('2026-03-01')).toBe(1);
+    expect(monthOf('2026-03-29')).toBe('2026-03');
+  });
+
+  it('monthDays lists every day of the month in order', () => {
+    const feb = monthDays('2028-02');
+    expect(feb).toHaveLength(29);
+    expect(feb[0]).toBe('2028-02-01');
+    expect(feb[28]).toBe('2028-02-29');
+    expect(monthDays('2026-02')).toHaveLength(28);
+    expect(monthDays('2026-12').at(-1)).toBe('2026-12-31');
+  });
+
+  it('dayRange is inclusive and empty when inverted', () => {
+    expect(dayRange('2026-02-27', '2026-03-02')).toEqual([
+      '2026-02-27',
+      '2026-02-28',
+      '2026-03-01',
+      '2026-03-02',
+    ]);
+    expect(dayRange('2026-03-02', '2026-03-02')).toEqual(['2026-03-02']);
+    expect(dayRange('2026-03-03', '2026-03-02')).toEqual([]);
+  });
+
+  it('monthBounds spans local midnights, across DST', () => {
+    const b = monthBounds('2026-03', 'Europe/Prague');
+    expect(b.start.toISOString()).toBe('2026-02-28T23:00:00.000Z');
+    expect(b.end.toISOString()).toBe('2026-03-31T22:00:00.000Z');
+    expect(hoursOf(b)).toBe(31 * 24 - 1);
+  });
+
+  it('rejects malformed input, naming it', () => {
+    expect(() => addDays('2026-1-01', 1)).toThrow(/2026-1-01/);
+    expect(() => addDays('2026-01-01', 0.5)).toThrow(/0.5/);
+    expect(() => monthDays('2026-13')).toThrow(/2026-13/);
+    expect(() => dayRange('2026-01-01', 'tomorrow')).toThrow(/tomorrow/);
+  });
+});
+
+describe('validators', () => {
+  it.each([
+    ['2026-02-28', true],
+    ['2028-02-29', true],
+    ['2026-02-29', false],
+    ['2100-02-29', false],
+    ['2026-13-01', false],
+    ['2026-00-10', false],
+    ['2026-04-31', false],
+    ['2026-1-01', false],
+    ['2026-01-01T00:00', false],
+    ['0000-01-01', false],
+    ['', false],
+  ])('isValidDay(%j) is %s', (s, ok) => {
+    expect(isValidDay(s)).toBe(ok);
+  });
+
+  it.each([
+    ['2026-01', true],
+    ['2026-12', true],
+    ['2026-13', false],
+    ['2026-00', false],
+    ['2026-1', false],
+    ['2026-01-01', false],
+  ])('isValidMonth(%j) is %s', (s, ok) => {
+    expect(isValidMonth(s)).toBe(ok);
+  });
+
+  it.each([
+    ['Europe/Prague', true],
+    ['Asia/Kolkata', true],
+    ['UTC', true],
+    ['Mars/Olympus', false],
+    ['+01:00', false],
+    ['', false],
+  ])('isValidTimeZone(%j) is %s', (tz, ok) => {
+    expect(isValidTimeZone(tz)).toBe(ok);
+  });
+});

@@ -27,6 +27,9 @@ const envSchema = z.object({
 
 export type Config = z.infer<typeof envSchema>;
 
+/** The names of every variable the system reads (deployment files are checked against it). */
+export const ENV_KEYS: readonly string[] = Object.keys(envSchema.shape);
+
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
 }

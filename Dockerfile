@@ -18,7 +18,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
-# Without src/, bin/billing.js runs the compiled dist/.
+# Without src/, bin/billing.js runs the compiled dist/. Files the commands write (export --out)
+# go to /data, the working directory, which the unprivileged user owns.
+RUN mkdir -p /data && chown node:node /data
+ENV BILLING_DATA_DIR=/data
 USER node
-ENTRYPOINT ["node", "bin/billing.js"]
+WORKDIR /data
+ENTRYPOINT ["node", "/app/bin/billing.js"]
 CMD ["--help"]

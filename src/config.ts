@@ -5,7 +5,10 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const urlWithScheme = (schemes: string[]) =>
   z
     .string()
-    .refine((v) => schemes.some((s) => v.startsWith(`${s}://`)), `must start with ${schemes.join(':// or ')}://`);
+    .refine(
+      (v) => schemes.some((s) => v.startsWith(`${s}://`)),
+      `must start with ${schemes.join(':// or ')}://`,
+    );
 
 /** Every environment variable the system reads, validated once at start-up. */
 const envSchema = z.object({

@@ -4,7 +4,8 @@ import { findTenant } from '../db/repositories/tenant.repository.ts';
 import {
   DAILY_PRICE_ITEMS,
   InvalidPriceBookError,
-  MONTHLY_PRICE_ITEMS, type PriceBook,
+  MONTHLY_PRICE_ITEMS,
+  type PriceBook,
   parsePriceBookFile,
 } from '../domain/price-book.ts';
 import { ConflictError, InputError } from '../errors.ts';
@@ -13,7 +14,11 @@ import { ConflictError, InputError } from '../errors.ts';
  * Loads one price book version. Versions are immutable like settings versions: loading the same
  * book again is a no-op; another book with the same (tenant, validFrom) is refused.
  */
-export async function loadPriceBook(db: Db, input: unknown, source: string): Promise<{ inserted: boolean; book: PriceBook }> {
+export async function loadPriceBook(
+  db: Db,
+  input: unknown,
+  source: string,
+): Promise<{ inserted: boolean; book: PriceBook }> {
   let file: ReturnType<typeof parsePriceBookFile>;
   try {
     file = parsePriceBookFile(input);

@@ -1,6 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
-import { createPgConfig } from '@electric-sql/pglite/node-postgres';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './database.ts';
@@ -11,7 +9,9 @@ const DATE_OID = 1082;
 /** `date` stays a 'YYYY-MM-DD' string: a calendar day has no time zone, so it must never become a Date. */
 const typeParsers = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === DATE_OID ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === DATE_OID
+      ? (value: string) => value
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 export interface DatabaseConnection {
@@ -30,8 +30,11 @@ export interface OpenOptions {
 
 export async function openPostgres(url: string, poolSize = 10): Promise<DatabaseConnection> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types: typeParsers });
-  // An idle client that loses its server must not crash the process; the next query reports it.
+  // A client that loses its server (a restart, a network cut) emits 'error': on the pool when
+  // idle, on the client itself when checked out. Unheard, either would crash the process; the
+  // query in flight fails on its own and the pool drops the broken client on release.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, kind: 'postgres', close: () => db.destroy() };
 }
@@ -42,6 +45,9 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Database
  */
 export async function openEmbedded(dataDir: string): Promise<DatabaseConnection> {
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  // Loaded only when used: a process on real PostgreSQL never pays for the embedded one.
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
   const pglite = await PGlite.create(dataDir);
   const pool = new pg.Pool({ ...createPgConfig(pglite), types: typeParsers });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import type { ColumnType, Insertable, Kysely, Selectable, Transaction } from 'kysely';
 
 /** int8 comes back from pg as a string; we write numbers (safe integers) or strings. */
 type Int8 = ColumnType<string, number | string | bigint, number | string | bigint>;

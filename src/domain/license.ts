@@ -1,4 +1,11 @@
-import { type Addon, type BillingMode, type License, licenseRank, type Permission, type Settings } from './settings.ts';
+import {
+  type Addon,
+  type BillingMode,
+  type License,
+  licenseRank,
+  type Permission,
+  type Settings,
+} from './settings.ts';
 
 export type RuleId = 'R2' | 'R3' | 'R4' | 'R5' | 'R6' | 'R7';
 

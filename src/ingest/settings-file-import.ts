@@ -3,7 +3,11 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { batched, parseJsonLine, readLines } from './line-source.ts';
-import { parseSettingsVersionLine, type SettingsVersion, storeSettingsVersions } from './settings-import.service.ts';
+import {
+  parseSettingsVersionLine,
+  type SettingsVersion,
+  storeSettingsVersions,
+} from './settings-import.service.ts';
 
 export interface SettingsFileImportResult {
   stored: number;
@@ -33,15 +37,22 @@ export async function importSettingsFile(
       if (!parsed.ok) {
         result.refused.push({ lineNo: line.lineNo, reason: parsed.reason });
       } else if (!tenantIds.has(parsed.version.tenantId)) {
-        result.refused.push({ lineNo: line.lineNo, reason: `tenantId: unknown tenant "${parsed.version.tenantId}"` });
+        result.refused.push({
+          lineNo: line.lineNo,
+          reason: `tenantId: unknown tenant "${parsed.version.tenantId}"`,
+        });
       } else {
         good.push({ lineNo: line.lineNo, version: parsed.version });
       }
     }
     const receivedAt = now();
-    const { outcomes } = await db
-      .transaction()
-      .execute((trx) => storeSettingsVersions(trx, good.map((g) => g.version), receivedAt));
+    const { outcomes } = await db.transaction().execute((trx) =>
+      storeSettingsVersions(
+        trx,
+        good.map((g) => g.version),
+        receivedAt,
+      ),
+    );
     outcomes.forEach((o, i) => {
       if (o.status === 'stored') result.stored += 1;
       else if (o.status === 'unchanged') result.unchanged += 1;

@@ -77,9 +77,17 @@ export interface StoreOutcome {
  * The tenant-days a newly stored version changes: from its own day to the day before its
  * successor starts, but not past `receivedAt` (later days are not billed yet).
  */
-function touchedDays(version: VersionKey, successor: Date | null, tenant: Tenant, receivedAt: Date): TenantDay[] {
+function touchedDays(
+  version: VersionKey,
+  successor: Date | null,
+  tenant: Tenant,
+  receivedAt: Date,
+): TenantDay[] {
   if (version.effectiveAt > receivedAt) return [];
-  const endMs = Math.min(successor ? successor.getTime() - 1 : Number.POSITIVE_INFINITY, receivedAt.getTime());
+  const endMs = Math.min(
+    successor ? successor.getTime() - 1 : Number.POSITIVE_INFINITY,
+    receivedAt.getTime(),
+  );
   if (endMs < version.effectiveAt.getTime()) return [];
   const from = dayOf(version.effectiveAt, tenant.timezone);
   const to = dayOf(new Date(endMs), tenant.timezone);
@@ -109,7 +117,10 @@ export async function storeSettingsVersions(
       return;
     }
     const fields = differingFields(versions[first] as SettingsVersion, v);
-    outcomes[i] = fields.length === 0 ? { status: 'unchanged' } : { status: 'conflict', reason: conflictMessage(v, fields) };
+    outcomes[i] =
+      fields.length === 0
+        ? { status: 'unchanged' }
+        : { status: 'conflict', reason: conflictMessage(v, fields) };
   });
 
   const inserted = new Set((await insertSettingsVersions(trx, toInsert)).map(keyOf));
@@ -123,7 +134,10 @@ export async function storeSettingsVersions(
     }
     const stored = existing.get(keyOf(v));
     const fields = stored ? differingFields(stored, v) : ['(unknown)'];
-    outcomes[i] = fields.length === 0 ? { status: 'unchanged' } : { status: 'conflict', reason: conflictMessage(v, fields) };
+    outcomes[i] =
+      fields.length === 0
+        ? { status: 'unchanged' }
+        : { status: 'conflict', reason: conflictMessage(v, fields) };
   }
   // A later duplicate of a refused first occurrence is refused too.
   versions.forEach((v, i) => {

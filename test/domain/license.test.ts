@@ -2,10 +2,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { resolveLicense } from '../../src/domain/license.ts';
-import { previewLicense } from '../../src/ingest/license-preview.ts';
 import {
   type License,
-  LICENSES,
   licenseRank,
   normaliseSettings,
   PERMISSIONS,
@@ -13,6 +11,7 @@ import {
   type Settings,
   settingsSchema,
 } from '../../src/domain/settings.ts';
+import { previewLicense } from '../../src/ingest/license-preview.ts';
 
 interface Case {
   name: string;
@@ -86,15 +85,20 @@ const rank = (l: License) => licenseRank(l);
 describe('laws of the license engine (property tests)', () => {
   it('adding a permission, a skill or statistics tracking never lowers the license', () => {
     fc.assert(
-      fc.property(settingsArb, fc.constantFrom(...PERMISSIONS), fc.string({ minLength: 1, maxLength: 3 }), (s, p, skill) => {
-        const base = rank(resolveLicense(s).license);
-        const more = [
-          { ...s, permissions: [...s.permissions, p] },
-          { ...s, skills: [...s.skills, skill] },
-          { ...s, trackStatistics: true },
-        ].map((x) => rank(resolveLicense(normaliseSettings(x)).license));
-        for (const m of more) expect(m).toBeGreaterThanOrEqual(base);
-      }),
+      fc.property(
+        settingsArb,
+        fc.constantFrom(...PERMISSIONS),
+        fc.string({ minLength: 1, maxLength: 3 }),
+        (s, p, skill) => {
+          const base = rank(resolveLicense(s).license);
+          const more = [
+            { ...s, permissions: [...s.permissions, p] },
+            { ...s, skills: [...s.skills, skill] },
+            { ...s, trackStatistics: true },
+          ].map((x) => rank(resolveLicense(normaliseSettings(x)).license));
+          for (const m of more) expect(m).toBeGreaterThanOrEqual(base);
+        },
+      ),
     );
   });
 
@@ -111,7 +115,10 @@ describe('laws of the license engine (property tests)', () => {
       fc.property(settingsArb, (s) => {
         const r = resolveLicense(s);
         const rules = rulesOf(r.reasons);
-        const needed = rules.reduce((max, rule) => Math.max(max, rank(floorOf[rule] as License)), rank('standard'));
+        const needed = rules.reduce(
+          (max, rule) => Math.max(max, rank(floorOf[rule] as License)),
+          rank('standard'),
+        );
         if (rules.includes('R2')) {
           expect(r.license).toBe('dashboard');
           expect(rules).toEqual(['R2']);

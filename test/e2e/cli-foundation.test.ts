@@ -22,10 +22,16 @@ describe('license resolve', () => {
   });
 
   it('gives one result or error line per non-blank input line, in order, and exit 2', async () => {
-    const p = file('settings.ndjson', '{"permissions":["dashboard"]}\n\nnope\n{"role":"root"}\n{"recordCalls":true}\n');
+    const p = file(
+      'settings.ndjson',
+      '{"permissions":["dashboard"]}\n\nnope\n{"role":"root"}\n{"recordCalls":true}\n',
+    );
     const r = await runCli(['license', 'resolve', p]);
     expect(r.code).toBe(2);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(4);
     expect(lines[0].license).toBe('dashboard');
     expect(lines[1].error).toMatch(/line 3/);
@@ -50,11 +56,28 @@ describe('tenants, prices and users on PostgreSQL', () => {
   });
 
   it('adds and lists a tenant, refusing a bad timezone and currency with exit 2', async () => {
-    const bad = await runCli(['tenants', 'add', '--id', 'x', '--name', 'X', '--timezone', 'Mars/Base', '--currency', 'EURO'], { env });
+    const bad = await runCli(
+      ['tenants', 'add', '--id', 'x', '--name', 'X', '--timezone', 'Mars/Base', '--currency', 'EURO'],
+      { env },
+    );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('Mars/Base');
     expect(bad.stderr).toContain('EURO');
-    const ok = await runCli(['tenants', 'add', '--id', 'acme', '--name', 'Acme', '--timezone', 'Europe/Prague', '--currency', 'EUR'], { env });
+    const ok = await runCli(
+      [
+        'tenants',
+        'add',
+        '--id',
+        'acme',
+        '--name',
+        'Acme',
+        '--timezone',
+        'Europe/Prague',
+        '--currency',
+        'EUR',
+      ],
+      { env },
+    );
     expect(ok.code).toBe(0);
     const list = await runCli(['tenants', 'list', '--json'], { env });
     expect(JSON.parse(list.stdout)).toEqual([
@@ -78,7 +101,14 @@ describe('tenants, prices and users on PostgreSQL', () => {
       currency: 'EUR',
       validFrom: '2026-01-01',
       tenantId: null,
-      monthly: { dashboard: 500, standard: 1900, professional: 3900, enterprise: 5900, developer: 9900, recording: 900 },
+      monthly: {
+        dashboard: 500,
+        standard: 1900,
+        professional: 3900,
+        enterprise: 5900,
+        developer: 9900,
+        recording: 900,
+      },
       daily: { professional: 250, enterprise: 390, recording: 50 },
     };
     const p = file('book.json', JSON.stringify(book));
@@ -86,12 +116,36 @@ describe('tenants, prices and users on PostgreSQL', () => {
     const again = await runCli(['prices', 'load', p], { env });
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/already loaded/);
-    const other = await runCli(['prices', 'load', file('b2.json', JSON.stringify({ ...book, monthly: { ...book.monthly, standard: 2000 } }))], { env });
+    const other = await runCli(
+      [
+        'prices',
+        'load',
+        file('b2.json', JSON.stringify({ ...book, monthly: { ...book.monthly, standard: 2000 } })),
+      ],
+      { env },
+    );
     expect(other.code).toBe(2);
-    const negative = await runCli(['prices', 'load', file('b3.json', JSON.stringify({ ...book, validFrom: '2026-02-01', daily: { ...book.daily, recording: -1 } }))], { env });
+    const negative = await runCli(
+      [
+        'prices',
+        'load',
+        file(
+          'b3.json',
+          JSON.stringify({ ...book, validFrom: '2026-02-01', daily: { ...book.daily, recording: -1 } }),
+        ),
+      ],
+      { env },
+    );
     expect(negative.code).toBe(2);
     expect(negative.stderr).toContain('daily.recording');
-    const missing = await runCli(['prices', 'load', file('b4.json', JSON.stringify({ ...book, validFrom: '2026-03-01', monthly: { standard: 1 } }))], { env });
+    const missing = await runCli(
+      [
+        'prices',
+        'load',
+        file('b4.json', JSON.stringify({ ...book, validFrom: '2026-03-01', monthly: { standard: 1 } })),
+      ],
+      { env },
+    );
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('monthly.dashboard');
     expect(await tdb.db.selectFrom('price_books').select('id').execute()).toHaveLength(1);
@@ -109,11 +163,22 @@ describe('tenants, prices and users on PostgreSQL', () => {
     const p = file('users.ndjson', `${JSON.stringify(v)}\n${JSON.stringify({ ...v, userId: 'u-2' })}\n`);
     const first = await runCli(['users', 'import', p, '--json'], { env });
     expect(first.code).toBe(0);
-    expect(JSON.parse(first.stdout.trim().split('\n').at(-1) as string)).toEqual({ stored: 2, unchanged: 0, refused: 0 });
+    expect(JSON.parse(first.stdout.trim().split('\n').at(-1) as string)).toEqual({
+      stored: 2,
+      unchanged: 0,
+      refused: 0,
+    });
     const second = await runCli(['users', 'import', p, '--json'], { env });
     expect(second.code).toBe(0);
-    expect(JSON.parse(second.stdout.trim().split('\n').at(-1) as string)).toEqual({ stored: 0, unchanged: 2, refused: 0 });
-    const conflict = await runCli(['users', 'import', file('c.ndjson', `${JSON.stringify({ ...v, skills: ['a'] })}\n`)], { env });
+    expect(JSON.parse(second.stdout.trim().split('\n').at(-1) as string)).toEqual({
+      stored: 0,
+      unchanged: 2,
+      refused: 0,
+    });
+    const conflict = await runCli(
+      ['users', 'import', file('c.ndjson', `${JSON.stringify({ ...v, skills: ['a'] })}\n`)],
+      { env },
+    );
     expect(conflict.code).toBe(2);
     expect(conflict.stderr).toContain('c.ndjson:1');
     expect(conflict.stderr).toContain('u-1');
@@ -125,7 +190,23 @@ describe('tenants, prices and users on PostgreSQL', () => {
 describe('the embedded database', () => {
   it('works with nothing installed: tenants add and list in BILLING_DATA_DIR', async () => {
     const env = { DATABASE_URL: undefined, BILLING_DATA_DIR: path.join(dir, 'embedded') };
-    const add = await runCli(['tenants', 'add', '--id', 'emb', '--name', 'Emb', '--timezone', 'Asia/Kolkata', '--currency', 'INR', '--cutoff-hour', '3'], { env });
+    const add = await runCli(
+      [
+        'tenants',
+        'add',
+        '--id',
+        'emb',
+        '--name',
+        'Emb',
+        '--timezone',
+        'Asia/Kolkata',
+        '--currency',
+        'INR',
+        '--cutoff-hour',
+        '3',
+      ],
+      { env },
+    );
     expect(add.stderr).toBe('');
     expect(add.code).toBe(0);
     const list = await runCli(['tenants', 'list', '--json'], { env });

@@ -6,7 +6,8 @@ import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { BACKENDS } from '../support/backends.ts';
 
 const NOW = new Date('2026-11-20T12:00:00Z');
-const lines = (...objs: unknown[]) => Readable.from(`${objs.map((o) => (typeof o === 'string' ? o : JSON.stringify(o))).join('\n')}\n`);
+const lines = (...objs: unknown[]) =>
+  Readable.from(`${objs.map((o) => (typeof o === 'string' ? o : JSON.stringify(o))).join('\n')}\n`);
 
 const jana = {
   tenantId: 'acme',
@@ -46,7 +47,11 @@ describe.each(BACKENDS)('settings import on $name', ({ open }) => {
     const before = await conn.db.selectFrom('settings_versions').selectAll().execute();
     const r = await importSettingsFile(
       conn.db,
-      lines(jana, { ...jana, effectiveAt: '2026-11-03T13:05:00Z', skills: ['sk-voice', 'cz-voice', 'cz-voice'] }),
+      lines(jana, {
+        ...jana,
+        effectiveAt: '2026-11-03T13:05:00Z',
+        skills: ['sk-voice', 'cz-voice', 'cz-voice'],
+      }),
       () => NOW,
     );
     expect(r).toEqual({ stored: 0, unchanged: 2, refused: [] });

@@ -6,12 +6,16 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import http from 'node:http';
 
-const PG_BIN_DIRS = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'];
+const PG_BIN_DIRS = [
+  '/usr/lib/postgresql/17/bin',
+  '/usr/lib/postgresql/16/bin',
+  '/usr/lib/postgresql/15/bin',
+];
 
 export interface Service {
   url: string;
@@ -110,24 +114,24 @@ export async function startLocalPostgres(options: PostgresOptions = {}): Promise
   const user = postgresUser();
   if (user) execFileSync('chown', [`${user.uid}:${user.gid}`, dataDir]);
   const asUser = user ? { uid: user.uid, gid: user.gid, env: { ...process.env, HOME: dataDir } } : {};
-  execFileSync(path.join(bin, 'initdb'), [
-    '-D',
-    dataDir,
-    '-U',
-    'postgres',
-    '-A',
-    'trust',
-    '-E',
-    'UTF8',
-    '--locale=C.UTF-8',
-  ], { stdio: 'pipe', ...asUser });
+  execFileSync(
+    path.join(bin, 'initdb'),
+    ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8'],
+    { stdio: 'pipe', ...asUser },
+  );
   const port = await freePort();
   const settings = [
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', `unix_socket_directories=${dataDir}`,
-    '-c', 'max_connections=300',
-    '-c', `shared_buffers=${options.sharedBuffers ?? '256MB'}`,
-    ...(options.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    `unix_socket_directories=${dataDir}`,
+    '-c',
+    'max_connections=300',
+    '-c',
+    `shared_buffers=${options.sharedBuffers ?? '256MB'}`,
+    ...(options.durable
+      ? []
+      : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
   ];
   let child: ChildProcess | undefined;
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -195,13 +199,20 @@ export async function startLocalRedis(options: { appendOnly?: boolean } = {}): P
     child = spawn(
       bin,
       [
-        '--port', String(port),
-        '--bind', '127.0.0.1',
-        '--dir', dir,
-        '--save', '',
-        '--appendonly', options.appendOnly ? 'yes' : 'no',
-        '--appendfsync', 'everysec',
-        '--maxmemory-policy', 'noeviction',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        options.appendOnly ? 'yes' : 'no',
+        '--appendfsync',
+        'everysec',
+        '--maxmemory-policy',
+        'noeviction',
       ],
       { stdio: 'ignore' },
     );
@@ -287,4 +298,3 @@ export async function resolveRedis(): Promise<Service> {
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
-

@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
-import { openInput, parseJsonLine, readLines } from '../../ingest/line-source.ts';
 import { previewLicense } from '../../ingest/license-preview.ts';
+import { openInput, parseJsonLine, readLines } from '../../ingest/line-source.ts';
 import type { CliContext } from '../context.ts';
 
 export function registerLicense(program: Command, ctx: CliContext): void {
   const license = program.command('license').description('the license rules of licensing.md');
   license
     .command('resolve')
-    .description('NDJSON settings in, one NDJSON result (or {"error"}) per non-blank line out; exit 2 if any line was bad')
+    .description(
+      'NDJSON settings in, one NDJSON result (or {"error"}) per non-blank line out; exit 2 if any line was bad',
+    )
     .argument('[file]', 'NDJSON file, or - for standard input', '-')
     .action(async (file: string) => {
       const input = await openInput(file);

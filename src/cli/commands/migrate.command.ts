@@ -10,6 +10,8 @@ export function registerMigrate(program: Command, ctx: CliContext): void {
       const { db } = await ctx.database({ migrate: false });
       const results = await migrateToLatest(db);
       const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
-      ctx.print(applied.length > 0 ? `applied: ${applied.join(', ')}` : 'nothing to apply: the schema is up to date');
+      ctx.print(
+        applied.length > 0 ? `applied: ${applied.join(', ')}` : 'nothing to apply: the schema is up to date',
+      );
     });
 }

@@ -15,7 +15,9 @@ export function registerPrices(program: Command, ctx: CliContext): void {
       try {
         json = JSON.parse(await readFile(file, 'utf8'));
       } catch (error) {
-        throw new InputError(`${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON: ${(error as Error).message}`}`);
+        throw new InputError(
+          `${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON: ${(error as Error).message}`}`,
+        );
       }
       const { db } = await ctx.database();
       const { inserted, book } = await loadPriceBook(db, json, file);

@@ -16,12 +16,21 @@ export function registerTenants(program: Command, ctx: CliContext): void {
     .requiredOption('--name <name>', 'display name')
     .requiredOption('--timezone <tz>', 'IANA time zone, e.g. Europe/Prague')
     .requiredOption('--currency <cur>', 'ISO 4217 code, e.g. EUR')
-    .option('--cutoff-hour <h>', 'local hour on D+1 from which day D is billable', parseIntOption('--cutoff-hour'), 2)
-    .action(async (opts: { id: string; name: string; timezone: string; currency: string; cutoffHour: number }) => {
-      const { db } = await ctx.database();
-      const tenant = await addTenant(db, { ...opts });
-      ctx.print(`added tenant ${tenant.id} (${tenant.timezone}, ${tenant.currency}, cut-off ${tenant.cutoffHour}:00)`);
-    });
+    .option(
+      '--cutoff-hour <h>',
+      'local hour on D+1 from which day D is billable',
+      parseIntOption('--cutoff-hour'),
+      2,
+    )
+    .action(
+      async (opts: { id: string; name: string; timezone: string; currency: string; cutoffHour: number }) => {
+        const { db } = await ctx.database();
+        const tenant = await addTenant(db, { ...opts });
+        ctx.print(
+          `added tenant ${tenant.id} (${tenant.timezone}, ${tenant.currency}, cut-off ${tenant.cutoffHour}:00)`,
+        );
+      },
+    );
 
   tenants
     .command('list')
@@ -32,7 +41,8 @@ export function registerTenants(program: Command, ctx: CliContext): void {
       const all = await listTenants(db);
       if (opts.json) return ctx.print(JSON.stringify(all));
       if (all.length === 0) return ctx.print('no tenants');
-      for (const t of all) ctx.print(`${t.id}\t${t.name}\t${t.timezone}\t${t.currency}\tcut-off ${t.cutoffHour}`);
+      for (const t of all)
+        ctx.print(`${t.id}\t${t.name}\t${t.timezone}\t${t.currency}\tcut-off ${t.cutoffHour}`);
     });
 
   tenants
@@ -41,7 +51,8 @@ export function registerTenants(program: Command, ctx: CliContext): void {
     .requiredOption('--tenant <id>', 'tenant id')
     .action(async (opts: { tenant: string }) => {
       const { db } = await ctx.database();
-      if (!(await findTenant(db, opts.tenant))) throw new InputError(`--tenant: unknown tenant "${opts.tenant}"`);
+      if (!(await findTenant(db, opts.tenant)))
+        throw new InputError(`--tenant: unknown tenant "${opts.tenant}"`);
       const key = await createApiKey(db, opts.tenant);
       ctx.print(`API key for tenant ${opts.tenant} (shown once, store it now): ${key}`);
     });

@@ -7,7 +7,9 @@ export function registerUsers(program: Command, ctx: CliContext): void {
   const users = program.command('users').description('user settings versions');
   users
     .command('import')
-    .description('import settings versions from NDJSON (one version per line); exit 2 if any line was refused')
+    .description(
+      'import settings versions from NDJSON (one version per line); exit 2 if any line was refused',
+    )
     .argument('<file>', 'NDJSON file, or - for standard input')
     .option('--json', 'print the counts as one JSON object on the last line')
     .action(async (file: string, opts: { json?: boolean }) => {
@@ -17,7 +19,13 @@ export function registerUsers(program: Command, ctx: CliContext): void {
       for (const r of result.refused) process.stderr.write(`${file}:${r.lineNo}: ${r.reason}\n`);
       ctx.print(`stored ${result.stored}, unchanged ${result.unchanged}, refused ${result.refused.length}`);
       if (opts.json) {
-        ctx.print(JSON.stringify({ stored: result.stored, unchanged: result.unchanged, refused: result.refused.length }));
+        ctx.print(
+          JSON.stringify({
+            stored: result.stored,
+            unchanged: result.unchanged,
+            refused: result.refused.length,
+          }),
+        );
       }
       if (result.refused.length > 0) process.exitCode = 2;
     });

@@ -26,7 +26,10 @@ function rowToPriceBook(r: Selectable<PriceBooksTable>): PriceBook {
 }
 
 /** Inserts a price book version unless one with the same (tenant, validFrom) exists; returns the stored one. */
-export async function insertPriceBook(db: Db, book: Omit<PriceBook, 'id'>): Promise<{ inserted: boolean; book: PriceBook }> {
+export async function insertPriceBook(
+  db: Db,
+  book: Omit<PriceBook, 'id'>,
+): Promise<{ inserted: boolean; book: PriceBook }> {
   const inserted = await db
     .insertInto('price_books')
     .values({
@@ -48,7 +51,10 @@ export async function insertPriceBook(db: Db, book: Omit<PriceBook, 'id'>): Prom
     .executeTakeFirst();
   if (inserted) return { inserted: true, book: rowToPriceBook(inserted) };
   let query = db.selectFrom('price_books').selectAll().where('valid_from', '=', book.validFrom);
-  query = book.tenantId === null ? query.where('tenant_id', 'is', null) : query.where('tenant_id', '=', book.tenantId);
+  query =
+    book.tenantId === null
+      ? query.where('tenant_id', 'is', null)
+      : query.where('tenant_id', '=', book.tenantId);
   const existing = await query.executeTakeFirstOrThrow();
   return { inserted: false, book: rowToPriceBook(existing) };
 }

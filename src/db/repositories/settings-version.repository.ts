@@ -29,7 +29,10 @@ const keyArrays = (keys: readonly VersionKey[]) => ({
 });
 
 /** Inserts versions that do not exist yet (one statement); returns the keys actually inserted. */
-export async function insertSettingsVersions(db: Db, versions: readonly StoredSettingsVersion[]): Promise<VersionKey[]> {
+export async function insertSettingsVersions(
+  db: Db,
+  versions: readonly StoredSettingsVersion[],
+): Promise<VersionKey[]> {
   if (versions.length === 0) return [];
   const rows = await db
     .insertInto('settings_versions')
@@ -55,7 +58,10 @@ export async function insertSettingsVersions(db: Db, versions: readonly StoredSe
 }
 
 /** The stored versions with these keys (for telling a repeat from a conflict). */
-export async function findSettingsVersions(db: Db, keys: readonly VersionKey[]): Promise<StoredSettingsVersion[]> {
+export async function findSettingsVersions(
+  db: Db,
+  keys: readonly VersionKey[],
+): Promise<StoredSettingsVersion[]> {
   if (keys.length === 0) return [];
   const { tenants, users, instants } = keyArrays(keys);
   const { rows } = await sql<Selectable<SettingsVersionsTable>>`

@@ -1,0 +1,33 @@
+import type { Queue } from 'bullmq';
+import type { DueDay } from '../src/billing/due-days.service.ts';
+import { BILL_DAY, type BillDayPayload, billDayJobId } from './queues.ts';
+
+/** addBulk in chunks: one addBulk of 100k jobs costs ~1 GB of Node memory (LIMITS.md), 1k costs little. */
+const CHUNK = 1000;
+
+export async function addInChunks<T>(
+  queue: Queue,
+  name: string,
+  payloads: readonly T[],
+  jobId: (p: T) => string,
+): Promise<number> {
+  for (let i = 0; i < payloads.length; i += CHUNK) {
+    const chunk = payloads.slice(i, i + CHUNK);
+    await queue.addBulk(chunk.map((data) => ({ name, data, opts: { jobId: jobId(data) } })));
+  }
+  return payloads.length;
+}
+
+/** One `bill-day` job per due tenant-day, all fixed at the planning instant `now`. Returns the count. */
+export function enqueueBillDays(bill: Queue, due: readonly DueDay[], now: Date): Promise<number> {
+  const payloads = due.map(
+    (d): BillDayPayload => ({
+      tenantId: d.tenantId,
+      day: d.day,
+      trigger: d.trigger,
+      now: now.toISOString(),
+      ...(d.revision === undefined ? {} : { revision: d.revision }),
+    }),
+  );
+  return addInChunks(bill, BILL_DAY, payloads, billDayJobId);
+}

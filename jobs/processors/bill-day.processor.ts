@@ -1,0 +1,38 @@
+import type { Job } from 'bullmq';
+import type { Kysely } from 'kysely';
+import { billDay } from '../../src/billing/bill-day.service.ts';
+import { isStillDue } from '../../src/billing/due-days.service.ts';
+import type { Database } from '../../src/db/database.ts';
+import type { Logger } from '../../src/logger.ts';
+import { parsePayload } from '../payload.ts';
+import { billDayPayload } from '../queues.ts';
+import { asJobError, type JobOutcome, summary } from './job-outcome.ts';
+
+/**
+ * Bills one planned tenant-day at the payload's planning instant. A job overtaken by another
+ * run (a duplicate plan, a manual run, its own retry after commit) ends as `up-to-date`, so it
+ * ends in the same state however often it ran.
+ */
+export function billDayProcessor(deps: { db: Kysely<Database>; logger: Logger }) {
+  return async (job: Job): Promise<JobOutcome> => {
+    const p = parsePayload(billDayPayload, job);
+    if (!(await isStillDue(deps.db, p))) return { status: 'up-to-date' };
+    const logger = deps.logger.child({ tenantId: p.tenantId, day: p.day, jobId: job.id });
+    try {
+      return await billDay(
+        deps.db,
+        {
+          tenantId: p.tenantId,
+          day: p.day,
+          trigger: p.trigger,
+          now: new Date(p.now),
+          jobId: job.id,
+          maxDiffRows: 0,
+        },
+        logger,
+      ).then(summary);
+    } catch (error) {
+      throw asJobError(error);
+    }
+  };
+}

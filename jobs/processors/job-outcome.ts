@@ -1,0 +1,33 @@
+import { UnrecoverableError } from 'bullmq';
+import type { BillDayOutcome } from '../../src/billing/bill-day.service.ts';
+import { DayNotBillableError, UnknownTenantError } from '../../src/billing/errors.ts';
+
+/**
+ * Inputs that can never be billed with this payload fail the job at once; everything else
+ * (database away, lock timeout, a price not loaded yet) is rethrown and retried with backoff.
+ */
+export function asJobError(error: unknown): unknown {
+  if (error instanceof DayNotBillableError || error instanceof UnknownTenantError) {
+    return new UnrecoverableError(error.message);
+  }
+  return error;
+}
+
+/** What a billing job returns (kept in Redis): the outcome without the diff rows. */
+export type JobOutcome =
+  | { status: 'billed' | 'adjusted'; runId: string | null; lineCount: number; total: number }
+  | { status: 'skipped'; reason: string }
+  | { status: 'up-to-date' | 'dry-run' };
+
+export function summary(outcome: BillDayOutcome): JobOutcome {
+  if (outcome.status === 'billed' || outcome.status === 'adjusted') {
+    return {
+      status: outcome.status,
+      runId: outcome.runId,
+      lineCount: outcome.lineCount,
+      total: outcome.total,
+    };
+  }
+  if (outcome.status === 'skipped') return { status: 'skipped', reason: outcome.reason };
+  return { status: outcome.status };
+}

@@ -1,0 +1,103 @@
+import { type ConnectionOptions, Queue } from 'bullmq';
+import { z } from 'zod';
+import { isValidDay } from '../src/domain/calendar.ts';
+
+/**
+ * Queue names, job names, payload schemas and job ids of the billing jobs.
+ *
+ * Two queues so that a long bill backlog never delays planning: `plan` holds the scheduler's
+ * `plan-night` jobs (concurrency 1), `bill` holds `bill-day` and `replay-day` (concurrency from
+ * config). Keys live under the configured prefix (`BILLING_QUEUE_PREFIX`).
+ */
+export const PLAN_QUEUE = 'plan';
+export const BILL_QUEUE = 'bill';
+
+export const PLAN_NIGHT = 'plan-night';
+export const BILL_DAY = 'bill-day';
+export const REPLAY_DAY = 'replay-day';
+
+const tenantId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a tenant id (slug)');
+const day = z.string().refine(isValidDay, 'must be a date YYYY-MM-DD');
+const instant = z.iso.datetime({ offset: true });
+
+/** `now`: an explicit planning instant (ISO 8601); absent for scheduler jobs, whose fire time is used. */
+export const planNightPayload = z.strictObject({ now: instant.optional() });
+
+/**
+ * One tenant-day to bill. `now` is the planning instant fixed by `plan-night` (billability is
+ * judged at it, never at the worker's clock); `revision` is the planned day revision (late data).
+ */
+export const billDayPayload = z.strictObject({
+  tenantId,
+  day,
+  trigger: z.enum(['schedule', 'catch-up', 'late-data']),
+  now: instant,
+  revision: z.number().int().nonnegative().optional(),
+});
+
+/** One tenant-day replay requested by ops; `now` is the instant of the request. */
+export const replayDayPayload = z.strictObject({ tenantId, day, now: instant });
+
+export type PlanNightPayload = z.infer<typeof planNightPayload>;
+export type BillDayPayload = z.infer<typeof billDayPayload>;
+export type ReplayDayPayload = z.infer<typeof replayDayPayload>;
+
+/** A compact instant for job ids: `20261128T040000000Z` (no `:`, which BullMQ keys forbid). */
+export function instantKey(at: Date): string {
+  return at.toISOString().replace(/[-:.]/g, '');
+}
+
+/**
+ * `bill-day.acme.2026-11-27.catch-up.20261128T030000000Z` or
+ * `bill-day.acme.2026-11-27.late-data.r7.20261128T030000000Z`: the business key, the planned day
+ * revision (late data) and the planning instant. Two processes planning the same scheduler fire
+ * make the same ids; the next plan makes new ones, so a day whose job failed for good (a price
+ * missing at the time) is tried again. BullMQ drops an add whose id exists only while that job
+ * is still kept, so ids are a convenience: the database (per-day lock, unique current run) and
+ * the processor's "still due?" check are what prevent double runs.
+ */
+export function billDayJobId(p: BillDayPayload): string {
+  const revision = p.trigger === 'late-data' && p.revision !== undefined ? `r${p.revision}.` : '';
+  return `${BILL_DAY}.${p.tenantId}.${p.day}.${p.trigger}.${revision}${instantKey(new Date(p.now))}`;
+}
+
+export function replayDayJobId(p: ReplayDayPayload): string {
+  return `${REPLAY_DAY}.${p.tenantId}.${p.day}.${instantKey(new Date(p.now))}`;
+}
+
+/**
+ * Retries for billing jobs: a transient failure (database or Redis away, a price loaded late)
+ * is retried 5 times with exponential backoff from 10 s (10, 20, 40, 80 s); inputs that can
+ * never be billed fail at once through `UnrecoverableError`.
+ */
+export const BILL_JOB_OPTIONS = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 10_000 },
+  removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 30 * 24 * 3600 },
+} as const;
+
+export interface BillingQueues {
+  plan: Queue;
+  bill: Queue;
+  close(): Promise<void>;
+}
+
+/** Opens the two queues on `connection` under `prefix`, each with an error listener. */
+export function openQueues(
+  connection: ConnectionOptions,
+  prefix: string,
+  onError: (e: Error) => void,
+): BillingQueues {
+  const plan = new Queue(PLAN_QUEUE, { connection, prefix });
+  const bill = new Queue(BILL_QUEUE, { connection, prefix, defaultJobOptions: BILL_JOB_OPTIONS });
+  plan.on('error', onError);
+  bill.on('error', onError);
+  return {
+    plan,
+    bill,
+    async close() {
+      await Promise.all([plan.close(), bill.close()]);
+    },
+  };
+}

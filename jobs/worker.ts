@@ -1,0 +1,142 @@
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Database } from '../src/db/database.ts';
+import type { Logger } from '../src/logger.ts';
+import { updateQueueGauges } from './gauges.ts';
+import { billDayProcessor } from './processors/bill-day.processor.ts';
+import { planNightProcessor } from './processors/plan-night.processor.ts';
+import { replayDayProcessor } from './processors/replay-day.processor.ts';
+import { BILL_DAY, BILL_QUEUE, type BillingQueues, openQueues, PLAN_QUEUE, REPLAY_DAY } from './queues.ts';
+import { upsertPlanSchedule } from './scheduler.ts';
+
+export interface BillingWorkerOptions {
+  db: Kysely<Database>;
+  redisUrl: string;
+  /** Redis key prefix of the queues (BILLING_QUEUE_PREFIX). */
+  prefix: string;
+  /** Jobs of the bill queue processed at once by this process. */
+  concurrency: number;
+  logger: Logger;
+  /** When set, registers the plan-night scheduler with this cron pattern (idempotent). */
+  schedule?: { pattern: string; source: string };
+  /** How often the queue gauges are refreshed, in ms (default 30 s). */
+  gaugeIntervalMs?: number;
+}
+
+export interface BillingWorker {
+  queues: BillingQueues;
+  workers: Worker[];
+  /**
+   * Stops taking jobs and lets the jobs in flight finish for up to `graceMs`; the ones still
+   * running then are handed back (moved to wait, lock released) for another worker. Closes the
+   * queues and the Redis connection; the caller closes the database. Resolves with whether every
+   * job finished and how many were handed back; when not `finished`, the cut-off jobs still hold
+   * database clients, so the caller should exit the process (which rolls them back) rather
+   * than wait for the pool to close.
+   */
+  close(graceMs?: number): Promise<{ finished: boolean; handedBack: number }>;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/**
+ * Starts the billing workers of this process: the plan queue (concurrency 1: one planning at a
+ * time per process; several processes may plan the same night, which the bill-day staleness
+ * check and the database make harmless) and the bill queue (bill-day and replay-day). BullMQ's
+ * stalled-job recovery is left at its defaults (checked every 30 s; a job whose worker died goes
+ * back to wait once, a second stall fails it).
+ */
+export async function startBillingWorker(opts: BillingWorkerOptions): Promise<BillingWorker> {
+  const { db, logger } = opts;
+  // BullMQ workers block on Redis: maxRetriesPerRequest must be null so that a Redis restart
+  // pauses them instead of failing their commands.
+  const connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  connection.on('error', (e) => logger.warn({ err: e }, 'redis connection error'));
+  const onError = (e: Error) => logger.error({ err: e }, 'queue error');
+  const queues = openQueues(connection, opts.prefix, onError);
+  if (opts.schedule) {
+    const pattern = await upsertPlanSchedule(queues.plan, opts.schedule.pattern, opts.schedule.source);
+    logger.info({ pattern, tz: 'UTC' }, 'plan-night schedule registered');
+  }
+
+  const inFlight = new Map<string, { job: Job; token: string | undefined }>();
+  const track =
+    <R>(process: (job: Job) => Promise<R>) =>
+    async (job: Job, token?: string): Promise<R> => {
+      const key = `${job.queueName}/${job.id}`;
+      inFlight.set(key, { job, token });
+      try {
+        return await process(job);
+      } finally {
+        inFlight.delete(key);
+      }
+    };
+
+  const planNight = planNightProcessor({ db, bill: queues.bill, logger });
+  const billDay = billDayProcessor({ db, logger });
+  const replayDay = replayDayProcessor({ db, logger });
+  const planWorker = new Worker(PLAN_QUEUE, track(planNight), {
+    connection,
+    prefix: opts.prefix,
+    concurrency: 1,
+  });
+  const billWorker = new Worker(
+    BILL_QUEUE,
+    track(async (job: Job) => {
+      if (job.name === BILL_DAY) return billDay(job);
+      if (job.name === REPLAY_DAY) return replayDay(job);
+      throw new UnrecoverableError(`unknown job name "${job.name}" on queue ${BILL_QUEUE}`);
+    }),
+    { connection, prefix: opts.prefix, concurrency: opts.concurrency },
+  );
+  const workers = [planWorker, billWorker];
+  for (const w of workers) {
+    w.on('error', (e) => logger.error({ err: e, queue: w.name }, 'worker error'));
+    w.on('failed', (job, e) =>
+      logger.warn(
+        { jobId: job?.id, queue: w.name, attemptsMade: job?.attemptsMade, err: e.message },
+        'job failed',
+      ),
+    );
+  }
+  const gauges = setInterval(() => {
+    updateQueueGauges([queues.plan, queues.bill]).catch((e) =>
+      logger.warn({ err: e }, 'queue gauges not updated'),
+    );
+  }, opts.gaugeIntervalMs ?? 30_000);
+  gauges.unref();
+  logger.info({ prefix: opts.prefix, concurrency: opts.concurrency }, 'billing worker started');
+
+  return {
+    queues,
+    workers,
+    async close(graceMs = 10_000) {
+      clearInterval(gauges);
+      const graceful = Promise.all(workers.map((w) => w.close())).then(() => true);
+      const finished = await Promise.race([graceful, sleep(graceMs).then(() => false)]);
+      let handedBack = 0;
+      if (!finished) {
+        // Each run is one database transaction: a job cut off here commits nothing when the
+        // process exits, and moving it back to wait lets another worker start it at once
+        // instead of after the stalled-job check. (`worker.close(true)` would not help: a
+        // second close returns the first, still pending, graceful one.)
+        for (const { job, token } of inFlight.values()) {
+          try {
+            await job.moveToWait(token);
+            handedBack++;
+          } catch (e) {
+            logger.warn(
+              { err: e, jobId: job.id },
+              'job not handed back; stalled-job recovery will return it',
+            );
+          }
+        }
+      }
+      await queues.close();
+      await connection.quit().catch(() => connection.disconnect());
+      logger.info({ finished, handedBack }, 'billing worker closed');
+      return { finished, handedBack };
+    },
+  };
+}

@@ -1,0 +1,282 @@
+import type { Kysely } from 'kysely';
+import type { Database, Db, RunTrigger } from '../db/database.ts';
+import {
+  diffBilledAgainstComputed,
+  insertAdjustmentLines,
+} from '../db/repositories/adjustment-line.repository.ts';
+import {
+  type DayLinesParams,
+  firstNeededItem,
+  readDayRevision,
+} from '../db/repositories/billing-input.repository.ts';
+import {
+  computedTotals,
+  diffComputedAgainstRun,
+  diffRunLines,
+  insertDayLines,
+} from '../db/repositories/charge-line.repository.ts';
+import { findPeriod, lockPeriod } from '../db/repositories/period.repository.ts';
+import { listPriceBooksFor } from '../db/repositories/price-book.repository.ts';
+import {
+  findCurrentRun,
+  finishRun,
+  insertRun,
+  lockTenantDay,
+  maxRunRevision,
+  type Run,
+  tuneForDayRun,
+} from '../db/repositories/run.repository.ts';
+import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { adjustmentLines, type RunDiff } from '../domain/adjustments.ts';
+import { billableAt, dayBounds, dayOfMonth, daysInMonth, isValidDay, monthOf } from '../domain/calendar.ts';
+import { MissingPriceError } from '../domain/charge-lines.ts';
+import { DomainError } from '../domain/errors.ts';
+import { sumMinor } from '../domain/money.ts';
+import { type PriceBook, priceBookInForce } from '../domain/price-book.ts';
+import { InputError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { runAmount, runLines, runSeconds, runsTotal } from '../metrics.ts';
+import { adjustmentPeriod, billedTotal } from './adjustment-period.ts';
+import { DayBillingError, DayNotBillableError, UnknownTenantError } from './errors.ts';
+import { tenantFirstDay } from './tenant-first-day.ts';
+
+export interface BillDayInput {
+  tenantId: string;
+  /** `YYYY-MM-DD`, tenant-local. */
+  day: string;
+  trigger: RunTrigger;
+  /** The business clock: the day must be billable at `now`. (Run times are the database's clock.) */
+  now: Date;
+  jobId?: string;
+  /** Compute and diff, write nothing at all. */
+  dryRun?: boolean;
+  /**
+   * At most this many rows in `diff.rows` (default 1000; null: all). The totals are always
+   * exact. A first run of a 1M-user day would otherwise bring 1M rows into memory.
+   */
+  maxDiffRows?: number | null;
+}
+
+export type BillDayOutcome =
+  | { status: 'billed'; runId: string; lineCount: number; total: number; diff: RunDiff }
+  | {
+      status: 'adjusted';
+      runId: string | null;
+      lineCount: number;
+      total: number;
+      diff: RunDiff;
+      /** The open period the adjustment lines are invoiced in; null when nothing was written. */
+      period: string | null;
+    }
+  | { status: 'dry-run'; diff: RunDiff; closedPeriod: boolean }
+  | { status: 'skipped'; reason: 'before-first-day' };
+
+const DEFAULT_MAX_DIFF_ROWS = 1000;
+
+interface DayContext {
+  tenant: Tenant;
+  input: BillDayInput;
+  params: DayLinesParams;
+  month: string;
+  limit: number | null;
+}
+
+/**
+ * Bills one tenant-day (`billing.md`, Runs and Periods) in ONE transaction:
+ * - serialised per tenant-day (advisory lock) and against `close` of its month;
+ * - reads the day's input revision first, then computes every line set-based in SQL;
+ * - open period: inserts a new run and its lines and makes it the current run (the previous one
+ *   is kept, superseded); closed period: writes `adjustment.<item>` lines (new - billed) into the
+ *   earliest open period after the day's month, under a non-current `adjustment` run. When
+ *   nothing changed, nothing is written, except a 0-line adjustment run when the day's revision
+ *   is newer than every run's, so that "revision <= max(runs.input_revision)" says "done".
+ * A failure anywhere rolls everything back: the previous current run stays exactly as it was.
+ * Amounts are minor units of the tenant's currency.
+ * Throws UnknownTenantError, DayNotBillableError (now < billableAt(day)), DayBillingError (a
+ * needed price is missing or in another currency: names tenant, day and item).
+ */
+export async function billDay(
+  db: Kysely<Database>,
+  input: BillDayInput,
+  logger?: Logger,
+): Promise<BillDayOutcome> {
+  const startedMs = performance.now();
+  if (!isValidDay(input.day)) throw new InputError(`invalid day "${input.day}": expected YYYY-MM-DD`);
+  const tenant = await findTenant(db, input.tenantId);
+  if (!tenant) throw new UnknownTenantError(input.tenantId);
+  const firstDay = await tenantFirstDay(db, tenant);
+  if (firstDay === undefined || input.day < firstDay) {
+    runsTotal.inc({ trigger: input.trigger, outcome: 'skipped' });
+    return { status: 'skipped', reason: 'before-first-day' };
+  }
+  const billable = billableAt(input.day, tenant.timezone, tenant.cutoffHour);
+  if (input.now.getTime() < billable.getTime()) throw new DayNotBillableError(tenant.id, input.day, billable);
+
+  const bounds = dayBounds(input.day, tenant.timezone);
+  const ctx: DayContext = {
+    tenant,
+    input,
+    month: monthOf(input.day),
+    limit: input.maxDiffRows === undefined ? DEFAULT_MAX_DIFF_ROWS : input.maxDiffRows,
+    params: {
+      tenantId: tenant.id,
+      day: input.day,
+      start: bounds.start,
+      end: bounds.end,
+      dayOfMonth: dayOfMonth(input.day),
+      monthLength: daysInMonth(input.day),
+    },
+  };
+  let outcome: BillDayOutcome;
+  try {
+    outcome = await db.transaction().execute((trx) => billInTransaction(trx, ctx));
+  } catch (error) {
+    runsTotal.inc({ trigger: input.trigger, outcome: 'failed' });
+    throw error;
+  }
+  const seconds = (performance.now() - startedMs) / 1000;
+  runSeconds.observe({ trigger: input.trigger }, seconds);
+  runsTotal.inc({ trigger: input.trigger, outcome: outcome.status });
+  if (outcome.status === 'billed' || outcome.status === 'adjusted') {
+    runLines.inc({ kind: outcome.status === 'billed' ? 'charge' : 'adjustment' }, outcome.lineCount);
+    // A counter cannot go down: negative adjustments are visible in the runs table, not here.
+    if (outcome.total > 0) runAmount.inc({ currency: tenant.currency }, outcome.total);
+  }
+  logger
+    ?.child({
+      tenantId: tenant.id,
+      day: input.day,
+      runId: 'runId' in outcome ? outcome.runId : null,
+      jobId: input.jobId ?? null,
+    })
+    .info(
+      {
+        status: outcome.status,
+        trigger: input.trigger,
+        lineCount: 'lineCount' in outcome ? outcome.lineCount : 0,
+        total: 'total' in outcome ? outcome.total : 0,
+        delta: outcome.status === 'skipped' ? 0 : outcome.diff.totals.delta,
+        seconds,
+      },
+      'tenant-day run finished',
+    );
+  return outcome;
+}
+
+/** The price book in force, or the DayBillingError a needed price makes (nothing is written then). */
+async function usableBook(trx: Db, ctx: DayContext): Promise<PriceBook | undefined> {
+  const { tenant, params } = ctx;
+  let book: PriceBook | undefined;
+  try {
+    book = priceBookInForce(await listPriceBooksFor(trx, tenant.id), tenant.id, params.day);
+  } catch (error) {
+    if (error instanceof DomainError) throw new DayBillingError(tenant.id, params.day, error.message);
+    throw error;
+  }
+  if (book !== undefined && book.currency.trim() === tenant.currency.trim()) return book;
+  const needed = await firstNeededItem(trx, params);
+  if (needed === undefined) return undefined; // nobody to bill: no price needed
+  const reason =
+    book === undefined
+      ? 'no price book is in force'
+      : `price book ${book.id} is in ${book.currency}, the tenant bills in ${tenant.currency}`;
+  const missing = new MissingPriceError(params.day, needed.item, reason);
+  throw new DayBillingError(
+    tenant.id,
+    params.day,
+    `${missing.message} (first needed by user "${needed.userId}")`,
+    needed.item,
+  );
+}
+
+async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutcome> {
+  const { tenant, input, params } = ctx;
+  await lockTenantDay(trx, tenant.id, input.day);
+  await tuneForDayRun(trx);
+  await lockPeriod(trx, tenant.id, ctx.month, 'shared');
+  // Read before the data: an input change committed after this point raises the revision again.
+  const revision = await readDayRevision(trx, tenant.id, input.day);
+  const closed = (await findPeriod(trx, tenant.id, ctx.month)) !== undefined;
+  const current = await findCurrentRun(trx, tenant.id, input.day);
+  const book = await usableBook(trx, ctx);
+  const bookId = book?.id ?? null;
+  if (closed) return adjustClosedDay(trx, ctx, { revision, current, bookId });
+
+  if (input.dryRun) {
+    const rows = await diffComputedAgainstRun(trx, current?.id ?? null, params, bookId, ctx.limit);
+    const after = (await computedTotals(trx, params, bookId)).total;
+    return { status: 'dry-run', closedPeriod: false, diff: withTotals(rows, current?.total ?? 0, after) };
+  }
+  const runId = await insertRun(trx, {
+    tenantId: tenant.id,
+    day: input.day,
+    kind: 'charge',
+    trigger: input.trigger,
+    inputRevision: revision,
+    currency: tenant.currency,
+    jobId: input.jobId ?? null,
+  });
+  const { lineCount, total } = await insertDayLines(trx, runId, params, bookId);
+  const rows = await diffRunLines(trx, current?.id ?? null, runId, ctx.limit);
+  await finishRun(trx, {
+    id: runId,
+    tenantId: tenant.id,
+    day: input.day,
+    makeCurrent: true,
+    lineCount,
+    total,
+  });
+  return { status: 'billed', runId, lineCount, total, diff: withTotals(rows, current?.total ?? 0, total) };
+}
+
+async function adjustClosedDay(
+  trx: Db,
+  ctx: DayContext,
+  s: { revision: string; current: Run | undefined; bookId: string | null },
+): Promise<BillDayOutcome> {
+  const { tenant, input, params } = ctx;
+  const changes = await diffBilledAgainstComputed(trx, s.current?.id ?? null, params, s.bookId);
+  const before = await billedTotal(trx, tenant.id, input.day, s.current);
+  const delta = sumMinor(changes.map((c) => c.after - c.before));
+  const diff: RunDiff = {
+    rows: ctx.limit === null ? changes : changes.slice(0, ctx.limit),
+    totals: { before, after: sumMinor([before, delta]), delta },
+  };
+  if (input.dryRun) return { status: 'dry-run', closedPeriod: true, diff };
+  if (changes.length === 0 && BigInt(s.revision) <= BigInt(await maxRunRevision(trx, tenant.id, input.day))) {
+    return { status: 'adjusted', runId: null, lineCount: 0, total: 0, diff, period: null };
+  }
+  // The domain rule itself turns the differences into lines, so SQL and domain cannot drift.
+  const lines = adjustmentLines(
+    changes.map((c) => ({ userId: c.userId, item: c.item, billing: c.billing, amount: c.before })),
+    changes.map((c) => ({ userId: c.userId, item: c.item, billing: c.billing, amount: c.after })),
+  );
+  const period = await adjustmentPeriod(trx, tenant.id, ctx.month);
+  const runId = await insertRun(trx, {
+    tenantId: tenant.id,
+    day: input.day,
+    kind: 'adjustment',
+    trigger: input.trigger,
+    inputRevision: s.revision,
+    currency: tenant.currency,
+    jobId: input.jobId ?? null,
+  });
+  await insertAdjustmentLines(
+    trx,
+    { runId, tenantId: tenant.id, period, day: input.day, currency: tenant.currency },
+    lines,
+  );
+  await finishRun(trx, {
+    id: runId,
+    tenantId: tenant.id,
+    day: input.day,
+    makeCurrent: false,
+    lineCount: lines.length,
+    total: delta,
+  });
+  return { status: 'adjusted', runId, lineCount: lines.length, total: delta, diff, period };
+}
+
+function withTotals(rows: RunDiff['rows'], before: number, after: number): RunDiff {
+  return { rows, totals: { before, after, delta: sumMinor([after, -before]) } };
+}

@@ -1,0 +1,91 @@
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import {
+  type BillRangeInput,
+  type BillRangeResult,
+  billRange,
+  failedDays,
+} from '../billing/run-range.service.ts';
+import { AppError, OperationError } from '../errors.ts';
+import type { CliContext } from './context.ts';
+
+export interface RangeOptions {
+  day: string;
+  to?: string;
+  tenant?: string;
+}
+
+/** The options `run` and `replay` share. */
+export function rangeOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--day <D>', 'first day, YYYY-MM-DD (tenant-local)')
+    .option('--to <D2>', 'last day, inclusive (default: --day)')
+    .option('--tenant <id>', 'one tenant (default: every tenant)');
+}
+
+/**
+ * Runs `billRange` for a command: a progress bar on stderr when it is a terminal and the range
+ * has more than one tenant-day; SIGINT stops between tenant-days (each is atomic), says where it
+ * stopped and exits 130, so the same command resumes it.
+ */
+export async function runRangeFromCli(
+  ctx: CliContext,
+  opts: RangeOptions,
+  extra: Pick<BillRangeInput, 'trigger' | 'dryRun' | 'maxDiffRows'>,
+): Promise<BillRangeResult> {
+  const { db } = await ctx.database();
+  const abort = new AbortController();
+  const onSigint = () => {
+    if (abort.signal.aborted) process.exit(130);
+    process.stderr.write('\nbilling: stopping after the current tenant-day (Ctrl-C again to quit now)\n');
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  let bar: SingleBar | undefined;
+  try {
+    return await billRange(
+      db,
+      {
+        tenantId: opts.tenant,
+        from: opts.day,
+        to: opts.to,
+        now: new Date(),
+        signal: abort.signal,
+        ...extra,
+        onProgress: ({ done, total, tenantId, day }) => {
+          if (!process.stderr.isTTY || total < 2) return;
+          bar ??= new SingleBar({
+            stream: process.stderr,
+            format: '{bar} {value}/{total} tenant-days | {label}',
+          });
+          if (done === 1) bar.start(total, 0, { label: '' });
+          bar.update(done, { label: `${tenantId} ${day}` });
+        },
+      },
+      ctx.logger,
+    );
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** After printing: exit 130 when interrupted, exit 1 naming every failed tenant-day. */
+export function finishRange(result: BillRangeResult): void {
+  const failed = failedDays(result);
+  for (const f of failed) process.stderr.write(`billing: ${f.error.message}\n`);
+  if (result.interrupted) {
+    const last = result.results[result.results.length - 1];
+    process.stderr.write(
+      `billing: interrupted after ${result.results.length} tenant-day(s)${last ? ` (last: ${last.tenantId} ${last.day})` : ''}; every tenant-day is either done or untouched: run the command again to resume\n`,
+    );
+    process.exitCode = 130;
+    return;
+  }
+  if (failed.length > 0) {
+    const exit2 = failed.every((f) => f.error instanceof AppError && f.error.exitCode === 2);
+    const names = failed.map((f) => `${f.tenantId} ${f.day}`).join(', ');
+    const message = `${failed.length} tenant-day(s) failed: ${names}`;
+    throw exit2 ? new AppError(message, 'DAYS_FAILED', 2) : new OperationError(message, 'DAYS_FAILED');
+  }
+}

@@ -1,0 +1,120 @@
+import { stat } from 'node:fs/promises';
+import { SingleBar } from 'cli-progress';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { InputError } from '../../errors.ts';
+import { importEventFile } from '../../ingest/event-file-import.ts';
+import { EventIngestor } from '../../ingest/event-ingest.service.ts';
+import type { EventFormat } from '../../ingest/event-line.parser.ts';
+import { openInput } from '../../ingest/line-source.ts';
+import { formatReject, listRejects } from '../../ingest/rejects.service.ts';
+import type { CliContext } from '../context.ts';
+import { parseIntOption } from '../options.ts';
+
+/** At most this many reject lines on stderr; the rest are listed by `billing ingest rejects`. */
+const MAX_PRINTED_REJECTS = 100;
+
+function formatOf(file: string, option: EventFormat | undefined): EventFormat {
+  if (option) return option;
+  return file.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson';
+}
+
+async function progressBar(file: string): Promise<{ update(bytes: number): void; stop(): void } | undefined> {
+  if (!process.stderr.isTTY || file === '-') return undefined;
+  const { size } = await stat(file);
+  const bar = new SingleBar({
+    stream: process.stderr,
+    format: 'ingest [{bar}] {percentage}% | {value}/{total} MB | eta {eta}s',
+    hideCursor: true,
+  });
+  const mb = (b: number) => Math.round(b / 104857.6) / 10;
+  bar.start(mb(size), 0);
+  return { update: (bytes) => bar.update(mb(bytes)), stop: () => bar.stop() };
+}
+
+export function registerIngest(program: Command, ctx: CliContext): void {
+  const ingest = program
+    .command('ingest')
+    .description(
+      'import login events (NDJSON or CSV); exit 2 if any line was rejected (the good ones are stored)',
+    )
+    .argument('<file>', 'NDJSON or CSV file (a name ending in .csv is CSV), or - for standard input')
+    .addOption(new Option('--format <format>', 'input format').choices(['ndjson', 'csv']))
+    .option('--json', 'print the counts as one JSON object on the last line')
+    .option(
+      '--batch-size <n>',
+      'events per transaction',
+      (v: string) => {
+        const n = parseIntOption('--batch-size')(v);
+        if (n < 1 || n > 100_000) throw new InvalidArgumentError('--batch-size must be between 1 and 100000');
+        return n;
+      },
+      10_000,
+    )
+    .action(async (file: string, opts: { format?: EventFormat; json?: boolean; batchSize: number }) => {
+      const input = await openInput(file);
+      const conn = await ctx.database();
+      const bar = await progressBar(file);
+      let printed = 0;
+      const started = process.hrtime.bigint();
+      let result: Awaited<ReturnType<typeof importEventFile>>;
+      try {
+        result = await importEventFile(new EventIngestor(conn.db), input, {
+          format: formatOf(file, opts.format),
+          name: file === '-' ? 'stdin' : file,
+          batchSize: opts.batchSize,
+          concurrency: conn.kind === 'embedded' ? 1 : 2,
+          onProgress: bar ? (bytes) => bar.update(bytes) : undefined,
+          onReject: (location, reason) => {
+            printed += 1;
+            if (printed <= MAX_PRINTED_REJECTS) process.stderr.write(`${location}: ${reason}\n`);
+          },
+        });
+      } finally {
+        bar?.stop();
+      }
+      if (printed > MAX_PRINTED_REJECTS) {
+        process.stderr.write(`... and ${printed - MAX_PRINTED_REJECTS} more: see billing ingest rejects\n`);
+      }
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // Peak RSS in MB: the benchmark reads it from this line (bounded memory is a promise of ingest).
+      const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+      ctx.logger.info(
+        {
+          ...result,
+          seconds,
+          eventsPerSecond: Math.round((result.accepted + result.duplicates + result.rejected) / seconds),
+          maxRssMb,
+        },
+        'ingest finished',
+      );
+      ctx.print(`accepted ${result.accepted}, duplicates ${result.duplicates}, rejected ${result.rejected}`);
+      if (opts.json) {
+        ctx.print(
+          JSON.stringify({
+            accepted: result.accepted,
+            duplicates: result.duplicates,
+            rejected: result.rejected,
+          }),
+        );
+      }
+      if (result.rejected > 0) process.exitCode = 2;
+    });
+
+  ingest
+    .command('rejects')
+    .description('list kept rejected events with their reasons (open ones; --all for resolved too)')
+    .option('--tenant <id>', 'only this tenant')
+    .option('--all', 'include rejects resolved by a later accepted event')
+    .option('--json', 'one JSON array')
+    .action(async (_opts: unknown, cmd: Command) => {
+      // `--json` is also an option of `ingest` itself, which commander lets the parent take:
+      // read the merged options.
+      const opts = cmd.optsWithGlobals<{ tenant?: string; all?: boolean; json?: boolean }>();
+      if (opts.tenant !== undefined && opts.tenant === '') throw new InputError('--tenant must not be empty');
+      const { db } = await ctx.database();
+      const rejects = await listRejects(db, { tenantId: opts.tenant, includeResolved: opts.all === true });
+      if (opts.json) return ctx.print(JSON.stringify(rejects));
+      if (rejects.length === 0) return ctx.print('no rejects');
+      for (const r of rejects) ctx.print(formatReject(r));
+    });
+}

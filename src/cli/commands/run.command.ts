@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { findTenant } from '../../db/repositories/tenant.repository.ts';
+import { formatMinor } from '../../domain/money.ts';
+import { finishRange, type RangeOptions, rangeOptions, runRangeFromCli } from '../billing-range.ts';
+import type { CliContext } from '../context.ts';
+
+export function registerRun(program: Command, ctx: CliContext): void {
+  rangeOptions(
+    program
+      .command('run')
+      .description('bill a day or an inclusive range of days now, in this process (trigger "manual")'),
+  ).action(async (opts: RangeOptions) => {
+    const result = await runRangeFromCli(ctx, opts, { trigger: 'manual' });
+    const { db } = await ctx.database();
+    const currencies = new Map<string, string>();
+    for (const r of result.results) {
+      if (!('outcome' in r)) continue;
+      const o = r.outcome;
+      if (!currencies.has(r.tenantId))
+        currencies.set(r.tenantId, (await findTenant(db, r.tenantId))?.currency ?? '');
+      const cur = currencies.get(r.tenantId) as string;
+      if (o.status === 'billed') {
+        ctx.print(
+          `${r.tenantId} ${r.day}: billed, run ${o.runId}, ${o.lineCount} lines, total ${formatMinor(o.total, cur)} ${cur}`,
+        );
+      } else if (o.status === 'adjusted') {
+        ctx.print(
+          o.runId === null
+            ? `${r.tenantId} ${r.day}: closed period, nothing changed`
+            : `${r.tenantId} ${r.day}: closed period, ${o.lineCount} adjustment lines (${formatMinor(o.total, cur)} ${cur}) into ${o.period}, run ${o.runId}`,
+        );
+      } else if (o.status === 'skipped') {
+        ctx.print(`${r.tenantId} ${r.day}: skipped (before the tenant's first day)`);
+      }
+    }
+    finishRange(result);
+  });
+}

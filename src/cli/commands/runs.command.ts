@@ -1,0 +1,103 @@
+import type { Command } from 'commander';
+import { listRuns, type Run } from '../../db/repositories/run.repository.ts';
+import { isValidDay, isValidMonth } from '../../domain/calendar.ts';
+import { formatMinor } from '../../domain/money.ts';
+import { InputError } from '../../errors.ts';
+import type { CliContext } from '../context.ts';
+
+interface RunsOptions {
+  tenant?: string;
+  month?: string;
+  day?: string;
+  history?: boolean;
+  json?: boolean;
+}
+
+const money = (r: Run) => `${formatMinor(r.total, r.currency)} ${r.currency}`;
+
+function historyLine(r: Run): string {
+  const state = r.isCurrent
+    ? 'current'
+    : r.kind === 'adjustment'
+      ? 'adjustment'
+      : `superseded ${r.supersededAt?.toISOString() ?? ''}`;
+  return [
+    `run ${r.id}`,
+    r.tenantId,
+    r.day,
+    r.kind,
+    r.trigger,
+    state,
+    `started ${r.startedAt.toISOString()}`,
+    `finished ${r.finishedAt.toISOString()}`,
+    `revision ${r.inputRevision}`,
+    `${r.lineCount} lines`,
+    money(r),
+    r.jobId ? `job ${r.jobId}` : '',
+  ]
+    .filter(Boolean)
+    .join('\t');
+}
+
+export function registerRuns(program: Command, ctx: CliContext): void {
+  program
+    .command('runs')
+    .description('list the current runs; with --history every run (superseded and adjustment runs too)')
+    .option('--tenant <id>', 'one tenant')
+    .option('--month <YYYY-MM>', 'days of one month')
+    .option('--day <D>', 'one day, YYYY-MM-DD')
+    .option('--history', 'every run, not only current ones: which runs, why (trigger), when, totals')
+    .option('--json', 'one JSON array (amounts in minor units)')
+    .action(async (opts: RunsOptions) => {
+      if (opts.month !== undefined && !isValidMonth(opts.month)) {
+        throw new InputError(`--month: invalid month "${opts.month}": expected YYYY-MM`);
+      }
+      if (opts.day !== undefined && !isValidDay(opts.day)) {
+        throw new InputError(`--day: invalid day "${opts.day}": expected YYYY-MM-DD`);
+      }
+      const { db } = await ctx.database();
+      const runs = await listRuns(db, {
+        tenantId: opts.tenant,
+        month: opts.month,
+        day: opts.day,
+        history: opts.history ?? false,
+      });
+      if (opts.json) {
+        return ctx.print(
+          JSON.stringify(
+            runs.map((r) => ({
+              runId: r.id,
+              tenantId: r.tenantId,
+              day: r.day,
+              kind: r.kind,
+              trigger: r.trigger,
+              isCurrent: r.isCurrent,
+              startedAt: r.startedAt.toISOString(),
+              finishedAt: r.finishedAt.toISOString(),
+              supersededAt: r.supersededAt?.toISOString() ?? null,
+              inputRevision: Number(r.inputRevision),
+              lineCount: r.lineCount,
+              total: r.total,
+              currency: r.currency,
+              jobId: r.jobId,
+            })),
+          ),
+        );
+      }
+      if (runs.length === 0) return ctx.print(opts.history ? 'no runs' : 'no current runs');
+      for (const r of runs) {
+        ctx.print(
+          opts.history
+            ? historyLine(r)
+            : [
+                r.tenantId,
+                r.day,
+                r.trigger,
+                r.finishedAt.toISOString(),
+                `${r.lineCount} lines`,
+                money(r),
+              ].join('\t'),
+        );
+      }
+    });
+}

@@ -1,0 +1,152 @@
+import { type RawBuilder, sql } from 'kysely';
+import type { AmountDiff } from '../../domain/adjustments.ts';
+import { parseMinor } from '../../domain/money.ts';
+import type { BillingMode } from '../../domain/settings.ts';
+import type { Db } from '../database.ts';
+import { type DayLinesParams, dayLinesSql } from './billing-input.repository.ts';
+
+export interface StoredChargeLine {
+  userId: string;
+  item: string;
+  billing: BillingMode;
+  amount: number;
+  unitPrice: number;
+  priceBookId: string;
+}
+
+/**
+ * Computes the lines of a tenant-day and inserts them under `runId` in ONE statement
+ * (INSERT ... SELECT); only the count and the total (minor units) come back to Node, so memory
+ * does not grow with the number of users.
+ */
+export async function insertDayLines(
+  trx: Db,
+  runId: string,
+  p: DayLinesParams,
+  priceBookId: string | null,
+): Promise<{ lineCount: number; total: number }> {
+  const { rows } = await sql<{ n: string; total: string }>`
+    WITH ins AS (
+      INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
+      SELECT ${runId}::bigint, l.user_id, l.item, l.billing, l.amount, l.unit_price, ${priceBookId}::bigint
+      FROM (${dayLinesSql(p, priceBookId)}) l
+      RETURNING amount
+    )
+    SELECT count(*)::text AS n, coalesce(sum(amount), 0)::text AS total FROM ins
+  `.execute(trx);
+  const r = rows[0] as { n: string; total: string };
+  return { lineCount: Number(r.n), total: parseMinor(r.total) };
+}
+
+interface DiffRow {
+  user_id: string;
+  item: string;
+  billing: BillingMode;
+  before: string;
+  after: string;
+}
+
+const toDiff = (r: DiffRow): AmountDiff => ({
+  userId: r.user_id,
+  item: r.item,
+  billing: r.billing,
+  before: parseMinor(r.before),
+  after: parseMinor(r.after),
+});
+
+/**
+ * The (user, item, billing) whose amount differs between the lines of run `beforeRunId` (none:
+ * every amount 0) and `after` (a run's lines or the day computed now), in byte order, at most
+ * `limit` rows (null: all; SQL `LIMIT NULL` means no limit). The SQL twin of `diffRuns` for one run against another.
+ */
+async function diffAgainstRun(
+  db: Db,
+  beforeRunId: string | null,
+  after: RawBuilder<unknown>,
+  limit: number | null,
+): Promise<AmountDiff[]> {
+  const { rows } = await sql<DiffRow>`
+    SELECT coalesce(b.user_id, a.user_id) AS user_id, coalesce(b.item, a.item) AS item,
+           coalesce(b.billing, a.billing) AS billing,
+           coalesce(b.amount, 0)::text AS before, coalesce(a.amount, 0)::text AS after
+    FROM (SELECT user_id, item, billing, amount FROM charge_lines WHERE run_id = ${beforeRunId}::bigint) b
+    FULL JOIN (${after}) a ON a.user_id = b.user_id AND a.item = b.item AND a.billing = b.billing
+    WHERE coalesce(b.amount, 0) <> coalesce(a.amount, 0)
+    ORDER BY 1, 2, 3
+    LIMIT ${limit}
+  `.execute(db);
+  return rows.map(toDiff);
+}
+
+/** Differences between two stored runs (`before` null: no previous run). At most `limit` rows. */
+export async function diffRunLines(
+  db: Db,
+  beforeRunId: string | null,
+  afterRunId: string,
+  limit: number | null,
+): Promise<AmountDiff[]> {
+  if (beforeRunId === null) {
+    // First run of the day: every non-zero line is a change; the primary key (run_id, user_id,
+    // item) gives the order, so the LIMIT stops early (billing is unique per user and item).
+    const { rows } = await sql<DiffRow>`
+      SELECT user_id, item, billing, '0' AS before, amount::text AS after
+      FROM charge_lines WHERE run_id = ${afterRunId}::bigint AND amount <> 0
+      ORDER BY user_id, item LIMIT ${limit}
+    `.execute(db);
+    return rows.map(toDiff);
+  }
+  return diffAgainstRun(
+    db,
+    beforeRunId,
+    sql`SELECT user_id, item, billing, amount FROM charge_lines WHERE run_id = ${afterRunId}::bigint`,
+    limit,
+  );
+}
+
+/** Differences between run `beforeRunId` and the day as computed now (a dry run: reads only). */
+export async function diffComputedAgainstRun(
+  db: Db,
+  beforeRunId: string | null,
+  p: DayLinesParams,
+  priceBookId: string | null,
+  limit: number | null,
+): Promise<AmountDiff[]> {
+  return diffAgainstRun(
+    db,
+    beforeRunId,
+    sql`SELECT user_id, item, billing, amount FROM (${dayLinesSql(p, priceBookId)}) c`,
+    limit,
+  );
+}
+
+/** Line count and total (minor units) of the day as computed now, without writing anything. */
+export async function computedTotals(
+  db: Db,
+  p: DayLinesParams,
+  priceBookId: string | null,
+): Promise<{ lineCount: number; total: number }> {
+  const { rows } = await sql<{ n: string; total: string }>`
+    SELECT count(*)::text AS n, coalesce(sum(amount), 0)::text AS total FROM (${dayLinesSql(p, priceBookId)}) c
+  `.execute(db);
+  const r = rows[0] as { n: string; total: string };
+  return { lineCount: Number(r.n), total: parseMinor(r.total) };
+}
+
+/** The lines of one run in (user, item) byte order. */
+export async function listRunLines(db: Db, runId: string): Promise<StoredChargeLine[]> {
+  const rows = await db
+    .selectFrom('charge_lines')
+    .selectAll()
+    .where('run_id', '=', runId)
+    .orderBy('user_id')
+    .orderBy('item')
+    .execute();
+  return rows.map((r) => ({
+    userId: r.user_id,
+    item: r.item,
+    billing: r.billing as BillingMode,
+    amount: parseMinor(r.amount),
+    unitPrice: parseMinor(r.unit_price),
+    priceBookId: r.price_book_id,
+  }));
+}

@@ -1,0 +1,122 @@
+import { sql } from 'kysely';
+import type { Db } from '../database.ts';
+import type { TenantDay } from './day-revision.repository.ts';
+
+/** A login event ready to store: its tenant exists and `day` is the tenant-local day of `occurredAtMs`. */
+export interface NewLoginEvent {
+  tenantId: string;
+  eventId: string;
+  userId: string;
+  /** ms since the epoch (UTC). */
+  occurredAtMs: number;
+  /** 'YYYY-MM-DD', tenant-local. */
+  day: string;
+}
+
+export interface InsertLoginEventsResult {
+  /** 0-based positions (in the input) of the events NOT inserted because their (tenant, eventId) exists. */
+  notInserted: number[];
+  /** The tenant-days whose activity changed. */
+  touched: TenantDay[];
+}
+
+/**
+ * Stores the events whose (tenant, eventId) is new and adds exactly those to the daily activity
+ * (first, last, count) in the same statement, so that concurrent deliveries of the same event
+ * (two connections, two processes) count it once: `ON CONFLICT DO NOTHING` waits for a competing
+ * uncommitted insert of the key and skips it if that commits. Open rejects of an inserted
+ * (tenant, eventId) are marked resolved. The input must not repeat a key. Rows are locked in key
+ * order, so concurrent batches cannot deadlock. One round trip for the whole batch.
+ */
+export async function insertLoginEvents(
+  db: Db,
+  events: readonly NewLoginEvent[],
+  source: string,
+  receivedAt: Date,
+): Promise<InsertLoginEventsResult> {
+  if (events.length === 0) return { notInserted: [], touched: [] };
+  const n = events.length;
+  const tenants = new Array<string>(n);
+  const ids = new Array<string>(n);
+  const users = new Array<string>(n);
+  const instants = new Array<string>(n);
+  const days = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const e = events[i] as NewLoginEvent;
+    tenants[i] = e.tenantId;
+    ids[i] = e.eventId;
+    users[i] = e.userId;
+    instants[i] = new Date(e.occurredAtMs).toISOString();
+    days[i] = e.day;
+  }
+  const { rows } = await sql<{
+    kind: 'm' | 'd';
+    ord: number | null;
+    tenant_id: string | null;
+    day: string | null;
+  }>`
+    WITH input AS (
+      SELECT * FROM unnest(${tenants}::text[], ${ids}::text[], ${users}::text[], ${instants}::timestamptz[], ${days}::date[])
+        WITH ORDINALITY AS x(tenant_id, event_id, user_id, occurred_at, day, ord)
+    ),
+    ins AS (
+      INSERT INTO login_events (tenant_id, event_id, user_id, occurred_at, day, source, received_at)
+      SELECT tenant_id, event_id, user_id, occurred_at, day, ${source}, ${receivedAt}::timestamptz FROM input
+      ORDER BY tenant_id COLLATE "C", event_id COLLATE "C"
+      ON CONFLICT (tenant_id, event_id) DO NOTHING
+      RETURNING tenant_id, event_id, user_id, occurred_at, day
+    ),
+    activity AS (
+      INSERT INTO daily_activity (tenant_id, day, user_id, first_login_at, last_login_at, login_count)
+      SELECT tenant_id, day, user_id, min(occurred_at), max(occurred_at), count(*) FROM ins
+      GROUP BY tenant_id, day, user_id
+      ORDER BY tenant_id COLLATE "C", day, user_id COLLATE "C"
+      ON CONFLICT (tenant_id, day, user_id) DO UPDATE SET
+        first_login_at = least(daily_activity.first_login_at, excluded.first_login_at),
+        last_login_at = greatest(daily_activity.last_login_at, excluded.last_login_at),
+        login_count = daily_activity.login_count + excluded.login_count,
+        updated_at = now()
+    ),
+    resolved AS (
+      UPDATE ingest_rejects r SET resolved_at = ${receivedAt}::timestamptz FROM ins
+      WHERE r.resolved_at IS NULL AND r.tenant_id = ins.tenant_id AND r.event_id = ins.event_id
+    )
+    SELECT 'm' AS kind, (i.ord - 1)::int AS ord, NULL::text AS tenant_id, NULL::text AS day FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.tenant_id = i.tenant_id AND ins.event_id = i.event_id)
+    UNION ALL
+    SELECT DISTINCT 'd', NULL::int, tenant_id, day::text FROM ins
+  `.execute(db);
+  const notInserted: number[] = [];
+  const touched: TenantDay[] = [];
+  for (const r of rows) {
+    if (r.kind === 'm') notInserted.push(r.ord as number);
+    else touched.push({ tenantId: r.tenant_id as string, day: r.day as string });
+  }
+  return { notInserted, touched };
+}
+
+export interface StoredLoginEvent {
+  tenantId: string;
+  eventId: string;
+  userId: string;
+  occurredAtMs: number;
+}
+
+/** The stored events with these keys (to tell a repeat from a conflicting reuse of an eventId). */
+export async function findLoginEvents(
+  db: Db,
+  keys: readonly { tenantId: string; eventId: string }[],
+): Promise<StoredLoginEvent[]> {
+  if (keys.length === 0) return [];
+  const { rows } = await sql<{ tenant_id: string; event_id: string; user_id: string; occurred_at: Date }>`
+    SELECT e.tenant_id, e.event_id, e.user_id, e.occurred_at FROM login_events e
+    JOIN unnest(${keys.map((k) => k.tenantId)}::text[], ${keys.map((k) => k.eventId)}::text[]) AS k(t, e)
+      ON e.tenant_id = k.t AND e.event_id = k.e
+  `.execute(db);
+  return rows.map((r) => ({
+    tenantId: r.tenant_id,
+    eventId: r.event_id,
+    userId: r.user_id,
+    occurredAtMs: r.occurred_at.getTime(),
+  }));
+}

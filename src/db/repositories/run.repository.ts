@@ -1,0 +1,216 @@
+import { sql } from 'kysely';
+import { parseMinor } from '../../domain/money.ts';
+import type { Db, RunTrigger } from '../database.ts';
+
+export interface Run {
+  id: string;
+  tenantId: string;
+  day: string;
+  kind: 'charge' | 'adjustment';
+  trigger: RunTrigger;
+  isCurrent: boolean;
+  inputRevision: string;
+  startedAt: Date;
+  finishedAt: Date;
+  lineCount: number;
+  /** Minor units of `currency`. */
+  total: number;
+  currency: string;
+  supersededAt: Date | null;
+  jobId: string | null;
+}
+
+export interface NewRun {
+  tenantId: string;
+  day: string;
+  kind: 'charge' | 'adjustment';
+  trigger: RunTrigger;
+  inputRevision: string;
+  currency: string;
+  jobId: string | null;
+}
+
+/**
+ * Serialises every run of one tenant-day until the transaction ends (a transaction-level
+ * advisory lock: released by commit, rollback or a dead backend, never left behind).
+ */
+export async function lockTenantDay(trx: Db, tenantId: string, day: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtext('run:' || ${tenantId}::text), hashtext(${day}::text))`.execute(
+    trx,
+  );
+}
+
+/**
+ * Planner settings for the rest of a tenant-day transaction (SET LOCAL: gone at commit). JIT
+ * compiling the day query costs more than it saves (the work is an index scan and an insert);
+ * and right after a million lines are inserted their statistics are stale, so PostgreSQL would
+ * bitmap-scan and sort a whole run to return the first 1000 diff rows instead of walking the
+ * primary key in order.
+ */
+export async function tuneForDayRun(trx: Db): Promise<void> {
+  await sql`SET LOCAL jit = off`.execute(trx);
+  await sql`SET LOCAL enable_bitmapscan = off`.execute(trx);
+}
+
+/**
+ * Inserts a run that is not current yet, with zero counts; `finishRun` completes it. Its times
+ * are the database's `clock_timestamp()`: the audit trail says when the run really happened,
+ * also within a range billed with one business `now`.
+ */
+export async function insertRun(trx: Db, run: NewRun): Promise<string> {
+  const row = await trx
+    .insertInto('runs')
+    .values({
+      tenant_id: run.tenantId,
+      day: run.day,
+      kind: run.kind,
+      trigger: run.trigger,
+      is_current: false,
+      input_revision: run.inputRevision,
+      started_at: sql<Date>`clock_timestamp()`,
+      finished_at: sql<Date>`clock_timestamp()`,
+      line_count: 0,
+      total: 0,
+      currency: run.currency,
+      job_id: run.jobId,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/**
+ * Records a run's counts and, for a charge run, makes it the current run of its day: the
+ * previous current run (if any) is superseded first, so the partial unique index
+ * `runs_one_current_per_day` never sees two. Superseded runs keep their lines.
+ */
+export async function finishRun(
+  trx: Db,
+  run: {
+    id: string;
+    tenantId: string;
+    day: string;
+    makeCurrent: boolean;
+    lineCount: number;
+    total: number;
+  },
+): Promise<void> {
+  if (run.makeCurrent) {
+    await trx
+      .updateTable('runs')
+      .set({ is_current: false, superseded_at: sql<Date>`clock_timestamp()` })
+      .where('tenant_id', '=', run.tenantId)
+      .where('day', '=', run.day)
+      .where('is_current', '=', true)
+      .execute();
+  }
+  await trx
+    .updateTable('runs')
+    .set({
+      is_current: run.makeCurrent,
+      line_count: run.lineCount,
+      total: run.total,
+      finished_at: sql<Date>`clock_timestamp()`,
+    })
+    .where('id', '=', run.id)
+    .execute();
+}
+
+function rowToRun(r: {
+  id: string;
+  tenant_id: string;
+  day: string;
+  kind: 'charge' | 'adjustment';
+  trigger: RunTrigger;
+  is_current: boolean;
+  input_revision: string;
+  started_at: Date;
+  finished_at: Date;
+  line_count: number;
+  total: string;
+  currency: string;
+  superseded_at: Date | null;
+  job_id: string | null;
+}): Run {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    day: r.day,
+    kind: r.kind,
+    trigger: r.trigger,
+    isCurrent: r.is_current,
+    inputRevision: r.input_revision,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    lineCount: r.line_count,
+    total: parseMinor(r.total),
+    currency: r.currency.trim(),
+    supersededAt: r.superseded_at,
+    jobId: r.job_id,
+  };
+}
+
+export async function findCurrentRun(db: Db, tenantId: string, day: string): Promise<Run | undefined> {
+  const row = await db
+    .selectFrom('runs')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('day', '=', day)
+    .where('is_current', '=', true)
+    .executeTakeFirst();
+  return row ? rowToRun(row) : undefined;
+}
+
+/** The highest input revision any run (charge or adjustment) of the tenant-day recorded; '0' without runs. */
+export async function maxRunRevision(db: Db, tenantId: string, day: string): Promise<string> {
+  const row = await db
+    .selectFrom('runs')
+    .select((eb) => eb.fn.max('input_revision').as('rev'))
+    .where('tenant_id', '=', tenantId)
+    .where('day', '=', day)
+    .executeTakeFirst();
+  return row?.rev ?? '0';
+}
+
+export interface RunFilter {
+  tenantId?: string | undefined;
+  /** `YYYY-MM`: days of that month. */
+  month?: string | undefined;
+  day?: string | undefined;
+  /** false (default): current runs only; true: every run (superseded and adjustment runs too). */
+  history?: boolean;
+}
+
+/** Runs ordered by tenant (byte order), day, id. */
+export async function listRuns(db: Db, filter: RunFilter): Promise<Run[]> {
+  let q = db.selectFrom('runs').selectAll();
+  if (!filter.history) q = q.where('is_current', '=', true);
+  if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
+  if (filter.day !== undefined) q = q.where('day', '=', filter.day);
+  if (filter.month !== undefined) {
+    // A range on `day` (not to_char(day)), so the (tenant_id, day, id) index serves it.
+    q = q.where(
+      sql<boolean>`day >= ${`${filter.month}-01`}::date AND day < ${`${filter.month}-01`}::date + interval '1 month'`,
+    );
+  }
+  const rows = await q.orderBy('tenant_id').orderBy('day').orderBy('id').execute();
+  return rows.map(rowToRun);
+}
+
+/** Which of `days` have a current run (for closing a period). */
+export async function daysWithCurrentRun(
+  db: Db,
+  tenantId: string,
+  from: string,
+  to: string,
+): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('runs')
+    .select('day')
+    .where('tenant_id', '=', tenantId)
+    .where('is_current', '=', true)
+    .where('day', '>=', from)
+    .where('day', '<=', to)
+    .execute();
+  return new Set(rows.map((r) => r.day));
+}

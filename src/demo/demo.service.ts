@@ -1,0 +1,133 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Kysely } from 'kysely';
+import { loadPriceBook } from '../billing/price-book.service.ts';
+import { billRange, failedDays } from '../billing/run-range.service.ts';
+import type { Database } from '../db/database.ts';
+import { monthDays } from '../domain/calendar.ts';
+import { type Minor, sumMinor } from '../domain/money.ts';
+import { ConflictError, InputError, OperationError } from '../errors.ts';
+import { writeInvoiceCsv } from '../export/invoice-csv.ts';
+import { importEventFile } from '../ingest/event-file-import.ts';
+import { EventIngestor } from '../ingest/event-ingest.service.ts';
+import { importSettingsFile } from '../ingest/settings-file-import.ts';
+import type { Logger } from '../logger.ts';
+import { addTenant } from '../tenancy/tenant.service.ts';
+import { DEMO_MONTH, DEMO_NOW, DEMO_PRICE_BOOK, DEMO_TENANT, demoData } from './demo-data.ts';
+import { InvoiceSummary, type SummaryRow } from './demo-summary.ts';
+
+export interface DemoResult {
+  tenant: typeof DEMO_TENANT;
+  month: string;
+  files: { prices: string; settings: string; logins: string; invoice: string };
+  users: number;
+  settings: { stored: number; refused: number };
+  logins: { accepted: number; duplicates: number; rejected: number };
+  billing: { days: number; lines: number; total: Minor };
+  invoice: { rows: number; total: Minor };
+  summary: SummaryRow[];
+}
+
+const ndjson = (values: readonly unknown[]) => values.map((v) => `${JSON.stringify(v)}\n`).join('');
+
+/**
+ * The end-to-end demonstration (`cli.md`, demo) on `db`: writes the sample files into `outDir`
+ * and feeds them through the same paths a user would (price book load, settings import, login
+ * event file import), bills every day of the month through `billRange` (so `billDay`), then
+ * exports the invoice CSV. Deterministic: the data is seeded and the business clock is
+ * `DEMO_NOW`; only the file paths differ between runs. Fails (exit 1) if a day fails to bill or
+ * the invoice does not add up to what was billed.
+ */
+export async function runDemo(db: Kysely<Database>, outDir: string, logger?: Logger): Promise<DemoResult> {
+  await mkdir(outDir, { recursive: true });
+  const now = () => DEMO_NOW;
+  try {
+    await addTenant(db, DEMO_TENANT);
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+    throw new InputError(
+      `this database already holds the demo tenant "${DEMO_TENANT.id}": run the demo with an empty BILLING_DATA_DIR (or leave it unset)`,
+    );
+  }
+  const data = demoData();
+  const files = {
+    prices: path.join(outDir, 'prices.json'),
+    settings: path.join(outDir, 'settings.ndjson'),
+    logins: path.join(outDir, 'logins.ndjson'),
+    invoice: path.join(outDir, `invoice-${DEMO_TENANT.id}-${DEMO_MONTH}.csv`),
+  };
+  await writeFile(files.prices, `${JSON.stringify(DEMO_PRICE_BOOK, null, 2)}\n`);
+  await writeFile(files.settings, ndjson(data.settings));
+  await writeFile(files.logins, ndjson(data.logins));
+
+  await loadPriceBook(db, DEMO_PRICE_BOOK, files.prices);
+  const settings = await importSettingsFile(db, createReadStream(files.settings), now);
+  if (settings.refused.length > 0) {
+    throw new OperationError(
+      `demo settings refused: ${settings.refused.map((r) => `line ${r.lineNo}: ${r.reason}`).join('; ')}`,
+    );
+  }
+  // One batch in flight: the embedded database runs one query at a time.
+  const logins = await importEventFile(new EventIngestor(db, now), createReadStream(files.logins), {
+    format: 'ndjson',
+    name: files.logins,
+    concurrency: 1,
+  });
+
+  const days = monthDays(DEMO_MONTH);
+  const billed = await billRange(
+    db,
+    {
+      tenantId: DEMO_TENANT.id,
+      from: days[0] as string,
+      to: days.at(-1),
+      trigger: 'schedule',
+      now: DEMO_NOW,
+    },
+    logger,
+  );
+  const failed = failedDays(billed);
+  if (failed.length > 0) {
+    throw new OperationError(
+      `demo: days failed to bill: ${failed.map((f) => `${f.day} (${f.error.message})`).join('; ')}`,
+    );
+  }
+  let lines = 0;
+  const totals: Minor[] = [];
+  for (const r of billed.results) {
+    if ('outcome' in r && r.outcome.status === 'billed') {
+      lines += r.outcome.lineCount;
+      totals.push(r.outcome.total);
+    }
+  }
+
+  const summary = new InvoiceSummary();
+  const out = createWriteStream(files.invoice);
+  const exported = await writeInvoiceCsv(
+    db,
+    { month: DEMO_MONTH, tenantId: DEMO_TENANT.id, onRow: (row) => summary.add(row) },
+    out,
+  );
+  out.end();
+  await finished(out);
+  const billing = { days: billed.results.length, lines, total: sumMinor(totals) };
+  const invoice = { rows: exported.rows, total: exported.totals.get(DEMO_TENANT.currency) ?? 0 };
+  if (invoice.total !== billing.total) {
+    throw new OperationError(
+      `demo: the invoice total ${invoice.total} differs from the billed total ${billing.total} (minor units)`,
+    );
+  }
+  return {
+    tenant: DEMO_TENANT,
+    month: DEMO_MONTH,
+    files,
+    users: new Set(data.settings.map((s) => s.userId)).size,
+    settings: { stored: settings.stored, refused: settings.refused.length },
+    logins: { accepted: logins.accepted, duplicates: logins.duplicates, rejected: logins.rejected },
+    billing,
+    invoice,
+    summary: summary.rows(),
+  };
+}

@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/database.ts';
+import { insertIngestRejects } from '../../db/repositories/ingest-reject.repository.ts';
+import { type EventIngestor, hintOf, type IngestItem } from '../../ingest/event-ingest.service.ts';
+import { parseLoginEvent } from '../../ingest/login-event.schema.ts';
+import { requireTenantKey, tenantOf } from '../auth.ts';
+import { isRawBody } from '../raw-body.ts';
+
+/** `ingest.md`: at most this many events per request. */
+export const MAX_EVENTS_PER_BATCH = 10_000;
+
+/** `POST /v1/login-events` with `{"events": [...]}`; 200 once every event is judged and committed. */
+export function loginEventsRoute(
+  app: FastifyInstance,
+  deps: { db: Kysely<Database>; ingestor: EventIngestor; now: () => Date },
+) {
+  app.post('/v1/login-events', { onRequest: requireTenantKey(deps.db) }, async (request, reply) => {
+    const tenantId = tenantOf(request);
+    const body = request.body;
+    const text = isRawBody(body) ? body.text : '';
+    let problem: string | undefined;
+    let events: unknown[] = [];
+    if (!isRawBody(body)) problem = 'empty body: expected {"events": [...]}';
+    else if (!body.json) problem = body.error;
+    else {
+      const v = body.value as { events?: unknown } | null;
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || !Array.isArray(v.events)) {
+        problem = 'body must be a JSON object {"events": [...]}';
+      } else events = v.events;
+    }
+    if (problem !== undefined) {
+      // Kept whole as one rejected payload: nothing sent is ever lost.
+      await insertIngestRejects(
+        deps.db,
+        [{ source: 'http', tenantId, eventId: null, location: 'http body', raw: text, reason: problem }],
+        deps.now(),
+      );
+      return reply.code(400).send({ error: problem });
+    }
+    if (events.length > MAX_EVENTS_PER_BATCH) {
+      return reply.code(413).send({
+        error: `a batch holds at most ${MAX_EVENTS_PER_BATCH} events, this one has ${events.length}: nothing was stored; split it`,
+      });
+    }
+    const items: IngestItem[] = events.map((value, index) => {
+      const parsed = parseLoginEvent(value);
+      const raw = JSON.stringify(value) ?? 'null';
+      const location = `http batch index ${index}`;
+      return parsed.ok ? { raw, location, parsed } : { raw, location, parsed, hint: hintOf(value) };
+    });
+    const result = await deps.ingestor.ingest(items, { source: 'http', allowedTenant: tenantId });
+    return reply.code(200).send(result);
+  });
+}

@@ -1,0 +1,230 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/database.ts';
+import { bumpDayRevisions } from '../db/repositories/day-revision.repository.ts';
+import {
+  type IngestSource,
+  insertIngestRejects,
+  type NewIngestReject,
+} from '../db/repositories/ingest-reject.repository.ts';
+import {
+  findLoginEvents,
+  insertLoginEvents,
+  type NewLoginEvent,
+} from '../db/repositories/login-event.repository.ts';
+import { listTenants } from '../db/repositories/tenant.repository.ts';
+import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
+import type { LoginEvent, ParsedEvent } from './login-event.schema.ts';
+import { TenantDayCache } from './tenant-day-cache.ts';
+
+/** How far ahead of the time of receipt an event may lie (`ingest.md`). */
+export const MAX_FUTURE_MS = 5 * 60_000;
+
+/** One received item: its raw text (kept if rejected), where it came from, and its parse result. */
+export interface IngestItem {
+  raw: string;
+  location: string;
+  parsed: ParsedEvent;
+  /** tenantId/eventId read from a payload that failed validation, so its reject can be found by tenant. */
+  hint?: { tenantId?: string; eventId?: string };
+}
+
+export interface RejectedItem {
+  /** 0-based position in the batch. */
+  index: number;
+  eventId: string | null;
+  reason: string;
+}
+
+export interface BatchResult {
+  accepted: number;
+  duplicates: number;
+  rejected: RejectedItem[];
+}
+
+export interface IngestContext {
+  source: IngestSource;
+  /** The only tenant the caller may write (HTTP key); undefined = any existing tenant. */
+  allowedTenant?: string;
+}
+
+type Outcome = { kind: 'accepted' } | { kind: 'duplicate' } | { kind: 'rejected'; reason: string };
+
+const keyOf = (tenantId: string, eventId: string) => `${tenantId}\u0000${eventId}`;
+const sameContent = (
+  a: { userId: string; occurredAtMs: number },
+  b: { userId: string; occurredAtMs: number },
+) => a.userId === b.userId && a.occurredAtMs === b.occurredAtMs;
+
+function conflictReason(
+  e: LoginEvent,
+  other: { userId: string; occurredAtMs: number },
+  where: string,
+): string {
+  return `eventId "${e.eventId}" of tenant "${e.tenantId}" ${where} with other content (userId "${other.userId}", occurredAt ${new Date(other.occurredAtMs).toISOString()}); an eventId is never reused: send a new eventId`;
+}
+
+/**
+ * The one ingest path of every source (HTTP, file, stream). A batch is judged and committed in
+ * one transaction: new events stored once with their daily activity, repeats counted as
+ * duplicates, everything else kept as a reject with its reason; the caller acknowledges only
+ * after `ingest` resolves. A few statements per batch whatever its size.
+ *
+ * Invariant: accepted + duplicates + rejected.length === items.length.
+ */
+export class EventIngestor {
+  readonly #db: Kysely<Database>;
+  readonly #now: () => Date;
+  readonly #days = new TenantDayCache();
+  #zones: Map<string, string> | undefined;
+
+  constructor(db: Kysely<Database>, now: () => Date = () => new Date()) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  /** Tenant zones, reloaded when an unknown tenant shows up (tenants are added while serving). */
+  async #tenantZones(items: readonly IngestItem[]): Promise<Map<string, string>> {
+    const known = this.#zones;
+    if (known && items.every((it) => !it.parsed.ok || known.has(it.parsed.event.tenantId))) return known;
+    const zones = new Map((await listTenants(this.#db)).map((t) => [t.id, t.timezone]));
+    this.#zones = zones;
+    return zones;
+  }
+
+  async ingest(items: readonly IngestItem[], ctx: IngestContext): Promise<BatchResult> {
+    const started = process.hrtime.bigint();
+    const receivedAt = this.#now();
+    const zones = await this.#tenantZones(items);
+    const outcomes = new Array<Outcome | undefined>(items.length);
+    const firstByKey = new Map<string, number>();
+    const candidates: NewLoginEvent[] = [];
+    const candidateIndex: number[] = [];
+    const horizon = receivedAt.getTime() + MAX_FUTURE_MS;
+
+    items.forEach((item, i) => {
+      if (!item.parsed.ok) {
+        outcomes[i] = { kind: 'rejected', reason: item.parsed.reason };
+        return;
+      }
+      const e = item.parsed.event;
+      const zone = zones.get(e.tenantId);
+      if (ctx.allowedTenant !== undefined && e.tenantId !== ctx.allowedTenant) {
+        outcomes[i] = {
+          kind: 'rejected',
+          reason: `tenantId: "${e.tenantId}" may not be written with a key of tenant "${ctx.allowedTenant}"`,
+        };
+      } else if (zone === undefined) {
+        outcomes[i] = { kind: 'rejected', reason: `tenantId: unknown tenant "${e.tenantId}"` };
+      } else if (e.occurredAtMs > horizon) {
+        outcomes[i] = {
+          kind: 'rejected',
+          reason: `occurredAt: ${new Date(e.occurredAtMs).toISOString()} is more than 5 minutes after the time of receipt ${receivedAt.toISOString()}`,
+        };
+      } else {
+        const key = keyOf(e.tenantId, e.eventId);
+        const first = firstByKey.get(key);
+        if (first !== undefined) return; // judged after the first occurrence (the first one wins)
+        firstByKey.set(key, i);
+        candidates.push({ ...e, day: this.#days.dayOf(e.occurredAtMs, zone) });
+        candidateIndex.push(i);
+      }
+    });
+
+    const result = await this.#db.transaction().execute(async (trx) => {
+      const { notInserted, touched } = await insertLoginEvents(trx, candidates, ctx.source, receivedAt);
+      const missing = notInserted.map((k) => candidates[k] as NewLoginEvent);
+      const stored = new Map(
+        (await findLoginEvents(trx, missing)).map((s) => [keyOf(s.tenantId, s.eventId), s] as const),
+      );
+      for (const i of candidateIndex) outcomes[i] = { kind: 'accepted' };
+      for (const k of notInserted) {
+        const e = candidates[k] as NewLoginEvent;
+        const s = stored.get(keyOf(e.tenantId, e.eventId));
+        outcomes[candidateIndex[k] as number] =
+          s === undefined || sameContent(s, e)
+            ? { kind: 'duplicate' }
+            : { kind: 'rejected', reason: conflictReason(e, s, 'is already stored') };
+      }
+      // Later repeats inside the batch follow their first occurrence.
+      items.forEach((item, i) => {
+        if (outcomes[i] !== undefined || !item.parsed.ok) return;
+        const e = item.parsed.event;
+        const first = firstByKey.get(keyOf(e.tenantId, e.eventId)) as number;
+        const firstEvent = (items[first] as IngestItem).parsed as { ok: true; event: LoginEvent };
+        const firstOutcome = outcomes[first] as Outcome;
+        if (!sameContent(firstEvent.event, e)) {
+          outcomes[i] = {
+            kind: 'rejected',
+            reason: conflictReason(
+              e,
+              firstEvent.event,
+              `appears earlier (${(items[first] as IngestItem).location})`,
+            ),
+          };
+        } else {
+          outcomes[i] = firstOutcome.kind === 'rejected' ? firstOutcome : { kind: 'duplicate' };
+        }
+      });
+      const rejects: NewIngestReject[] = [];
+      const summary: BatchResult = { accepted: 0, duplicates: 0, rejected: [] };
+      items.forEach((item, i) => {
+        const o = outcomes[i] as Outcome;
+        if (o.kind === 'accepted') summary.accepted += 1;
+        else if (o.kind === 'duplicate') summary.duplicates += 1;
+        else {
+          const e = item.parsed.ok ? item.parsed.event : undefined;
+          const tenantId = e?.tenantId ?? item.hint?.tenantId ?? ctx.allowedTenant ?? null;
+          const eventId = e?.eventId ?? item.hint?.eventId ?? null;
+          rejects.push({
+            source: ctx.source,
+            tenantId,
+            eventId,
+            location: item.location,
+            raw: item.raw,
+            reason: o.reason,
+          });
+          summary.rejected.push({ index: i, eventId, reason: o.reason });
+        }
+      });
+      await insertIngestRejects(trx, rejects, receivedAt);
+      await bumpDayRevisions(trx, touched);
+      return summary;
+    });
+
+    this.#record(items, outcomes, ctx, zones);
+    ingestBatchSeconds.observe({ source: ctx.source }, Number(process.hrtime.bigint() - started) / 1e9);
+    return result;
+  }
+
+  #record(
+    items: readonly IngestItem[],
+    outcomes: (Outcome | undefined)[],
+    ctx: IngestContext,
+    zones: Map<string, string>,
+  ): void {
+    const counts = new Map<string, number>();
+    items.forEach((item, i) => {
+      const claimed = item.parsed.ok
+        ? item.parsed.event.tenantId
+        : (item.hint?.tenantId ?? ctx.allowedTenant);
+      // Only existing tenants become label values: a caller must not be able to mint time series.
+      const tenant = claimed !== undefined && zones.has(claimed) ? claimed : 'unknown';
+      const key = `${tenant}\u0000${(outcomes[i] as Outcome).kind}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    });
+    for (const [key, n] of counts) {
+      const [tenant, outcome] = key.split('\u0000') as [string, string];
+      ingestEvents.inc({ source: ctx.source, tenant, outcome }, n);
+    }
+  }
+}
+
+/** `{tenantId, eventId}` of a payload that failed validation, when they are strings. */
+export function hintOf(value: unknown): IngestItem['hint'] {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const hint: { tenantId?: string; eventId?: string } = {};
+  if (typeof v.tenantId === 'string' && v.tenantId.length <= 63) hint.tenantId = v.tenantId;
+  if (typeof v.eventId === 'string' && v.eventId.length <= 200) hint.eventId = v.eventId;
+  return hint;
+}

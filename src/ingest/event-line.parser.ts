@@ -1,0 +1,90 @@
+import { hintOf, type IngestItem } from './event-ingest.service.ts';
+import { parseLoginEvent } from './login-event.schema.ts';
+
+export type EventFormat = 'ndjson' | 'csv';
+
+export const CSV_HEADER = ['event_id', 'tenant_id', 'user_id', 'occurred_at'] as const;
+
+/** One NDJSON line -> an ingest item (never throws: bad lines become rejects). */
+export function ndjsonItem(text: string, location: string): IngestItem {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return {
+      raw: text,
+      location,
+      parsed: { ok: false, reason: `not valid JSON: ${(error as Error).message}` },
+    };
+  }
+  const parsed = parseLoginEvent(value);
+  return parsed.ok ? { raw: text, location, parsed } : { raw: text, location, parsed, hint: hintOf(value) };
+}
+
+/**
+ * Splits one CSV record (RFC 4180: fields may be double-quoted, `""` is a quote inside quotes).
+ * A record must fit on one line (event fields never contain line breaks). Undefined when the
+ * quoting is broken.
+ */
+export function splitCsvLine(line: string): string[] | undefined {
+  if (!line.includes('"')) return line.split(',');
+  const fields: string[] = [];
+  let i = 0;
+  while (i <= line.length) {
+    if (line[i] === '"') {
+      let value = '';
+      i += 1;
+      for (;;) {
+        const q = line.indexOf('"', i);
+        if (q < 0) return undefined;
+        value += line.slice(i, q);
+        if (line[q + 1] === '"') {
+          value += '"';
+          i = q + 2;
+        } else {
+          i = q + 1;
+          break;
+        }
+      }
+      if (i < line.length && line[i] !== ',') return undefined;
+      fields.push(value);
+      i += 1;
+    } else {
+      const c = line.indexOf(',', i);
+      const end = c < 0 ? line.length : c;
+      fields.push(line.slice(i, end));
+      i = end + 1;
+    }
+  }
+  return fields;
+}
+
+/** The column positions of a CSV header line; throws a message when a column is missing. */
+export function csvColumns(header: string): number[] {
+  const names = (splitCsvLine(header.replace(/^\uFEFF/, '')) ?? []).map((h) => h.trim().toLowerCase());
+  const missing = CSV_HEADER.filter((c) => !names.includes(c));
+  if (missing.length > 0) {
+    throw new Error(
+      `the CSV header must name the columns ${CSV_HEADER.join(',')} (missing: ${missing.join(', ')})`,
+    );
+  }
+  return CSV_HEADER.map((c) => names.indexOf(c));
+}
+
+/** One CSV record -> an ingest item, given the header's column positions. */
+export function csvItem(text: string, location: string, columns: readonly number[]): IngestItem {
+  const fields = splitCsvLine(text);
+  if (!fields)
+    return { raw: text, location, parsed: { ok: false, reason: 'not a valid CSV record (broken quoting)' } };
+  if (fields.length <= Math.max(...columns)) {
+    return {
+      raw: text,
+      location,
+      parsed: { ok: false, reason: `expected ${CSV_HEADER.length} fields, got ${fields.length}` },
+    };
+  }
+  const [e, t, u, o] = columns.map((c) => fields[c]);
+  const value = { eventId: e, tenantId: t, userId: u, occurredAt: o };
+  const parsed = parseLoginEvent(value);
+  return parsed.ok ? { raw: text, location, parsed } : { raw: text, location, parsed, hint: hintOf(value) };
+}

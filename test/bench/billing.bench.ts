@@ -1,0 +1,232 @@
+/**
+ * Billing benchmark (issue 4, speed (a) and (b)): one tenant-day of 1,000,000 users (20%
+ * daily-billed professional, 40% of those active that day, 30% of all users recording),
+ * generated with SQL generate_series on a durable PostgreSQL (fsync on, shared_buffers 1 GB).
+ *
+ * (a) the floor: ONE set-based INSERT ... SELECT of the same lines (the same day query billDay
+ *     uses) into charge_lines under a bare run row, no bookkeeping;
+ * (b) `billing run --day D --tenant big` as a child process, compiled as the production image
+ *     runs it (`tsc -p tsconfig.build.json` into a temp dir), its peak RSS from /usr/bin/time -v;
+ *     the in-process time of billDay itself is read from the run's pino summary (`seconds`) and
+ *     the process's wall time is shown too. Once more from source (`node bin/billing.js`, tsx),
+ *     whose loader alone costs ~60 MB; `run --help` of both is printed as the RSS baseline.
+ * Between measurements the run tables are truncated, so every (b) is a first run of the day;
+ * a re-run (previous current run present: supersede + diff against 1M old lines) is measured once.
+ * They alternate, twice each.
+ *
+ *   npm run bench -- billing                 (BENCH_USERS=1000000 by default)
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Kysely, sql } from 'kysely';
+import { openPostgres } from '../../src/db/connection.ts';
+import type { Database } from '../../src/db/database.ts';
+import { migrateToLatest } from '../../src/db/migrator.ts';
+import { dayLinesSql } from '../../src/db/repositories/billing-input.repository.ts';
+import { dayBounds } from '../../src/domain/calendar.ts';
+import { startLocalPostgres } from '../support/services.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = path.join(ROOT, 'bin/billing.js');
+const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
+const TENANT = 'big';
+const TZ = 'Europe/Prague';
+const DAY = '2026-11-10';
+
+async function seed(db: Kysely<Database>): Promise<void> {
+  await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big', ${TZ}, 'EUR')`.execute(
+    db,
+  );
+  await sql`
+    INSERT INTO price_books (tenant_id, currency, valid_from, monthly_dashboard, monthly_standard, monthly_professional,
+      monthly_enterprise, monthly_developer, monthly_recording, daily_professional, daily_enterprise, daily_recording)
+    VALUES (${TENANT}, 'EUR', '2026-01-01', 500, 1900, 3900, 5900, 9900, 900, 250, 390, 50)
+  `.execute(db);
+  // i % 5 = 0: daily professional (20%); others monthly, licenses in rotation; i % 10 < 3 records calls (30%).
+  await sql`
+    INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings, license,
+      billing, record_calls, reasons)
+    SELECT ${TENANT}, 'u' || lpad(i::text, 7, '0'), timestamptz '2026-10-01 00:00+02', true,
+           'u' || i || '@big.example', 'User ' || i, '{}'::jsonb,
+           CASE WHEN i % 5 = 0 THEN 'professional'
+                ELSE (ARRAY['dashboard','standard','professional','enterprise','developer'])[1 + (i / 5) % 5] END,
+           CASE WHEN i % 5 = 0 THEN 'daily' ELSE 'monthly' END,
+           i % 10 < 3, '[]'::jsonb
+    FROM generate_series(1, ${USERS}::int) AS i
+  `.execute(db);
+  // 40% of the daily users logged in on the day.
+  await sql`
+    INSERT INTO daily_activity (tenant_id, day, user_id, first_login_at, last_login_at, login_count)
+    SELECT ${TENANT}, ${DAY}::date, 'u' || lpad(i::text, 7, '0'), timestamptz '2026-11-10 09:00+01',
+           timestamptz '2026-11-10 17:00+01', 3
+    FROM generate_series(1, ${USERS}::int) AS i WHERE i % 5 = 0 AND (i / 5) % 5 < 2
+  `.execute(db);
+  await sql`VACUUM ANALYZE`.execute(db);
+}
+
+async function truncateRuns(db: Kysely<Database>): Promise<void> {
+  await sql`TRUNCATE charge_lines, adjustment_lines, runs`.execute(db);
+  await sql`CHECKPOINT`.execute(db);
+}
+
+async function floor(db: Kysely<Database>): Promise<{ seconds: number; lines: number }> {
+  const b = dayBounds(DAY, TZ);
+  const params = { tenantId: TENANT, day: DAY, start: b.start, end: b.end, dayOfMonth: 10, monthLength: 30 };
+  const { rows } = await sql<{ id: string }>`
+    INSERT INTO runs (tenant_id, day, kind, trigger, input_revision, started_at, finished_at, line_count, total, currency)
+    VALUES (${TENANT}, ${DAY}, 'charge', 'manual', 0, now(), now(), 0, 0, 'EUR') RETURNING id
+  `.execute(db);
+  const runId = rows[0]?.id as string;
+  // The same planner settings billDay uses for its day query (JIT off; see tuneForDayRun).
+  await sql`SET jit = off`.execute(db);
+  const t0 = performance.now();
+  const r = await sql`
+    INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
+    SELECT ${runId}::bigint, user_id, item, billing, amount, unit_price, 1 FROM (${dayLinesSql(params, '1')}) l
+  `.execute(db);
+  return { seconds: (performance.now() - t0) / 1000, lines: Number(r.numAffectedRows ?? 0) };
+}
+
+interface CliRun {
+  wallSeconds: number;
+  billDaySeconds: number;
+  peakRssMb: number;
+  lines: number;
+}
+
+/** Compiles the program into `dir` as the Dockerfile does; returns its entry point. */
+async function buildDist(dir: string): Promise<string> {
+  await new Promise<void>((resolve) => {
+    const tsc = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        path.join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        path.join(dir, 'dist'),
+      ],
+      { stdio: 'ignore' },
+    );
+    tsc.on('close', () => resolve());
+  });
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+  const main = path.join(dir, 'dist/src/cli/main.js');
+  if (!existsSync(main)) throw new Error(`tsc did not emit ${main}`);
+  return main;
+}
+
+function helpRssMb(entry: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-v', process.execPath, entry, 'run', '--help'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('error', reject);
+    child.on('close', () =>
+      resolve(Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(err)?.[1] ?? Number.NaN) / 1024),
+    );
+  });
+}
+
+function billingRun(url: string, entry: string): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(
+      '/usr/bin/time',
+      ['-v', process.execPath, entry, 'run', '--day', DAY, '--tenant', TENANT],
+      {
+        env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wallSeconds = (performance.now() - t0) / 1000;
+      if (code !== 0) return reject(new Error(`billing run exited ${code}: ${err}`));
+      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
+      const summary = err
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; seconds?: number; lineCount?: number })
+        .find((l) => l.msg === 'tenant-day run finished');
+      if (!summary) return reject(new Error(`no run summary in: ${out}${err}`));
+      resolve({
+        wallSeconds,
+        billDaySeconds: summary.seconds ?? Number.NaN,
+        peakRssMb: rss ? Number(rss[1]) / 1024 : Number.NaN,
+        lines: summary.lineCount ?? 0,
+      });
+    });
+  });
+}
+
+const f2 = (n: number) => n.toFixed(2);
+
+export async function run(): Promise<void> {
+  const pgServer = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
+  const conn = await openPostgres(pgServer.url, 1); // one session: SET jit applies to the floor
+  const dir = mkdtempSync(path.join(tmpdir(), 'billing-run-bench-'));
+  try {
+    const compiled = await buildDist(dir);
+    console.log(
+      `RSS of \`run --help\`: compiled ${f2(await helpRssMb(compiled))} MB, from source (tsx) ${f2(await helpRssMb(BIN))} MB`,
+    );
+    await migrateToLatest(conn.db);
+    const t0 = performance.now();
+    await seed(conn.db);
+    console.log(`seeded ${USERS} users in ${f2((performance.now() - t0) / 1000)} s`);
+    const floors: number[] = [];
+    const runs: CliRun[] = [];
+    for (let i = 0; i < 2; i++) {
+      await truncateRuns(conn.db);
+      const f = await floor(conn.db);
+      floors.push(f.seconds);
+      console.log(`(a) floor INSERT ... SELECT: ${f2(f.seconds)} s, ${f.lines} lines`);
+      await truncateRuns(conn.db);
+      const r = await billingRun(pgServer.url, compiled);
+      runs.push(r);
+      console.log(
+        `(b) billing run (compiled): billDay ${f2(r.billDaySeconds)} s (process wall ${f2(r.wallSeconds)} s), ${r.lines} lines, peak RSS ${f2(r.peakRssMb)} MB`,
+      );
+    }
+    await truncateRuns(conn.db);
+    const source = await billingRun(pgServer.url, BIN);
+    console.log(
+      `    billing run from source (tsx): billDay ${f2(source.billDaySeconds)} s, wall ${f2(source.wallSeconds)} s, peak RSS ${f2(source.peakRssMb)} MB`,
+    );
+    const rerun = await billingRun(pgServer.url, compiled);
+    console.log(
+      `    re-run of the same day (supersede + diff against ${rerun.lines} old lines): billDay ${f2(rerun.billDaySeconds)} s, wall ${f2(rerun.wallSeconds)} s, peak RSS ${f2(rerun.peakRssMb)} MB`,
+    );
+    const bestFloor = Math.min(...floors);
+    const bestRun = Math.min(...runs.map((r) => r.billDaySeconds));
+    const bestWall = Math.min(...runs.map((r) => r.wallSeconds));
+    console.log(
+      `\nratio billDay / floor: ${f2(bestRun / bestFloor)} (target <= 1.5); whole process / floor: ${f2(bestWall / bestFloor)}`,
+    );
+    console.log(
+      `peak RSS of billing run (compiled, incl. re-run): ${f2(Math.max(...runs.map((r) => r.peakRssMb), rerun.peakRssMb))} MB (target <= 200 MB)`,
+    );
+    console.log('LIMITS.md reference: one set-based INSERT...SELECT billing a 1M-user tenant-day: 4.5 s');
+  } finally {
+    await conn.close();
+    await pgServer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * Export benchmark (issue 4, speed (c)): a month of charge lines of a 1,000,000-user tenant
+ * (20% daily-billed, 40% of those active on a day, 30% recording), generated directly with SQL,
+ * then (i) the floor: `COPY (the export's aggregate query) TO STDOUT` through psql into a file,
+ * and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
+ * /usr/bin/time -v, in both ways the command runs: compiled (`tsc -p tsconfig.build.json`, what
+ * the production image runs) and from source through tsx (`node bin/billing.js` in a checkout,
+ * which costs ~60 MB more for the loader alone). The RSS of `billing export --help` in the same
+ * way is printed as the baseline of loading the program. All write a file in the same
+ * directory; they run one after the other, BENCH_ROUNDS times (default 1; the best time counts).
+ *
+ *   npm run bench -- export                  (BENCH_USERS=1000000 BENCH_DAYS=10 by default)
+ *   BENCH_DAYS=30 npm run bench -- export    (the whole month: ~34M lines; generation alone ~6 min here)
+ */
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { openPostgres } from '../../src/db/connection.ts';
+import { migrateToLatest } from '../../src/db/migrator.ts';
+import { invoiceRowsQuery } from '../../src/db/repositories/invoice.repository.ts';
+import { monthBounds } from '../../src/domain/calendar.ts';
+import { startLocalPostgres } from '../support/services.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = path.join(ROOT, 'bin/billing.js');
+const PSQL = '/usr/lib/postgresql/15/bin/psql';
+const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
+const DAYS = Number(process.env.BENCH_DAYS ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const MONTH = '2026-11';
+const TENANT = 'big';
+const TZ = 'Europe/Prague';
+
+interface Measured {
+  seconds: number;
+  peakRssMb: number | undefined;
+  bytes: number;
+  records: number;
+}
+
+/** Runs a command with stdout into `outFile`, under /usr/bin/time -v when present. */
+function measure(
+  cmd: string,
+  args: string[],
+  outFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Measured> {
+  return new Promise((resolve, reject) => {
+    const fd = openSync(outFile, 'w');
+    const started = performance.now();
+    const child = spawn('/usr/bin/time', ['-v', cmd, ...args], { stdio: ['ignore', fd, 'pipe'], env });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      closeSync(fd);
+      const seconds = (performance.now() - started) / 1000;
+      if (code !== 0) return reject(new Error(`${cmd} exited ${code}: ${stderr.slice(-2000)}`));
+      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+      resolve({ seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : undefined, bytes: 0, records: 0 });
+    });
+  });
+}
+
+/** Size and record count (CRLF or LF ends) of a CSV file, read in one go (it is a bench). */
+function fileStats(file: string): { bytes: number; records: number } {
+  const data = readFileSync(file);
+  let records = 0;
+  for (const b of data) if (b === 0x0a) records++;
+  return { bytes: data.length, records };
+}
+
+/** The query with its parameters written as literals, for COPY (which takes no parameters). */
+function inlineParameters(text: string, parameters: readonly unknown[]): string {
+  const literal = (v: unknown): string => {
+    if (Array.isArray(v)) return `ARRAY[${v.map(literal).join(',')}]`;
+    if (typeof v === 'number') return String(v);
+    return `'${String(v).replaceAll("'", "''")}'`;
+  };
+  return text.replace(/\$(\d+)\b/g, (_, n: string) => literal(parameters[Number(n) - 1]));
+}
+
+/**
+ * Compiles the program into `dir` as the Dockerfile does and returns its entry point. Type
+ * errors elsewhere in a tree under construction do not stop the emit, so only a missing entry
+ * point is fatal.
+ */
+async function buildDist(dir: string): Promise<string> {
+  await new Promise<void>((resolve) => {
+    const tsc = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        path.join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        path.join(dir, 'dist'),
+      ],
+      { stdio: 'ignore' },
+    );
+    tsc.on('close', () => resolve());
+  });
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+  const main = path.join(dir, 'dist/src/cli/main.js');
+  if (!existsSync(main)) throw new Error(`tsc did not emit ${main}`);
+  return main;
+}
+
+export async function run(): Promise<void> {
+  const pg = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
+  const dir = mkdtempSync(path.join(tmpdir(), 'billing-export-bench-'));
+  const conn = await openPostgres(pg.url, 2);
+  const { db } = conn;
+  try {
+    await migrateToLatest(db);
+    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big', ${TZ}, 'EUR')`.execute(
+      db,
+    );
+    // Names: one settings version per user, effective before the month.
+    await sql`
+      INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings,
+                                     license, billing, record_calls, reasons)
+      SELECT ${TENANT}, 'u' || lpad(i::text, 7, '0'), '2026-10-01T00:00:00Z', true,
+             'u' || i || '@big.example', 'Surname ' || i, '{}', 'standard',
+             CASE WHEN i % 5 = 0 THEN 'daily' ELSE 'monthly' END, i % 10 < 3, '[]'
+      FROM generate_series(0, ${USERS - 1}) i`.execute(db);
+    // Every line a user can have on a day, once: users i % 5 = 0 bill daily (license.professional),
+    // the rest monthly with four licenses; users i % 10 < 3 (30%) record calls. Each day then
+    // copies the monthly lines with the spec's share floor(P*d/n) - floor(P*(d-1)/n) (n = 30)
+    // and the daily lines of the users active that day (40%, a fixed hash of user and day).
+    await sql`
+      CREATE UNLOGGED TABLE bench_universe AS
+      SELECT u.i, 'u' || lpad(u.i::text, 7, '0') AS user_id, x.item, u.billing, x.price
+      FROM (SELECT i, CASE WHEN i % 5 = 0 THEN 'daily' ELSE 'monthly' END AS billing, i % 10 < 3 AS rec
+            FROM generate_series(0, ${USERS - 1}) i) u
+      CROSS JOIN LATERAL (
+        SELECT 'license.' || CASE WHEN u.billing = 'daily' THEN 'professional'
+               ELSE (ARRAY['dashboard','standard','professional','enterprise'])[u.i % 4 + 1] END AS item,
+               CASE WHEN u.billing = 'daily' THEN 250 ELSE (ARRAY[500,1900,3900,5900])[u.i % 4 + 1] END AS price
+        UNION ALL
+        SELECT 'addon.recording', CASE WHEN u.billing = 'daily' THEN 50 ELSE 900 END WHERE u.rec
+      ) x`.execute(db);
+    // Loading without the primary key and adding it afterwards is what a bulk load does; the
+    // export then runs against the real schema.
+    await sql`ALTER TABLE charge_lines DROP CONSTRAINT charge_lines_pkey`.execute(db);
+    const genStart = performance.now();
+    for (let d = 1; d <= DAYS; d++) {
+      const day = `${MONTH}-${String(d).padStart(2, '0')}`;
+      const { rows } = await sql<{ id: string }>`
+        INSERT INTO runs (tenant_id, day, kind, trigger, is_current, input_revision, started_at, finished_at,
+                          line_count, total, currency)
+        VALUES (${TENANT}, ${day}::date, 'charge', 'schedule', true, 1, now(), now(), 0, 0, 'EUR') RETURNING id`.execute(
+        db,
+      );
+      const runId = rows[0]?.id as string;
+      await sql`
+        INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
+        SELECT ${runId}, user_id, item, billing,
+               CASE WHEN billing = 'daily' THEN price ELSE price * ${d} / 30 - price * ${d - 1} / 30 END, price, 1
+        FROM bench_universe
+        WHERE billing = 'monthly' OR (i::bigint * 2654435761 + ${d} * 40503) % 100 < 40`.execute(db);
+      await sql`UPDATE runs SET line_count = s.n, total = s.t
+                FROM (SELECT count(*) AS n, sum(amount) AS t FROM charge_lines WHERE run_id = ${runId}) s
+                WHERE id = ${runId}`.execute(db);
+      process.stdout.write(
+        `\rgenerating day ${d}/${DAYS} (${((performance.now() - genStart) / 1000).toFixed(0)} s)`,
+      );
+    }
+    await sql`DROP TABLE bench_universe`.execute(db);
+    await sql`ALTER TABLE charge_lines ADD PRIMARY KEY (run_id, user_id, item)`.execute(db);
+    await sql`VACUUM ANALYZE`.execute(db);
+    await sql`CHECKPOINT`.execute(db);
+    const { rows: counts } = await sql<{ lines: string; total: string }>`
+      SELECT count(*)::text AS lines, sum(amount)::text AS total FROM charge_lines`.execute(db);
+    const lines = Number(counts[0]?.lines);
+    console.log(
+      `\ngenerated ${lines.toLocaleString('en')} lines (${USERS.toLocaleString('en')} users x ${DAYS} days) in ${((performance.now() - genStart) / 1000).toFixed(0)} s`,
+    );
+
+    const compiled = invoiceRowsQuery({
+      month: MONTH,
+      firstDay: `${MONTH}-01`,
+      lastDay: `${MONTH}-30`,
+      tenants: [{ tenantId: TENANT, periodEnd: monthBounds(MONTH, TZ).end }],
+    }).compile(db);
+    const copySql = `COPY (${inlineParameters(compiled.sql, compiled.parameters)}) TO STDOUT WITH (FORMAT csv)`;
+    const copyFile = path.join(dir, 'copy.csv');
+    const exportFile = path.join(dir, 'export.csv');
+    const main = await buildDist(dir);
+    const env = { ...process.env, DATABASE_URL: pg.url, LOG_LEVEL: 'warn' };
+    // The third variant caps V8's young generation (a runtime flag, no code change): most of the
+    // export's RSS above the program's baseline is garbage V8 has not collected yet.
+    const variants = [
+      { name: 'compiled', argv: [main] },
+      { name: 'compiled, --max-semi-space-size=2', argv: ['--max-semi-space-size=2', main] },
+      { name: 'tsx', argv: [BIN] },
+    ];
+    const baseline: Record<string, number | undefined> = {};
+    for (const v of variants) {
+      baseline[v.name] = (
+        await measure(process.execPath, [...v.argv, 'export', '--help'], '/dev/null', env)
+      ).peakRssMb;
+    }
+    const copies: Measured[] = [];
+    const exports: Record<string, Measured[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
+    for (let round = 1; round <= ROUNDS; round++) {
+      const c = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', copySql], copyFile);
+      copies.push({ ...c, ...fileStats(copyFile) });
+      let line = `round ${round}: COPY ${c.seconds.toFixed(2)} s`;
+      for (const v of variants) {
+        const args = [...v.argv, 'export', '--month', MONTH, '--tenant', TENANT, '--out', exportFile];
+        const e = await measure(process.execPath, args, '/dev/null', env);
+        exports[v.name]?.push({ ...e, ...fileStats(exportFile) });
+        line += `; export (${v.name}) ${e.seconds.toFixed(2)} s, peak RSS ${e.peakRssMb?.toFixed(0)} MB`;
+      }
+      console.log(line);
+    }
+    const best = (ms: Measured[]) => ms.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const copy = best(copies);
+    const rows: Record<string, string | number>[] = [
+      {
+        what: 'COPY (aggregate) TO STDOUT via psql (floor)',
+        seconds: copy.seconds.toFixed(2),
+        ratio: '1.00',
+        records: copy.records,
+        MB: (copy.bytes / 1e6).toFixed(1),
+        'peak RSS MB': '',
+        'baseline RSS MB': '',
+      },
+    ];
+    for (const v of variants) {
+      const runs = exports[v.name] as Measured[];
+      const e = best(runs);
+      rows.push({
+        what: `billing export --out FILE (${v.name})`,
+        seconds: e.seconds.toFixed(2),
+        ratio: (e.seconds / copy.seconds).toFixed(2),
+        records: e.records,
+        MB: (e.bytes / 1e6).toFixed(1),
+        'peak RSS MB': Math.max(...runs.map((r) => r.peakRssMb ?? Number.NaN)).toFixed(0),
+        'baseline RSS MB': baseline[v.name]?.toFixed(0) ?? '?',
+      });
+      // COPY writes no header; the export has exactly one record more.
+      if (e.records !== copy.records + 1)
+        console.log(`MISMATCH: export ${e.records} records, COPY ${copy.records}`);
+    }
+    console.table(rows);
+    console.log(
+      `lines ${lines.toLocaleString('en')}, line total ${counts[0]?.total} minor units; targets: export <= 2x COPY, peak RSS <= 150 MB`,
+    );
+    console.log(`COPY command: psql -c '${copySql.replace(/\s+/g, ' ')}'`);
+  } finally {
+    await conn.close();
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

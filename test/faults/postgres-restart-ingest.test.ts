@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BatchResponse,
+  countRows,
+  makeEvents,
+  postUntilAcknowledged,
+  type Stack,
+  seedTenant,
+  startServe,
+  startStack,
+} from './support/stack.ts';
+
+const BATCHES = 200;
+const BATCH_SIZE = 1000;
+const IN_FLIGHT = 4;
+
+describe('PostgreSQL restarted while HTTP ingest runs under load', () => {
+  let stack: Stack;
+  let serve: Awaited<ReturnType<typeof startServe>>;
+  let key: string;
+  beforeAll(async () => {
+    stack = await startStack();
+    key = await seedTenant(stack.db, 'acme');
+    serve = await startServe(stack.env);
+  });
+  afterAll(async () => {
+    await serve?.stop();
+    await stack?.stop();
+  });
+
+  it('stores every acknowledged event exactly once; retried batches end up stored once', async () => {
+    const responses: BatchResponse[] = new Array(BATCHES);
+    let retried = 0;
+    let next = 0;
+    let restarted = false;
+    const restart = async () => {
+      while (next < BATCHES / 3) await new Promise((r) => setTimeout(r, 20));
+      await stack.postgres.restart(2000);
+      restarted = true;
+    };
+    const client = async () => {
+      while (next < BATCHES) {
+        const batch = next++;
+        const { response, attempts } = await postUntilAcknowledged(
+          serve.base,
+          key,
+          makeEvents('acme', batch, BATCH_SIZE, 5000),
+        );
+        responses[batch] = response;
+        if (attempts > 1) retried += 1;
+      }
+    };
+    await Promise.all([restart(), ...Array.from({ length: IN_FLIGHT }, client)]);
+
+    const sent = BATCHES * BATCH_SIZE;
+    const accepted = responses.reduce((s, r) => s + r.accepted, 0);
+    const duplicates = responses.reduce((s, r) => s + r.duplicates, 0);
+    const rows = await countRows(stack.db);
+    console.log(
+      `[fault] postgres restart during ingest: sent ${sent}, acknowledged ${accepted} accepted + ${duplicates} duplicates in ${BATCHES} batches, ${retried} batches retried; stored ${rows.events} events, activity counts ${rows.logins} logins, ${rows.rejects} rejects`,
+    );
+    expect(restarted).toBe(true);
+    for (const r of responses) {
+      expect(r.rejected).toEqual([]);
+      expect(r.accepted + r.duplicates).toBe(BATCH_SIZE);
+    }
+    expect(rows.events).toBe(sent);
+    expect(rows.logins).toBe(sent);
+    // A batch whose answer was lost comes back as duplicates; nothing is counted twice.
+    expect(accepted).toBeLessThanOrEqual(sent);
+    expect(accepted + duplicates).toBe(sent);
+    expect(serve.child.exitCode).toBeNull();
+  });
+});

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  countRows,
+  makeEvents,
+  postUntilAcknowledged,
+  type Stack,
+  seedTenant,
+  startServe,
+  startStack,
+} from './support/stack.ts';
+
+const DURATION_MS = 60_000;
+const BATCH_SIZE = 1000;
+const IN_FLIGHT = 4;
+
+describe('sustained HTTP ingest for 60 seconds', () => {
+  let stack: Stack;
+  let serve: Awaited<ReturnType<typeof startServe>>;
+  let key: string;
+  beforeAll(async () => {
+    stack = await startStack();
+    key = await seedTenant(stack.db, 'acme');
+    serve = await startServe(stack.env);
+  });
+  afterAll(async () => {
+    await serve?.stop();
+    await stack?.stop();
+  });
+
+  it('loses nothing and keeps memory flat', async () => {
+    const samples: number[] = [];
+    const started = Date.now();
+    let next = 0;
+    let acknowledged = 0;
+    const sampler = setInterval(() => samples.push(serve.rssMb()), 1000);
+    const client = async () => {
+      while (Date.now() - started < DURATION_MS) {
+        const batch = next++;
+        const { response } = await postUntilAcknowledged(
+          serve.base,
+          key,
+          makeEvents('acme', batch, BATCH_SIZE, 100_000),
+        );
+        acknowledged += response.accepted + response.duplicates;
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, client));
+    clearInterval(sampler);
+    const seconds = (Date.now() - started) / 1000;
+    const rows = await countRows(stack.db);
+    const third = Math.floor(samples.length / 3);
+    const early = Math.max(...samples.slice(third, 2 * third));
+    const late = Math.max(...samples.slice(2 * third));
+    console.log(
+      `[fault] sustained ingest: ${next} batches, ${acknowledged} events acknowledged in ${seconds.toFixed(1)} s (${Math.round(acknowledged / seconds)} ev/s); stored ${rows.events}, activity ${rows.logins}; serve RSS max ${early.toFixed(0)} MB (middle third) -> ${late.toFixed(0)} MB (last third)`,
+    );
+    expect(rows.events).toBe(next * BATCH_SIZE);
+    expect(rows.logins).toBe(next * BATCH_SIZE);
+    expect(acknowledged).toBe(next * BATCH_SIZE);
+    // Flat: the last third of the run needs no more than 25% (+32 MB of slack) above the middle third.
+    expect(late).toBeLessThanOrEqual(early * 1.25 + 32);
+  });
+});

@@ -1,0 +1,348 @@
+import { Writable } from 'node:stream';
+import { type Kysely, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DatabaseConnection } from '../../src/db/connection.ts';
+import type { Database } from '../../src/db/database.ts';
+import { compareKeys } from '../../src/domain/code-point-order.ts';
+import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
+import { BACKENDS } from '../support/backends.ts';
+
+/** A Writable that keeps the exact bytes written to it. */
+function sink() {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  return { stream, bytes: () => Buffer.concat(chunks), text: () => Buffer.concat(chunks).toString('utf8') };
+}
+
+async function exportCsv(db: Kysely<Database>, month: string, tenantId?: string, chunkSize?: number) {
+  const out = sink();
+  const result = await writeInvoiceCsv(db, { month, tenantId, chunkSize }, out.stream);
+  return { ...result, bytes: out.bytes(), text: out.text() };
+}
+
+type Line = [userId: string, item: string, billing: string, amount: number, unitPrice: number];
+
+/** One run of (tenant, day) with its lines, inserted directly (independent of the billing service). */
+async function addRun(db: Kysely<Database>, tenantId: string, day: string, lines: Line[], current = true) {
+  const total = lines.reduce((s, l) => s + l[3], 0);
+  const { rows } = await sql<{ id: string }>`
+    INSERT INTO runs (tenant_id, day, kind, trigger, is_current, input_revision, started_at, finished_at,
+                      line_count, total, currency, superseded_at)
+    SELECT ${tenantId}, ${day}::date, 'charge', 'manual', ${current}, 1, now(), now(), ${lines.length}, ${total},
+           t.currency, ${current ? null : new Date('2026-12-01T00:00:00Z')}::timestamptz
+    FROM tenants t WHERE t.id = ${tenantId}
+    RETURNING id`.execute(db);
+  const runId = rows[0]?.id as string;
+  for (const [userId, item, billing, amount, unitPrice] of lines) {
+    await sql`INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
+              VALUES (${runId}, ${userId}, ${item}, ${billing}, ${amount}, ${unitPrice}, 1)`.execute(db);
+  }
+}
+
+type AdjLine = [userId: string, item: string, billing: string, amount: number];
+
+/** An adjustment run correcting `day` (of a closed period), its lines invoiced in `period`. */
+async function addAdjustment(
+  db: Kysely<Database>,
+  tenantId: string,
+  day: string,
+  period: string,
+  lines: AdjLine[],
+) {
+  const { rows } = await sql<{ id: string; currency: string }>`
+    INSERT INTO runs (tenant_id, day, kind, trigger, is_current, input_revision, started_at, finished_at,
+                      line_count, total, currency)
+    SELECT ${tenantId}, ${day}::date, 'adjustment', 'replay', false, 1, now(), now(), ${lines.length}, 0, t.currency
+    FROM tenants t WHERE t.id = ${tenantId}
+    RETURNING id, currency`.execute(db);
+  const run = rows[0] as { id: string; currency: string };
+  for (const [userId, item, billing, amount] of lines) {
+    await sql`INSERT INTO adjustment_lines (run_id, tenant_id, period, day, user_id, item, billing, amount, currency)
+              VALUES (${run.id}, ${tenantId}, ${period}, ${day}::date, ${userId}, ${item}, ${billing}, ${amount},
+                      ${run.currency})`.execute(db);
+  }
+}
+
+async function addVersion(
+  db: Kysely<Database>,
+  tenantId: string,
+  userId: string,
+  effectiveAt: string,
+  names: { lastName: string | null; email: string | null; active?: boolean; importedAt?: string },
+) {
+  await sql`INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings,
+                                           license, billing, record_calls, reasons, imported_at)
+            VALUES (${tenantId}, ${userId}, ${effectiveAt}::timestamptz, ${names.active ?? true}, ${names.email},
+                    ${names.lastName}, '{}', 'standard', 'monthly', false, '[]',
+                    ${names.importedAt ?? '2026-10-01T00:00:00Z'}::timestamptz)`.execute(db);
+}
+
+const days = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => `2026-11-${String(from + i).padStart(2, '0')}`);
+
+/** Builds the fixture: per tenant-day one run holding all that day's lines. */
+async function seed(db: Kysely<Database>) {
+  await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES
+    ('acme', 'Acme', 'Europe/Prague', 'EUR'), ('fin', 'Fin', 'Europe/Prague', 'EUR'),
+    ('jp', 'JP', 'Asia/Tokyo', 'JPY'), ('kw', 'KW', 'Asia/Kuwait', 'KWD')`.execute(db);
+
+  const acme = new Map<string, Line[]>();
+  const add = (day: string, line: Line) => acme.set(day, [...(acme.get(day) ?? []), line]);
+  add('2026-11-01', ["'q", 'license.standard', 'monthly', 63, 1900]);
+  add('2026-11-02', ["'q", 'license.standard', 'monthly', 63, 1900]);
+  for (const id of ['\tt', '\rr', '+1', '-2', '=s', '@m'])
+    add('2026-11-03', [id, 'license.dashboard', 'monthly', 16, 500]);
+  // Z: daily with a price change on the 15th, then monthly from the 17th; recording on two days.
+  for (const d of days(1, 14)) add(d, ['Z', 'license.professional', 'daily', 250, 250]);
+  for (const d of days(15, 16)) add(d, ['Z', 'license.professional', 'daily', 200, 200]);
+  for (const d of days(17, 30)) add(d, ['Z', 'license.professional', 'monthly', 130, 3900]);
+  for (const d of days(1, 2)) add(d, ['Z', 'addon.recording', 'daily', 50, 50]);
+  for (const d of days(1, 30)) add(d, ['a', 'license.standard', 'monthly', 63, 1900]);
+  add('2026-11-04', ['a,b', 'license.dashboard', 'monthly', 0, 500]);
+  add('2026-11-05', ['é', 'license.enterprise', 'monthly', 196, 5900]);
+  add('2026-11-06', ['ｚ', 'license.developer', 'monthly', 330, 9900]);
+  add('2026-11-07', ['😀', 'license.standard', 'monthly', 63, 1900]);
+  for (const [day, lines] of [...acme].sort()) await addRun(db, 'acme', day, lines);
+  // Not in the export: a superseded run of the month, current runs of neighbouring months.
+  await addRun(db, 'acme', '2026-11-08', [['a', 'license.standard', 'monthly', 9999, 1900]], false);
+  await addRun(db, 'acme', '2026-10-31', [['a', 'license.standard', 'monthly', 7777, 1900]]);
+  await addRun(db, 'acme', '2026-12-01', [['a', 'license.standard', 'monthly', 7777, 1900]]);
+  // Adjustments invoiced in 2026-11 for October days: two runs corrected the 5th.
+  await addAdjustment(db, 'acme', '2026-10-05', '2026-11', [
+    ['a', 'adjustment.license.standard', 'monthly', -32],
+  ]);
+  await addAdjustment(db, 'acme', '2026-10-05', '2026-11', [
+    ['a', 'adjustment.license.standard', 'monthly', -100],
+  ]);
+  await addAdjustment(db, 'acme', '2026-10-07', '2026-11', [
+    ['a', 'adjustment.license.standard', 'monthly', -68],
+  ]);
+  await addAdjustment(db, 'acme', '2026-10-10', '2026-11', [
+    ['ž', 'adjustment.addon.recording', 'monthly', 50],
+  ]);
+  await addAdjustment(db, 'acme', '2026-10-10', '2026-11', [
+    ['ž', 'adjustment.addon.recording', 'monthly', -50],
+  ]);
+  await addAdjustment(db, 'acme', '2026-11-02', '2026-12', [
+    ['a', 'adjustment.license.standard', 'monthly', 5555],
+  ]);
+
+  // Names: the latest version before the end of November in Prague (2026-11-30T23:00Z), active or not.
+  await addVersion(db, 'acme', 'a', '2026-10-01T00:00:00Z', { lastName: 'Old', email: 'old@acme.example' });
+  await addVersion(db, 'acme', 'a', '2026-11-30T22:59:59.999Z', {
+    lastName: 'Last',
+    email: 'last@acme.example',
+  });
+  await addVersion(db, 'acme', 'a', '2026-11-30T23:00:00Z', {
+    lastName: 'December',
+    email: 'dec@acme.example',
+  });
+  await addVersion(db, 'acme', 'a,b', '2026-10-01T00:00:00Z', {
+    lastName: 'O"Brien, Jr.',
+    email: '-x@acme.example',
+  });
+  await addVersion(db, 'acme', 'é', '2026-10-01T00:00:00Z', {
+    lastName: 'Line\nBreak',
+    email: 'cr\r@acme.example',
+  });
+  await addVersion(db, 'acme', '😀', '2026-10-01T00:00:00Z', { lastName: 'Smile', email: 's@acme.example' });
+  await addVersion(db, 'acme', '😀', '2026-11-07T12:00:00Z', {
+    lastName: '@Gone',
+    email: null,
+    active: false,
+  });
+
+  // fin: November is closed; a back-dated version imported after the close is not shown.
+  await addRun(db, 'fin', '2026-11-01', [['u1', 'license.standard', 'monthly', 63, 1900]]);
+  await addVersion(db, 'fin', 'u1', '2026-11-10T10:00:00Z', {
+    lastName: 'Before',
+    email: 'before@fin.example',
+    importedAt: '2026-11-11T00:00:00Z',
+  });
+  await addVersion(db, 'fin', 'u1', '2026-11-20T10:00:00Z', {
+    lastName: 'AfterClose',
+    email: 'after@fin.example',
+    importedAt: '2026-12-10T00:00:00Z',
+  });
+  await sql`INSERT INTO periods (tenant_id, month, closed_at) VALUES ('fin', '2026-11', '2026-12-05T00:00:00Z')`.execute(
+    db,
+  );
+
+  for (const d of days(1, 3)) await addRun(db, 'jp', d, [['k1', 'license.professional', 'daily', 300, 300]]);
+  await addAdjustment(db, 'jp', '2026-10-20', '2026-11', [
+    ['k1', 'adjustment.license.professional', 'daily', -50],
+  ]);
+  await addRun(db, 'kw', '2026-11-01', [['w1', 'license.enterprise', 'monthly', 1234567, 12345]]);
+  await addAdjustment(db, 'kw', '2026-10-02', '2026-11', [
+    ['w1', 'adjustment.license.enterprise', 'monthly', -5],
+  ]);
+}
+
+const EXPECTED = [
+  'period,tenant_id,user_id,user_last_name,user_email,item,billing,quantity,unit_price,amount,currency,first_day,last_day',
+  "2026-11,acme,'\tt,,,license.dashboard,monthly,1,5.00,0.16,EUR,2026-11-03,2026-11-03",
+  `2026-11,acme,"'\rr",,,license.dashboard,monthly,1,5.00,0.16,EUR,2026-11-03,2026-11-03`,
+  "2026-11,acme,'q,,,license.standard,monthly,2,19.00,1.26,EUR,2026-11-01,2026-11-02",
+  "2026-11,acme,'+1,,,license.dashboard,monthly,1,5.00,0.16,EUR,2026-11-03,2026-11-03",
+  "2026-11,acme,'-2,,,license.dashboard,monthly,1,5.00,0.16,EUR,2026-11-03,2026-11-03",
+  "2026-11,acme,'=s,,,license.dashboard,monthly,1,5.00,0.16,EUR,2026-11-03,2026-11-03",
+  "2026-11,acme,'@m,,,license.dashboard,monthly,1,5.00,0.16,EUR,2026-11-03,2026-11-03",
+  '2026-11,acme,Z,,,addon.recording,daily,2,0.50,1.00,EUR,2026-11-01,2026-11-02',
+  '2026-11,acme,Z,,,license.professional,daily,14,2.50,35.00,EUR,2026-11-01,2026-11-14',
+  '2026-11,acme,Z,,,license.professional,daily,2,2.00,4.00,EUR,2026-11-15,2026-11-16',
+  '2026-11,acme,Z,,,license.professional,monthly,14,39.00,18.20,EUR,2026-11-17,2026-11-30',
+  '2026-11,acme,a,Last,last@acme.example,adjustment.license.standard,monthly,2,,-2.00,EUR,2026-10-05,2026-10-07',
+  '2026-11,acme,a,Last,last@acme.example,license.standard,monthly,30,19.00,18.90,EUR,2026-11-01,2026-11-30',
+  `2026-11,acme,"a,b","O""Brien, Jr.",'-x@acme.example,license.dashboard,monthly,1,5.00,0.00,EUR,2026-11-04,2026-11-04`,
+  `2026-11,acme,é,"Line\nBreak","cr\r@acme.example",license.enterprise,monthly,1,59.00,1.96,EUR,2026-11-05,2026-11-05`,
+  '2026-11,acme,ž,,,adjustment.addon.recording,monthly,1,,0.00,EUR,2026-10-10,2026-10-10',
+  '2026-11,acme,ｚ,,,license.developer,monthly,1,99.00,3.30,EUR,2026-11-06,2026-11-06',
+  "2026-11,acme,😀,'@Gone,,license.standard,monthly,1,19.00,0.63,EUR,2026-11-07,2026-11-07",
+  '2026-11,fin,u1,Before,before@fin.example,license.standard,monthly,1,19.00,0.63,EUR,2026-11-01,2026-11-01',
+  '2026-11,jp,k1,,,adjustment.license.professional,daily,1,,-50,JPY,2026-10-20,2026-10-20',
+  '2026-11,jp,k1,,,license.professional,daily,3,300,900,JPY,2026-11-01,2026-11-03',
+  '2026-11,kw,w1,,,adjustment.license.enterprise,monthly,1,,-0.005,KWD,2026-10-02,2026-10-02',
+  '2026-11,kw,w1,,,license.enterprise,monthly,1,12.345,1234.567,KWD,2026-11-01,2026-11-01',
+]
+  .map((r) => `${r}\r\n`)
+  .join('');
+
+/** Parses an amount cell back to minor units, exactly (no floats). */
+const toMinor = (text: string, digits: number) => {
+  const [int = '0', frac = ''] = text.replace('-', '').split('.');
+  expect(frac.length).toBe(digits);
+  const value = Number(int + frac);
+  return text.startsWith('-') ? -value : value;
+};
+
+/** Splits the file into records on CRLF outside quotes, and records into cells. */
+function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let cells: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      cells.push(cell);
+      cell = '';
+    } else if (c === '\r' && text[i + 1] === '\n') {
+      cells.push(cell);
+      records.push(cells);
+      cells = [];
+      cell = '';
+      i++;
+    } else cell += c;
+  }
+  expect(cell).toBe('');
+  expect(cells).toEqual([]);
+  return records;
+}
+
+async function databaseTotals(db: Kysely<Database>, month: string, firstDay: string, lastDay: string) {
+  const { rows } = await sql<{ currency: string; total: string }>`
+    SELECT currency::text AS currency, sum(amount)::text AS total FROM (
+      SELECT r.currency, l.amount FROM runs r JOIN charge_lines l ON l.run_id = r.id
+      WHERE r.is_current AND r.day BETWEEN ${firstDay}::date AND ${lastDay}::date
+      UNION ALL
+      SELECT currency, amount FROM adjustment_lines WHERE period = ${month}
+    ) x GROUP BY currency`.execute(db);
+  return Object.fromEntries(rows.map((r) => [r.currency, Number(r.total)]));
+}
+
+describe.each(BACKENDS)('invoice CSV export on $name', ({ open }) => {
+  let conn: DatabaseConnection;
+  beforeAll(async () => {
+    conn = await open();
+    await seed(conn.db);
+  });
+  afterAll(async () => conn?.close());
+
+  it('writes the fixture byte for byte: header, order by UTF-8 bytes, guard, quoting, money, CRLF', async () => {
+    const out = await exportCsv(conn.db, '2026-11');
+    expect(out.text).toBe(EXPECTED);
+    expect(out.bytes.equals(Buffer.from(EXPECTED, 'utf8'))).toBe(true);
+    expect(out.bytes.subarray(0, 3).equals(Buffer.from([0xef, 0xbb, 0xbf]))).toBe(false);
+    expect(out.rows).toBe(EXPECTED.split('\r\n').length - 2);
+  });
+
+  it('gives the same bytes whatever the fetch size (chunk boundaries are invisible)', async () => {
+    for (const chunkSize of [1, 2, 7])
+      expect((await exportCsv(conn.db, '2026-11', undefined, chunkSize)).text).toBe(EXPECTED);
+  });
+
+  it("sums to the database's total of the period's current and adjustment lines, per currency", async () => {
+    const out = await exportCsv(conn.db, '2026-11');
+    const digits: Record<string, number> = { EUR: 2, JPY: 0, KWD: 3 };
+    const fromFile: Record<string, number> = {};
+    for (const cells of parseCsv(out.text).slice(1)) {
+      const currency = cells[10] as string;
+      fromFile[currency] =
+        (fromFile[currency] ?? 0) + toMinor(cells[9] as string, digits[currency] as number);
+    }
+    const db = await databaseTotals(conn.db, '2026-11', '2026-11-01', '2026-11-30');
+    expect(fromFile).toEqual(db);
+    expect(Object.fromEntries(out.totals)).toEqual(db);
+    expect(db).toEqual({
+      EUR: 2 * 63 + 6 * 16 + 3500 + 400 + 1820 + 100 + 1890 - 200 + 196 + 330 + 63 + 63,
+      JPY: 850,
+      KWD: 1234562,
+    });
+  });
+
+  it('exports one tenant with --tenant, and only the header for a month without lines', async () => {
+    const jp = await exportCsv(conn.db, '2026-11', 'jp');
+    expect(jp.text).toBe(
+      EXPECTED.split('\r\n')
+        .filter((r, i) => i === 0 || r.startsWith('2026-11,jp,'))
+        .map((r) => `${r}\r\n`)
+        .join(''),
+    );
+    const empty = await exportCsv(conn.db, '2027-01');
+    expect(empty.text).toBe(`${EXPECTED.split('\r\n')[0]}\r\n`);
+    expect(empty.rows).toBe(0);
+  });
+
+  it('refuses an unknown tenant and a malformed month, naming them', async () => {
+    await expect(exportCsv(conn.db, '2026-11', 'nobody')).rejects.toThrow(/"nobody"/);
+    await expect(exportCsv(conn.db, '2026-13')).rejects.toThrow(/"2026-13"/);
+  });
+
+  it('orders a generated month like compareKeys and counts every line exactly once', async () => {
+    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES ('gen', 'Gen', 'America/New_York', 'USD')`.execute(
+      conn.db,
+    );
+    const users = ['b', 'B', 'bb', 'b-', 'ä', 'Ä', '\u{1F600}', '\uFF5A', 'z', '0', '~'];
+    for (const [i, day] of ['2027-03-01', '2027-03-08', '2027-03-31'].entries()) {
+      await addRun(
+        conn.db,
+        'gen',
+        day,
+        users.flatMap((u, j): Line[] => [
+          [u, 'license.standard', 'monthly', 61 + i + j, 1900],
+          ...(j % 3 === 0 ? [[u, 'addon.recording', 'monthly', 29, 900] as Line] : []),
+        ]),
+      );
+    }
+    const out = await exportCsv(conn.db, '2027-03', 'gen', 3);
+    const records = parseCsv(out.text).slice(1);
+    const keys = records.map((c) => [c[1], c[2], c[5], c[6], c[11]] as string[]);
+    expect(keys).toEqual([...keys].sort(compareKeys));
+    expect(records).toHaveLength(users.length + 4);
+    expect(records.every((c) => c[7] === '3' && c[11] === '2027-03-01' && c[12] === '2027-03-31')).toBe(true);
+    const total = records.reduce((s, c) => s + toMinor(c[9] as string, 2), 0);
+    expect(total).toBe((await databaseTotals(conn.db, '2027-03', '2027-03-01', '2027-03-31')).USD);
+  });
+});

@@ -1,0 +1,101 @@
+import { Readable } from 'node:stream';
+import type { Queue } from 'bullmq';
+import { expect } from 'vitest';
+import { loadPriceBook } from '../../src/billing/price-book.service.ts';
+import type { Db } from '../../src/db/database.ts';
+import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
+import { addTenant } from '../../src/tenancy/tenant.service.ts';
+import type { TestDatabase } from '../support/test-database.ts';
+
+/** Shared seeding and waiting helpers of the job tests (not a test file itself). */
+
+export const PRICES = {
+  currency: 'EUR',
+  validFrom: '2026-01-01',
+  tenantId: null,
+  monthly: {
+    dashboard: 500,
+    standard: 1900,
+    professional: 3900,
+    enterprise: 5900,
+    developer: 9900,
+    recording: 900,
+  },
+  daily: { professional: 250, enterprise: 390, recording: 50 },
+};
+
+/** A tenant in `timezone` with a monthly standard user and a daily professional user from `since`. */
+export async function seedTenant(
+  db: TestDatabase['db'],
+  id: string,
+  since: string,
+  timezone = 'Europe/Prague',
+): Promise<void> {
+  await addTenant(db, { id, name: id, timezone, currency: 'EUR' });
+  const base = {
+    tenantId: id,
+    effectiveAt: since,
+    active: true,
+    role: 'user',
+    permissions: ['communication'],
+  };
+  const versions = [
+    { ...base, userId: 'monthly-1', billing: 'monthly' },
+    { ...base, userId: 'daily-1', skills: ['cz-voice', 'sk-voice'], billing: 'daily' },
+  ];
+  const r = await importSettingsFile(
+    db,
+    Readable.from(`${versions.map((v) => JSON.stringify(v)).join('\n')}\n`),
+    () => new Date(since),
+  );
+  expect(r.refused).toEqual([]);
+}
+
+export async function seedPrices(db: Db): Promise<void> {
+  await loadPriceBook(db, PRICES, 'test');
+}
+
+export interface RunRow {
+  tenant_id: string;
+  day: string;
+  trigger: string;
+  is_current: boolean;
+  total: string;
+  kind: string;
+}
+
+export async function runsOf(db: Db, tenantId?: string): Promise<RunRow[]> {
+  let q = db.selectFrom('runs').select(['tenant_id', 'day', 'trigger', 'is_current', 'total', 'kind']);
+  if (tenantId) q = q.where('tenant_id', '=', tenantId);
+  return q.orderBy('tenant_id').orderBy('day').orderBy('id').execute();
+}
+
+/** Waits until the queues hold no waiting, active, delayed or prioritized job (jobs are fast here). */
+export async function drain(queues: readonly Queue[], timeoutMs = 45_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let pending = 0;
+    for (const q of queues) {
+      const c = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      pending += Object.values(c).reduce((a, b) => a + b, 0);
+    }
+    if (pending === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(`queues not drained within ${timeoutMs} ms (${pending} jobs pending)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function waitFor<T>(
+  check: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

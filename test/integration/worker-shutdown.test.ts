@@ -1,0 +1,194 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { Queue } from 'bullmq';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BILL_QUEUE } from '../../jobs/queues.ts';
+import { startBillingWorker } from '../../jobs/worker.ts';
+import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
+import { drain, runsOf, seedPrices, seedTenant, waitFor } from './jobs-fixtures.ts';
+
+/*
+ * SIGTERM on a real `billing worker` process with a job in flight. The job is held in flight by
+ * taking the tenant-day's run lock (the advisory lock billDay takes) from the test.
+ */
+
+const BIN = new URL('../../bin/billing.js', import.meta.url).pathname;
+const NOW = '2026-11-28T03:00:00Z';
+
+interface WorkerProcess {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, 'worker', '--schedule', '0 0 1 1 *'], {
+    env: { ...process.env, LOG_LEVEL: 'info', BILLING_WORKER_CONCURRENCY: '2', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      if (err.includes('billing worker started')) resolve({ child, exited, stderr: () => err });
+    });
+    void exited.then((code) => reject(new Error(`worker exited (${code}) before starting:\n${err}`)));
+  });
+}
+
+/** Holds billDay's lock on a tenant-day in an open transaction of its own. */
+async function holdDayLock(url: string, tenantId: string, day: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query(`SELECT pg_advisory_xact_lock(hashtext('run:' || $1::text), hashtext($2::text))`, [
+    tenantId,
+    day,
+  ]);
+  return client;
+}
+
+async function lockWaiters(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const r = await client.query(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+    );
+    return r.rows[0].n as number;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Resolves with the exit code, or rejects when the process is still alive after `ms`. */
+function exitWithin(p: WorkerProcess, ms: number): Promise<number | null> {
+  return Promise.race([
+    p.exited,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => {
+        p.child.kill('SIGKILL');
+        reject(new Error(`worker still running ${ms} ms after SIGTERM:\n${p.stderr()}`));
+      }, ms),
+    ),
+  ]);
+}
+
+describe('billing worker process shutdown on SIGTERM', () => {
+  let conn: TestDatabase;
+  beforeAll(async () => {
+    conn = await createTestDatabase();
+    await seedPrices(conn.db);
+    await seedTenant(conn.db, 'slow', '2026-11-20T08:00:00+01:00');
+  });
+  afterAll(async () => conn?.close());
+
+  const envFor = (prefix: string) => ({
+    DATABASE_URL: conn.url,
+    REDIS_URL: redisUrl(),
+    BILLING_QUEUE_PREFIX: prefix,
+    BILLING_STREAM: `${prefix}:stream`,
+    BILLING_STREAM_GROUP: `${prefix}-group`,
+  });
+
+  it('lets a job in flight finish when it can, then exits 0', async () => {
+    const prefix = testPrefix('term-finish');
+    const bill = new Queue(BILL_QUEUE, { connection: { url: redisUrl() }, prefix });
+    const lock = await holdDayLock(conn.url, 'slow', '2026-11-21');
+    try {
+      const worker = await startWorkerProcess(envFor(prefix));
+      const job = await bill.add('bill-day', {
+        tenantId: 'slow',
+        day: '2026-11-21',
+        trigger: 'schedule',
+        now: NOW,
+      });
+      await waitFor(
+        async () => ((await lockWaiters(conn.url)) > 0 ? true : undefined),
+        'job waiting on the day lock',
+      );
+      worker.child.kill('SIGTERM');
+      // The job is released 1 s into the shutdown: well inside the grace period.
+      await new Promise((r) => setTimeout(r, 1_000));
+      await lock.query('ROLLBACK');
+      expect(await exitWithin(worker, 15_000)).toBe(0);
+      expect(await (await bill.getJob(job.id as string))?.getState()).toBe('completed');
+      expect((await runsOf(conn.db, 'slow')).map((r) => `${r.day} ${r.is_current}`)).toEqual([
+        '2026-11-21 true',
+      ]);
+    } finally {
+      await lock.end().catch(() => {});
+      await bill.close();
+    }
+  });
+
+  it('hands back a job that cannot finish, exits within 15 s and leaves no half-written run', async () => {
+    const prefix = testPrefix('term-handback');
+    const bill = new Queue(BILL_QUEUE, { connection: { url: redisUrl() }, prefix });
+    const lock = await holdDayLock(conn.url, 'slow', '2026-11-22');
+    try {
+      const worker = await startWorkerProcess(envFor(prefix));
+      const job = await bill.add('bill-day', {
+        tenantId: 'slow',
+        day: '2026-11-22',
+        trigger: 'schedule',
+        now: NOW,
+      });
+      await waitFor(
+        async () => ((await lockWaiters(conn.url)) > 0 ? true : undefined),
+        'job waiting on the day lock',
+      );
+      worker.child.kill('SIGTERM');
+      expect(await exitWithin(worker, 15_000)).toBe(0);
+      expect(worker.stderr()).toContain('"handedBack":1');
+      // Nothing of the cut-off run was written, and the job is waiting for another worker.
+      expect((await runsOf(conn.db, 'slow')).filter((r) => r.day === '2026-11-22')).toEqual([]);
+      expect(await (await bill.getJob(job.id as string))?.getState()).toBe('waiting');
+      await lock.query('ROLLBACK');
+
+      // Another worker takes it over and bills the day exactly once.
+      const other = await startBillingWorker({
+        db: conn.db,
+        redisUrl: redisUrl(),
+        prefix,
+        concurrency: 1,
+        logger: pino({ level: 'silent' }),
+      });
+      try {
+        await drain([bill]);
+      } finally {
+        await other.close(5_000);
+      }
+      expect(await (await bill.getJob(job.id as string))?.getState()).toBe('completed');
+      expect(
+        (await runsOf(conn.db, 'slow')).filter((r) => r.day === '2026-11-22').map((r) => r.is_current),
+      ).toEqual([true]);
+    } finally {
+      await lock.end().catch(() => {});
+      await bill.close();
+    }
+  });
+
+  it('refuses to start without REDIS_URL or with a bad schedule (exit 2, clear message)', async () => {
+    const run = (args: string[], env: Record<string, string | undefined>) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'worker', ...args], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let stderr = '';
+        child.stderr?.on('data', (c: Buffer) => {
+          stderr += c.toString();
+        });
+        child.once('exit', (code) => resolve({ code, stderr }));
+      });
+    const noRedis = await run([], { DATABASE_URL: conn.url, REDIS_URL: '' });
+    expect(noRedis.code).toBe(2);
+    expect(noRedis.stderr).toContain('worker needs Redis: set REDIS_URL');
+    const bad = await run(['--schedule', '*/5 * * *'], { DATABASE_URL: conn.url, REDIS_URL: redisUrl() });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--schedule: bad cron pattern "*/5 * * *": expected 5 fields');
+  });
+});

@@ -10,12 +10,33 @@ export async function addInChunks<T>(
   name: string,
   payloads: readonly T[],
   jobId: (p: T) => string,
+  deduplicationId?: (p: T) => string,
 ): Promise<number> {
   for (let i = 0; i < payloads.length; i += CHUNK) {
     const chunk = payloads.slice(i, i + CHUNK);
-    await queue.addBulk(chunk.map((data) => ({ name, data, opts: { jobId: jobId(data) } })));
+    await queue.addBulk(
+      chunk.map((data) => ({
+        name,
+        data,
+        opts: {
+          jobId: jobId(data),
+          ...(deduplicationId ? { deduplication: { id: deduplicationId(data) } } : {}),
+        },
+      })),
+    );
   }
   return payloads.length;
+}
+
+/**
+ * One `bill-day` per tenant-day in the queue at a time: while a job of a tenant-day is waiting,
+ * active or retrying, later plans add none (BullMQ deduplication, released when the job
+ * completes or fails for good). Without it, two plans a few seconds apart queue two jobs of one
+ * day, two workers run them at once, both pass the "still due?" check and the day gets two runs.
+ * The job that runs bills the day's input as it is then (its latest revision).
+ */
+export function billDayDeduplicationId(p: { tenantId: string; day: string }): string {
+  return `${BILL_DAY}.${p.tenantId}.${p.day}`;
 }
 
 /** One `bill-day` job per due tenant-day, all fixed at the planning instant `now`. Returns the count. */
@@ -29,5 +50,5 @@ export function enqueueBillDays(bill: Queue, due: readonly DueDay[], now: Date):
       ...(d.revision === undefined ? {} : { revision: d.revision }),
     }),
   );
-  return addInChunks(bill, BILL_DAY, payloads, billDayJobId);
+  return addInChunks(bill, BILL_DAY, payloads, billDayJobId, billDayDeduplicationId);
 }

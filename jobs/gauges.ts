@@ -13,7 +13,13 @@ export async function updateQueueGauges(queues: readonly Queue[]): Promise<void>
   }
 }
 
-/** Sets billing_lag_days{tenant} at instant `now` (the planning instant). */
+/**
+ * Sets billing_lag_days{tenant} at instant `now` (the planning instant, or the scrape instant in
+ * `serve`): days from the oldest billable day without a current run to the latest billable day.
+ * Tenants that no longer have a lag entry disappear (the gauge is rebuilt in one synchronous step).
+ */
 export async function updateLagGauge(db: Db, now: Date): Promise<void> {
-  for (const { tenantId, days } of await billingLag(db, now)) billingLagDays.set({ tenant: tenantId }, days);
+  const lag = await billingLag(db, now);
+  billingLagDays.reset();
+  for (const { tenantId, days } of lag) billingLagDays.set({ tenant: tenantId }, days);
 }

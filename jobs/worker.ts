@@ -20,7 +20,7 @@ export interface BillingWorkerOptions {
   logger: Logger;
   /** When set, registers the plan-night scheduler with this cron pattern (idempotent). */
   schedule?: { pattern: string; source: string };
-  /** How often the queue gauges are refreshed, in ms (default 30 s). */
+  /** How often the queue gauges are refreshed and the schedule re-registered, in ms (default 30 s). */
   gaugeIntervalMs?: number;
 }
 
@@ -93,18 +93,34 @@ export async function startBillingWorker(opts: BillingWorkerOptions): Promise<Bi
   const workers = [planWorker, billWorker];
   for (const w of workers) {
     w.on('error', (e) => logger.error({ err: e, queue: w.name }, 'worker error'));
-    w.on('failed', (job, e) =>
+    w.on('failed', (job, e) => {
+      const data = (job?.data ?? {}) as { tenantId?: unknown; day?: unknown };
       logger.warn(
-        { jobId: job?.id, queue: w.name, attemptsMade: job?.attemptsMade, err: e.message },
+        {
+          jobId: job?.id,
+          queue: w.name,
+          tenantId: typeof data.tenantId === 'string' ? data.tenantId : undefined,
+          day: typeof data.day === 'string' ? data.day : undefined,
+          attemptsMade: job?.attemptsMade,
+          err: e.message,
+        },
         'job failed',
-      ),
-    );
+      );
+    });
   }
-  const gauges = setInterval(() => {
-    updateQueueGauges([queues.plan, queues.bill]).catch((e) =>
+  const refresh = async () => {
+    await updateQueueGauges([queues.plan, queues.bill]).catch((e) =>
       logger.warn({ err: e }, 'queue gauges not updated'),
     );
-  }, opts.gaugeIntervalMs ?? 30_000);
+    // Idempotent: after Redis lost its data (a restart without persistence, a new instance) the
+    // schedule comes back within one interval, without restarting the workers.
+    if (opts.schedule) {
+      await upsertPlanSchedule(queues.plan, opts.schedule.pattern, opts.schedule.source).catch((e) =>
+        logger.warn({ err: e }, 'plan-night schedule not re-registered; retrying at the next interval'),
+      );
+    }
+  };
+  const gauges = setInterval(() => void refresh(), opts.gaugeIntervalMs ?? 30_000);
   gauges.unref();
   logger.info({ prefix: opts.prefix, concurrency: opts.concurrency }, 'billing worker started');
 

@@ -26,6 +26,8 @@ const envSchema = z.object({
   BILLING_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /** `billing worker`: serve GET /metrics and GET /healthz on this port (`--metrics-port` wins); unset = none. */
+  BILLING_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
 });
 
 export type Config = z.infer<typeof envSchema>;

@@ -1,7 +1,6 @@
 import type { Job } from 'bullmq';
 import type { Kysely } from 'kysely';
 import { billDay } from '../../src/billing/bill-day.service.ts';
-import { isStillDue } from '../../src/billing/due-days.service.ts';
 import type { Database } from '../../src/db/database.ts';
 import type { Logger } from '../../src/logger.ts';
 import { parsePayload } from '../payload.ts';
@@ -10,13 +9,12 @@ import { asJobError, type JobOutcome, summary } from './job-outcome.ts';
 
 /**
  * Bills one planned tenant-day at the payload's planning instant. A job overtaken by another
- * run (a duplicate plan, a manual run, its own retry after commit) ends as `up-to-date`, so it
- * ends in the same state however often it ran.
+ * run (a duplicate plan, a manual run, its own retry after commit) ends as `skipped: up-to-date`
+ * (billDay judges it under the day's lock), so it ends in the same state however often it ran.
  */
 export function billDayProcessor(deps: { db: Kysely<Database>; logger: Logger }) {
   return async (job: Job): Promise<JobOutcome> => {
     const p = parsePayload(billDayPayload, job);
-    if (!(await isStillDue(deps.db, p))) return { status: 'up-to-date' };
     const logger = deps.logger.child({ tenantId: p.tenantId, day: p.day, jobId: job.id });
     try {
       return await billDay(
@@ -28,6 +26,7 @@ export function billDayProcessor(deps: { db: Kysely<Database>; logger: Logger })
           now: new Date(p.now),
           jobId: job.id,
           maxDiffRows: 0,
+          onlyIfDue: true,
         },
         logger,
       ).then(summary);

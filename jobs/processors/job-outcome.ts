@@ -17,7 +17,7 @@ export function asJobError(error: unknown): unknown {
 export type JobOutcome =
   | { status: 'billed' | 'adjusted'; runId: string | null; lineCount: number; total: number }
   | { status: 'skipped'; reason: string }
-  | { status: 'up-to-date' | 'dry-run' };
+  | { status: 'dry-run' };
 
 export function summary(outcome: BillDayOutcome): JobOutcome {
   if (outcome.status === 'billed' || outcome.status === 'adjusted') {

@@ -15,6 +15,7 @@ import {
   diffRunLines,
   insertDayLines,
 } from '../db/repositories/charge-line.repository.ts';
+import { latestRunRevision } from '../db/repositories/due-day.repository.ts';
 import { findPeriod, lockPeriod } from '../db/repositories/period.repository.ts';
 import { listPriceBooksFor } from '../db/repositories/price-book.repository.ts';
 import {
@@ -55,6 +56,13 @@ export interface BillDayInput {
    * exact. A first run of a 1M-user day would otherwise bring 1M rows into memory.
    */
   maxDiffRows?: number | null;
+  /**
+   * Bill only if the day is still due, judged under the day's lock: it has no current run, or
+   * its input revision is above the one its latest run read. Planned jobs set it, so a duplicate
+   * plan, a manual run or a retry after commit ends as `skipped: up-to-date` instead of writing
+   * a second run; this check, not job ids, is what makes planned work run once.
+   */
+  onlyIfDue?: boolean;
 }
 
 export type BillDayOutcome =
@@ -69,7 +77,7 @@ export type BillDayOutcome =
       period: string | null;
     }
   | { status: 'dry-run'; diff: RunDiff; closedPeriod: boolean }
-  | { status: 'skipped'; reason: 'before-first-day' };
+  | { status: 'skipped'; reason: 'before-first-day' | 'up-to-date' };
 
 const DEFAULT_MAX_DIFF_ROWS = 1000;
 
@@ -198,6 +206,13 @@ async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutco
   const revision = await readDayRevision(trx, tenant.id, input.day);
   const closed = (await findPeriod(trx, tenant.id, ctx.month)) !== undefined;
   const current = await findCurrentRun(trx, tenant.id, input.day);
+  if (
+    input.onlyIfDue &&
+    current &&
+    ((await latestRunRevision(trx, tenant.id, input.day)) ?? -1) >= Number(revision)
+  ) {
+    return { status: 'skipped', reason: 'up-to-date' };
+  }
   const book = await usableBook(trx, ctx);
   const bookId = book?.id ?? null;
   if (closed) return adjustClosedDay(trx, ctx, { revision, current, bookId });

@@ -2,8 +2,6 @@ import type { Db } from '../db/database.ts';
 import {
   findDaysWithLateData,
   findDaysWithoutCurrentRun,
-  hasCurrentRun,
-  latestRunRevision,
   listTenantHistoryStarts,
   type TenantDayRange,
 } from '../db/repositories/due-day.repository.ts';
@@ -82,16 +80,4 @@ export async function billingLag(db: Db, now: Date): Promise<{ tenantId: string;
     const oldest = oldestMissing.get(r.tenantId);
     return { tenantId: r.tenantId, days: oldest === undefined ? 0 : dayRange(oldest, r.lastDay).length };
   });
-}
-
-/**
- * Whether a planned tenant-day still needs billing: a queued job can be overtaken by another
- * job, a manual run or a retry after its own commit. `schedule`/`catch-up`: the day still has no
- * current run. `late-data`: its latest run read a revision below the planned one. A check, not a
- * guard: the database's unique current run keeps a race harmless (at worst one extra run).
- */
-export async function isStillDue(db: Db, due: DueDay): Promise<boolean> {
-  if (due.trigger !== 'late-data') return !(await hasCurrentRun(db, due.tenantId, due.day));
-  const read = await latestRunRevision(db, due.tenantId, due.day);
-  return read === null || due.revision === undefined || read < due.revision;
 }

@@ -1,8 +1,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { updateLagGauge } from '../../jobs/gauges.ts';
 import type { Database } from '../db/database.ts';
 import { EventIngestor } from '../ingest/event-ingest.service.ts';
 import type { Logger } from '../logger.ts';
+import { isConnectionError } from './connection-errors.ts';
+import type { MetricsRefresher } from './metrics-refresh.ts';
 import { registerRawBodyParser } from './raw-body.ts';
 import { healthRoutes } from './routes/health.route.ts';
 import { licenseResolveRoute } from './routes/license-resolve.route.ts';
@@ -21,6 +24,11 @@ export interface ServerOptions {
    * time: a query on another connection while a transaction is open would wait forever).
    */
   serialize?: boolean;
+  /**
+   * Gauges refreshed at each `/metrics` scrape besides billing lag (which is always computed
+   * from the database at the scrape instant): `billing serve` adds the queue counts.
+   */
+  metrics?: readonly MetricsRefresher[];
 }
 
 /**
@@ -56,6 +64,15 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   registerRawBodyParser(app, bodyLimit);
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    if (error.statusCode === undefined && isConnectionError(error)) {
+      // The database is restarting or failing over: nothing of this request was committed,
+      // so the client should send it again (the same events come back as duplicates if it was).
+      request.log.warn({ err: error }, 'database unavailable: answered 503');
+      return reply
+        .code(503)
+        .header('retry-after', '1')
+        .send({ error: 'database unavailable: nothing was stored; retry the request' });
+    }
     const status = error.statusCode ?? 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     const message =
@@ -69,7 +86,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   loginEventsRoute(app, { db: options.db, ingestor, now });
   userSettingsRoute(app, { db: options.db, now });
   licenseResolveRoute(app, { db: options.db });
-  healthRoutes(app, { db: options.db });
+  const lag: MetricsRefresher = {
+    name: 'billing_lag_days',
+    refresh: () => updateLagGauge(options.db, now()),
+  };
+  healthRoutes(app, { db: options.db, logger: options.logger, metrics: [lag, ...(options.metrics ?? [])] });
   return app;
 }
 

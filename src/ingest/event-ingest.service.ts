@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { bumpDayRevisions } from '../db/repositories/day-revision.repository.ts';
 import {
@@ -11,6 +12,7 @@ import {
   insertLoginEvents,
   type NewLoginEvent,
 } from '../db/repositories/login-event.repository.ts';
+import { insertLoginEventsByCopy } from '../db/repositories/login-event-copy.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
 import type { LoginEvent, ParsedEvent } from './login-event.schema.ts';
@@ -47,7 +49,39 @@ export interface IngestContext {
   allowedTenant?: string;
 }
 
+/**
+ * Batches with at least this many new-looking events go to PostgreSQL by COPY into a staging
+ * table; smaller ones (an HTTP request of 1,000) by `unnest` arrays, which needs one statement
+ * less. See docs/performance/ingest.md.
+ */
+export const COPY_MIN_EVENTS = 5_000;
+
+export interface IngestorOptions {
+  /** Override of `COPY_MIN_EVENTS` (0 = always COPY on PostgreSQL; Infinity = never). */
+  copyMinEvents?: number;
+}
+
 type Outcome = { kind: 'accepted' } | { kind: 'duplicate' } | { kind: 'rejected'; reason: string };
+const ACCEPTED: Outcome = { kind: 'accepted' };
+const DUPLICATE: Outcome = { kind: 'duplicate' };
+
+/** First position of each (tenant, eventId) in a batch; nested maps spare a key string per event. */
+class FirstPositions {
+  readonly #byTenant = new Map<string, Map<string, number>>();
+
+  get(tenantId: string, eventId: string): number | undefined {
+    return this.#byTenant.get(tenantId)?.get(eventId);
+  }
+
+  set(tenantId: string, eventId: string, position: number): void {
+    let ids = this.#byTenant.get(tenantId);
+    if (!ids) {
+      ids = new Map();
+      this.#byTenant.set(tenantId, ids);
+    }
+    ids.set(eventId, position);
+  }
+}
 
 const keyOf = (tenantId: string, eventId: string) => `${tenantId}\u0000${eventId}`;
 const sameContent = (
@@ -75,11 +109,22 @@ export class EventIngestor {
   readonly #db: Kysely<Database>;
   readonly #now: () => Date;
   readonly #days = new TenantDayCache();
+  readonly #copyMinEvents: number;
   #zones: Map<string, string> | undefined;
+  #copyCapable: Promise<boolean> | undefined;
 
-  constructor(db: Kysely<Database>, now: () => Date = () => new Date()) {
+  constructor(db: Kysely<Database>, now: () => Date = () => new Date(), options: IngestorOptions = {}) {
     this.#db = db;
     this.#now = now;
+    this.#copyMinEvents = options.copyMinEvents ?? COPY_MIN_EVENTS;
+  }
+
+  /** Whether the server takes COPY FROM STDIN: real PostgreSQL does, the embedded PGlite does not. */
+  #canCopy(): Promise<boolean> {
+    this.#copyCapable ??= sql<{ v: string }>`SELECT version() AS v`
+      .execute(this.#db)
+      .then((r) => !String(r.rows[0]?.v).includes('PGlite'));
+    return this.#copyCapable;
   }
 
   /** Tenant zones, reloaded when an unknown tenant shows up (tenants are added while serving). */
@@ -96,7 +141,7 @@ export class EventIngestor {
     const receivedAt = this.#now();
     const zones = await this.#tenantZones(items);
     const outcomes = new Array<Outcome | undefined>(items.length);
-    const firstByKey = new Map<string, number>();
+    const firstByKey = new FirstPositions();
     const candidates: NewLoginEvent[] = [];
     const candidateIndex: number[] = [];
     const horizon = receivedAt.getTime() + MAX_FUTURE_MS;
@@ -121,35 +166,40 @@ export class EventIngestor {
           reason: `occurredAt: ${new Date(e.occurredAtMs).toISOString()} is more than 5 minutes after the time of receipt ${receivedAt.toISOString()}`,
         };
       } else {
-        const key = keyOf(e.tenantId, e.eventId);
-        const first = firstByKey.get(key);
+        const first = firstByKey.get(e.tenantId, e.eventId);
         if (first !== undefined) return; // judged after the first occurrence (the first one wins)
-        firstByKey.set(key, i);
+        firstByKey.set(e.tenantId, e.eventId, i);
         candidates.push({ ...e, day: this.#days.dayOf(e.occurredAtMs, zone) });
         candidateIndex.push(i);
       }
     });
 
+    const byCopy = candidates.length >= this.#copyMinEvents && (await this.#canCopy());
     const result = await this.#db.transaction().execute(async (trx) => {
-      const { notInserted, touched } = await insertLoginEvents(trx, candidates, ctx.source, receivedAt);
+      const { notInserted, touched } = await (byCopy ? insertLoginEventsByCopy : insertLoginEvents)(
+        trx,
+        candidates,
+        ctx.source,
+        receivedAt,
+      );
       const missing = notInserted.map((k) => candidates[k] as NewLoginEvent);
       const stored = new Map(
         (await findLoginEvents(trx, missing)).map((s) => [keyOf(s.tenantId, s.eventId), s] as const),
       );
-      for (const i of candidateIndex) outcomes[i] = { kind: 'accepted' };
+      for (const i of candidateIndex) outcomes[i] = ACCEPTED;
       for (const k of notInserted) {
         const e = candidates[k] as NewLoginEvent;
         const s = stored.get(keyOf(e.tenantId, e.eventId));
         outcomes[candidateIndex[k] as number] =
           s === undefined || sameContent(s, e)
-            ? { kind: 'duplicate' }
+            ? DUPLICATE
             : { kind: 'rejected', reason: conflictReason(e, s, 'is already stored') };
       }
       // Later repeats inside the batch follow their first occurrence.
       items.forEach((item, i) => {
         if (outcomes[i] !== undefined || !item.parsed.ok) return;
         const e = item.parsed.event;
-        const first = firstByKey.get(keyOf(e.tenantId, e.eventId)) as number;
+        const first = firstByKey.get(e.tenantId, e.eventId) as number;
         const firstEvent = (items[first] as IngestItem).parsed as { ok: true; event: LoginEvent };
         const firstOutcome = outcomes[first] as Outcome;
         if (!sameContent(firstEvent.event, e)) {
@@ -162,7 +212,7 @@ export class EventIngestor {
             ),
           };
         } else {
-          outcomes[i] = firstOutcome.kind === 'rejected' ? firstOutcome : { kind: 'duplicate' };
+          outcomes[i] = firstOutcome.kind === 'rejected' ? firstOutcome : DUPLICATE;
         }
       });
       const rejects: NewIngestReject[] = [];
@@ -202,19 +252,27 @@ export class EventIngestor {
     ctx: IngestContext,
     zones: Map<string, string>,
   ): void {
-    const counts = new Map<string, number>();
+    // Per tenant: [accepted, duplicate, rejected] (no key string per event).
+    const counts = new Map<string, [number, number, number]>();
+    const slot = { accepted: 0, duplicate: 1, rejected: 2 } as const;
     items.forEach((item, i) => {
       const claimed = item.parsed.ok
         ? item.parsed.event.tenantId
         : (item.hint?.tenantId ?? ctx.allowedTenant);
       // Only existing tenants become label values: a caller must not be able to mint time series.
       const tenant = claimed !== undefined && zones.has(claimed) ? claimed : 'unknown';
-      const key = `${tenant}\u0000${(outcomes[i] as Outcome).kind}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
+      let c = counts.get(tenant);
+      if (!c) {
+        c = [0, 0, 0];
+        counts.set(tenant, c);
+      }
+      c[slot[(outcomes[i] as Outcome).kind]] += 1;
     });
-    for (const [key, n] of counts) {
-      const [tenant, outcome] = key.split('\u0000') as [string, string];
-      ingestEvents.inc({ source: ctx.source, tenant, outcome }, n);
+    for (const [tenant, c] of counts) {
+      for (const outcome of ['accepted', 'duplicate', 'rejected'] as const) {
+        const n = c[slot[outcome]];
+        if (n > 0) ingestEvents.inc({ source: ctx.source, tenant, outcome }, n);
+      }
     }
   }
 }

@@ -22,8 +22,45 @@ export interface LoginEvent {
 
 export type ParsedEvent = { ok: true; event: LoginEvent } | { ok: false; reason: string };
 
+/**
+ * zod's own pattern for `occurredAt` (RFC 3339 with Z or an offset), so the fast path below
+ * accepts exactly what the schema accepts; undefined (fast path off) if zod stops exposing it.
+ */
+const OCCURRED_AT_PATTERN = (
+  loginEventSchema.shape.occurredAt as unknown as { _zod?: { def?: { pattern?: unknown } } }
+)._zod?.def?.pattern;
+const occurredAtPattern = OCCURRED_AT_PATTERN instanceof RegExp ? OCCURRED_AT_PATTERN : undefined;
+
+const fits = (v: unknown, max: number): v is string =>
+  typeof v === 'string' && v.length >= 1 && v.length <= max;
+
+/**
+ * The common valid shape checked by hand (~10x cheaper than `safeParse`, which dominated the
+ * import's CPU): undefined when `value` is not plainly valid, and then zod judges it and words
+ * the reason. Same verdicts as the schema (property-tested against it).
+ */
+function fastLoginEvent(value: unknown): LoginEvent | undefined {
+  if (occurredAtPattern === undefined || typeof value !== 'object' || value === null || Array.isArray(value))
+    return undefined;
+  const v = value as Record<string, unknown>;
+  const { eventId, tenantId, userId, occurredAt } = v;
+  if (!fits(eventId, 200) || !fits(tenantId, 63) || !fits(userId, 200) || typeof occurredAt !== 'string')
+    return undefined;
+  if (!occurredAtPattern.test(occurredAt)) return undefined;
+  const ms = Date.parse(occurredAt);
+  if (Number.isNaN(ms)) return undefined;
+  return { eventId, tenantId, userId, occurredAtMs: ms };
+}
+
 /** Validates one decoded event; the reason names the field. */
 export function parseLoginEvent(value: unknown): ParsedEvent {
+  const fast = fastLoginEvent(value);
+  if (fast !== undefined) return { ok: true, event: fast };
+  return parseLoginEventWithSchema(value);
+}
+
+/** `parseLoginEvent` by the zod schema alone (the reference the fast path is tested against). */
+export function parseLoginEventWithSchema(value: unknown): ParsedEvent {
   const parsed = loginEventSchema.safeParse(value);
   if (!parsed.success) return { ok: false, reason: describeZodError(parsed.error) };
   const ms = Date.parse(parsed.data.occurredAt);

@@ -87,11 +87,14 @@ export async function startStreamConsumer(
   });
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   await redis.connect();
-  try {
-    await redis.call('XGROUP', 'CREATE', opts.stream, opts.group, '0', 'MKSTREAM');
-  } catch (error) {
-    if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
-  }
+  const ensureGroup = async () => {
+    try {
+      await redis.call('XGROUP', 'CREATE', opts.stream, opts.group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
+    }
+  };
+  await ensureGroup();
   const ingestor = new EventIngestor(opts.db, opts.now);
 
   const processEntries = async (entries: StreamEntry[]) => {
@@ -173,9 +176,20 @@ export async function startStreamConsumer(
         await processEntries(entries);
       } catch (error) {
         if (closing) break;
+        ownPending = true;
+        if (String((error as Error).message).includes('NOGROUP')) {
+          // Redis lost its data (restarted without persistence, a new instance): the group is
+          // recreated at the start of whatever the stream now holds.
+          log.warn('stream consumer group missing: recreating it');
+          try {
+            await ensureGroup();
+            continue;
+          } catch (e) {
+            log.error({ err: e }, 'consumer group not recreated; retrying');
+          }
+        }
         // The database or Redis is away: nothing was acked, so the messages stay pending; retry.
         log.error({ err: error }, 'stream batch failed; retrying');
-        ownPending = true;
         await sleep(1000);
       }
     }

@@ -1,9 +1,11 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
 import { listIngestRejects } from '../../src/db/repositories/ingest-reject.repository.ts';
 import { dayBounds } from '../../src/domain/calendar.ts';
 import { EventIngestor, type IngestItem } from '../../src/ingest/event-ingest.service.ts';
 import { ndjsonItem } from '../../src/ingest/event-line.parser.ts';
+import { parseLoginEvent, parseLoginEventWithSchema } from '../../src/ingest/login-event.schema.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { createTestDatabase } from '../support/test-database.ts';
@@ -36,7 +38,14 @@ async function activity(conn: DatabaseConnection, tenantId: string) {
   }));
 }
 
-describe.each(BACKENDS)('login-event ingest on $name', ({ open }) => {
+// Every case runs on both backends and, on PostgreSQL, on both write paths: `unnest` arrays
+// (the default for small batches) and COPY into the staging table (forced here for any size).
+const VARIANTS = [
+  ...BACKENDS.map((b) => ({ ...b, copyMinEvents: undefined as number | undefined })),
+  { name: 'postgres, COPY path', open: BACKENDS[0].open, copyMinEvents: 0 },
+];
+
+describe.each(VARIANTS)('login-event ingest on $name', ({ open, copyMinEvents }) => {
   let conn: DatabaseConnection;
   let ingestor: EventIngestor;
   beforeAll(async () => {
@@ -44,7 +53,7 @@ describe.each(BACKENDS)('login-event ingest on $name', ({ open }) => {
     await addTenant(conn.db, { id: 'acme', name: 'Acme', timezone: 'Europe/Prague', currency: 'EUR' });
     await addTenant(conn.db, { id: 'kol', name: 'Kolkata', timezone: 'Asia/Kolkata', currency: 'INR' });
     await addTenant(conn.db, { id: 'other', name: 'Other', timezone: 'UTC', currency: 'EUR' });
-    ingestor = new EventIngestor(conn.db, () => NOW);
+    ingestor = new EventIngestor(conn.db, () => NOW, { copyMinEvents });
   });
   afterAll(async () => conn?.close());
 
@@ -253,6 +262,28 @@ describe.each(BACKENDS)('login-event ingest on $name', ({ open }) => {
       count: 2,
     });
   });
+
+  it('stores ids with tabs, backslashes, line breaks and non-ASCII text unchanged', async () => {
+    const odd = ['tab\there', 'back\\slash\\N', 'line\nbreak\r', '\\N', 'žluťoučký 🐎', 'comma,"quote"'];
+    const r = await ingestor.ingest(
+      items(...odd.map((id, i) => ev(id, `2026-11-09T0${i}:00:00Z`, `user ${id}`))),
+      { source: 'file' },
+    );
+    expect(r).toEqual({ accepted: odd.length, duplicates: 0, rejected: [] });
+    const rows = await conn.db
+      .selectFrom('login_events')
+      .select(['event_id', 'user_id'])
+      .where('event_id', 'in', odd)
+      .execute();
+    expect(new Map(rows.map((x) => [x.event_id, x.user_id]))).toEqual(
+      new Map(odd.map((id) => [id, `user ${id}`])),
+    );
+    const again = await ingestor.ingest(
+      items(...odd.map((id, i) => ev(id, `2026-11-09T0${i}:00:00Z`, `user ${id}`))),
+      { source: 'file' },
+    );
+    expect(again).toEqual({ accepted: 0, duplicates: odd.length, rejected: [] });
+  });
 });
 
 describe('concurrent deliveries on PostgreSQL', () => {
@@ -275,8 +306,9 @@ describe('concurrent deliveries on PostgreSQL', () => {
       item(ev(`e${i}`, new Date(Date.UTC(2026, 10, 1 + (i % 10), i % 24)).toISOString(), `u${i % 50}`), i),
     );
     const reversed = [...batch].reverse();
+    // One delivery by COPY into the staging table, the others by unnest arrays.
     const results = await Promise.all([
-      new EventIngestor(a.db, () => NOW).ingest(batch, { source: 'http' }),
+      new EventIngestor(a.db, () => NOW, { copyMinEvents: 0 }).ingest(batch, { source: 'http' }),
       new EventIngestor(b.db, () => NOW).ingest(reversed, { source: 'stream' }),
       new EventIngestor(b.db, () => NOW).ingest(batch.slice(1000, 2000), { source: 'file' }),
     ]);
@@ -288,5 +320,71 @@ describe('concurrent deliveries on PostgreSQL', () => {
       .select((eb) => eb.fn.sum<string>('login_count').as('total'))
       .executeTakeFirstOrThrow();
     expect(Number(total)).toBe(3000);
+  });
+});
+
+describe('the fast event validator', () => {
+  const text = (max: number) =>
+    fc.oneof(
+      fc.string({ maxLength: max + 2 }),
+      fc.constantFrom('', 'x'.repeat(max), 'x'.repeat(max + 1), 'ž'.repeat(max), '🐎'.repeat(max / 2 + 1)),
+    );
+  const field = (max: number) =>
+    fc.oneof(text(max), text(max), fc.constantFrom(42, null, undefined, true, ['a']));
+  const digits = (n: number, max: number) =>
+    fc.integer({ min: 0, max }).map((v) => String(v).padStart(n, '0'));
+  const offset = fc.oneof(
+    fc.constantFrom('Z', 'z', '+00:00', '-00:00', '+05:30', '-03:30', '+14:00', '+24:00', '+0530', '+05', ''),
+    fc.tuple(fc.constantFrom('+', '-'), digits(2, 30), digits(2, 70)).map(([s, h, m]) => `${s}${h}:${m}`),
+  );
+  const instant = fc
+    .tuple(
+      digits(4, 9999),
+      digits(2, 13),
+      digits(2, 32),
+      fc.constantFrom('T', 't', ' '),
+      digits(2, 25),
+      digits(2, 61),
+      digits(2, 61),
+      fc.constantFrom('', '.1', '.250', '.999999', '.', '.1234567890'),
+      offset,
+    )
+    .map(([y, mo, d, t, h, mi, s, f, o]) => `${y}-${mo}-${d}${t}${h}:${mi}:${s}${f}${o}`);
+  const occurredAt = fc.oneof(
+    instant,
+    instant,
+    fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    fc.constantFrom('2024-02-29T00:00:00Z', '2026-02-29T00:00:00Z', '2026-11-10', 'yesterday', 12),
+    fc.string(),
+  );
+  const event = fc.oneof(
+    fc.record(
+      { eventId: field(200), tenantId: field(63), userId: field(200), occurredAt, extra: fc.anything() },
+      { requiredKeys: [] },
+    ),
+    fc.record({ eventId: text(200), tenantId: text(63), userId: text(200), occurredAt }),
+    fc.anything(),
+  );
+
+  it('gives the same verdict as the zod schema for any value', () => {
+    fc.assert(
+      fc.property(event, (value) => {
+        expect(parseLoginEvent(value)).toEqual(parseLoginEventWithSchema(value));
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('takes the fast path for ordinary valid events (not only the fallback)', () => {
+    const value = { eventId: 'e1', tenantId: 't', userId: 'u', occurredAt: '2026-11-10T08:00:00.250+01:00' };
+    expect(parseLoginEvent(value)).toEqual({
+      ok: true,
+      event: {
+        eventId: 'e1',
+        tenantId: 't',
+        userId: 'u',
+        occurredAtMs: Date.UTC(2026, 10, 10, 7, 0, 0, 250),
+      },
+    });
   });
 });

@@ -1,4 +1,9 @@
 import type { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { updateQueueGauges } from '../../../jobs/gauges.ts';
+import { type BillingQueues, openQueues } from '../../../jobs/queues.ts';
+import type { MetricsRefresher } from '../../http/metrics-refresh.ts';
+import { DASHBOARD_PATH, registerQueueDashboard } from '../../http/queue-dashboard.ts';
 import { buildServer } from '../../http/server.ts';
 import type { CliContext } from '../context.ts';
 import { parseIntOption } from '../options.ts';
@@ -10,21 +15,52 @@ export function registerServe(program: Command, ctx: CliContext): void {
   program
     .command('serve')
     .description(
-      'the HTTP API (ingest.md), GET /healthz and GET /metrics; host from HOST (default 127.0.0.1)',
+      `the HTTP API (ingest.md), GET /healthz and GET /metrics; host from HOST (default 127.0.0.1); the queue dashboard at ${DASHBOARD_PATH} (HTTP Basic auth, BILLING_ADMIN_USER / BILLING_ADMIN_PASSWORD) when BILLING_ADMIN_PASSWORD and REDIS_URL are set, else not mounted`,
     )
     .option('--port <n>', 'TCP port (default PORT or 8080)', parseIntOption('--port'))
     .action(async (opts: { port?: number }) => {
+      const { config, logger } = ctx;
       const { db, kind } = await ctx.database();
-      const app = buildServer({ db, logger: ctx.logger, serialize: kind === 'embedded' });
-      const port = opts.port ?? ctx.config.PORT;
-      await app.listen({ port, host: ctx.config.HOST });
-      ctx.logger.info({ port, host: ctx.config.HOST }, 'serving');
+      // Redis is optional for serve: ingest never uses it; the queue gauges and the dashboard do.
+      let redis: Redis | undefined;
+      let queues: BillingQueues | undefined;
+      if (config.REDIS_URL) {
+        // Not the workers' "retry forever": a dashboard request or a scrape fails fast while
+        // Redis is away instead of piling up.
+        redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+        redis.on('error', (e) => logger.warn({ err: e }, 'redis connection error'));
+        queues = openQueues(redis, config.BILLING_QUEUE_PREFIX, (e) =>
+          logger.warn({ err: e }, 'queue error'),
+        );
+      }
+      const open = queues;
+      const metrics: MetricsRefresher[] = open
+        ? [{ name: 'billing_queue_jobs', refresh: () => updateQueueGauges([open.plan, open.bill]) }]
+        : [];
+      const app = buildServer({ db, logger, serialize: kind === 'embedded', metrics });
+      if (!config.BILLING_ADMIN_PASSWORD) {
+        logger.warn(
+          `queue dashboard not mounted at ${DASHBOARD_PATH}: BILLING_ADMIN_PASSWORD is not set (there is no default password)`,
+        );
+      } else if (!open) {
+        logger.warn(`queue dashboard not mounted at ${DASHBOARD_PATH}: REDIS_URL is not set`);
+      } else {
+        await registerQueueDashboard(app, {
+          queues: [open.plan, open.bill],
+          user: config.BILLING_ADMIN_USER,
+          password: config.BILLING_ADMIN_PASSWORD,
+        });
+        logger.info({ path: DASHBOARD_PATH, user: config.BILLING_ADMIN_USER }, 'queue dashboard mounted');
+      }
+      const port = opts.port ?? config.PORT;
+      await app.listen({ port, host: config.HOST });
+      logger.info({ port, host: config.HOST }, 'serving');
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
-          ctx.logger.info({ signal }, 'shutting down: finishing requests in flight');
+          logger.info({ signal }, 'shutting down: finishing requests in flight');
           // A hard limit: a stuck request must not keep the process past the spec's 10 s.
           setTimeout(() => {
-            ctx.logger.error('requests still running at the shutdown limit: exiting');
+            logger.error('requests still running at the shutdown limit: exiting');
             process.exit(1);
           }, SHUTDOWN_LIMIT_MS).unref();
           app.close().then(resolve, resolve);
@@ -32,5 +68,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      await queues?.close().catch(() => {});
+      await redis?.quit().catch(() => redis?.disconnect());
     });
 }

@@ -1,9 +1,14 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { validateCronPattern } from '../../../jobs/cron-pattern.ts';
+import { updateQueueGauges } from '../../../jobs/gauges.ts';
 import { startBillingWorker } from '../../../jobs/worker.ts';
+import { OperationError } from '../../errors.ts';
+import { buildWorkerStatusServer } from '../../http/worker-status-server.ts';
 import { startStreamConsumer } from '../../ingest/stream-consumer.ts';
+import type { Logger } from '../../logger.ts';
 import type { CliContext } from '../context.ts';
+import { parseIntOption } from '../options.ts';
 
 /** cli.md: on SIGTERM the worker exits within 15 s. */
 const HARD_LIMIT_MS = 15_000;
@@ -22,6 +27,17 @@ function nextSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/**
+ * A long-running worker must outlive a Redis or database outage: ioredis and BullMQ recover by
+ * themselves, so a stray rejection from them is logged rather than allowed to end the process
+ * (Node's default). Job failures never get here: BullMQ turns them into failed attempts.
+ */
+function keepRunningOnStrayRejections(logger: Logger): void {
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled rejection (ignored: the worker keeps running)');
+  });
+}
+
 export function registerWorker(program: Command, ctx: CliContext): void {
   program
     .command('worker')
@@ -32,13 +48,19 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       '--schedule <cron>',
       'how often to look for due days, in UTC: 5 cron fields, or 6 with seconds first (default: BILLING_SCHEDULE, hourly)',
     )
-    .action(async (opts: { schedule?: string }) => {
+    .option(
+      '--metrics-port <n>',
+      'serve GET /metrics and GET /healthz on this port, host from HOST (default: BILLING_METRICS_PORT; unset: none)',
+      parseIntOption('--metrics-port'),
+    )
+    .action(async (opts: { schedule?: string; metricsPort?: number }) => {
       const redisUrl = ctx.redisUrl('worker');
       const { config, logger } = ctx;
       const source = opts.schedule === undefined ? 'BILLING_SCHEDULE' : '--schedule';
       // Checked before connecting anywhere: a typo stops the worker at once with exit 2.
       const pattern = validateCronPattern(opts.schedule ?? config.BILLING_SCHEDULE, source);
       const { db } = await ctx.database();
+      keepRunningOnStrayRejections(logger);
       const signal = nextSignal();
       const worker = await startBillingWorker({
         db,
@@ -56,8 +78,37 @@ export function registerWorker(program: Command, ctx: CliContext): void {
         consumer: `${hostname()}-${process.pid}`,
         logger,
       });
+      let running = true;
+      const metricsPort = opts.metricsPort ?? config.BILLING_METRICS_PORT;
+      const status =
+        metricsPort === undefined
+          ? undefined
+          : buildWorkerStatusServer({
+              db,
+              logger,
+              running: () => running,
+              metrics: [
+                {
+                  name: 'billing_queue_jobs',
+                  refresh: () => updateQueueGauges([worker.queues.plan, worker.queues.bill]),
+                },
+              ],
+            });
+      if (status) {
+        try {
+          await status.listen({ port: metricsPort, host: config.HOST });
+        } catch (error) {
+          // A busy port: stop what started, so that the process exits instead of running blind.
+          await Promise.all([consumer.stop(), worker.close(GRACE_MS)]);
+          throw new OperationError(
+            `--metrics-port ${metricsPort}: cannot listen on ${config.HOST}: ${(error as Error).message}`,
+          );
+        }
+        logger.info({ port: metricsPort, host: config.HOST }, 'worker metrics and health served');
+      }
 
       const received = await signal;
+      running = false;
       logger.info({ signal: received }, 'shutting down: letting jobs in flight finish');
       // Whatever hangs, the process is gone within the limit: a run cut off here is one
       // uncommitted transaction, rolled back when the connection drops.
@@ -70,6 +121,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       process.on('SIGTERM', second);
       process.on('SIGINT', second);
       const [, closed] = await Promise.all([consumer.stop(), worker.close(GRACE_MS)]);
+      await status?.close().catch(() => {});
       if (!closed.finished) {
         // The cut-off jobs' transactions still hold database clients; closing the pool would
         // wait for them. Exiting drops the connections, which rolls them back.

@@ -109,18 +109,6 @@ export async function findDaysWithLateData(db: Db, ranges: readonly TenantDayRan
   return result.rows.map((r) => ({ tenantId: r.tenant_id, day: r.day, revision: Number(r.revision) }));
 }
 
-/** Whether the tenant-day has a current run now. */
-export async function hasCurrentRun(db: Db, tenantId: string, day: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('runs')
-    .select('id')
-    .where('tenant_id', '=', tenantId)
-    .where('day', '=', day)
-    .where('is_current', '=', true)
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
 /**
  * The input revision read by the tenant-day's latest run (current or adjustment), or null when
  * the day has no run. Used to tell whether a queued late-data job has been overtaken.

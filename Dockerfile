@@ -24,5 +24,6 @@ RUN mkdir -p /data && chown node:node /data
 ENV BILLING_DATA_DIR=/data
 USER node
 WORKDIR /data
+EXPOSE 8080 9464
 ENTRYPOINT ["node", "/app/bin/billing.js"]
 CMD ["--help"]

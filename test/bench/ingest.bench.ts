@@ -6,7 +6,9 @@
  *   (c) HTTP: `billing serve` fed batches of 1,000 by a load generator in this process
  *       (8 requests in flight), with p50/p99 batch latency,
  * then the peak RSS of `billing ingest` of 5,000,000 events (BENCH_BIG=0 skips it).
- * Each phase gets a fresh database on a durable local PostgreSQL (fsync on).
+ * Each phase gets a fresh database on a durable local PostgreSQL (fsync on). The CLI measured is
+ * the compiled one (`npm run build`, then `node dist/src/cli/main.js`), as production runs it.
+ * BENCH_EVENTS, BENCH_BIG (0 = skip) and BENCH_BATCH (--batch-size) change the sizes.
  *
  *   npm run bench -- ingest
  */
@@ -26,8 +28,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // The compiled CLI, as production runs it (`npm run build` once per bench run): tsx would add
 // ~60-90 MB of RSS and its own CPU to every figure.
 const BIN = path.join(ROOT, 'dist/src/cli/main.js');
-/** `--batch-size` of the measured import (events per transaction). */
-const BATCH = Number(process.env.BENCH_BATCH ?? 50_000);
+/** `--batch-size` of the measured import (events per transaction); unset = the CLI's default (10,000). */
+const BATCH = process.env.BENCH_BATCH;
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const BIG = Number(process.env.BENCH_BIG ?? 5_000_000);
@@ -141,7 +143,7 @@ async function importFile(server: LocalPostgres, file: string, db: string) {
   const t0 = performance.now();
   const r = await runProcess(
     process.execPath,
-    [BIN, 'ingest', file, '--json', '--batch-size', String(BATCH)],
+    [BIN, 'ingest', file, '--json', ...(BATCH ? ['--batch-size', BATCH] : [])],
     {
       ...process.env,
       DATABASE_URL: url,
@@ -244,7 +246,7 @@ export async function run(): Promise<void> {
       const e = eventAt(i);
       return `${e.tenantId},${e.eventId},${e.userId},${e.occurredAt}`;
     });
-    console.log(`load average at start: ${loadavg()}; import batches of ${BATCH}`);
+    console.log(`load average at start: ${loadavg()}; import batches of ${BATCH ?? 'the default (10,000)'}`);
     console.log(`data: ${EVENTS} events (${distinct} distinct), 10 tenants, 100k users, 5% duplicates`);
 
     const copyRate = await copyFloor(server, csv, distinct);
@@ -255,7 +257,7 @@ export async function run(): Promise<void> {
     const imp = await importFile(server, ndjson, 'bench_import');
     const rate = EVENTS / imp.seconds;
     console.log(
-      `(b) billing ingest (1M):   ${Math.round(rate)} events/s (${imp.seconds.toFixed(1)} s in the import, ${imp.wall.toFixed(1)} s wall with start-up), ` +
+      `(b) billing ingest (${EVENTS / 1e6}M):   ${Math.round(rate)} events/s (${imp.seconds.toFixed(1)} s in the import, ${imp.wall.toFixed(1)} s wall with start-up), ` +
         `ratio to COPY ${(rate / copyRate).toFixed(2)}, peak RSS ${imp.maxRssMb} MB, counts ${imp.counts}`,
     );
 

@@ -7,22 +7,9 @@ import {
 import type { DaySnapshot } from '../../src/domain/day-snapshot.ts';
 import { DomainError } from '../../src/domain/errors.ts';
 import type { PriceBook } from '../../src/domain/price-book.ts';
+import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 
-const EUR_BOOK: PriceBook = {
-  id: 'default-2026-01',
-  tenantId: null,
-  currency: 'EUR',
-  validFrom: '2026-01-01',
-  monthly: {
-    dashboard: 500,
-    standard: 1900,
-    professional: 3900,
-    enterprise: 5900,
-    developer: 9900,
-    recording: 900,
-  },
-  daily: { professional: 250, enterprise: 390, recording: 50 },
-};
+const EUR_BOOK: PriceBook = { ...CLI_PRICE_BOOK, id: 'default-2026-01' };
 
 const snapshot = (
   license: DaySnapshot['license'],

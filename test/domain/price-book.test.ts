@@ -5,21 +5,9 @@ import {
   parsePriceBookFile,
   priceBookInForce,
 } from '../../src/domain/price-book.ts';
+import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 
-const CLI_EXAMPLE = {
-  currency: 'EUR',
-  validFrom: '2026-01-01',
-  tenantId: null,
-  monthly: {
-    dashboard: 500,
-    standard: 1900,
-    professional: 3900,
-    enterprise: 5900,
-    developer: 9900,
-    recording: 900,
-  },
-  daily: { professional: 250, enterprise: 390, recording: 50 },
-};
+const CLI_EXAMPLE = CLI_PRICE_BOOK;
 
 describe('parsePriceBookFile', () => {
   it('accepts the example of cli.md', () => {

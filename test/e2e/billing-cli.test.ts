@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
+import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'billing-run-cli-'));
@@ -11,20 +12,7 @@ const file = (name: string, content: string) => {
   writeFileSync(p, content);
   return p;
 };
-const book = {
-  currency: 'EUR',
-  validFrom: '2026-01-01',
-  tenantId: 'acme',
-  monthly: {
-    dashboard: 500,
-    standard: 1900,
-    professional: 3900,
-    enterprise: 5900,
-    developer: 9900,
-    recording: 900,
-  },
-  daily: { professional: 250, enterprise: 390, recording: 50 },
-};
+const book = { ...CLI_PRICE_BOOK, tenantId: 'acme' };
 const version = (userId: string, effectiveAt: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ tenantId: 'acme', userId, effectiveAt, permissions: ['communication'], ...extra });
 

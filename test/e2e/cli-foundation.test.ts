@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
+import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'billing-cli-'));
@@ -97,20 +98,7 @@ describe('tenants, prices and users on PostgreSQL', () => {
   });
 
   it('loads a price book once, refuses a different one with the same key and a negative amount', async () => {
-    const book = {
-      currency: 'EUR',
-      validFrom: '2026-01-01',
-      tenantId: null,
-      monthly: {
-        dashboard: 500,
-        standard: 1900,
-        professional: 3900,
-        enterprise: 5900,
-        developer: 9900,
-        recording: 900,
-      },
-      daily: { professional: 250, enterprise: 390, recording: 50 },
-    };
+    const book = CLI_PRICE_BOOK;
     const p = file('book.json', JSON.stringify(book));
     expect((await runCli(['prices', 'load', p], { env })).code).toBe(0);
     const again = await runCli(['prices', 'load', p], { env });

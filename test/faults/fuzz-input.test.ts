@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { type BatchResponse, type Stack, seedTenant, startServe, startStack } from './support/stack.ts';
+import { type BatchResponse, useServeStack } from './support/stack.ts';
 
 /** Anything a broken producer might send as one event: valid events mixed with every kind of garbage. */
 const eventArb = (tenantId: string) =>
@@ -34,28 +34,17 @@ const eventArb = (tenantId: string) =>
   );
 
 describe('fuzzed bad input', () => {
-  let stack: Stack;
-  let serve: Awaited<ReturnType<typeof startServe>>;
-  let key: string;
+  const ctx = useServeStack();
   const dir = mkdtempSync(path.join(tmpdir(), 'billing-fuzz-'));
-  beforeAll(async () => {
-    stack = await startStack();
-    key = await seedTenant(stack.db, 'acme');
-    serve = await startServe(stack.env);
-  });
-  afterAll(async () => {
-    await serve?.stop();
-    await stack?.stop();
-  });
 
   it('HTTP: the server never crashes and accepted + duplicates + rejected = sent for every batch', async () => {
     let batches = 0;
     let sent = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(eventArb('acme'), { minLength: 0, maxLength: 40 }), async (events) => {
-        const res = await fetch(`${serve.base}/v1/login-events`, {
+        const res = await fetch(`${ctx.serve.base}/v1/login-events`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.key}` },
           body: JSON.stringify({ events }),
         });
         expect(res.status).toBe(200);
@@ -68,9 +57,9 @@ describe('fuzzed bad input', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 200 }), async (raw) => {
-        const res = await fetch(`${serve.base}/v1/login-events`, {
+        const res = await fetch(`${ctx.serve.base}/v1/login-events`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.key}` },
           body: raw,
         });
         expect([200, 400]).toContain(res.status);
@@ -79,8 +68,8 @@ describe('fuzzed bad input', () => {
       { numRuns: 100 },
     );
     console.log(`[fault] HTTP fuzz: ${batches} batches, ${sent} events judged, server alive`);
-    expect((await fetch(`${serve.base}/healthz`)).status).toBe(200);
-    expect(serve.child.exitCode).toBeNull();
+    expect((await fetch(`${ctx.serve.base}/healthz`)).status).toBe(200);
+    expect(ctx.serve.child.exitCode).toBeNull();
   });
 
   it('file import: every non-blank line is counted exactly once as accepted, duplicate or rejected', async () => {
@@ -100,7 +89,7 @@ describe('fuzzed bad input', () => {
           const flat = lines.map((l) => l.replace(/[\r\n]/g, ' '));
           const file = path.join(dir, `f-${Math.random().toString(36).slice(2)}.ndjson`);
           writeFileSync(file, `${flat.join('\n')}\n`);
-          const r = await runCli(['ingest', file, '--json'], { env: stack.env });
+          const r = await runCli(['ingest', file, '--json'], { env: ctx.stack.env });
           expect([0, 2]).toContain(r.code);
           const counts = JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
           const nonBlank = flat.filter((l) => l.trim() !== '').length;

@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type BatchResponse,
   countRows,
   makeEvents,
   postUntilAcknowledged,
-  type Stack,
-  seedTenant,
-  startServe,
-  startStack,
+  useServeStack,
 } from './support/stack.ts';
 
 const BATCHES = 200;
@@ -15,18 +12,7 @@ const BATCH_SIZE = 1000;
 const IN_FLIGHT = 4;
 
 describe('PostgreSQL restarted while HTTP ingest runs under load', () => {
-  let stack: Stack;
-  let serve: Awaited<ReturnType<typeof startServe>>;
-  let key: string;
-  beforeAll(async () => {
-    stack = await startStack();
-    key = await seedTenant(stack.db, 'acme');
-    serve = await startServe(stack.env);
-  });
-  afterAll(async () => {
-    await serve?.stop();
-    await stack?.stop();
-  });
+  const ctx = useServeStack();
 
   it('stores every acknowledged event exactly once; retried batches end up stored once', async () => {
     const responses: BatchResponse[] = new Array(BATCHES);
@@ -35,15 +21,15 @@ describe('PostgreSQL restarted while HTTP ingest runs under load', () => {
     let restarted = false;
     const restart = async () => {
       while (next < BATCHES / 3) await new Promise((r) => setTimeout(r, 20));
-      await stack.postgres.restart(2000);
+      await ctx.stack.postgres.restart(2000);
       restarted = true;
     };
     const client = async () => {
       while (next < BATCHES) {
         const batch = next++;
         const { response, attempts } = await postUntilAcknowledged(
-          serve.base,
-          key,
+          ctx.serve.base,
+          ctx.key,
           makeEvents('acme', batch, BATCH_SIZE, 5000),
         );
         responses[batch] = response;
@@ -55,7 +41,7 @@ describe('PostgreSQL restarted while HTTP ingest runs under load', () => {
     const sent = BATCHES * BATCH_SIZE;
     const accepted = responses.reduce((s, r) => s + r.accepted, 0);
     const duplicates = responses.reduce((s, r) => s + r.duplicates, 0);
-    const rows = await countRows(stack.db);
+    const rows = await countRows(ctx.stack.db);
     console.log(
       `[fault] postgres restart during ingest: sent ${sent}, acknowledged ${accepted} accepted + ${duplicates} duplicates in ${BATCHES} batches, ${retried} batches retried; stored ${rows.events} events, activity counts ${rows.logins} logins, ${rows.rejects} rejects`,
     );
@@ -69,6 +55,6 @@ describe('PostgreSQL restarted while HTTP ingest runs under load', () => {
     // A batch whose answer was lost comes back as duplicates; nothing is counted twice.
     expect(accepted).toBeLessThanOrEqual(sent);
     expect(accepted + duplicates).toBe(sent);
-    expect(serve.child.exitCode).toBeNull();
+    expect(ctx.serve.child.exitCode).toBeNull();
   });
 });

@@ -1,44 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  countRows,
-  makeEvents,
-  postUntilAcknowledged,
-  type Stack,
-  seedTenant,
-  startServe,
-  startStack,
-} from './support/stack.ts';
+import { describe, expect, it } from 'vitest';
+import { countRows, makeEvents, postUntilAcknowledged, useServeStack } from './support/stack.ts';
 
 const DURATION_MS = 60_000;
 const BATCH_SIZE = 1000;
 const IN_FLIGHT = 4;
 
 describe('sustained HTTP ingest for 60 seconds', () => {
-  let stack: Stack;
-  let serve: Awaited<ReturnType<typeof startServe>>;
-  let key: string;
-  beforeAll(async () => {
-    stack = await startStack();
-    key = await seedTenant(stack.db, 'acme');
-    serve = await startServe(stack.env);
-  });
-  afterAll(async () => {
-    await serve?.stop();
-    await stack?.stop();
-  });
+  const ctx = useServeStack();
 
   it('loses nothing and keeps memory flat', async () => {
     const samples: number[] = [];
     const started = Date.now();
     let next = 0;
     let acknowledged = 0;
-    const sampler = setInterval(() => samples.push(serve.rssMb()), 1000);
+    const sampler = setInterval(() => samples.push(ctx.serve.rssMb()), 1000);
     const client = async () => {
       while (Date.now() - started < DURATION_MS) {
         const batch = next++;
         const { response } = await postUntilAcknowledged(
-          serve.base,
-          key,
+          ctx.serve.base,
+          ctx.key,
           makeEvents('acme', batch, BATCH_SIZE, 100_000),
         );
         acknowledged += response.accepted + response.duplicates;
@@ -47,7 +28,7 @@ describe('sustained HTTP ingest for 60 seconds', () => {
     await Promise.all(Array.from({ length: IN_FLIGHT }, client));
     clearInterval(sampler);
     const seconds = (Date.now() - started) / 1000;
-    const rows = await countRows(stack.db);
+    const rows = await countRows(ctx.stack.db);
     const third = Math.floor(samples.length / 3);
     const early = Math.max(...samples.slice(third, 2 * third));
     const late = Math.max(...samples.slice(2 * third));

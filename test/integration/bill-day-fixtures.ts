@@ -11,6 +11,7 @@ import {
   storeSettingsVersions,
 } from '../../src/ingest/settings-import.service.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
+import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 
 /** Settings that resolve to each license (`licensing.md`). */
 export const LICENSE_SETTINGS = {
@@ -23,17 +24,7 @@ export const LICENSE_SETTINGS = {
 
 export type LicenseName = keyof typeof LICENSE_SETTINGS;
 
-export const BOOK = {
-  monthly: {
-    dashboard: 500,
-    standard: 1900,
-    professional: 3900,
-    enterprise: 5900,
-    developer: 9900,
-    recording: 900,
-  },
-  daily: { professional: 250, enterprise: 390, recording: 50 },
-};
+export const BOOK = { monthly: CLI_PRICE_BOOK.monthly, daily: CLI_PRICE_BOOK.daily };
 
 export interface VersionSpec {
   userId: string;

@@ -5,24 +5,12 @@ import { loadPriceBook } from '../../src/billing/price-book.service.ts';
 import type { Db } from '../../src/db/database.ts';
 import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
+import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 import type { TestDatabase } from '../support/test-database.ts';
 
 /** Shared seeding and waiting helpers of the job tests (not a test file itself). */
 
-export const PRICES = {
-  currency: 'EUR',
-  validFrom: '2026-01-01',
-  tenantId: null,
-  monthly: {
-    dashboard: 500,
-    standard: 1900,
-    professional: 3900,
-    enterprise: 5900,
-    developer: 9900,
-    recording: 900,
-  },
-  daily: { professional: 250, enterprise: 390, recording: 50 },
-};
+export const PRICES = CLI_PRICE_BOOK;
 
 /** A tenant in `timezone` with a monthly standard user and a daily professional user from `since`. */
 export async function seedTenant(

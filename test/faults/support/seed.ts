@@ -2,21 +2,9 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { loadPriceBook } from '../../../src/billing/price-book.service.ts';
 import type { Database } from '../../../src/db/database.ts';
+import { CLI_PRICE_BOOK } from '../../support/fixtures.ts';
 
-export const DEFAULT_BOOK = {
-  currency: 'EUR',
-  validFrom: '2020-01-01',
-  tenantId: null,
-  monthly: {
-    dashboard: 500,
-    standard: 1900,
-    professional: 3900,
-    enterprise: 5900,
-    developer: 9900,
-    recording: 900,
-  },
-  daily: { professional: 250, enterprise: 390, recording: 50 },
-};
+export const DEFAULT_BOOK = { ...CLI_PRICE_BOOK, validFrom: '2020-01-01' };
 
 /**
  * `users` users of `tenantId`, each with one settings version effective at `from`, generated in

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { type Kysely, sql } from 'kysely';
+import { afterAll, beforeAll } from 'vitest';
 import { openPostgres } from '../../../src/db/connection.ts';
 import type { Database } from '../../../src/db/database.ts';
 import { migrateToLatest } from '../../../src/db/migrator.ts';
@@ -174,4 +175,29 @@ export async function countRows(
     .select(db.fn.countAll<string>().as('n'))
     .executeTakeFirstOrThrow();
   return { events: Number(e.n), logins: Number(a.n), rejects: Number(r.n) };
+}
+
+export interface ServeStack {
+  stack: Stack;
+  serve: Awaited<ReturnType<typeof startServe>>;
+  /** The API key of tenant `acme`. */
+  key: string;
+}
+
+/**
+ * Registers the hooks of a story that drives `billing serve`: a fresh stack, tenant `acme` with
+ * a key, and the server, stopped afterwards. Read the fields inside the tests (set in beforeAll).
+ */
+export function useServeStack(): ServeStack {
+  const ctx = {} as ServeStack;
+  beforeAll(async () => {
+    ctx.stack = await startStack();
+    ctx.key = await seedTenant(ctx.stack.db, 'acme');
+    ctx.serve = await startServe(ctx.stack.env);
+  });
+  afterAll(async () => {
+    await ctx.serve?.stop();
+    await ctx.stack?.stop();
+  });
+  return ctx;
 }

@@ -17,7 +17,7 @@
  *   npm run bench -- billing                 (BENCH_USERS=1000000 by default)
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,7 @@ import { migrateToLatest } from '../../src/db/migrator.ts';
 import { dayLinesSql } from '../../src/db/repositories/billing-input.repository.ts';
 import { dayBounds } from '../../src/domain/calendar.ts';
 import { startLocalPostgres } from '../support/services.ts';
+import { buildDist } from './build-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/billing.js');
@@ -95,29 +96,6 @@ interface CliRun {
   billDaySeconds: number;
   peakRssMb: number;
   lines: number;
-}
-
-/** Compiles the program into `dir` as the Dockerfile does; returns its entry point. */
-async function buildDist(dir: string): Promise<string> {
-  await new Promise<void>((resolve) => {
-    const tsc = spawn(
-      process.execPath,
-      [
-        path.join(ROOT, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        path.join(ROOT, 'tsconfig.build.json'),
-        '--outDir',
-        path.join(dir, 'dist'),
-      ],
-      { stdio: 'ignore' },
-    );
-    tsc.on('close', () => resolve());
-  });
-  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
-  const main = path.join(dir, 'dist/src/cli/main.js');
-  if (!existsSync(main)) throw new Error(`tsc did not emit ${main}`);
-  return main;
 }
 
 function helpRssMb(entry: string): Promise<number> {

@@ -13,16 +13,7 @@
  *   BENCH_DAYS=30 npm run bench -- export    (the whole month: ~34M lines; generation alone ~6 min here)
  */
 import { spawn } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +23,7 @@ import { migrateToLatest } from '../../src/db/migrator.ts';
 import { invoiceRowsQuery } from '../../src/db/repositories/invoice.repository.ts';
 import { monthBounds } from '../../src/domain/calendar.ts';
 import { startLocalPostgres } from '../support/services.ts';
+import { buildDist } from './build-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/billing.js');
@@ -90,33 +82,6 @@ function inlineParameters(text: string, parameters: readonly unknown[]): string 
     return `'${String(v).replaceAll("'", "''")}'`;
   };
   return text.replace(/\$(\d+)\b/g, (_, n: string) => literal(parameters[Number(n) - 1]));
-}
-
-/**
- * Compiles the program into `dir` as the Dockerfile does and returns its entry point. Type
- * errors elsewhere in a tree under construction do not stop the emit, so only a missing entry
- * point is fatal.
- */
-async function buildDist(dir: string): Promise<string> {
-  await new Promise<void>((resolve) => {
-    const tsc = spawn(
-      process.execPath,
-      [
-        path.join(ROOT, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        path.join(ROOT, 'tsconfig.build.json'),
-        '--outDir',
-        path.join(dir, 'dist'),
-      ],
-      { stdio: 'ignore' },
-    );
-    tsc.on('close', () => resolve());
-  });
-  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
-  const main = path.join(dir, 'dist/src/cli/main.js');
-  if (!existsSync(main)) throw new Error(`tsc did not emit ${main}`);
-  return main;
 }
 
 export async function run(): Promise<void> {

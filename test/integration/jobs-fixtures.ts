@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import { expect } from 'vitest';
@@ -86,4 +87,32 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+const BIN = new URL('../../bin/billing.js', import.meta.url).pathname;
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+/**
+ * Starts a real `billing worker` process (schedule that never fires) and resolves once it says
+ * it started; rejects with its stderr if it exits first.
+ */
+export function startWorkerProcess(env: Record<string, string>, concurrency = 2): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, 'worker', '--schedule', '0 0 1 1 *'], {
+    env: { ...process.env, LOG_LEVEL: 'info', BILLING_WORKER_CONCURRENCY: String(concurrency), ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      if (err.includes('billing worker started')) resolve({ child, exited, stderr: () => err });
+    });
+    void exited.then((code) => reject(new Error(`worker exited (${code}) before starting:\n${err}`)));
+  });
 }

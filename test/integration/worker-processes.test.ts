@@ -1,35 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PLAN_NIGHT, PLAN_QUEUE } from '../../jobs/queues.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
-import { runsOf, seedPrices, seedTenant, waitFor } from './jobs-fixtures.ts';
+import { runsOf, seedPrices, seedTenant, startWorkerProcess, waitFor } from './jobs-fixtures.ts';
 
 /* Two `billing worker` processes on one queue share 60 tenant-days without a duplicate run. */
-
-const BIN = new URL('../../bin/billing.js', import.meta.url).pathname;
-
-interface Proc {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-function startWorker(env: Record<string, string>): Promise<Proc> {
-  const child = spawn(process.execPath, [BIN, 'worker', '--schedule', '0 0 1 1 *'], {
-    env: { ...process.env, LOG_LEVEL: 'info', BILLING_WORKER_CONCURRENCY: '3', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-      if (err.includes('billing worker started')) resolve({ child, exited, stderr: () => err });
-    });
-    void exited.then((code) => reject(new Error(`worker exited (${code}) before starting:\n${err}`)));
-  });
-}
 
 describe('two worker processes on one queue', () => {
   let conn: TestDatabase;
@@ -50,7 +25,7 @@ describe('two worker processes on one queue', () => {
       BILLING_STREAM: `${prefix}:stream`,
       BILLING_STREAM_GROUP: `${prefix}-group`,
     };
-    const procs = await Promise.all([startWorker(env), startWorker(env)]);
+    const procs = await Promise.all([startWorkerProcess(env, 3), startWorkerProcess(env, 3)]);
     const plan = new Queue(PLAN_QUEUE, { connection: { url: redisUrl() }, prefix });
     try {
       // 2026-10-01..10-10 is billable at 03:00 on the 11th in Prague: 10 days x 6 tenants.

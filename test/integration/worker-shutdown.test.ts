@@ -1,42 +1,27 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { Queue } from 'bullmq';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BILL_QUEUE } from '../../jobs/queues.ts';
 import { startBillingWorker } from '../../jobs/worker.ts';
+import { runCli } from '../support/cli.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
-import { drain, runsOf, seedPrices, seedTenant, waitFor } from './jobs-fixtures.ts';
+import {
+  drain,
+  runsOf,
+  seedPrices,
+  seedTenant,
+  startWorkerProcess,
+  type WorkerProcess,
+  waitFor,
+} from './jobs-fixtures.ts';
 
 /*
  * SIGTERM on a real `billing worker` process with a job in flight. The job is held in flight by
  * taking the tenant-day's run lock (the advisory lock billDay takes) from the test.
  */
 
-const BIN = new URL('../../bin/billing.js', import.meta.url).pathname;
 const NOW = '2026-11-28T03:00:00Z';
-
-interface WorkerProcess {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker', '--schedule', '0 0 1 1 *'], {
-    env: { ...process.env, LOG_LEVEL: 'info', BILLING_WORKER_CONCURRENCY: '2', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-      if (err.includes('billing worker started')) resolve({ child, exited, stderr: () => err });
-    });
-    void exited.then((code) => reject(new Error(`worker exited (${code}) before starting:\n${err}`)));
-  });
-}
 
 /** Holds billDay's lock on a tenant-day in an open transaction of its own. */
 async function holdDayLock(url: string, tenantId: string, day: string): Promise<pg.Client> {
@@ -172,22 +157,12 @@ describe('billing worker process shutdown on SIGTERM', () => {
   });
 
   it('refuses to start without REDIS_URL or with a bad schedule (exit 2, clear message)', async () => {
-    const run = (args: string[], env: Record<string, string | undefined>) =>
-      new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [BIN, 'worker', ...args], {
-          env: { ...process.env, ...env },
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
-        let stderr = '';
-        child.stderr?.on('data', (c: Buffer) => {
-          stderr += c.toString();
-        });
-        child.once('exit', (code) => resolve({ code, stderr }));
-      });
-    const noRedis = await run([], { DATABASE_URL: conn.url, REDIS_URL: '' });
+    const noRedis = await runCli(['worker'], { env: { DATABASE_URL: conn.url, REDIS_URL: '' } });
     expect(noRedis.code).toBe(2);
     expect(noRedis.stderr).toContain('worker needs Redis: set REDIS_URL');
-    const bad = await run(['--schedule', '*/5 * * *'], { DATABASE_URL: conn.url, REDIS_URL: redisUrl() });
+    const bad = await runCli(['worker', '--schedule', '*/5 * * *'], {
+      env: { DATABASE_URL: conn.url, REDIS_URL: redisUrl() },
+    });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--schedule: bad cron pattern "*/5 * * *": expected 5 fields');
   });

@@ -6,6 +6,7 @@ import type { MetricsRefresher } from '../../http/metrics-refresh.ts';
 import { DASHBOARD_PATH, registerQueueDashboard } from '../../http/queue-dashboard.ts';
 import { buildServer } from '../../http/server.ts';
 import type { CliContext } from '../context.ts';
+import { keepRunningOnStrayRejections } from '../long-running.ts';
 import { parseIntOption } from '../options.ts';
 
 /** `cli.md`: on SIGTERM the requests in flight finish and the process exits within 10 s. */
@@ -20,6 +21,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--port <n>', 'TCP port (default PORT or 8080)', parseIntOption('--port'))
     .action(async (opts: { port?: number }) => {
       const { config, logger } = ctx;
+      keepRunningOnStrayRejections(logger);
       const { db, kind } = await ctx.database();
       // Redis is optional for serve: ingest never uses it; the queue gauges and the dashboard do.
       let redis: Redis | undefined;

@@ -6,8 +6,8 @@ import { startBillingWorker } from '../../../jobs/worker.ts';
 import { OperationError } from '../../errors.ts';
 import { buildWorkerStatusServer } from '../../http/worker-status-server.ts';
 import { startStreamConsumer } from '../../ingest/stream-consumer.ts';
-import type { Logger } from '../../logger.ts';
 import type { CliContext } from '../context.ts';
+import { keepRunningOnStrayRejections } from '../long-running.ts';
 import { parseIntOption } from '../options.ts';
 
 /** cli.md: on SIGTERM the worker exits within 15 s. */
@@ -24,17 +24,6 @@ function nextSignal(): Promise<NodeJS.Signals> {
     };
     process.on('SIGTERM', on);
     process.on('SIGINT', on);
-  });
-}
-
-/**
- * A long-running worker must outlive a Redis or database outage: ioredis and BullMQ recover by
- * themselves, so a stray rejection from them is logged rather than allowed to end the process
- * (Node's default). Job failures never get here: BullMQ turns them into failed attempts.
- */
-function keepRunningOnStrayRejections(logger: Logger): void {
-  process.on('unhandledRejection', (reason) => {
-    logger.error({ err: reason }, 'unhandled rejection (ignored: the worker keeps running)');
   });
 }
 

@@ -1,11 +1,10 @@
 import type { Job } from 'bullmq';
 import type { Kysely } from 'kysely';
-import { billDay } from '../../src/billing/bill-day.service.ts';
 import type { Database } from '../../src/db/database.ts';
 import type { Logger } from '../../src/logger.ts';
 import { parsePayload } from '../payload.ts';
 import { billDayPayload } from '../queues.ts';
-import { asJobError, type JobOutcome, summary } from './job-outcome.ts';
+import { billDayForJob, type JobOutcome } from './job-outcome.ts';
 
 /**
  * Bills one planned tenant-day at the payload's planning instant. A job overtaken by another
@@ -15,23 +14,12 @@ import { asJobError, type JobOutcome, summary } from './job-outcome.ts';
 export function billDayProcessor(deps: { db: Kysely<Database>; logger: Logger }) {
   return async (job: Job): Promise<JobOutcome> => {
     const p = parsePayload(billDayPayload, job);
-    const logger = deps.logger.child({ tenantId: p.tenantId, day: p.day, jobId: job.id });
-    try {
-      return await billDay(
-        deps.db,
-        {
-          tenantId: p.tenantId,
-          day: p.day,
-          trigger: p.trigger,
-          now: new Date(p.now),
-          jobId: job.id,
-          maxDiffRows: 0,
-          onlyIfDue: true,
-        },
-        logger,
-      ).then(summary);
-    } catch (error) {
-      throw asJobError(error);
-    }
+    return billDayForJob(deps, job, {
+      tenantId: p.tenantId,
+      day: p.day,
+      trigger: p.trigger,
+      now: new Date(p.now),
+      onlyIfDue: true,
+    });
   };
 }

@@ -1,6 +1,9 @@
-import { UnrecoverableError } from 'bullmq';
-import type { BillDayOutcome } from '../../src/billing/bill-day.service.ts';
+import { type Job, UnrecoverableError } from 'bullmq';
+import type { Kysely } from 'kysely';
+import { type BillDayInput, type BillDayOutcome, billDay } from '../../src/billing/bill-day.service.ts';
 import { DayNotBillableError, UnknownTenantError } from '../../src/billing/errors.ts';
+import type { Database } from '../../src/db/database.ts';
+import type { Logger } from '../../src/logger.ts';
 
 /**
  * Inputs that can never be billed with this payload fail the job at once; everything else
@@ -30,4 +33,21 @@ export function summary(outcome: BillDayOutcome): JobOutcome {
   }
   if (outcome.status === 'skipped') return { status: 'skipped', reason: outcome.reason };
   return { status: outcome.status };
+}
+
+/**
+ * billDay for one job: a child logger with the job's tenant, day and id, no diff rows kept (the
+ * outcome is stored in Redis), errors mapped for BullMQ's retries.
+ */
+export async function billDayForJob(
+  deps: { db: Kysely<Database>; logger: Logger },
+  job: Job,
+  input: Omit<BillDayInput, 'jobId' | 'maxDiffRows'>,
+): Promise<JobOutcome> {
+  const logger = deps.logger.child({ tenantId: input.tenantId, day: input.day, jobId: job.id });
+  try {
+    return summary(await billDay(deps.db, { ...input, jobId: job.id, maxDiffRows: 0 }, logger));
+  } catch (error) {
+    throw asJobError(error);
+  }
 }

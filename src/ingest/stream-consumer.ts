@@ -146,31 +146,19 @@ export async function startStreamConsumer(
           await claimIdle();
           nextClaim = Date.now() + Math.max(100, Math.floor(claimIdleMs / 2));
         }
-        const reply = ownPending
-          ? await redis.call(
-              'XREADGROUP',
-              'GROUP',
-              opts.group,
-              opts.consumer,
-              'COUNT',
-              count,
-              'STREAMS',
-              opts.stream,
-              '0',
-            )
-          : await redis.call(
-              'XREADGROUP',
-              'GROUP',
-              opts.group,
-              opts.consumer,
-              'COUNT',
-              count,
-              'BLOCK',
-              blockMs,
-              'STREAMS',
-              opts.stream,
-              '>',
-            );
+        // Our own pending entries first (id 0, no BLOCK: they are there or not), then new ones.
+        const reply = await redis.call(
+          'XREADGROUP',
+          'GROUP',
+          opts.group,
+          opts.consumer,
+          'COUNT',
+          count,
+          ...(ownPending ? [] : ['BLOCK', blockMs]),
+          'STREAMS',
+          opts.stream,
+          ownPending ? '0' : '>',
+        );
         const entries = entriesOf(reply);
         if (ownPending && entries.length === 0) ownPending = false;
         await processEntries(entries);

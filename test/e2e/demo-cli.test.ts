@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, type CliResult } from '../support/cli.ts';
+import { type CliResult, runCli } from '../support/cli.ts';
 import { removeDir } from '../support/services.ts';
 
 const HEADER =
@@ -11,24 +10,9 @@ const HEADER =
 
 /** `billing demo` in `cwd`, with no DATABASE_URL (the demo is embedded-only). */
 function demo(cwd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'demo', ...args], {
-      cwd,
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'warn',
-        DATABASE_URL: undefined,
-        BILLING_DATA_DIR: undefined,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  return runCli(['demo', ...args], {
+    cwd,
+    env: { DATABASE_URL: undefined, BILLING_DATA_DIR: undefined, ...env },
   });
 }
 

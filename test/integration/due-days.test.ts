@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { billingLag, findDueDays } from '../../src/billing/due-days.service.ts';
 import type { Db } from '../../src/db/database.ts';
+import { readDayRevision } from '../../src/db/repositories/billing-input.repository.ts';
 import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
 import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
@@ -62,13 +63,7 @@ async function insertRun(
 }
 
 async function currentRevision(db: Db, tenantId: string, day: string): Promise<number> {
-  const row = await db
-    .selectFrom('day_revisions')
-    .select('revision')
-    .where('tenant_id', '=', tenantId)
-    .where('day', '=', day)
-    .executeTakeFirst();
-  return row ? Number(row.revision) : 0;
+  return Number(await readDayRevision(db, tenantId, day));
 }
 
 const due = async (db: Db, now: string, tenantId: string) =>

@@ -12,10 +12,11 @@ export interface CliResult {
 /** Runs `billing ARGS` as a child process, as a user would (`npx billing` runs the same file). */
 export function runCli(
   args: string[],
-  options: { env?: Record<string, string | undefined>; input?: string } = {},
+  options: { env?: Record<string, string | undefined>; input?: string; cwd?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
       env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InputError } from './errors.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -35,8 +36,11 @@ export type Config = z.infer<typeof envSchema>;
 /** The names of every variable the system reads (deployment files are checked against it). */
 export const ENV_KEYS: readonly string[] = Object.keys(envSchema.shape);
 
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
+/** A bad environment variable: bad usage, exit 2. */
+export class ConfigError extends InputError {
+  constructor(message: string) {
+    super(message, 'CONFIG_INVALID');
+  }
 }
 
 /** Parses the environment; throws one error that lists every bad variable. */

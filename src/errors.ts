@@ -1,15 +1,16 @@
+import { DomainError } from './domain/errors.ts';
+
 /**
  * Errors that cross a boundary carry a code and an exit status (`cli.md`): 2 for bad usage or
  * bad input, 1 for a failure of the system (a service unreachable, a day that could not be billed).
  */
-export class AppError extends Error {
+export class AppError extends DomainError {
   constructor(
     message: string,
-    readonly code: string,
+    code: string,
     readonly exitCode: 1 | 2,
   ) {
-    super(message);
-    this.name = new.target.name;
+    super(code, message);
   }
 }
 

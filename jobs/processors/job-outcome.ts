@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { type BillDayInput, type BillDayOutcome, billDay } from '../../src/billing/bill-day.service.ts';
 import { DayNotBillableError, UnknownTenantError } from '../../src/billing/errors.ts';
 import type { Database } from '../../src/db/database.ts';
+import type { Minor } from '../../src/domain/money.ts';
 import type { Logger } from '../../src/logger.ts';
 
 /**
@@ -18,7 +19,7 @@ export function asJobError(error: unknown): unknown {
 
 /** What a billing job returns (kept in Redis): the outcome without the diff rows. */
 export type JobOutcome =
-  | { status: 'billed' | 'adjusted'; runId: string | null; lineCount: number; total: number }
+  | { status: 'billed' | 'adjusted'; runId: string | null; lineCount: number; total: Minor }
   | { status: 'skipped'; reason: string }
   | { status: 'dry-run' };
 

@@ -32,7 +32,7 @@ import { adjustmentLines, type RunDiff } from '../domain/adjustments.ts';
 import { billableAt, dayBounds, dayOfMonth, daysInMonth, isValidDay, monthOf } from '../domain/calendar.ts';
 import { MissingPriceError } from '../domain/charge-lines.ts';
 import { DomainError } from '../domain/errors.ts';
-import { sumMinor } from '../domain/money.ts';
+import { type Minor, sumMinor } from '../domain/money.ts';
 import { type PriceBook, priceBookInForce } from '../domain/price-book.ts';
 import { InputError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -66,12 +66,12 @@ export interface BillDayInput {
 }
 
 export type BillDayOutcome =
-  | { status: 'billed'; runId: string; lineCount: number; total: number; diff: RunDiff }
+  | { status: 'billed'; runId: string; lineCount: number; total: Minor; diff: RunDiff }
   | {
       status: 'adjusted';
       runId: string | null;
       lineCount: number;
-      total: number;
+      total: Minor;
       diff: RunDiff;
       /** The open period the adjustment lines are invoiced in; null when nothing was written. */
       period: string | null;

@@ -1,8 +1,12 @@
 import { type Kysely, type MigrationResult, Migrator } from 'kysely';
 import { migrations } from '../../migrations/index.ts';
+import { OperationError } from '../errors.ts';
 
-export class MigrationError extends Error {
-  readonly code = 'MIGRATION_FAILED';
+/** A migration that failed: the database is left at the last migration that succeeded. Exit 1. */
+export class MigrationError extends OperationError {
+  constructor(message: string) {
+    super(message, 'MIGRATION_FAILED');
+  }
 }
 
 /** Applies every pending migration; running it again changes nothing. Returns what was applied. */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openDatabase } from '../../db/connection.ts';
 import { runDemo } from '../../demo/demo.service.ts';
 import { formatSummary } from '../../demo/demo-summary.ts';
-import { formatMinor } from '../../domain/money.ts';
+import { formatMinor, type Minor } from '../../domain/money.ts';
 import type { CliContext } from '../context.ts';
 
 /** `demo-20261128-051300`: a fresh directory name per run, from the wall clock (an adapter may read it). */
@@ -33,7 +33,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
       const conn = await openDatabase({ dataDir });
       try {
         const r = await runDemo(conn.db, outDir, ctx.logger);
-        const money = (amount: number) => `${formatMinor(amount, r.tenant.currency)} ${r.tenant.currency}`;
+        const money = (amount: Minor) => `${formatMinor(amount, r.tenant.currency)} ${r.tenant.currency}`;
         ctx.print(
           [
             `billing demo: tenant ${r.tenant.id} (${r.tenant.timezone}, ${r.tenant.currency}), month ${r.month}`,

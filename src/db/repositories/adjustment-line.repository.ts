@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { AmountDiff } from '../../domain/adjustments.ts';
-import { parseMinor } from '../../domain/money.ts';
+import { type Minor, parseMinor } from '../../domain/money.ts';
 import type { BillingMode } from '../../domain/settings.ts';
 import type { Db } from '../database.ts';
 import { type DayLinesParams, dayLinesSql } from './billing-input.repository.ts';
@@ -13,7 +13,7 @@ export interface StoredAdjustmentLine {
   userId: string;
   item: string;
   billing: BillingMode;
-  amount: number;
+  amount: Minor;
   currency: string;
 }
 
@@ -67,7 +67,7 @@ export async function diffBilledAgainstComputed(
 export async function insertAdjustmentLines(
   trx: Db,
   head: { runId: string; tenantId: string; period: string; day: string; currency: string },
-  lines: readonly { userId: string; item: string; billing: BillingMode; amount: number }[],
+  lines: readonly { userId: string; item: string; billing: BillingMode; amount: Minor }[],
 ): Promise<void> {
   if (lines.length === 0) return;
   await sql`

@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { AmountDiff } from '../../domain/adjustments.ts';
-import { parseMinor } from '../../domain/money.ts';
+import { type Minor, parseMinor } from '../../domain/money.ts';
 import type { BillingMode } from '../../domain/settings.ts';
 import type { Db } from '../database.ts';
 import { type DayLinesParams, dayLinesSql } from './billing-input.repository.ts';
@@ -9,7 +9,7 @@ export interface StoredChargeLine {
   userId: string;
   item: string;
   billing: BillingMode;
-  amount: number;
+  amount: Minor;
   unitPrice: number;
   priceBookId: string;
 }
@@ -24,7 +24,7 @@ export async function insertDayLines(
   runId: string,
   p: DayLinesParams,
   priceBookId: string | null,
-): Promise<{ lineCount: number; total: number }> {
+): Promise<{ lineCount: number; total: Minor }> {
   const { rows } = await sql<{ n: string; total: string }>`
     WITH ins AS (
       INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
@@ -124,7 +124,7 @@ export async function computedTotals(
   db: Db,
   p: DayLinesParams,
   priceBookId: string | null,
-): Promise<{ lineCount: number; total: number }> {
+): Promise<{ lineCount: number; total: Minor }> {
   const { rows } = await sql<{ n: string; total: string }>`
     SELECT count(*)::text AS n, coalesce(sum(amount), 0)::text AS total FROM (${dayLinesSql(p, priceBookId)}) c
   `.execute(db);

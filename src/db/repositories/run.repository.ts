@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { parseMinor } from '../../domain/money.ts';
+import { type Minor, parseMinor } from '../../domain/money.ts';
 import type { Db, RunTrigger } from '../database.ts';
 
 export interface Run {
@@ -14,7 +14,7 @@ export interface Run {
   finishedAt: Date;
   lineCount: number;
   /** Minor units of `currency`. */
-  total: number;
+  total: Minor;
   currency: string;
   supersededAt: Date | null;
   jobId: string | null;
@@ -92,7 +92,7 @@ export async function finishRun(
     day: string;
     makeCurrent: boolean;
     lineCount: number;
-    total: number;
+    total: Minor;
   },
 ): Promise<void> {
   if (run.makeCurrent) {

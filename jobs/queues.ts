@@ -83,6 +83,17 @@ export interface BillingQueues {
   close(): Promise<void>;
 }
 
+/** The bill queue (bill-day and replay-day jobs) on `connection` under `prefix`, with an error listener. */
+export function openBillQueue(
+  connection: ConnectionOptions,
+  prefix: string,
+  onError: (e: Error) => void,
+): Queue {
+  const bill = new Queue(BILL_QUEUE, { connection, prefix, defaultJobOptions: BILL_JOB_OPTIONS });
+  bill.on('error', onError);
+  return bill;
+}
+
 /** Opens the two queues on `connection` under `prefix`, each with an error listener. */
 export function openQueues(
   connection: ConnectionOptions,
@@ -90,9 +101,8 @@ export function openQueues(
   onError: (e: Error) => void,
 ): BillingQueues {
   const plan = new Queue(PLAN_QUEUE, { connection, prefix });
-  const bill = new Queue(BILL_QUEUE, { connection, prefix, defaultJobOptions: BILL_JOB_OPTIONS });
   plan.on('error', onError);
-  bill.on('error', onError);
+  const bill = openBillQueue(connection, prefix, onError);
   return {
     plan,
     bill,

@@ -1,11 +1,10 @@
-import type { Kysely } from 'kysely';
-import type { Database, RunTrigger } from '../db/database.ts';
-import { findTenant, listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
-import { billableAt, type Day, dayRange, isValidDay } from '../domain/calendar.ts';
-import { InputError } from '../errors.ts';
+import type { Db, RunTrigger } from '../db/database.ts';
+import type { Tenant } from '../db/repositories/tenant.repository.ts';
+import { billableAt, type Day } from '../domain/calendar.ts';
 import type { Logger } from '../logger.ts';
 import { type BillDayOutcome, billDay } from './bill-day.service.ts';
-import { DayNotBillableError, UnknownTenantError } from './errors.ts';
+import { DayNotBillableError } from './errors.ts';
+import { resolveTenantDays } from './tenant-days.ts';
 
 export interface BillRangeInput {
   /** One tenant; all tenants (in id order) when absent. */
@@ -29,6 +28,8 @@ export type DayResult =
   | { tenantId: string; day: Day; error: Error };
 
 export interface BillRangeResult {
+  /** The tenants of the range (for their currency and zone). */
+  tenants: Tenant[];
   results: DayResult[];
   /** True when `signal` stopped the range before its end; `results` holds what was done. */
   interrupted: boolean;
@@ -38,29 +39,19 @@ export interface BillRangeResult {
  * Bills (or, with `dryRun`, diffs) every tenant-day of an inclusive range, one transaction per
  * tenant-day through `billDay`, tenants in id order, days oldest first. Refuses the whole range
  * up front (DayNotBillableError, exit 2, naming the first such day) when a day is not billable
- * at `now` for a tenant, and with InputError when `to` is before `from`. Days before a tenant's
+ * at `now` for a tenant, and with InputError for a malformed or inverted range (`resolveTenantDays`). Days before a tenant's
  * first day come back as `skipped`. A day that fails does not stop the others: its error is in
  * its result, and the caller decides the exit status.
  */
-export async function billRange(
-  db: Kysely<Database>,
-  input: BillRangeInput,
-  logger?: Logger,
-): Promise<BillRangeResult> {
-  const to = input.to ?? input.from;
-  if (!isValidDay(input.from))
-    throw new InputError(`--day: invalid day "${input.from}": expected YYYY-MM-DD`);
-  if (!isValidDay(to)) throw new InputError(`--to: invalid day "${to}": expected YYYY-MM-DD`);
-  if (to < input.from) throw new InputError(`--to ${to} is before --day ${input.from}`);
-  const tenants = await tenantsOf(db, input.tenantId);
-  const days = dayRange(input.from, to);
+export async function billRange(db: Db, input: BillRangeInput, logger?: Logger): Promise<BillRangeResult> {
+  const { tenants, days } = await resolveTenantDays(db, input);
   for (const tenant of tenants) refuseUnbillable(tenant, days, input.now);
 
   const total = tenants.length * days.length;
   const results: DayResult[] = [];
   for (const tenant of tenants) {
     for (const day of days) {
-      if (input.signal?.aborted) return { results, interrupted: true };
+      if (input.signal?.aborted) return { tenants, results, interrupted: true };
       try {
         const outcome = await billDay(
           db,
@@ -86,14 +77,7 @@ export async function billRange(
       input.onProgress?.({ done: results.length, total, tenantId: tenant.id, day });
     }
   }
-  return { results, interrupted: false };
-}
-
-async function tenantsOf(db: Kysely<Database>, tenantId: string | undefined): Promise<Tenant[]> {
-  if (tenantId === undefined) return listTenants(db);
-  const tenant = await findTenant(db, tenantId);
-  if (!tenant) throw new UnknownTenantError(tenantId);
-  return [tenant];
+  return { tenants, results, interrupted: false };
 }
 
 function refuseUnbillable(tenant: Tenant, days: readonly Day[], now: Date): void {

@@ -8,6 +8,7 @@ import {
 } from '../billing/run-range.service.ts';
 import { AppError, OperationError } from '../errors.ts';
 import type { CliContext } from './context.ts';
+import { checkDayOrder, parseDayOption } from './options.ts';
 
 export interface RangeOptions {
   day: string;
@@ -15,11 +16,11 @@ export interface RangeOptions {
   tenant?: string;
 }
 
-/** The options `run` and `replay` share. */
+/** The options `run`, `replay` and `queue replay` share. */
 export function rangeOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--day <D>', 'first day, YYYY-MM-DD (tenant-local)')
-    .option('--to <D2>', 'last day, inclusive (default: --day)')
+    .requiredOption('--day <D>', 'first day, YYYY-MM-DD (tenant-local)', parseDayOption('--day'))
+    .option('--to <D2>', 'last day, inclusive (default: --day)', parseDayOption('--to'))
     .option('--tenant <id>', 'one tenant (default: every tenant)');
 }
 
@@ -33,6 +34,7 @@ export async function runRangeFromCli(
   opts: RangeOptions,
   extra: Pick<BillRangeInput, 'trigger' | 'dryRun' | 'maxDiffRows'>,
 ): Promise<BillRangeResult> {
+  checkDayOrder(opts);
   const { db } = await ctx.database();
   const abort = new AbortController();
   const onSigint = () => {

@@ -1,8 +1,24 @@
 import { InvalidArgumentError } from 'commander';
+import { isValidDay } from '../domain/calendar.ts';
+import { InputError } from '../errors.ts';
 
 export function parseIntOption(name: string) {
   return (value: string): number => {
     if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be an integer, got "${value}"`);
     return Number(value);
   };
+}
+
+/** A tenant-local day option, YYYY-MM-DD, checked when commander reads it (exit 2 naming it). */
+export function parseDayOption(name: string) {
+  return (value: string): string => {
+    if (!isValidDay(value)) throw new InvalidArgumentError(`${name}: "${value}" is not a date YYYY-MM-DD`);
+    return value;
+  };
+}
+
+/** `--to` must not come before `--day` (the services say the same without naming flags). */
+export function checkDayOrder(opts: { day: string; to?: string | undefined }): void {
+  if (opts.to !== undefined && opts.to < opts.day)
+    throw new InputError(`--to ${opts.to} is before --day ${opts.day}`);
 }

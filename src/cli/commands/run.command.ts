@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { findTenant } from '../../db/repositories/tenant.repository.ts';
 import { formatMinor } from '../../domain/money.ts';
 import { finishRange, type RangeOptions, rangeOptions, runRangeFromCli } from '../billing-range.ts';
 import type { CliContext } from '../context.ts';
@@ -11,14 +10,11 @@ export function registerRun(program: Command, ctx: CliContext): void {
       .description('bill a day or an inclusive range of days now, in this process (trigger "manual")'),
   ).action(async (opts: RangeOptions) => {
     const result = await runRangeFromCli(ctx, opts, { trigger: 'manual' });
-    const { db } = await ctx.database();
-    const currencies = new Map<string, string>();
+    const currencies = new Map(result.tenants.map((t) => [t.id, t.currency]));
     for (const r of result.results) {
       if (!('outcome' in r)) continue;
       const o = r.outcome;
-      if (!currencies.has(r.tenantId))
-        currencies.set(r.tenantId, (await findTenant(db, r.tenantId))?.currency ?? '');
-      const cur = currencies.get(r.tenantId) as string;
+      const cur = currencies.get(r.tenantId) ?? '';
       if (o.status === 'billed') {
         ctx.print(
           `${r.tenantId} ${r.day}: billed, run ${o.runId}, ${o.lineCount} lines, total ${formatMinor(o.total, cur)} ${cur}`,

@@ -25,8 +25,7 @@ export async function closePeriod(
   db: Kysely<Database>,
   input: ClosePeriodInput,
 ): Promise<{ closed: boolean; month: Month }> {
-  if (!isValidMonth(input.month))
-    throw new InputError(`--month: invalid month "${input.month}": expected YYYY-MM`);
+  if (!isValidMonth(input.month)) throw new InputError(`invalid month "${input.month}": expected YYYY-MM`);
   const tenant = await findTenant(db, input.tenantId);
   if (!tenant) throw new UnknownTenantError(input.tenantId);
   const firstDay = await tenantFirstDay(db, tenant);

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { isValidDay } from '../domain/calendar.ts';
+import { isValidDay, isValidMonth } from '../domain/calendar.ts';
 import { InputError } from '../errors.ts';
 
 export function parseIntOption(name: string) {
@@ -13,6 +13,14 @@ export function parseIntOption(name: string) {
 export function parseDayOption(name: string) {
   return (value: string): string => {
     if (!isValidDay(value)) throw new InvalidArgumentError(`${name}: "${value}" is not a date YYYY-MM-DD`);
+    return value;
+  };
+}
+
+/** A calendar month option, YYYY-MM, checked when commander reads it (exit 2 naming it). */
+export function parseMonthOption(name: string) {
+  return (value: string): string => {
+    if (!isValidMonth(value)) throw new InvalidArgumentError(`${name}: "${value}" is not a month YYYY-MM`);
     return value;
   };
 }

@@ -76,7 +76,7 @@ export interface InvoiceExportResult {
 async function tenantsToExport(db: Kysely<Database>, tenantId: string | undefined): Promise<Tenant[]> {
   if (tenantId === undefined) return listTenants(db);
   const tenant = await findTenant(db, tenantId);
-  if (!tenant) throw new InputError(`--tenant: unknown tenant "${tenantId}"`);
+  if (!tenant) throw new InputError(`unknown tenant "${tenantId}"`);
   return [tenant];
 }
 
@@ -91,7 +91,7 @@ export async function writeInvoiceCsv(
   input: InvoiceExportInput,
   out: Writable,
 ): Promise<InvoiceExportResult> {
-  if (!isValidMonth(input.month)) throw new InputError(`--month: expected YYYY-MM, got "${input.month}"`);
+  if (!isValidMonth(input.month)) throw new InputError(`invalid month "${input.month}": expected YYYY-MM`);
   const tenants = await tenantsToExport(db, input.tenantId);
   const days = monthDays(input.month);
   const periodEnds: TenantPeriodEnd[] = tenants.map((t) => ({

@@ -5,12 +5,17 @@ import type { Command } from 'commander';
 import { formatMinor } from '../../domain/money.ts';
 import { writeInvoiceCsv } from '../../export/invoice-csv.ts';
 import type { CliContext } from '../context.ts';
+import { parseMonthOption } from '../options.ts';
 
 export function registerExport(program: Command, ctx: CliContext): void {
   program
     .command('export')
     .description('write the invoice CSV of a month (billing.md, Invoice CSV) to FILE or stdout')
-    .requiredOption('--month <YYYY-MM>', "the period (calendar month in each tenant's time zone)")
+    .requiredOption(
+      '--month <YYYY-MM>',
+      "the period (calendar month in each tenant's time zone)",
+      parseMonthOption('--month'),
+    )
     .option('--tenant <id>', 'one tenant (default: every tenant, in one file)')
     .option('--out <file>', 'write to FILE instead of stdout')
     .action(async (opts: { month: string; tenant?: string; out?: string }) => {

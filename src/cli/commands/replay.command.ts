@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { BillDayOutcome } from '../../billing/bill-day.service.ts';
 import type { DayResult } from '../../billing/run-range.service.ts';
-import { findTenant } from '../../db/repositories/tenant.repository.ts';
 import { formatMinor } from '../../domain/money.ts';
 import { finishRange, type RangeOptions, rangeOptions, runRangeFromCli } from '../billing-range.ts';
 import type { CliContext } from '../context.ts';
@@ -61,17 +60,14 @@ export function registerReplay(program: Command, ctx: CliContext): void {
       if (opts.json) {
         ctx.print(JSON.stringify({ days: days.map(toJson) }));
       } else {
-        const { db } = await ctx.database();
-        const currencies = new Map<string, string>();
+        const currencies = new Map(result.tenants.map((t) => [t.id, t.currency]));
         for (const r of result.results) {
           if ('outcome' in r && r.outcome.status === 'skipped') {
             ctx.print(`${r.tenantId} ${r.day}: skipped (before the tenant's first day)`);
           }
         }
         for (const r of days) {
-          if (!currencies.has(r.tenantId))
-            currencies.set(r.tenantId, (await findTenant(db, r.tenantId))?.currency ?? '');
-          const cur = currencies.get(r.tenantId) as string;
+          const cur = currencies.get(r.tenantId) ?? '';
           const m = (v: number) => formatMinor(v, cur);
           const { totals, rows } = r.outcome.diff;
           ctx.print(

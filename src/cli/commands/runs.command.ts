@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { listRuns, type Run } from '../../db/repositories/run.repository.ts';
-import { isValidDay, isValidMonth } from '../../domain/calendar.ts';
+import { listRuns, type Run } from '../../billing/runs.service.ts';
 import { formatMinor } from '../../domain/money.ts';
-import { InputError } from '../../errors.ts';
 import type { CliContext } from '../context.ts';
+import { parseDayOption, parseMonthOption } from '../options.ts';
 
 interface RunsOptions {
   tenant?: string;
@@ -44,17 +43,11 @@ export function registerRuns(program: Command, ctx: CliContext): void {
     .command('runs')
     .description('list the current runs; with --history every run (superseded and adjustment runs too)')
     .option('--tenant <id>', 'one tenant')
-    .option('--month <YYYY-MM>', 'days of one month')
-    .option('--day <D>', 'one day, YYYY-MM-DD')
+    .option('--month <YYYY-MM>', 'days of one month', parseMonthOption('--month'))
+    .option('--day <D>', 'one day, YYYY-MM-DD', parseDayOption('--day'))
     .option('--history', 'every run, not only current ones: which runs, why (trigger), when, totals')
     .option('--json', 'one JSON array (amounts in minor units)')
     .action(async (opts: RunsOptions) => {
-      if (opts.month !== undefined && !isValidMonth(opts.month)) {
-        throw new InputError(`--month: invalid month "${opts.month}": expected YYYY-MM`);
-      }
-      if (opts.day !== undefined && !isValidDay(opts.day)) {
-        throw new InputError(`--day: invalid day "${opts.day}": expected YYYY-MM-DD`);
-      }
       const { db } = await ctx.database();
       const runs = await listRuns(db, {
         tenantId: opts.tenant,

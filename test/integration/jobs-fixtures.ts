@@ -75,20 +75,6 @@ export async function drain(queues: readonly Queue[], timeoutMs = 45_000): Promi
   }
 }
 
-export async function waitFor<T>(
-  check: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const BIN = new URL('../../bin/billing.js', import.meta.url).pathname;
 
 export interface WorkerProcess {

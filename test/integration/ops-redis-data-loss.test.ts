@@ -7,7 +7,7 @@ import { startStreamConsumer } from '../../src/ingest/stream-consumer.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { type LocalRedis, startLocalRedis } from '../support/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
-import { waitFor } from './jobs-fixtures.ts';
+import { waitFor } from '../support/wait.ts';
 
 const event = (eventId: string) =>
   JSON.stringify({ eventId, tenantId: 'acme', userId: 'u-1', occurredAt: '2026-11-19T10:00:00Z' });

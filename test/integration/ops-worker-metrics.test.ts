@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BillingProcess, startBilling } from '../faults/support/stack.ts';
 import { freePort } from '../support/services.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
-import { seedPrices, seedTenant, waitFor } from './jobs-fixtures.ts';
+import { waitFor } from '../support/wait.ts';
+import { seedPrices, seedTenant } from './jobs-fixtures.ts';
 
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));

@@ -2,7 +2,8 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PLAN_NIGHT, PLAN_QUEUE } from '../../jobs/queues.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
-import { runsOf, seedPrices, seedTenant, startWorkerProcess, waitFor } from './jobs-fixtures.ts';
+import { waitFor } from '../support/wait.ts';
+import { runsOf, seedPrices, seedTenant, startWorkerProcess } from './jobs-fixtures.ts';
 
 /* Two `billing worker` processes on one queue share 60 tenant-days without a duplicate run. */
 

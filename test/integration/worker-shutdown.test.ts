@@ -6,6 +6,7 @@ import { BILL_QUEUE } from '../../jobs/queues.ts';
 import { startBillingWorker } from '../../jobs/worker.ts';
 import { runCli } from '../support/cli.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
+import { waitFor } from '../support/wait.ts';
 import {
   drain,
   runsOf,
@@ -13,7 +14,6 @@ import {
   seedTenant,
   startWorkerProcess,
   type WorkerProcess,
-  waitFor,
 } from './jobs-fixtures.ts';
 
 /*

@@ -8,7 +8,8 @@ import { openPostgres } from '../../src/db/connection.ts';
 import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
 import { dayOf, dayRange, latestBillableDay } from '../../src/domain/calendar.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
-import { drain, runsOf, seedPrices, seedTenant, waitFor } from './jobs-fixtures.ts';
+import { waitFor } from '../support/wait.ts';
+import { drain, runsOf, seedPrices, seedTenant } from './jobs-fixtures.ts';
 
 const logger = pino({ level: 'silent' });
 

@@ -3,7 +3,13 @@ import type { BillDayOutcome } from '../../billing/bill-day.service.ts';
 import type { DayResult } from '../../billing/run-range.service.ts';
 import { findTenant } from '../../db/repositories/tenant.repository.ts';
 import { formatMinor } from '../../domain/money.ts';
-import { finishRange, type RangeOptions, rangeOptions, runRangeFromCli } from '../billing-range.ts';
+import {
+  finishRange,
+  type RangeOptions,
+  rangeOptions,
+  rangeSummary,
+  runRangeFromCli,
+} from '../billing-range.ts';
 import type { CliContext } from '../context.ts';
 
 type Diffed = DayResult & { outcome: Exclude<BillDayOutcome, { status: 'skipped' }> };
@@ -81,6 +87,8 @@ export function registerReplay(program: Command, ctx: CliContext): void {
           for (const c of rows)
             ctx.print(`  ${c.userId}\t${c.item}\t${c.billing}\t${m(c.before)} -> ${m(c.after)}`);
         }
+        const summary = rangeSummary(result);
+        if (summary) ctx.print(summary);
       }
       finishRange(result);
     });

@@ -30,7 +30,10 @@ function run(command: string, args: string[], cwd: string): Promise<CliResult> {
 /** The text a terminal would show: escape sequences out, each carriage-return redraw collapsed. */
 function screen(raw: string): string[] {
   // cli-progress redraws with "cursor to column 1" (ESC [1G): a carriage return.
-  const noEscapes = raw.replace(/\x1b\[1G/g, '\r').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '');
+  const esc = String.fromCharCode(27);
+  const noEscapes = raw
+    .replaceAll(`${esc}[1G`, '\r')
+    .replace(new RegExp(`${esc}\\[[0-9;?]*[A-Za-z]|${esc}[78]`, 'g'), '');
   return noEscapes
     .split('\n')
     .map((line) => line.replace(/\r$/, '').split('\r').at(-1) as string)

@@ -18,7 +18,7 @@ function isDiffed(r: DayResult): r is Diffed {
   return 'outcome' in r && r.outcome.status !== 'skipped';
 }
 
-/** `--json`: amounts in minor units; `status` and `billing` are additions to the cli.md shape. */
+/** `--json` (docs/cli.md, replay): amounts in minor units. */
 function toJson(r: Diffed) {
   const { totals, rows } = r.outcome.diff;
   return {

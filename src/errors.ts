@@ -1,7 +1,7 @@
 import { DomainError } from './domain/errors.ts';
 
 /**
- * Errors that cross a boundary carry a code and an exit status (`cli.md`): 2 for bad usage or
+ * Errors that cross a boundary carry a code and an exit status (`docs/cli.md`): 2 for bad usage or
  * bad input, 1 for a failure of the system (a service unreachable, a day that could not be billed).
  */
 export class AppError extends DomainError {

@@ -90,7 +90,7 @@ interface DayContext {
 }
 
 /**
- * Bills one tenant-day (`billing.md`, Runs and Periods) in ONE transaction:
+ * Bills one tenant-day (`docs/billing.md`, Runs and Periods) in ONE transaction:
  * - serialised per tenant-day (advisory lock) and against `close` of its month;
  * - reads the day's input revision first, then computes every line set-based in SQL;
  * - open period: inserts a new run and its lines and makes it the current run (the previous one

@@ -15,7 +15,7 @@ export interface ClosePeriodInput {
 }
 
 /**
- * Closes a tenant's period (`billing.md`, Periods): only when every day from the later of the
+ * Closes a tenant's period (`docs/billing.md`, Periods): only when every day from the later of the
  * month's first day and the tenant's first day to the month's last day is billable at `now` and
  * has a current run; otherwise InputError (exit 2) listing the missing days. Closing a closed
  * period again changes nothing (`closed: false`). Holds the period lock exclusively, so no run

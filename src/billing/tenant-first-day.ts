@@ -4,7 +4,7 @@ import type { Tenant } from '../db/repositories/tenant.repository.ts';
 import { type Day, dayOf } from '../domain/calendar.ts';
 
 /**
- * The tenant's first day (`billing.md`, Runs): the local day of its earliest settings version,
+ * The tenant's first day (`docs/billing.md`, Runs): the local day of its earliest settings version,
  * active or not. Undefined while it has no version at all (nothing to bill). A back-dated import
  * can move it back.
  */

@@ -1,4 +1,3 @@
-import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import {
   type BillRangeInput,
@@ -43,7 +42,7 @@ export async function runRangeFromCli(
     abort.abort();
   };
   process.on('SIGINT', onSigint);
-  let bar: SingleBar | undefined;
+  const bar = ctx.progress('billing', 0, 'tenant-days');
   try {
     return await billRange(
       db,
@@ -55,21 +54,33 @@ export async function runRangeFromCli(
         signal: abort.signal,
         ...extra,
         onProgress: ({ done, total, tenantId, day }) => {
-          if (!process.stderr.isTTY || total < 2) return;
-          bar ??= new SingleBar({
-            stream: process.stderr,
-            format: '{bar} {value}/{total} tenant-days | {label}',
-          });
-          if (done === 1) bar.start(total, 0, { label: '' });
-          bar.update(done, { label: `${tenantId} ${day}` });
+          if (done === 1) bar.setTotal(total);
+          bar.update(done, `${tenantId} ${day}`);
         },
       },
       ctx.logger,
     );
   } finally {
-    bar?.stop();
+    bar.stop();
     process.off('SIGINT', onSigint);
   }
+}
+
+/**
+ * One closing line for a range of more than one tenant-day (the per-day lines above it may be
+ * many): how many were billed, adjusted (closed period), dry-run, skipped and failed.
+ */
+export function rangeSummary(result: BillRangeResult): string | undefined {
+  if (result.results.length < 2) return undefined;
+  const counts = new Map<string, number>();
+  for (const r of result.results) {
+    const status = 'outcome' in r ? r.outcome.status : 'failed';
+    counts.set(status, (counts.get(status) ?? 0) + 1);
+  }
+  const parts = ['billed', 'adjusted', 'dry-run', 'skipped', 'failed']
+    .filter((s) => counts.has(s))
+    .map((s) => `${counts.get(s)} ${s}`);
+  return `${result.results.length} tenant-days: ${parts.join(', ')}${result.interrupted ? ' (interrupted)' : ''}`;
 }
 
 /** After printing: exit 130 when interrupted, exit 1 naming every failed tenant-day. */

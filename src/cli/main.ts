@@ -1,13 +1,23 @@
 import { Command, CommanderError } from 'commander';
 import { AppError } from '../errors.ts';
 import { CliContext } from './context.ts';
-import { registerCommands } from './registry.ts';
+import { REFERENCE, registerCommands } from './registry.ts';
 
 const ctx = new CliContext();
 const program = new Command('billing')
   .description('metering and billing of per-user seat licenses')
+  .option('-v, --verbose', 'log every step (info level) on stderr; LOG_LEVEL overrides')
+  .addHelpText(
+    'after',
+    `\nEvery command answers --help. Reference: ${REFERENCE}; the rules: docs/licensing.md, docs/billing.md.`,
+  )
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  .hook('preAction', async (_program, action) => {
+    let top = action;
+    while (top.parent && top.parent !== program) top = top.parent;
+    await ctx.prepare({ command: top.name(), verbose: program.opts().verbose === true });
+  });
 
 function report(error: unknown): number {
   if (error instanceof CommanderError) {

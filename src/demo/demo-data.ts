@@ -17,7 +17,7 @@ export const DEMO_MONTH: Month = '2026-10';
 /** The demo's business clock: 06:00 Prague on 2 November, after every October day is billable. */
 export const DEMO_NOW = new Date('2026-11-02T05:00:00Z');
 
-/** The default price book of `cli.md` (minor units). */
+/** The default price book of `docs/file-formats.md` (minor units). */
 export const DEMO_PRICE_BOOK = {
   currency: 'EUR',
   validFrom: '2026-01-01',
@@ -45,7 +45,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Settings fields of `licensing.md` (what decides the license). */
+/** Settings fields of `docs/licensing.md` (what decides the license). */
 interface Profile {
   role?: 'user' | 'team_leader' | 'administrator';
   permissions?: string[];
@@ -55,7 +55,7 @@ interface Profile {
   billing?: 'monthly' | 'daily';
 }
 
-/** One line of the settings NDJSON (`ingest.md`). */
+/** One line of the settings NDJSON (`docs/file-formats.md`). */
 export interface DemoSettingsLine extends Profile {
   tenantId: string;
   userId: string;
@@ -65,7 +65,7 @@ export interface DemoSettingsLine extends Profile {
   lastName: string;
 }
 
-/** One line of the login-event NDJSON (`ingest.md`). */
+/** One line of the login-event NDJSON (`docs/file-formats.md`). */
 export interface DemoLoginLine {
   eventId: string;
   tenantId: string;

@@ -30,17 +30,32 @@ export interface DemoResult {
   summary: SummaryRow[];
 }
 
+/**
+ * Told where the demo is (the CLI draws progress bars from it): `stage` starts a stage of
+ * `total` units (0 = unknown) and returns the function the demo calls with the units done.
+ */
+export interface DemoObserver {
+  stage(name: string, total: number, unit: string): (done: number) => void;
+}
+
 const ndjson = (values: readonly unknown[]) => values.map((v) => `${JSON.stringify(v)}\n`).join('');
 
 /**
- * The end-to-end demonstration (`cli.md`, demo) on `db`: writes the sample files into `outDir`
+ * The end-to-end demonstration (`docs/cli.md`, demo) on `db`: writes the sample files into `outDir`
  * and feeds them through the same paths a user would (price book load, settings import, login
  * event file import), bills every day of the month through `billRange` (so `billDay`), then
  * exports the invoice CSV. Deterministic: the data is seeded and the business clock is
  * `DEMO_NOW`; only the file paths differ between runs. Fails (exit 1) if a day fails to bill or
  * the invoice does not add up to what was billed.
  */
-export async function runDemo(db: Kysely<Database>, outDir: string, logger?: Logger): Promise<DemoResult> {
+export async function runDemo(
+  db: Kysely<Database>,
+  outDir: string,
+  logger?: Logger,
+  observer?: DemoObserver,
+): Promise<DemoResult> {
+  const stage = (name: string, total: number, unit: string) =>
+    observer?.stage(name, total, unit) ?? (() => {});
   await mkdir(outDir, { recursive: true });
   const now = () => DEMO_NOW;
   try {
@@ -58,25 +73,33 @@ export async function runDemo(db: Kysely<Database>, outDir: string, logger?: Log
     logins: path.join(outDir, 'logins.ndjson'),
     invoice: path.join(outDir, `invoice-${DEMO_TENANT.id}-${DEMO_MONTH}.csv`),
   };
+  const settingsText = ndjson(data.settings);
+  const loginsText = ndjson(data.logins);
   await writeFile(files.prices, `${JSON.stringify(DEMO_PRICE_BOOK, null, 2)}\n`);
-  await writeFile(files.settings, ndjson(data.settings));
-  await writeFile(files.logins, ndjson(data.logins));
+  await writeFile(files.settings, settingsText);
+  await writeFile(files.logins, loginsText);
 
   await loadPriceBook(db, DEMO_PRICE_BOOK, files.prices);
+  const settingsDone = stage('settings', data.settings.length, 'versions');
   const settings = await importSettingsFile(db, createReadStream(files.settings), now);
+  settingsDone(settings.stored + settings.unchanged + settings.refused.length);
   if (settings.refused.length > 0) {
     throw new OperationError(
       `demo settings refused: ${settings.refused.map((r) => `line ${r.lineNo}: ${r.reason}`).join('; ')}`,
     );
   }
   // One batch in flight: the embedded database runs one query at a time.
+  const kb = (bytes: number) => Math.ceil(bytes / 1024);
+  const loginsRead = stage('logins', kb(Buffer.byteLength(loginsText)), 'KB');
   const logins = await importEventFile(new EventIngestor(db, now), createReadStream(files.logins), {
     format: 'ndjson',
     name: files.logins,
     concurrency: 1,
+    onProgress: (bytes) => loginsRead(kb(bytes)),
   });
 
   const days = monthDays(DEMO_MONTH);
+  const daysBilled = stage('billing', days.length, 'days');
   const billed = await billRange(
     db,
     {
@@ -85,6 +108,7 @@ export async function runDemo(db: Kysely<Database>, outDir: string, logger?: Log
       to: days.at(-1),
       trigger: 'schedule',
       now: DEMO_NOW,
+      onProgress: ({ done }) => daysBilled(done),
     },
     logger,
   );
@@ -105,9 +129,18 @@ export async function runDemo(db: Kysely<Database>, outDir: string, logger?: Log
 
   const summary = new InvoiceSummary();
   const out = createWriteStream(files.invoice);
+  const rowsWritten = stage('invoice', 0, 'rows');
+  let rows = 0;
   const exported = await writeInvoiceCsv(
     db,
-    { month: DEMO_MONTH, tenantId: DEMO_TENANT.id, onRow: (row) => summary.add(row) },
+    {
+      month: DEMO_MONTH,
+      tenantId: DEMO_TENANT.id,
+      onRow: (row) => {
+        summary.add(row);
+        rowsWritten(++rows);
+      },
+    },
     out,
   );
   out.end();

@@ -73,7 +73,7 @@ function priceOf(input: ChargeLinesInput, billing: BillingMode, name: string, it
 }
 
 /**
- * The charge lines of one user on one day (`billing.md`, "Charge lines"), license line first:
+ * The charge lines of one user on one day (`docs/billing.md`, "Charge lines"), license line first:
  * - monthly: `license.<license>` = the day's share (`monthlyShare`, day d of an n-day month) of
  *   the monthly price, plus `addon.recording` likewise when the snapshot has the add-on;
  * - daily and active: the daily price of the license, plus the daily price of `recording`;

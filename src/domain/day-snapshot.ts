@@ -53,7 +53,7 @@ export function versionsTouching<V extends SnapshotVersion>(versions: readonly V
 }
 
 /**
- * The day snapshot of `billing.md` for one user and one day (`day`: the day's instants, from
+ * The day snapshot of `docs/billing.md` for one user and one day (`day`: the day's instants, from
  * `dayBounds`). `versions` may come in any order. Only active versions in force at some moment
  * of the day count:
  * - none: undefined, the user is not billed that day;

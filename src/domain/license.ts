@@ -79,7 +79,7 @@ function ruleFloors(settings: Settings, permissions: Map<Permission, string>): F
 }
 
 /**
- * Derives the lowest license that meets every requirement of `licensing.md` (R1–R7), the
+ * Derives the lowest license that meets every requirement of `docs/licensing.md` (R1–R7), the
  * effective billing mode, the add-ons, and the reasons. Pure: `settings` must be normalised
  * (see `normaliseSettings`), so that skills are already a set.
  */

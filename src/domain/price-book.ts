@@ -44,7 +44,7 @@ function pricesSchema<const K extends readonly string[]>(items: K) {
 }
 
 /**
- * The price book file of `cli.md` (`prices load FILE`). Every item is required, unknown keys are
+ * The price book file of `docs/file-formats.md` (`prices load FILE`). Every item is required, unknown keys are
  * refused, and `tenantId` null or absent makes the default book (output: `null`).
  */
 export const priceBookFileSchema = z.strictObject({

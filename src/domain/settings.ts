@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Licenses, lowest first: the array index is the rank of `licensing.md`. */
+/** Licenses, lowest first: the array index is the rank of `docs/licensing.md`. */
 export const LICENSES = ['dashboard', 'standard', 'professional', 'enterprise', 'developer'] as const;
 export type License = (typeof LICENSES)[number];
 
@@ -29,7 +29,7 @@ export function licenseRank(license: License): number {
   return LICENSES.indexOf(license);
 }
 
-/** The settings fields of `licensing.md`. Unknown keys, `null` and wrong types are refused. */
+/** The settings fields of `docs/licensing.md`. Unknown keys, `null` and wrong types are refused. */
 export const settingsFieldsSchema = {
   role: z.enum(ROLES).default('user'),
   permissions: z.array(z.enum(PERMISSIONS)).default([]),

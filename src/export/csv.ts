@@ -1,5 +1,5 @@
 /**
- * The RFC 4180 dialect of the invoice CSV (`billing.md`, Invoice CSV), written by hand rather
+ * The RFC 4180 dialect of the invoice CSV (`docs/billing.md`, Invoice CSV), written by hand rather
  * than through a CSV library so that every byte rule is visible in one place and tested.
  */
 

@@ -14,7 +14,7 @@ import { InputError } from '../errors.ts';
 import { CRLF, csvRecord, guardFormula } from './csv.ts';
 import { MoneyFormatters } from './money-format.ts';
 
-/** The columns of the invoice CSV, in order (`billing.md`, Invoice CSV). */
+/** The columns of the invoice CSV, in order (`docs/billing.md`, Invoice CSV). */
 export const INVOICE_COLUMNS = [
   'period',
   'tenant_id',

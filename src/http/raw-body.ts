@@ -8,7 +8,7 @@ export type RawBody =
 /**
  * Bodies are read as text and parsed here rather than by fastify's JSON parser, so that a body
  * that is not JSON reaches the route (which keeps it as a reject) instead of failing inside
- * fastify, and so that any content type is accepted (`ingest.md` says nothing about it).
+ * fastify, and so that any content type is accepted (`docs/api.md`: the body is JSON whatever the Content-Type says).
  */
 export function registerRawBodyParser(app: FastifyInstance, bodyLimit: number): void {
   app.removeAllContentTypeParsers();

@@ -32,7 +32,7 @@ export interface ServerOptions {
 }
 
 /**
- * The HTTP API of `ingest.md` plus `/healthz` and `/metrics`, not yet listening: the caller
+ * The HTTP API of `docs/api.md` plus `/healthz` and `/metrics`, not yet listening: the caller
  * (`billing serve`, tests) calls `listen`, and may register more plugins first (the queue
  * dashboard). Every route acknowledges only after its transaction committed.
  */

@@ -65,7 +65,7 @@ async function eachLine(
 }
 
 /**
- * Imports a file of login events (NDJSON or CSV with the header of `ingest.md`) through the one
+ * Imports a file of login events (NDJSON or CSV with the header of `docs/file-formats.md`) through the one
  * ingest path. Every line is judged on its own; each batch commits on its own, so an import
  * killed half-way and run again ends with exact counts (already stored lines are duplicates).
  * Up to `concurrency` batches are in flight while the next one is parsed.

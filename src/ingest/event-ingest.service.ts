@@ -18,7 +18,7 @@ import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
 import type { LoginEvent, ParsedEvent } from './login-event.schema.ts';
 import { TenantDayCache } from './tenant-day-cache.ts';
 
-/** How far ahead of the time of receipt an event may lie (`ingest.md`). */
+/** How far ahead of the time of receipt an event may lie (`docs/file-formats.md`). */
 export const MAX_FUTURE_MS = 5 * 60_000;
 
 /** One received item: its raw text (kept if rejected), where it came from, and its parse result. */

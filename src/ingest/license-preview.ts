@@ -3,7 +3,7 @@ import { describeZodError, normaliseSettings, settingsSchema } from '../domain/s
 
 export type LicensePreview = { ok: true; result: LicenseResult } | { ok: false; error: string };
 
-/** The license that given settings (the fields of `licensing.md` only) would need; stores nothing. */
+/** The license that given settings (the fields of `docs/licensing.md` only) would need; stores nothing. */
 export function previewLicense(value: unknown): LicensePreview {
   const parsed = settingsSchema.safeParse(value);
   if (!parsed.success) return { ok: false, error: describeZodError(parsed.error) };

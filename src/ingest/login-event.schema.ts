@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describeZodError } from '../domain/settings.ts';
 
 /**
- * One login event of `ingest.md`. `occurredAt` must be RFC 3339 with `Z` or an explicit offset
+ * One login event of `docs/file-formats.md`. `occurredAt` must be RFC 3339 with `Z` or an explicit offset
  * (a local time without offset is refused, never guessed); it becomes an instant (ms precision).
  */
 export const loginEventSchema = z.object({

@@ -101,6 +101,8 @@ interface CliRun {
 function helpRssMb(entry: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/time', ['-v', process.execPath, entry, 'run', '--help'], {
+      // bin/billing.js would run a fresh dist/: the "from source" figures need tsx.
+      env: { ...process.env, BILLING_FROM_SOURCE: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
@@ -121,7 +123,7 @@ function billingRun(url: string, entry: string): Promise<CliRun> {
       '/usr/bin/time',
       ['-v', process.execPath, entry, 'run', '--day', DAY, '--tenant', TENANT],
       {
-        env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'info' },
+        env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'info', BILLING_FROM_SOURCE: '1' },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

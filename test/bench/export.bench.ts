@@ -165,7 +165,8 @@ export async function run(): Promise<void> {
     const copyFile = path.join(dir, 'copy.csv');
     const exportFile = path.join(dir, 'export.csv');
     const main = await buildDist(dir);
-    const env = { ...process.env, DATABASE_URL: pg.url, LOG_LEVEL: 'warn' };
+    // BILLING_FROM_SOURCE: bin/billing.js (the tsx variant) would otherwise run a fresh dist/.
+    const env = { ...process.env, DATABASE_URL: pg.url, LOG_LEVEL: 'warn', BILLING_FROM_SOURCE: '1' };
     // The third variant caps V8's young generation (a runtime flag, no code change): most of the
     // export's RSS above the program's baseline is garbage V8 has not collected yet.
     const variants = [

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: runs every benchmark in test/bench/ (files named *.bench.ts, each exporting
  * `run(): Promise<void>` that prints its figures next to the PostgreSQL/Redis limits it measured
- * in the same run). `npm run bench -- ingest` runs only the files whose name contains "ingest".
+ * in the same run). `npm run bench -- ingest` runs only the files whose name contains "ingest";
+ * `npm run bench -- cli` the CLI start-up times against `node -e 0` (cli.bench.ts).
  * Benchmarks are not tests: nothing here asserts on time.
  */
 import { readdirSync } from 'node:fs';

@@ -132,7 +132,7 @@ describe('moneyFormatter', () => {
 });
 
 describe('invoice records', () => {
-  it('has the header of billing.md, with CRLF', () => {
+  it('has the header of docs/billing.md, with CRLF', () => {
     expect(INVOICE_HEADER).toBe(
       'period,tenant_id,user_id,user_last_name,user_email,item,billing,quantity,unit_price,amount,currency,first_day,last_day\r\n',
     );

@@ -20,13 +20,13 @@ interface Case {
 }
 
 const cases: Case[] = JSON.parse(
-  readFileSync(new URL('../../../shared/spec/license-cases.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/license-cases.json', import.meta.url), 'utf8'),
 );
 
 const resolve = (raw: unknown) => resolveLicense(normaliseSettings(settingsSchema.parse(raw)));
 const rulesOf = (reasons: string[]) => [...new Set(reasons.map((r) => r.slice(0, r.indexOf(':'))))].sort();
 
-describe('license-cases.json (the spec golden cases)', () => {
+describe('test/fixtures/license-cases.json (the golden cases of docs/licensing.md)', () => {
   it('has cases to check', () => expect(cases.length).toBeGreaterThan(20));
 
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {

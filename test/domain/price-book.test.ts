@@ -10,7 +10,7 @@ import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 const CLI_EXAMPLE = CLI_PRICE_BOOK;
 
 describe('parsePriceBookFile', () => {
-  it('accepts the example of cli.md', () => {
+  it('accepts the example of docs/file-formats.md', () => {
     expect(parsePriceBookFile(CLI_EXAMPLE)).toEqual(CLI_EXAMPLE);
   });
 

@@ -13,7 +13,7 @@ import {
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 
-/** Settings that resolve to each license (`licensing.md`). */
+/** Settings that resolve to each license (`docs/licensing.md`). */
 export const LICENSE_SETTINGS = {
   dashboard: { permissions: ['dashboard'] },
   standard: { permissions: ['communication'] },

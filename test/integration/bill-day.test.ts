@@ -46,7 +46,7 @@ describe.each(BACKENDS)('snapshot and charge rules through billDay on $name', ({
   });
   afterAll(async () => conn?.close());
 
-  it('bills day 10 by the rules of billing.md', async () => {
+  it('bills day 10 by the rules of docs/billing.md', async () => {
     const outcome = await bill(conn.db, 'acme', '2026-11-10');
     expect(outcome.status).toBe('billed');
     const m = (userId: string, item: string, amount: number, unitPrice: number) => ({

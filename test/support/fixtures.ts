@@ -1,4 +1,4 @@
-/** The price book example of `cli.md` (minor units): the default book of most tests. */
+/** The price book example of `docs/file-formats.md` (minor units): the default book of most tests. */
 export const CLI_PRICE_BOOK = {
   currency: 'EUR',
   validFrom: '2026-01-01',

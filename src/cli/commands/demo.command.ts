@@ -1,10 +1,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { openDatabase } from '../../db/connection.ts';
-import { runDemo } from '../../demo/demo.service.ts';
+import { type DemoObserver, runDemo } from '../../demo/demo.service.ts';
 import { formatSummary } from '../../demo/demo-summary.ts';
 import { formatMinor, type Minor } from '../../domain/money.ts';
 import type { CliContext } from '../context.ts';
+import type { Progress } from '../progress.ts';
 
 /** `demo-20261128-051300`: a fresh directory name per run, from the wall clock (an adapter may read it). */
 function stamp(now: Date): string {
@@ -15,7 +16,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
   program
     .command('demo')
     .description(
-      'end-to-end demonstration on the embedded database: sample tenant, users, a month of logins, billing, invoice CSV',
+      'end-to-end demonstration on the embedded database: sample tenant, users, a month of logins, billing, invoice CSV; on a terminal, progress bars then a summary (per-day logs with --verbose); see docs/cli.md',
     )
     .option(
       '--out-dir <dir>',
@@ -30,9 +31,19 @@ export function registerDemo(program: Command, ctx: CliContext): void {
       const dataDir = process.env.BILLING_DATA_DIR
         ? path.resolve(ctx.config.BILLING_DATA_DIR)
         : path.join(outDir, 'db');
+      // One bar per stage on a terminal (stderr), each left on its line when the next starts.
+      let bar: Progress | undefined;
+      const observer: DemoObserver = {
+        stage: (name, total, unit) => {
+          bar?.stop();
+          const current = ctx.progress(name, total, unit);
+          bar = current;
+          return (done) => current.update(done);
+        },
+      };
       const conn = await openDatabase({ dataDir });
       try {
-        const r = await runDemo(conn.db, outDir, ctx.logger);
+        const r = await runDemo(conn.db, outDir, ctx.logger, observer).finally(() => bar?.stop());
         const money = (amount: Minor) => `${formatMinor(amount, r.tenant.currency)} ${r.tenant.currency}`;
         ctx.print(
           [
@@ -42,6 +53,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
             `logins:     ${r.logins.accepted} accepted, ${r.logins.duplicates} duplicates, ${r.logins.rejected} rejected (${r.files.logins})`,
             `billed:     ${r.billing.days} days, ${r.billing.lines} charge lines, total ${money(r.billing.total)}`,
             `invoice:    ${r.files.invoice} (${r.invoice.rows} rows, total ${money(r.invoice.total)})`,
+            `time:       ${((Date.now() - started) / 1000).toFixed(1)} s`,
             '',
             formatSummary(r.summary, r.tenant.currency),
           ].join('\n'),

@@ -10,7 +10,7 @@ import { parseMonthOption } from '../options.ts';
 export function registerExport(program: Command, ctx: CliContext): void {
   program
     .command('export')
-    .description('write the invoice CSV of a month (billing.md, Invoice CSV) to FILE or stdout')
+    .description('write the invoice CSV of a month (docs/billing.md, Invoice CSV) to FILE or stdout')
     .requiredOption(
       '--month <YYYY-MM>',
       "the period (calendar month in each tenant's time zone)",
@@ -20,9 +20,15 @@ export function registerExport(program: Command, ctx: CliContext): void {
     .option('--out <file>', 'write to FILE instead of stdout')
     .action(async (opts: { month: string; tenant?: string; out?: string }) => {
       const { db } = await ctx.database();
-      const input = { month: opts.month, tenantId: opts.tenant };
+      // Progress on a terminal (stderr): rows written so far.
+      const bar = ctx.progress('export', 0, 'rows');
+      const input = {
+        month: opts.month,
+        tenantId: opts.tenant,
+        ...(ctx.showProgress ? { onRow: () => bar.increment() } : {}),
+      };
       if (!opts.out) {
-        const result = await writeInvoiceCsv(db, input, process.stdout);
+        const result = await writeInvoiceCsv(db, input, process.stdout).finally(() => bar.stop());
         ctx.logger.info(
           { month: opts.month, tenantId: opts.tenant, rows: result.rows },
           'invoice CSV written',
@@ -33,7 +39,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
       const partial = `${opts.out}.partial-${process.pid}`;
       const file = createWriteStream(partial);
       try {
-        const result = await writeInvoiceCsv(db, input, file);
+        const result = await writeInvoiceCsv(db, input, file).finally(() => bar.stop());
         file.end();
         await finished(file);
         await rename(partial, opts.out);

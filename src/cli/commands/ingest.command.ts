@@ -18,8 +18,11 @@ function formatOf(file: string, option: EventFormat | undefined): EventFormat {
   return file.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson';
 }
 
-async function progressBar(file: string): Promise<{ update(bytes: number): void; stop(): void } | undefined> {
-  if (!process.stderr.isTTY || file === '-') return undefined;
+async function progressBar(
+  ctx: CliContext,
+  file: string,
+): Promise<{ update(bytes: number): void; stop(): void } | undefined> {
+  if (!ctx.showProgress || file === '-') return undefined;
   const { size } = await stat(file);
   const bar = new SingleBar({
     stream: process.stderr,
@@ -53,7 +56,7 @@ export function registerIngest(program: Command, ctx: CliContext): void {
     .action(async (file: string, opts: { format?: EventFormat; json?: boolean; batchSize: number }) => {
       const input = await openInput(file);
       const conn = await ctx.database();
-      const bar = await progressBar(file);
+      const bar = await progressBar(ctx, file);
       let printed = 0;
       const started = process.hrtime.bigint();
       let result: Awaited<ReturnType<typeof importEventFile>>;

@@ -4,7 +4,7 @@ import { openInput, parseJsonLine, readLines } from '../../ingest/line-source.ts
 import type { CliContext } from '../context.ts';
 
 export function registerLicense(program: Command, ctx: CliContext): void {
-  const license = program.command('license').description('the license rules of licensing.md');
+  const license = program.command('license').description('the license rules of docs/licensing.md');
   license
     .command('resolve')
     .description(

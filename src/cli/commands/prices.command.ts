@@ -8,7 +8,7 @@ export function registerPrices(program: Command, ctx: CliContext): void {
   const prices = program.command('prices').description('price book versions');
   prices
     .command('load')
-    .description('load a price book version (JSON, see cli.md)')
+    .description('load a price book version (JSON, see docs/file-formats.md)')
     .argument('<file>', 'price book JSON file')
     .action(async (file: string) => {
       let json: unknown;

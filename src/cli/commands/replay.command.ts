@@ -2,7 +2,13 @@ import type { Command } from 'commander';
 import type { BillDayOutcome } from '../../billing/bill-day.service.ts';
 import type { DayResult } from '../../billing/run-range.service.ts';
 import { formatMinor } from '../../domain/money.ts';
-import { finishRange, type RangeOptions, rangeOptions, runRangeFromCli } from '../billing-range.ts';
+import {
+  finishRange,
+  type RangeOptions,
+  rangeOptions,
+  rangeSummary,
+  runRangeFromCli,
+} from '../billing-range.ts';
 import type { CliContext } from '../context.ts';
 
 type Diffed = DayResult & { outcome: Exclude<BillDayOutcome, { status: 'skipped' }> };
@@ -11,7 +17,7 @@ function isDiffed(r: DayResult): r is Diffed {
   return 'outcome' in r && r.outcome.status !== 'skipped';
 }
 
-/** `--json`: amounts in minor units; `status` and `billing` are additions to the cli.md shape. */
+/** `--json` (docs/cli.md, replay): amounts in minor units. */
 function toJson(r: Diffed) {
   const { totals, rows } = r.outcome.diff;
   return {
@@ -77,6 +83,8 @@ export function registerReplay(program: Command, ctx: CliContext): void {
           for (const c of rows)
             ctx.print(`  ${c.userId}\t${c.item}\t${c.billing}\t${m(c.before)} -> ${m(c.after)}`);
         }
+        const summary = rangeSummary(result);
+        if (summary) ctx.print(summary);
       }
       finishRange(result);
     });

@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
 import { formatMinor } from '../../domain/money.ts';
-import { finishRange, type RangeOptions, rangeOptions, runRangeFromCli } from '../billing-range.ts';
+import {
+  finishRange,
+  type RangeOptions,
+  rangeOptions,
+  rangeSummary,
+  runRangeFromCli,
+} from '../billing-range.ts';
 import type { CliContext } from '../context.ts';
 
 export function registerRun(program: Command, ctx: CliContext): void {
@@ -29,6 +35,8 @@ export function registerRun(program: Command, ctx: CliContext): void {
         ctx.print(`${r.tenantId} ${r.day}: skipped (before the tenant's first day)`);
       }
     }
+    const summary = rangeSummary(result);
+    if (summary) ctx.print(summary);
     finishRange(result);
   });
 }

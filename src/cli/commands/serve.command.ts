@@ -9,14 +9,14 @@ import type { CliContext } from '../context.ts';
 import { keepRunningOnStrayRejections } from '../long-running.ts';
 import { parseIntOption } from '../options.ts';
 
-/** `cli.md`: on SIGTERM the requests in flight finish and the process exits within 10 s. */
+/** `docs/cli.md`: on SIGTERM the requests in flight finish and the process exits within 10 s. */
 const SHUTDOWN_LIMIT_MS = 9_000;
 
 export function registerServe(program: Command, ctx: CliContext): void {
   program
     .command('serve')
     .description(
-      `the HTTP API (ingest.md), GET /healthz and GET /metrics; host from HOST (default 127.0.0.1); the queue dashboard at ${DASHBOARD_PATH} (HTTP Basic auth, BILLING_ADMIN_USER / BILLING_ADMIN_PASSWORD) when BILLING_ADMIN_PASSWORD and REDIS_URL are set, else not mounted`,
+      `the HTTP API (docs/api.md), GET /healthz and GET /metrics; host from HOST (default 127.0.0.1); the queue dashboard at ${DASHBOARD_PATH} (HTTP Basic auth, BILLING_ADMIN_USER / BILLING_ADMIN_PASSWORD) when BILLING_ADMIN_PASSWORD and REDIS_URL are set, else not mounted`,
     )
     .option('--port <n>', 'TCP port (default PORT or 8080)', parseIntOption('--port'))
     .action(async (opts: { port?: number }) => {

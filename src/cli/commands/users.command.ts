@@ -1,7 +1,21 @@
+import { stat } from 'node:fs/promises';
+import { Transform } from 'node:stream';
 import type { Command } from 'commander';
 import { openInput } from '../../ingest/line-source.ts';
 import { importSettingsFile } from '../../ingest/settings-file-import.ts';
 import type { CliContext } from '../context.ts';
+
+/** A pass-through that reports the running byte count. */
+function countBytes(onBytes: (total: number) => void): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      total += chunk.length;
+      onBytes(total);
+      done(null, chunk);
+    },
+  });
+}
 
 export function registerUsers(program: Command, ctx: CliContext): void {
   const users = program.command('users').description('user settings versions');
@@ -15,7 +29,13 @@ export function registerUsers(program: Command, ctx: CliContext): void {
     .action(async (file: string, opts: { json?: boolean }) => {
       const input = await openInput(file);
       const { db } = await ctx.database();
-      const result = await importSettingsFile(db, input, () => new Date());
+      // Progress on a terminal: the bytes of the file read so far, counted as they pass.
+      const bar = ctx.progress('users', file === '-' ? 0 : Math.ceil((await stat(file)).size / 1024), 'KB');
+      const counted = ctx.showProgress
+        ? input.pipe(countBytes((n) => bar.update(Math.ceil(n / 1024))))
+        : input;
+      if (counted !== input) input.on('error', (e) => counted.destroy(e));
+      const result = await importSettingsFile(db, counted, () => new Date()).finally(() => bar.stop());
       for (const r of result.refused) process.stderr.write(`${file}:${r.lineNo}: ${r.reason}\n`);
       ctx.print(`stored ${result.stored}, unchanged ${result.unchanged}, refused ${result.refused.length}`);
       if (opts.json) {

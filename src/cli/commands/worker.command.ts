@@ -10,7 +10,7 @@ import type { CliContext } from '../context.ts';
 import { keepRunningOnStrayRejections } from '../long-running.ts';
 import { parseIntOption } from '../options.ts';
 
-/** cli.md: on SIGTERM the worker exits within 15 s. */
+/** docs/cli.md: on SIGTERM the worker exits within 15 s. */
 const HARD_LIMIT_MS = 15_000;
 /** Time the jobs in flight get to finish before they are handed back. */
 const GRACE_MS = 10_000;
@@ -31,7 +31,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
   program
     .command('worker')
     .description(
-      'the queue worker, the schedule that looks for due days (billing.md, Runs) and the login-event stream consumer',
+      'the queue worker, the schedule that looks for due days (docs/billing.md, Runs) and the login-event stream consumer',
     )
     .option(
       '--schedule <cron>',

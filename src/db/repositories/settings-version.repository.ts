@@ -8,7 +8,7 @@ export interface StoredSettingsVersion {
   active: boolean;
   email: string | null;
   lastName: string | null;
-  /** The normalised settings of `licensing.md`. */
+  /** The normalised settings of `docs/licensing.md`. */
   settings: Record<string, unknown>;
   license: string;
   billing: string;

@@ -7,7 +7,7 @@ import { parseLoginEvent } from '../../ingest/login-event.schema.ts';
 import { requireTenantKey, tenantOf } from '../auth.ts';
 import { isRawBody } from '../raw-body.ts';
 
-/** `ingest.md`: at most this many events per request. */
+/** `docs/api.md`: at most this many events per request. */
 export const MAX_EVENTS_PER_BATCH = 10_000;
 
 /** `POST /v1/login-events` with `{"events": [...]}`; 200 once every event is judged and committed. */

@@ -7,6 +7,8 @@ const ctx = new CliContext();
 const program = new Command('billing')
   .description('metering and billing of per-user seat licenses')
   .showHelpAfterError()
+  // Options belong to the command they follow (`tenants key revoke --tenant T` is revoke's).
+  .enablePositionalOptions()
   .exitOverride();
 
 function report(error: unknown): number {

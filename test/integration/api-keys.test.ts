@@ -178,7 +178,11 @@ describe('failed authentication is throttled per client address', () => {
     expect(Number(throttled.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(throttled.json().error).toMatch(/too many failed authentications.*retry after \d+ s/);
     // A missing header is a failed authentication too.
-    const anonymous = await app.inject({ method: 'POST', url: '/v1/login-events', remoteAddress: '10.0.0.66' });
+    const anonymous = await app.inject({
+      method: 'POST',
+      url: '/v1/login-events',
+      remoteAddress: '10.0.0.66',
+    });
     expect(anonymous.statusCode).toBe(429);
     // Another client is not affected, and successes are never throttled, even from that address.
     expect((await post('bk_wrong', '10.0.0.67')).statusCode).toBe(401);

@@ -193,7 +193,9 @@ describe('HTTP API', () => {
     expect(health.json()).toEqual({ status: 'ok' });
     expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
     const metrics = await registry.metrics();
-    expect(metrics).toMatch(/billing_ingest_events_total\{source="http",tenant="acme",outcome="accepted"\} \d+/);
+    expect(metrics).toMatch(
+      /billing_ingest_events_total\{source="http",tenant="acme",outcome="accepted"\} \d+/,
+    );
     expect(metrics).toContain('billing_ingest_batch_seconds_bucket');
   });
 });

@@ -75,12 +75,6 @@ export async function checkApiKey(db: Db, key: string, now: Date): Promise<KeyCh
   return { ok: true, tenantId: found.tenantId, keyId: found.id };
 }
 
-/** The tenant an active bearer key belongs to, or undefined. */
-export async function authenticateApiKey(db: Db, key: string, now = new Date()): Promise<string | undefined> {
-  const check = await checkApiKey(db, key, now);
-  return check.ok ? check.tenantId : undefined;
-}
-
 /**
  * Records `last_used_at` cheaply: at most once per `granularityMs` per key from this process
  * (and the UPDATE itself skips a row already touched within that time by another process), so a

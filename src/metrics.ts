@@ -78,3 +78,10 @@ export const metricsRefreshedAt = new Gauge({
   labelNames: ['metric'] as const,
   registers: [registry],
 });
+
+export const authFailures = new Counter({
+  name: 'billing_auth_failures_total',
+  help: 'Failed API key authentications on the HTTP API, by answer (refused: 401, throttled: 429)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});

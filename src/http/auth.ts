@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/database.ts';
+import { authFailures } from '../metrics.ts';
 import { checkApiKey, LastUseRecorder } from '../tenancy/api-key.ts';
 import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.ts';
 
@@ -65,13 +66,8 @@ export function requireTenantKey(db: Db) {
       );
       return;
     }
-    if (check && (check.reason === 'revoked' || check.reason === 'expired')) {
-      request.log.warn(
-        { keyId: check.keyId, keyPrefix: check.prefix, reason: check.reason, ip: request.ip },
-        `${check.reason} API key refused`,
-      );
-    }
     const verdict = auth?.throttle.fail(request.ip, auth.clockMs()) ?? { throttled: false };
+    authFailures.inc({ outcome: verdict.throttled ? 'throttled' : 'refused' });
     if (verdict.throttled) {
       await reply
         .code(429)
@@ -80,6 +76,13 @@ export function requireTenantKey(db: Db) {
           error: `too many failed authentications from this address: retry after ${verdict.retryAfterSeconds} s`,
         });
       return;
+    }
+    // Logged only when not throttled, so that a flood cannot flood the log.
+    if (check && (check.reason === 'revoked' || check.reason === 'expired')) {
+      request.log.warn(
+        { keyId: check.keyId, keyPrefix: check.prefix, reason: check.reason, ip: request.ip },
+        `${check.reason} API key refused`,
+      );
     }
     await reply
       .code(401)

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthThrottle } from '../../src/http/auth-throttle.ts';
 import { buildServer } from '../../src/http/server.ts';
+import { registry } from '../../src/metrics.ts';
 import { issueApiKey } from '../../src/tenancy/api-key.ts';
 import {
   addTenant,
@@ -189,6 +190,8 @@ describe('failed authentication is throttled per client address', () => {
     expect((await post(good, '10.0.0.67')).statusCode).toBe(200);
     expect((await post(good, '10.0.0.66')).statusCode).toBe(200);
     expect((await post('bk_wrong-again', '10.0.0.66')).statusCode).toBe(429);
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/^billing_auth_failures_total\{outcome="throttled"\} 3$/m);
   });
 });
 

@@ -27,8 +27,17 @@ const envSchema = z.object({
   BILLING_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
-  /** `billing worker`: serve GET /metrics and GET /healthz on this port (`--metrics-port` wins); unset = none. */
+  /** `billing serve` and `billing worker`: serve GET /metrics and GET /healthz on this port (`--metrics-port` wins); unset = none. */
   BILLING_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Bind address of that status port: loopback unless Prometheus scrapes from elsewhere. */
+  BILLING_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** How often the gauges read from PostgreSQL and Redis (lag, queue counts) are refreshed, in ms. */
+  BILLING_METRICS_REFRESH_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
+  /** `billing serve`: limits on a client, in ms (see docs/operations.md, HTTP limits). */
+  BILLING_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  BILLING_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  BILLING_HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
+  BILLING_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
 });
 
 export type Config = z.infer<typeof envSchema>;

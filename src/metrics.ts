@@ -64,3 +64,24 @@ export const billingLagDays = new Gauge({
   labelNames: ['tenant'] as const,
   registers: [registry],
 });
+
+export const metricsRefreshes = new Counter({
+  name: 'billing_metrics_refreshes_total',
+  help: 'Timer refreshes of the gauges read from PostgreSQL or Redis, by metric and outcome (ok, failed, skipped: the previous one still ran)',
+  labelNames: ['metric', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const metricsRefreshedAt = new Gauge({
+  name: 'billing_metrics_last_refresh_timestamp_seconds',
+  help: 'Unix time of the last successful refresh of a gauge read from PostgreSQL or Redis, by metric',
+  labelNames: ['metric'] as const,
+  registers: [registry],
+});
+
+export const authFailures = new Counter({
+  name: 'billing_auth_failures_total',
+  help: 'Failed API key authentications on the HTTP API, by answer (refused: 401, throttled: 429)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});

@@ -24,6 +24,10 @@ export interface ApiKeysTable {
   key_prefix: string;
   created_at: TimestamptzDefault;
   revoked_at: Timestamptz | null;
+  /** 0003: null = never expires. */
+  expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** 0003: approximate (written at most about once a minute per key); null = never used. */
+  last_used_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface SettingsVersionsTable {

@@ -1,16 +1,70 @@
+import type { ServerOptions as NodeServerOptions } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { updateLagGauge } from '../../jobs/gauges.ts';
+import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { EventIngestor } from '../ingest/event-ingest.service.ts';
 import type { Logger } from '../logger.ts';
+import { registerTenantAuth } from './auth.ts';
+import type { AuthThrottleOptions } from './auth-throttle.ts';
 import { isConnectionError } from './connection-errors.ts';
-import type { MetricsRefresher } from './metrics-refresh.ts';
 import { registerRawBodyParser } from './raw-body.ts';
-import { healthRoutes } from './routes/health.route.ts';
+import { statusRoutes } from './routes/health.route.ts';
 import { licenseResolveRoute } from './routes/license-resolve.route.ts';
 import { loginEventsRoute } from './routes/login-events.route.ts';
 import { userSettingsRoute } from './routes/user-settings.route.ts';
+
+/**
+ * How long a client may take, in milliseconds. Node checks them about once a second here
+ * (`connectionsCheckingInterval`), so a limit is enforced within a second of passing.
+ */
+export interface HttpTimeouts {
+  /** Receiving one whole request, headers and body (Node `requestTimeout`); answered 408. */
+  requestMs: number;
+  /** Receiving the headers (Node `headersTimeout`; at most `requestMs`); answered 408. */
+  headersMs: number;
+  /** An idle keep-alive connection between two requests is closed after this (`keepAliveTimeout`). */
+  keepAliveMs: number;
+  /** A socket with no bytes in either direction is destroyed after this (fastify `connectionTimeout`). */
+  idleMs: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = {
+  requestMs: 30_000,
+  headersMs: 10_000,
+  keepAliveMs: 5_000,
+  idleMs: 60_000,
+};
+
+/** The limits from the environment (`BILLING_HTTP_*_TIMEOUT_MS`). */
+export function httpTimeouts(config: Config): HttpTimeouts {
+  return {
+    requestMs: config.BILLING_HTTP_REQUEST_TIMEOUT_MS,
+    headersMs: config.BILLING_HTTP_HEADERS_TIMEOUT_MS,
+    keepAliveMs: config.BILLING_HTTP_KEEPALIVE_TIMEOUT_MS,
+    idleMs: config.BILLING_HTTP_IDLE_TIMEOUT_MS,
+  };
+}
+
+/** The fastify options that apply `timeouts` to the underlying Node server. */
+export function timeoutOptions(timeouts: Partial<HttpTimeouts> = {}) {
+  const t = { ...DEFAULT_HTTP_TIMEOUTS, ...timeouts };
+  // Node refuses a headers timeout above the request timeout.
+  const headersTimeout = Math.min(t.headersMs, t.requestMs);
+  const http: NodeServerOptions = {
+    requestTimeout: t.requestMs,
+    headersTimeout,
+    keepAliveTimeout: t.keepAliveMs,
+    // Node's default checks every 30 s, which would let a 10 s limit run to 40 s.
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 4))),
+  };
+  return {
+    requestTimeout: t.requestMs,
+    keepAliveTimeout: t.keepAliveMs,
+    connectionTimeout: t.idleMs,
+    http,
+  };
+}
 
 export interface ServerOptions {
   db: Kysely<Database>;
@@ -24,17 +78,17 @@ export interface ServerOptions {
    * time: a query on another connection while a transaction is open would wait forever).
    */
   serialize?: boolean;
-  /**
-   * Gauges refreshed at each `/metrics` scrape besides billing lag (which is always computed
-   * from the database at the scrape instant): `billing serve` adds the queue counts.
-   */
-  metrics?: readonly MetricsRefresher[];
+  /** Request, headers, keep-alive and idle limits; `DEFAULT_HTTP_TIMEOUTS` for what is not given. */
+  timeouts?: Partial<HttpTimeouts>;
+  /** The failed-authentication throttle per client address (default 10 failures, refilled in 60 s). */
+  authThrottle?: AuthThrottleOptions;
 }
 
 /**
- * The HTTP API of `docs/api.md` plus `/healthz` and `/metrics`, not yet listening: the caller
- * (`billing serve`, tests) calls `listen`, and may register more plugins first (the queue
- * dashboard). Every route acknowledges only after its transaction committed.
+ * The HTTP API of `docs/api.md` plus `/healthz`, not yet listening: the caller (`billing serve`,
+ * tests) calls `listen`, and may register more plugins first (the queue dashboard). Every route
+ * acknowledges only after its transaction committed. `/metrics` is not here: it names tenants,
+ * so it is served on the status port (`buildStatusServer`), never on the public one.
  */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const now = options.now ?? (() => new Date());
@@ -42,6 +96,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit,
+    ...timeoutOptions(options.timeouts),
     // Requests in flight finish on close(); idle keep-alive sockets are closed at once.
     forceCloseConnections: 'idle',
   }) as unknown as FastifyInstance;
@@ -82,23 +137,30 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : message });
   });
   if (options.serialize) serializeRequests(app);
+  registerTenantAuth(app, {
+    db: options.db,
+    now,
+    ...(options.authThrottle ? { throttle: options.authThrottle } : {}),
+  });
   const ingestor = new EventIngestor(options.db, now);
   loginEventsRoute(app, { db: options.db, ingestor, now });
   userSettingsRoute(app, { db: options.db, now });
   licenseResolveRoute(app, { db: options.db });
-  const lag: MetricsRefresher = {
-    name: 'billing_lag_days',
-    refresh: () => updateLagGauge(options.db, now()),
-  };
-  healthRoutes(app, { db: options.db, logger: options.logger, metrics: [lag, ...(options.metrics ?? [])] });
+  void app.register(statusRoutes, { db: options.db, metrics: false });
   return app;
 }
 
-/** A FIFO lock around each request, from before authentication to the response. */
+/**
+ * A FIFO lock around each request's handling, from `preHandler` (the body has been received
+ * and parsed) to the response. Not taken earlier: a client that sends its headers and then
+ * never finishes its body would otherwise hold the lock, and every other request (`/healthz`
+ * too) would wait behind it until the request timeout. Authentication (`onRequest`) runs
+ * outside the lock; its one-row query simply waits its turn on the embedded database.
+ */
 function serializeRequests(app: FastifyInstance): void {
   let tail: Promise<void> = Promise.resolve();
   const releases = new WeakMap<object, () => void>();
-  app.addHook('onRequest', async (request) => {
+  app.addHook('preHandler', async (request) => {
     const previous = tail;
     let release: () => void = () => {};
     tail = new Promise<void>((resolve) => {

@@ -45,12 +45,16 @@ describe('billing worker --metrics-port', () => {
     });
     const base = `http://127.0.0.1:${port}`;
     const w = worker;
-    await waitFor(async () => {
-      if (w.child.exitCode !== null) throw new Error(`worker exited: ${w.stderr()}`);
-      return (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200 ? true : undefined;
-    }, 'the worker health check');
+    await waitFor(
+      async () => {
+        if (w.child.exitCode !== null) throw new Error(`worker exited: ${w.stderr()}`);
+        return (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200 ? true : undefined;
+      },
+      'the worker health check',
+      120_000,
+    );
     const health = await fetch(`${base}/healthz`);
-    expect(await health.json()).toEqual({ status: 'ok', database: 'ok' });
+    expect(await health.json()).toEqual({ status: 'ok' });
 
     await bill.add(
       'bill-day',

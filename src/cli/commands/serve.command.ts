@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
-import { updateQueueGauges } from '../../../jobs/gauges.ts';
+import { updateLagGauge, updateQueueGauges } from '../../../jobs/gauges.ts';
 import { type BillingQueues, openQueues } from '../../../jobs/queues.ts';
-import type { MetricsRefresher } from '../../http/metrics-refresh.ts';
+import { OperationError } from '../../errors.ts';
+import { type MetricsRefresher, startMetricsRefresh } from '../../http/metrics-refresh.ts';
 import { DASHBOARD_PATH, registerQueueDashboard } from '../../http/queue-dashboard.ts';
-import { buildServer } from '../../http/server.ts';
+import { buildServer, httpTimeouts } from '../../http/server.ts';
+import { buildStatusServer } from '../../http/status-server.ts';
 import type { CliContext } from '../context.ts';
 import { keepRunningOnStrayRejections } from '../long-running.ts';
 import { parseIntOption } from '../options.ts';
@@ -16,10 +18,15 @@ export function registerServe(program: Command, ctx: CliContext): void {
   program
     .command('serve')
     .description(
-      `the HTTP API (docs/api.md), GET /healthz and GET /metrics; host from HOST (default 127.0.0.1); the queue dashboard at ${DASHBOARD_PATH} (HTTP Basic auth, BILLING_ADMIN_USER / BILLING_ADMIN_PASSWORD) when BILLING_ADMIN_PASSWORD and REDIS_URL are set, else not mounted`,
+      `the HTTP API (docs/api.md) and GET /healthz on --port; GET /metrics only on --metrics-port (BILLING_METRICS_HOST, default 127.0.0.1); host from HOST (default 127.0.0.1); the queue dashboard at ${DASHBOARD_PATH} (HTTP Basic auth, BILLING_ADMIN_USER / BILLING_ADMIN_PASSWORD) when BILLING_ADMIN_PASSWORD and REDIS_URL are set, else not mounted`,
     )
     .option('--port <n>', 'TCP port (default PORT or 8080)', parseIntOption('--port'))
-    .action(async (opts: { port?: number }) => {
+    .option(
+      '--metrics-port <n>',
+      'serve GET /metrics and GET /healthz on this port, host from BILLING_METRICS_HOST (default: BILLING_METRICS_PORT; unset: no metrics)',
+      parseIntOption('--metrics-port'),
+    )
+    .action(async (opts: { port?: number; metricsPort?: number }) => {
       const { config, logger } = ctx;
       keepRunningOnStrayRejections(logger);
       const { db, kind } = await ctx.database();
@@ -27,7 +34,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       let redis: Redis | undefined;
       let queues: BillingQueues | undefined;
       if (config.REDIS_URL) {
-        // Not the workers' "retry forever": a dashboard request or a scrape fails fast while
+        // Not the workers' "retry forever": a dashboard request or a refresh fails fast while
         // Redis is away instead of piling up.
         redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
         redis.on('error', (e) => logger.warn({ err: e }, 'redis connection error'));
@@ -36,10 +43,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
         );
       }
       const open = queues;
-      const metrics: MetricsRefresher[] = open
-        ? [{ name: 'billing_queue_jobs', refresh: () => updateQueueGauges([open.plan, open.bill]) }]
-        : [];
-      const app = buildServer({ db, logger, serialize: kind === 'embedded', metrics });
+      const timeouts = httpTimeouts(config);
+      const app = buildServer({ db, logger, serialize: kind === 'embedded', timeouts });
       if (!config.BILLING_ADMIN_PASSWORD) {
         logger.warn(
           `queue dashboard not mounted at ${DASHBOARD_PATH}: BILLING_ADMIN_PASSWORD is not set (there is no default password)`,
@@ -54,11 +59,58 @@ export function registerServe(program: Command, ctx: CliContext): void {
         });
         logger.info({ path: DASHBOARD_PATH, user: config.BILLING_ADMIN_USER }, 'queue dashboard mounted');
       }
+
+      // The status port: /metrics names tenants, so it is never on the public port. Its gauges
+      // from PostgreSQL and Redis are refreshed by one timer, never per scrape; nothing
+      // refreshes them when nobody can scrape them.
+      let running = true;
+      const metricsPort = opts.metricsPort ?? config.BILLING_METRICS_PORT;
+      const refreshers: MetricsRefresher[] = [
+        { name: 'billing_lag_days', refresh: () => updateLagGauge(db, new Date()) },
+      ];
+      if (open) {
+        refreshers.push({
+          name: 'billing_queue_jobs',
+          refresh: () => updateQueueGauges([open.plan, open.bill]),
+        });
+      }
+      const status =
+        metricsPort === undefined
+          ? undefined
+          : buildStatusServer({ db, logger, running: () => running, timeouts });
+      const refresh =
+        status === undefined
+          ? undefined
+          : startMetricsRefresh(refreshers, { intervalMs: config.BILLING_METRICS_REFRESH_MS, logger });
+      if (status) {
+        try {
+          await status.listen({ port: metricsPort, host: config.BILLING_METRICS_HOST });
+        } catch (error) {
+          await refresh?.stop();
+          throw new OperationError(
+            `--metrics-port ${metricsPort}: cannot listen on ${config.BILLING_METRICS_HOST}: ${(error as Error).message}`,
+          );
+        }
+        logger.info(
+          {
+            port: metricsPort,
+            host: config.BILLING_METRICS_HOST,
+            refreshMs: config.BILLING_METRICS_REFRESH_MS,
+          },
+          'metrics and health served on the status port',
+        );
+      } else {
+        logger.info(
+          'GET /metrics not served: start with --metrics-port N (or BILLING_METRICS_PORT) to expose it',
+        );
+      }
+
       const port = opts.port ?? config.PORT;
       await app.listen({ port, host: config.HOST });
-      logger.info({ port, host: config.HOST }, 'serving');
+      logger.info({ port, host: config.HOST, timeouts }, 'serving');
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
+          running = false;
           logger.info({ signal }, 'shutting down: finishing requests in flight');
           // A hard limit: a stuck request must not keep the process past the spec's 10 s.
           setTimeout(() => {
@@ -70,6 +122,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      await refresh?.stop();
+      await status?.close().catch(() => {});
       await queues?.close().catch(() => {});
       await redis?.quit().catch(() => redis?.disconnect());
     });

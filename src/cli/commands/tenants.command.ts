@@ -1,13 +1,20 @@
 import type { Command } from 'commander';
-import { findTenant } from '../../db/repositories/tenant.repository.ts';
 import { InputError } from '../../errors.ts';
-import { createApiKey } from '../../tenancy/api-key.ts';
-import { addTenant, listTenants } from '../../tenancy/tenant.service.ts';
+import {
+  addTenant,
+  createTenantKey,
+  listTenantKeys,
+  listTenants,
+  revokeTenantKey,
+} from '../../tenancy/tenant.service.ts';
 import type { CliContext } from '../context.ts';
 import { parseIntOption } from '../options.ts';
 
 export function registerTenants(program: Command, ctx: CliContext): void {
-  const tenants = program.command('tenants').description('manage tenants and their API keys');
+  const tenants = program
+    .command('tenants')
+    .description('manage tenants and their API keys')
+    .enablePositionalOptions();
 
   tenants
     .command('add')
@@ -45,15 +52,82 @@ export function registerTenants(program: Command, ctx: CliContext): void {
         ctx.print(`${t.id}\t${t.name}\t${t.timezone}\t${t.currency}\tcut-off ${t.cutoffHour}`);
     });
 
-  tenants
+  const key = tenants
     .command('key')
-    .description('create an API key for a tenant; printed once, as the last word')
-    .requiredOption('--tenant <id>', 'tenant id')
-    .action(async (opts: { tenant: string }) => {
+    .description('create an API key for a tenant, printed once as the last word (`key revoke` revokes one)')
+    // `key revoke --tenant T`: the options after `revoke` are revoke's, not this command's.
+    // Not a commander "required" option: commander would then demand it of `key revoke` too.
+    .enablePositionalOptions()
+    .option('--tenant <id>', 'tenant id (required)')
+    .option('--expires-in <duration>', 'valid for this long: 90d, 12h or 30m (default: no expiry)')
+    .option('--expires-at <instant>', 'valid until this ISO 8601 instant, e.g. 2027-03-01T00:00:00Z')
+    .action(async (opts: { tenant?: string; expiresIn?: string; expiresAt?: string }) => {
+      if (opts.tenant === undefined) throw new InputError("required option '--tenant <id>' not specified");
       const { db } = await ctx.database();
-      if (!(await findTenant(db, opts.tenant)))
-        throw new InputError(`--tenant: unknown tenant "${opts.tenant}"`);
-      const key = await createApiKey(db, opts.tenant);
-      ctx.print(`API key for tenant ${opts.tenant} (shown once, store it now): ${key}`);
+      const created = await createTenantKey(db, { ...opts, tenantId: opts.tenant, now: new Date() });
+      const expiry = created.expiresAt ? `expires ${created.expiresAt.toISOString()}` : 'no expiry';
+      ctx.print(
+        `API key ${created.id} (${created.prefix}…, ${expiry}) for tenant ${opts.tenant} (shown once, store it now): ${created.key}`,
+      );
+    });
+
+  key
+    .command('revoke')
+    .description('revoke one API key of a tenant: from now on it gets 401 like a wrong key')
+    .requiredOption('--tenant <id>', 'tenant id')
+    .option('--id <id>', 'the key id (see `billing tenants keys`)')
+    .option('--prefix <prefix>', 'the key prefix, e.g. bk_AbC123 (must match one key)')
+    .action(async (opts: { tenant: string; id?: string; prefix?: string }) => {
+      const { db } = await ctx.database();
+      const now = new Date();
+      const { key: k, revoked } = await revokeTenantKey(db, { ...opts, tenantId: opts.tenant, now });
+      ctx.print(
+        revoked
+          ? `revoked API key ${k.id} (${k.prefix}…) of tenant ${opts.tenant}`
+          : `API key ${k.id} (${k.prefix}…) of tenant ${opts.tenant} was already revoked at ${k.revokedAt?.toISOString()}: nothing changed`,
+      );
+    });
+
+  tenants
+    .command('keys')
+    .description(
+      'list the API keys of a tenant: id, prefix, created, last used, expires, state (never the key)',
+    )
+    .requiredOption('--tenant <id>', 'tenant id')
+    .option('--json', 'one JSON array')
+    .action(async (opts: { tenant: string; json?: boolean }) => {
+      const { db } = await ctx.database();
+      const keys = await listTenantKeys(db, opts.tenant, new Date());
+      const iso = (d: Date | null) => (d ? d.toISOString() : null);
+      if (opts.json) {
+        return ctx.print(
+          JSON.stringify(
+            keys.map((k) => ({
+              id: k.id,
+              prefix: k.prefix,
+              createdAt: iso(k.createdAt),
+              lastUsedAt: iso(k.lastUsedAt),
+              expiresAt: iso(k.expiresAt),
+              revokedAt: iso(k.revokedAt),
+              state: k.state,
+            })),
+          ),
+        );
+      }
+      if (keys.length === 0) return ctx.print(`tenant ${opts.tenant} has no API keys`);
+      ctx.print('id\tprefix\tcreated\tlast used\texpires\tstate');
+      for (const k of keys) {
+        const state = k.state === 'revoked' ? `revoked ${iso(k.revokedAt)}` : k.state;
+        ctx.print(
+          [
+            k.id,
+            k.prefix,
+            iso(k.createdAt),
+            iso(k.lastUsedAt) ?? 'never',
+            iso(k.expiresAt) ?? 'never',
+            state,
+          ].join('\t'),
+        );
+      }
     });
 }

@@ -4,7 +4,9 @@ import { validateCronPattern } from '../../../jobs/cron-pattern.ts';
 import { updateQueueGauges } from '../../../jobs/gauges.ts';
 import { startBillingWorker } from '../../../jobs/worker.ts';
 import { OperationError } from '../../errors.ts';
-import { buildWorkerStatusServer } from '../../http/worker-status-server.ts';
+import { startMetricsRefresh } from '../../http/metrics-refresh.ts';
+import { httpTimeouts } from '../../http/server.ts';
+import { buildStatusServer } from '../../http/status-server.ts';
 import { startStreamConsumer } from '../../ingest/stream-consumer.ts';
 import type { CliContext } from '../context.ts';
 import { keepRunningOnStrayRejections } from '../long-running.ts';
@@ -39,7 +41,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     )
     .option(
       '--metrics-port <n>',
-      'serve GET /metrics and GET /healthz on this port, host from HOST (default: BILLING_METRICS_PORT; unset: none)',
+      'serve GET /metrics and GET /healthz on this port, host from BILLING_METRICS_HOST (default: BILLING_METRICS_PORT; unset: none)',
       parseIntOption('--metrics-port'),
     )
     .action(async (opts: { schedule?: string; metricsPort?: number }) => {
@@ -72,28 +74,35 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       const status =
         metricsPort === undefined
           ? undefined
-          : buildWorkerStatusServer({
-              db,
-              logger,
-              running: () => running,
-              metrics: [
+          : buildStatusServer({ db, logger, running: () => running, timeouts: httpTimeouts(config) });
+      // The queue gauges on a timer, never per scrape (billing lag is set at every plan).
+      const refresh =
+        status === undefined
+          ? undefined
+          : startMetricsRefresh(
+              [
                 {
                   name: 'billing_queue_jobs',
                   refresh: () => updateQueueGauges([worker.queues.plan, worker.queues.bill]),
                 },
               ],
-            });
+              { intervalMs: config.BILLING_METRICS_REFRESH_MS, logger },
+            );
       if (status) {
         try {
-          await status.listen({ port: metricsPort, host: config.HOST });
+          await status.listen({ port: metricsPort, host: config.BILLING_METRICS_HOST });
         } catch (error) {
           // A busy port: stop what started, so that the process exits instead of running blind.
+          await refresh?.stop();
           await Promise.all([consumer.stop(), worker.close(GRACE_MS)]);
           throw new OperationError(
-            `--metrics-port ${metricsPort}: cannot listen on ${config.HOST}: ${(error as Error).message}`,
+            `--metrics-port ${metricsPort}: cannot listen on ${config.BILLING_METRICS_HOST}: ${(error as Error).message}`,
           );
         }
-        logger.info({ port: metricsPort, host: config.HOST }, 'worker metrics and health served');
+        logger.info(
+          { port: metricsPort, host: config.BILLING_METRICS_HOST },
+          'worker metrics and health served',
+        );
       }
 
       const received = await signal;
@@ -109,6 +118,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       const second = () => logger.warn('already shutting down');
       process.on('SIGTERM', second);
       process.on('SIGINT', second);
+      await refresh?.stop();
       const [, closed] = await Promise.all([consumer.stop(), worker.close(GRACE_MS)]);
       await status?.close().catch(() => {});
       if (!closed.finished) {

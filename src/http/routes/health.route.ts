@@ -1,31 +1,62 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../db/database.ts';
-import type { Logger } from '../../logger.ts';
 import { registry } from '../../metrics.ts';
-import { type MetricsRefresher, refreshMetrics } from '../metrics-refresh.ts';
+
+export interface StatusRoutesOptions {
+  db: Kysely<Database>;
+  /** False once the process is shutting down: `/healthz` then answers 503. Default: always true. */
+  running?: () => boolean;
+  /** Also serve `GET /metrics`. Only on a port that is not public: the series carry tenant ids. */
+  metrics: boolean;
+  /** The database check of `/healthz` gives up after this long (503); default 2 s. */
+  healthTimeoutMs?: number;
+}
 
 /**
- * `GET /healthz` (200 when the database answers, else 503) and `GET /metrics` (Prometheus text;
- * the `metrics` refreshers run first, each bounded so that a scrape never hangs).
+ * One fastify plugin for the status routes of every process (`serve`'s public port, `serve
+ * --metrics-port`, `worker --metrics-port`):
+ * - `GET /healthz`: `{"status":"ok"}` (200) when the process runs and the database answers,
+ *   else `{"status":"unavailable"}` (503). Nothing else: the cause goes to the log, never to
+ *   the caller (it would tell anyone the database's address and state).
+ * - `GET /metrics` (when `metrics`): the Prometheus text of the process registry. It reads no
+ *   database: gauges from PostgreSQL and Redis are set by the refresh timer
+ *   (`startMetricsRefresh`), so a scrape serves the last refresh.
  */
-export function healthRoutes(
-  app: FastifyInstance,
-  deps: { db: Kysely<Database>; logger: Logger; metrics?: readonly MetricsRefresher[] },
-) {
-  app.get('/healthz', async (_request, reply) => {
+export const statusRoutes: FastifyPluginAsync<StatusRoutesOptions> = async (app, options) => {
+  const healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
+  app.get('/healthz', async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    if (options.running && !options.running()) {
+      request.log.info('health check: shutting down, answered 503');
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await sql`SELECT 1`.execute(deps.db);
-      return reply.code(200).send({ status: 'ok', database: 'ok' });
+      await Promise.race([
+        sql`SELECT 1`.execute(options.db),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the database did not answer within ${healthTimeoutMs} ms`)),
+            healthTimeoutMs,
+          );
+        }),
+      ]);
+      return reply.code(200).send({ status: 'ok' });
     } catch (error) {
-      return reply.code(503).send({ status: 'unavailable', database: (error as Error).message });
+      request.log.warn({ err: error }, 'health check failed: database unavailable, answered 503');
+      return reply.code(503).send({ status: 'unavailable' });
+    } finally {
+      clearTimeout(timer);
     }
   });
-  app.get('/metrics', async (_request, reply) => {
-    await refreshMetrics(deps.metrics ?? [], deps.logger);
-    return reply
-      .code(200)
-      .header('content-type', registry.contentType)
-      .send(await registry.metrics());
-  });
-}
+  if (options.metrics) {
+    app.get('/metrics', async (_request, reply) =>
+      reply
+        .code(200)
+        .header('content-type', registry.contentType)
+        .header('cache-control', 'no-store')
+        .send(await registry.metrics()),
+    );
+  }
+};

@@ -1,11 +1,13 @@
 import type { Kysely } from 'kysely';
 import type { Database, RunTrigger } from '../db/database.ts';
 import { findTenant, listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
-import { billableAt, type Day, dayRange, isValidDay } from '../domain/calendar.ts';
+import { addDays, billableAt, type Day, dayCount, isValidDay, latestBillableDay } from '../domain/calendar.ts';
 import { InputError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { runsTotal } from '../metrics.ts';
 import { type BillDayOutcome, billDay } from './bill-day.service.ts';
 import { DayNotBillableError, UnknownTenantError } from './errors.ts';
+import { tenantFirstDay } from './tenant-first-day.ts';
 
 export interface BillRangeInput {
   /** One tenant; all tenants (in id order) when absent. */
@@ -25,7 +27,8 @@ export interface BillRangeInput {
 }
 
 export type DayResult =
-  | { tenantId: string; day: Day; outcome: BillDayOutcome }
+  /** `through`: the last day of a run of days skipped before the tenant's first day (one result for all). */
+  | { tenantId: string; day: Day; through?: Day; outcome: BillDayOutcome }
   | { tenantId: string; day: Day; error: Error };
 
 export interface BillRangeResult {
@@ -39,7 +42,8 @@ export interface BillRangeResult {
  * tenant-day through `billDay`, tenants in id order, days oldest first. Refuses the whole range
  * up front (DayNotBillableError, exit 2, naming the first such day) when a day is not billable
  * at `now` for a tenant, and with InputError when `to` is before `from`. Days before a tenant's
- * first day come back as `skipped`. A day that fails does not stop the others: its error is in
+ * first day come back as ONE `skipped` result (`day`..`through`): a range reaching back to year 1
+ * costs no more than its billable days. A day that fails does not stop the others: its error is in
  * its result, and the caller decides the exit status.
  */
 export async function billRange(
@@ -53,13 +57,30 @@ export async function billRange(
   if (!isValidDay(to)) throw new InputError(`--to: invalid day "${to}": expected YYYY-MM-DD`);
   if (to < input.from) throw new InputError(`--to ${to} is before --day ${input.from}`);
   const tenants = await tenantsOf(db, input.tenantId);
-  const days = dayRange(input.from, to);
-  for (const tenant of tenants) refuseUnbillable(tenant, days, input.now);
+  for (const tenant of tenants) refuseUnbillable(tenant, input.from, to, input.now);
 
-  const total = tenants.length * days.length;
+  const total = tenants.length * dayCount(input.from, to);
   const results: DayResult[] = [];
+  let done = 0;
   for (const tenant of tenants) {
-    for (const day of days) {
+    // Days before the tenant's first day: one `skipped` result for all of them, never a loop
+    // over a range that may reach back centuries.
+    const firstDay = await tenantFirstDay(db, tenant);
+    const start = firstDay === undefined || firstDay > to ? undefined : firstDay > input.from ? firstDay : input.from;
+    if (start === undefined || start > input.from) {
+      const through = start === undefined ? to : addDays(start, -1);
+      runsTotal.inc({ trigger: input.trigger, outcome: 'skipped' }, dayCount(input.from, through));
+      results.push({
+        tenantId: tenant.id,
+        day: input.from,
+        ...(through === input.from ? {} : { through }),
+        outcome: { status: 'skipped', reason: 'before-first-day' },
+      });
+      done += dayCount(input.from, through);
+      input.onProgress?.({ done, total, tenantId: tenant.id, day: through });
+    }
+    if (start === undefined) continue;
+    for (let day = start; day <= to; day = addDays(day, 1)) {
       if (input.signal?.aborted) return { results, interrupted: true };
       try {
         const outcome = await billDay(
@@ -83,7 +104,8 @@ export async function billRange(
           error: error instanceof Error ? error : new Error(String(error)),
         });
       }
-      input.onProgress?.({ done: results.length, total, tenantId: tenant.id, day });
+      done += 1;
+      input.onProgress?.({ done, total, tenantId: tenant.id, day });
     }
   }
   return { results, interrupted: false };
@@ -96,11 +118,15 @@ async function tenantsOf(db: Kysely<Database>, tenantId: string | undefined): Pr
   return [tenant];
 }
 
-function refuseUnbillable(tenant: Tenant, days: readonly Day[], now: Date): void {
-  for (const day of days) {
-    const at = billableAt(day, tenant.timezone, tenant.cutoffHour);
-    if (at.getTime() > now.getTime()) throw new DayNotBillableError(tenant.id, day, at);
-  }
+/**
+ * Refuses the range when its last day is not billable at `now` for the tenant, naming the first
+ * day that is not (billability grows with the day, so one comparison per tenant, not per day).
+ */
+function refuseUnbillable(tenant: Tenant, from: Day, to: Day, now: Date): void {
+  const latest = latestBillableDay(now, tenant.timezone, tenant.cutoffHour);
+  if (to <= latest) return;
+  const first = from > latest ? from : addDays(latest, 1);
+  throw new DayNotBillableError(tenant.id, first, billableAt(first, tenant.timezone, tenant.cutoffHour));
 }
 
 /** The failed tenant-days of a range, for the final "exit 1 naming every failed day" message. */

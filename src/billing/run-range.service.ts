@@ -1,7 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { Database, RunTrigger } from '../db/database.ts';
 import { findTenant, listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
-import { addDays, billableAt, type Day, dayCount, isValidDay, latestBillableDay } from '../domain/calendar.ts';
+import {
+  addDays,
+  billableAt,
+  type Day,
+  dayCount,
+  isValidDay,
+  latestBillableDay,
+} from '../domain/calendar.ts';
 import { InputError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { runsTotal } from '../metrics.ts';
@@ -66,7 +73,8 @@ export async function billRange(
     // Days before the tenant's first day: one `skipped` result for all of them, never a loop
     // over a range that may reach back centuries.
     const firstDay = await tenantFirstDay(db, tenant);
-    const start = firstDay === undefined || firstDay > to ? undefined : firstDay > input.from ? firstDay : input.from;
+    const start =
+      firstDay === undefined || firstDay > to ? undefined : firstDay > input.from ? firstDay : input.from;
     if (start === undefined || start > input.from) {
       const through = start === undefined ? to : addDays(start, -1);
       runsTotal.inc({ trigger: input.trigger, outcome: 'skipped' }, dayCount(input.from, through));

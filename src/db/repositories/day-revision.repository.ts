@@ -1,5 +1,10 @@
 import { sql } from 'kysely';
-import { daysToRanges, mergeDayRanges, type TenantDay, type TenantDayRange } from '../../domain/day-ranges.ts';
+import {
+  daysToRanges,
+  mergeDayRanges,
+  type TenantDay,
+  type TenantDayRange,
+} from '../../domain/day-ranges.ts';
 import type { Db } from '../database.ts';
 
 export type { TenantDay, TenantDayRange };

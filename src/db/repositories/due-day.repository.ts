@@ -168,7 +168,10 @@ export async function findDueDayPage(
  * has no run, else the day after the first current run whose successor day has none (a window
  * over the current runs): the work follows the runs, never the length of the range.
  */
-export async function lagDays(db: Db, ranges: readonly PlanRange[]): Promise<{ tenantId: string; days: number }[]> {
+export async function lagDays(
+  db: Db,
+  ranges: readonly PlanRange[],
+): Promise<{ tenantId: string; days: number }[]> {
   if (ranges.length === 0) return [];
   const { tenants, firsts, lasts } = rangeArrays(ranges);
   const { rows } = await sql<{ tenant_id: string; days: number }>`

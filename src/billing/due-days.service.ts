@@ -39,7 +39,7 @@ export async function planRanges(db: Db, now: Date): Promise<PlanRange[]> {
   for (const t of await listTenantPlanStarts(db)) {
     if (t.firstEffectiveAt === null || t.firstBookDay === null) continue;
     const firstVersionDay = dayOf(t.firstEffectiveAt, t.timezone);
-    const firstDay = firstVersionDay > t.firstBookDay ? firstVersionDay : t.firstBookDay;
+    const firstDay = [firstVersionDay, t.firstBookDay].sort()[1] as string; // the later one
     const lastDay = latestBillableDay(now, t.timezone, t.cutoffHour);
     if (firstDay <= lastDay) ranges.push({ tenantId: t.tenantId, firstDay, lastDay });
   }

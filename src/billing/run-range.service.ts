@@ -73,8 +73,8 @@ export async function billRange(
     // Days before the tenant's first day: one `skipped` result for all of them, never a loop
     // over a range that may reach back centuries.
     const firstDay = await tenantFirstDay(db, tenant);
-    const start =
-      firstDay === undefined || firstDay > to ? undefined : firstDay > input.from ? firstDay : input.from;
+    let start: Day | undefined;
+    if (firstDay !== undefined && firstDay <= to) start = firstDay < input.from ? input.from : firstDay;
     if (start === undefined || start > input.from) {
       const through = start === undefined ? to : addDays(start, -1);
       runsTotal.inc({ trigger: input.trigger, outcome: 'skipped' }, dayCount(input.from, through));

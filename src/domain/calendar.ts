@@ -159,7 +159,7 @@ export function dayRange(from: Day, to: Day): Day[] {
 /** Number of days from `from` to `to`, both included (0 when `from` is after `to`), without listing them. */
 export function dayCount(from: Day, to: Day): number {
   const n = epochDayOf(requireDay(to, 'to day')) - epochDayOf(requireDay(from, 'from day')) + 1;
-  return n > 0 ? n : 0;
+  return Math.max(n, 0);
 }
 
 /** Number of days (28–31) of the month that contains `day`. */

@@ -74,7 +74,7 @@ export async function billRange(
     // over a range that may reach back centuries.
     const firstDay = await tenantFirstDay(db, tenant);
     let start: Day | undefined;
-    if (firstDay !== undefined && firstDay <= to) start = firstDay < input.from ? input.from : firstDay;
+    if (firstDay !== undefined && firstDay <= to) start = [firstDay, input.from].sort()[1]; // the later one
     if (start === undefined || start > input.from) {
       const through = start === undefined ? to : addDays(start, -1);
       runsTotal.inc({ trigger: input.trigger, outcome: 'skipped' }, dayCount(input.from, through));

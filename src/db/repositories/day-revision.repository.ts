@@ -118,18 +118,26 @@ export async function maxRunRevision(db: Db, tenantId: string, day: string): Pro
  * a new mark always takes a higher revision than any deleted one. Returns the count deleted.
  */
 export async function pruneConsumedMarks(db: Db): Promise<number> {
+  // SKIP LOCKED: a mark a marking transaction holds is left for the next plan, so pruning never
+  // waits on ingest (and the two can never deadlock).
   const result = await sql`
-    DELETE FROM day_marks m
-    WHERE NOT EXISTS (
-      SELECT 1 FROM runs r
-      WHERE r.tenant_id = m.tenant_id AND r.is_current AND r.day BETWEEN m.from_day AND m.to_day
-        AND m.revision > (
-          SELECT x.input_revision FROM runs x
-          WHERE x.tenant_id = r.tenant_id AND x.day = r.day AND (x.is_current OR x.kind = 'adjustment')
-          ORDER BY x.id DESC
-          LIMIT 1
-        )
-    )
+    DELETE FROM day_marks d
+    USING (
+      SELECT m.tenant_id, m.from_day, m.to_day
+      FROM day_marks m
+      WHERE NOT EXISTS (
+        SELECT 1 FROM runs r
+        WHERE r.tenant_id = m.tenant_id AND r.is_current AND r.day BETWEEN m.from_day AND m.to_day
+          AND m.revision > (
+            SELECT x.input_revision FROM runs x
+            WHERE x.tenant_id = r.tenant_id AND x.day = r.day AND (x.is_current OR x.kind = 'adjustment')
+            ORDER BY x.id DESC
+            LIMIT 1
+          )
+      )
+      FOR UPDATE SKIP LOCKED
+    ) consumed
+    WHERE d.tenant_id = consumed.tenant_id AND d.from_day = consumed.from_day AND d.to_day = consumed.to_day
   `.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }

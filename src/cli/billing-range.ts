@@ -54,11 +54,14 @@ export async function runRangeFromCli(
         ...extra,
         onProgress: ({ done, total, tenantId, day }) => {
           if (!process.stderr.isTTY || total < 2) return;
-          bar ??= new SingleBar({
-            stream: process.stderr,
-            format: '{bar} {value}/{total} tenant-days | {label}',
-          });
-          if (done === 1) bar.start(total, 0, { label: '' });
+          if (bar === undefined) {
+            // Started at the first report, which may already count a run of skipped days.
+            bar = new SingleBar({
+              stream: process.stderr,
+              format: '{bar} {value}/{total} tenant-days | {label}',
+            });
+            bar.start(total, 0, { label: '' });
+          }
           bar.update(done, { label: `${tenantId} ${day}` });
         },
       },

@@ -5,6 +5,11 @@ import { BILL_DAY, type BillDayPayload, billDayJobId } from './queues.ts';
 /** addBulk in chunks: one addBulk of 100k jobs costs ~1 GB of Node memory (LIMITS.md), 1k costs little. */
 const CHUNK = 1000;
 
+/**
+ * Adds one job per payload with `addBulk` in chunks of 1,000. Returns how many were ADDED: an add
+ * that BullMQ deduplicated (a job of the same deduplication id still waiting, active or retrying)
+ * comes back with the existing job's id and is not counted.
+ */
 export async function addInChunks<T>(
   queue: Queue,
   name: string,
@@ -12,20 +17,25 @@ export async function addInChunks<T>(
   jobId: (p: T) => string,
   deduplicationId?: (p: T) => string,
 ): Promise<number> {
+  let added = 0;
   for (let i = 0; i < payloads.length; i += CHUNK) {
     const chunk = payloads.slice(i, i + CHUNK);
-    await queue.addBulk(
-      chunk.map((data) => ({
+    const ids = chunk.map(jobId);
+    const jobs = await queue.addBulk(
+      chunk.map((data, k) => ({
         name,
         data,
         opts: {
-          jobId: jobId(data),
+          jobId: ids[k] as string,
           ...(deduplicationId ? { deduplication: { id: deduplicationId(data) } } : {}),
         },
       })),
     );
+    jobs.forEach((job, k) => {
+      if (job.id === ids[k]) added += 1;
+    });
   }
-  return payloads.length;
+  return added;
 }
 
 /**
@@ -39,7 +49,10 @@ export function billDayDeduplicationId(p: { tenantId: string; day: string }): st
   return `${BILL_DAY}.${p.tenantId}.${p.day}`;
 }
 
-/** One `bill-day` job per due tenant-day, all fixed at the planning instant `now`. Returns the count. */
+/**
+ * One `bill-day` job per due tenant-day, all fixed at the planning instant `now`. Returns how many
+ * were added (days whose job is still in the queue are deduplicated, not counted).
+ */
 export function enqueueBillDays(bill: Queue, due: readonly DueDay[], now: Date): Promise<number> {
   const payloads = due.map(
     (d): BillDayPayload => ({

@@ -22,6 +22,8 @@ export interface BillingWorkerOptions {
   schedule?: { pattern: string; source: string };
   /** How often the queue gauges are refreshed and the schedule re-registered, in ms (default 30 s). */
   gaugeIntervalMs?: number;
+  /** The most tenant-days one plan queues (BILLING_PLAN_MAX_JOBS; default 5,000). */
+  planMaxJobs?: number;
 }
 
 export interface BillingWorker {
@@ -73,7 +75,12 @@ export async function startBillingWorker(opts: BillingWorkerOptions): Promise<Bi
       }
     };
 
-  const planNight = planNightProcessor({ db, bill: queues.bill, logger });
+  const planNight = planNightProcessor({
+    db,
+    bill: queues.bill,
+    logger,
+    ...(opts.planMaxJobs === undefined ? {} : { maxJobs: opts.planMaxJobs }),
+  });
   const billDay = billDayProcessor({ db, logger });
   const replayDay = replayDayProcessor({ db, logger });
   const planWorker = new Worker(PLAN_QUEUE, track(planNight), {

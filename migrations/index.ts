@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_initial.ts';
 import * as m0003 from './0003_api_key_lifecycle.ts';
+import * as m0004 from './0004_day_mark_ranges.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -9,4 +10,5 @@ import * as m0003 from './0003_api_key_lifecycle.ts';
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0003_api_key_lifecycle': m0003,
+  '0004_day_mark_ranges': m0004,
 };

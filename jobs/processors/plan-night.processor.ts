@@ -1,6 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
-import { findDueDays } from '../../src/billing/due-days.service.ts';
+import { duePages } from '../../src/billing/due-days.service.ts';
 import type { Database } from '../../src/db/database.ts';
 import type { Logger } from '../../src/logger.ts';
 import { enqueueBillDays } from '../enqueue.ts';
@@ -18,15 +18,38 @@ function planningInstant(job: Job, explicit: string | undefined): Date {
   return new Date(job.opts.prevMillis ?? job.timestamp);
 }
 
-/** Finds the due tenant-days at the planning instant and queues one `bill-day` job for each. */
-export function planNightProcessor(deps: { db: Kysely<Database>; bill: Queue; logger: Logger }) {
-  return async (job: Job): Promise<{ now: string; planned: number }> => {
+/** The default of BILLING_PLAN_MAX_JOBS: the most tenant-days one plan looks at and queues. */
+export const DEFAULT_PLAN_MAX_JOBS = 5000;
+
+/**
+ * Finds the due tenant-days at the planning instant and queues one `bill-day` job for each, at
+ * most `maxJobs` per plan (`BILLING_PLAN_MAX_JOBS`): the plan reads the due work in keyset pages
+ * in plan order (each tenant's oldest due day first, tenants in turn) and stops after `maxJobs`
+ * days; the rest follows at the next plans. Days whose job is still queued count against the
+ * cap without being queued twice, so the queue never holds much more than `maxJobs` bill-day
+ * jobs, however far back a version was dated.
+ */
+export function planNightProcessor(deps: {
+  db: Kysely<Database>;
+  bill: Queue;
+  logger: Logger;
+  maxJobs?: number;
+}) {
+  const maxJobs = deps.maxJobs ?? DEFAULT_PLAN_MAX_JOBS;
+  return async (job: Job): Promise<{ now: string; due: number; planned: number }> => {
     const now = planningInstant(job, parsePayload(planNightPayload, job).now);
-    const due = await findDueDays(deps.db, now);
-    const planned = await enqueueBillDays(deps.bill, due, now);
+    let due = 0;
+    let planned = 0;
+    for await (const page of duePages(deps.db, now, maxJobs)) {
+      due += page.length;
+      planned += await enqueueBillDays(deps.bill, page, now);
+    }
     await updateLagGauge(deps.db, now);
     await updateQueueGauges([deps.bill]);
-    deps.logger.info({ jobId: job.id, now: now.toISOString(), planned }, 'planned due tenant-days');
-    return { now: now.toISOString(), planned };
+    deps.logger.info(
+      { jobId: job.id, now: now.toISOString(), due, planned, maxJobs, capped: due >= maxJobs },
+      'planned due tenant-days',
+    );
+    return { now: now.toISOString(), due, planned };
   };
 }

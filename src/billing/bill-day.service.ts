@@ -4,18 +4,19 @@ import {
   diffBilledAgainstComputed,
   insertAdjustmentLines,
 } from '../db/repositories/adjustment-line.repository.ts';
-import {
-  type DayLinesParams,
-  firstNeededItem,
-  readDayRevision,
-} from '../db/repositories/billing-input.repository.ts';
+import { type DayLinesParams, firstNeededItem } from '../db/repositories/billing-input.repository.ts';
 import {
   computedTotals,
   diffComputedAgainstRun,
   diffRunLines,
   insertDayLines,
 } from '../db/repositories/charge-line.repository.ts';
-import { latestRunRevision } from '../db/repositories/due-day.repository.ts';
+import {
+  latestRunRevision,
+  maxRunRevision,
+  type Revision,
+  readDayRevision,
+} from '../db/repositories/day-revision.repository.ts';
 import { findPeriod, lockPeriod } from '../db/repositories/period.repository.ts';
 import { listPriceBooksFor } from '../db/repositories/price-book.repository.ts';
 import {
@@ -23,7 +24,6 @@ import {
   finishRun,
   insertRun,
   lockTenantDay,
-  maxRunRevision,
   type Run,
   tuneForDayRun,
 } from '../db/repositories/run.repository.ts';
@@ -209,7 +209,7 @@ async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutco
   if (
     input.onlyIfDue &&
     current &&
-    ((await latestRunRevision(trx, tenant.id, input.day)) ?? -1) >= Number(revision)
+    ((await latestRunRevision(trx, tenant.id, input.day)) ?? -1) >= revision
   ) {
     return { status: 'skipped', reason: 'up-to-date' };
   }
@@ -247,7 +247,7 @@ async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutco
 async function adjustClosedDay(
   trx: Db,
   ctx: DayContext,
-  s: { revision: string; current: Run | undefined; bookId: string | null },
+  s: { revision: Revision; current: Run | undefined; bookId: string | null },
 ): Promise<BillDayOutcome> {
   const { tenant, input, params } = ctx;
   const changes = await diffBilledAgainstComputed(trx, s.current?.id ?? null, params, s.bookId);
@@ -258,7 +258,7 @@ async function adjustClosedDay(
     totals: { before, after: sumMinor([before, delta]), delta },
   };
   if (input.dryRun) return { status: 'dry-run', closedPeriod: true, diff };
-  if (changes.length === 0 && BigInt(s.revision) <= BigInt(await maxRunRevision(trx, tenant.id, input.day))) {
+  if (changes.length === 0 && s.revision <= (await maxRunRevision(trx, tenant.id, input.day))) {
     return { status: 'adjusted', runId: null, lineCount: 0, total: 0, diff, period: null };
   }
   // The domain rule itself turns the differences into lines, so SQL and domain cannot drift.

@@ -1,10 +1,12 @@
 import type { Db, RunTrigger } from '../db/database.ts';
 import type { Tenant } from '../db/repositories/tenant.repository.ts';
-import { billableAt, type Day } from '../domain/calendar.ts';
+import { addDays, billableAt, type Day, dayCount, latestBillableDay } from '../domain/calendar.ts';
 import type { Logger } from '../logger.ts';
+import { runsTotal } from '../metrics.ts';
 import { type BillDayOutcome, billDay } from './bill-day.service.ts';
 import { DayNotBillableError } from './errors.ts';
 import { resolveTenantDays } from './tenant-days.ts';
+import { tenantFirstDay } from './tenant-first-day.ts';
 
 export interface BillRangeInput {
   /** One tenant; all tenants (in id order) when absent. */
@@ -24,7 +26,8 @@ export interface BillRangeInput {
 }
 
 export type DayResult =
-  | { tenantId: string; day: Day; outcome: BillDayOutcome }
+  /** `through`: the last day of a run of days skipped before the tenant's first day (one result for all). */
+  | { tenantId: string; day: Day; through?: Day; outcome: BillDayOutcome }
   | { tenantId: string; day: Day; error: Error };
 
 export interface BillRangeResult {
@@ -39,18 +42,38 @@ export interface BillRangeResult {
  * Bills (or, with `dryRun`, diffs) every tenant-day of an inclusive range, one transaction per
  * tenant-day through `billDay`, tenants in id order, days oldest first. Refuses the whole range
  * up front (DayNotBillableError, exit 2, naming the first such day) when a day is not billable
- * at `now` for a tenant, and with InputError for a malformed or inverted range (`resolveTenantDays`). Days before a tenant's
- * first day come back as `skipped`. A day that fails does not stop the others: its error is in
- * its result, and the caller decides the exit status.
+ * at `now` for a tenant, and with InputError for a malformed or inverted range (`resolveTenantDays`).
+ * Days before a tenant's first day come back as ONE `skipped` result (`day`..`through`): a range
+ * reaching back to year 1 costs no more than its billable days. A day that fails does not stop
+ * the others: its error is in its result, and the caller decides the exit status.
  */
 export async function billRange(db: Db, input: BillRangeInput, logger?: Logger): Promise<BillRangeResult> {
-  const { tenants, days } = await resolveTenantDays(db, input);
-  for (const tenant of tenants) refuseUnbillable(tenant, days, input.now);
+  const { tenants, from, to } = await resolveTenantDays(db, input);
+  for (const tenant of tenants) refuseUnbillable(tenant, from, to, input.now);
 
-  const total = tenants.length * days.length;
+  const total = tenants.length * dayCount(from, to);
   const results: DayResult[] = [];
+  let done = 0;
   for (const tenant of tenants) {
-    for (const day of days) {
+    // Days before the tenant's first day: one `skipped` result for all of them, never a loop
+    // over a range that may reach back centuries.
+    const firstDay = await tenantFirstDay(db, tenant);
+    let start: Day | undefined;
+    if (firstDay !== undefined && firstDay <= to) start = firstDay > from ? firstDay : from;
+    if (start === undefined || start > from) {
+      const through = start === undefined ? to : addDays(start, -1);
+      runsTotal.inc({ trigger: input.trigger, outcome: 'skipped' }, dayCount(from, through));
+      results.push({
+        tenantId: tenant.id,
+        day: from,
+        ...(through === from ? {} : { through }),
+        outcome: { status: 'skipped', reason: 'before-first-day' },
+      });
+      done += dayCount(from, through);
+      input.onProgress?.({ done, total, tenantId: tenant.id, day: through });
+    }
+    if (start === undefined) continue;
+    for (let day = start; day <= to; day = addDays(day, 1)) {
       if (input.signal?.aborted) return { tenants, results, interrupted: true };
       try {
         const outcome = await billDay(
@@ -74,17 +97,22 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
           error: error instanceof Error ? error : new Error(String(error)),
         });
       }
-      input.onProgress?.({ done: results.length, total, tenantId: tenant.id, day });
+      done += 1;
+      input.onProgress?.({ done, total, tenantId: tenant.id, day });
     }
   }
   return { tenants, results, interrupted: false };
 }
 
-function refuseUnbillable(tenant: Tenant, days: readonly Day[], now: Date): void {
-  for (const day of days) {
-    const at = billableAt(day, tenant.timezone, tenant.cutoffHour);
-    if (at.getTime() > now.getTime()) throw new DayNotBillableError(tenant.id, day, at);
-  }
+/**
+ * Refuses the range when its last day is not billable at `now` for the tenant, naming the first
+ * day that is not (billability grows with the day, so one comparison per tenant, not per day).
+ */
+function refuseUnbillable(tenant: Tenant, from: Day, to: Day, now: Date): void {
+  const latest = latestBillableDay(now, tenant.timezone, tenant.cutoffHour);
+  if (to <= latest) return;
+  const first = from > latest ? from : addDays(latest, 1);
+  throw new DayNotBillableError(tenant.id, first, billableAt(first, tenant.timezone, tenant.cutoffHour));
 }
 
 /** The failed tenant-days of a range, for the final "exit 1 naming every failed day" message. */

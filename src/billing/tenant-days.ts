@@ -1,13 +1,17 @@
 import type { Db } from '../db/database.ts';
 import { findTenant, listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
-import { type Day, dayRange, isValidDay } from '../domain/calendar.ts';
+import { type Day, isValidDay } from '../domain/calendar.ts';
 import { InputError } from '../errors.ts';
 import { UnknownTenantError } from './errors.ts';
 
-/** The tenant-days an ops request covers: the tenants in id order, and the days oldest first. */
+/**
+ * The tenant-days an ops request covers: the tenants in id order and an inclusive range of days
+ * (bounds only: a range reaching back decades is never enumerated here).
+ */
 export interface TenantDays {
   tenants: Tenant[];
-  days: Day[];
+  from: Day;
+  to: Day;
 }
 
 /**
@@ -24,7 +28,7 @@ export async function resolveTenantDays(
     throw new InputError(`first day: invalid day "${request.from}": expected YYYY-MM-DD`);
   if (!isValidDay(to)) throw new InputError(`last day: invalid day "${to}": expected YYYY-MM-DD`);
   if (to < request.from) throw new InputError(`last day ${to} is before first day ${request.from}`);
-  return { tenants: await tenantsOf(db, request.tenantId), days: dayRange(request.from, to) };
+  return { tenants: await tenantsOf(db, request.tenantId), from: request.from, to };
 }
 
 async function tenantsOf(db: Db, tenantId: string | undefined): Promise<Tenant[]> {

@@ -54,7 +54,7 @@ export async function runRangeFromCli(
         signal: abort.signal,
         ...extra,
         onProgress: ({ done, total, tenantId, day }) => {
-          if (done === 1) bar.setTotal(total);
+          bar.setTotal(total);
           bar.update(done, `${tenantId} ${day}`);
         },
       },

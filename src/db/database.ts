@@ -94,11 +94,19 @@ export interface IngestRejectsTable {
   resolved_at: Timestamptz | null;
 }
 
-export interface DayRevisionsTable {
+/** A range of tenant-days whose input changed (inclusive): each day in it has at least `revision`. */
+export interface DayMarksTable {
   tenant_id: string;
-  day: DateCol;
-  revision: ColumnType<string, number | string | undefined, number | string>;
-  changed_at: TimestamptzDefault;
+  from_day: DateCol;
+  to_day: DateCol;
+  revision: Int8;
+  marked_at: TimestamptzDefault;
+}
+
+/** One counter per tenant: the revision the next marking transaction takes. */
+export interface DayMarkClocksTable {
+  tenant_id: string;
+  revision: Int8;
 }
 
 export interface RunsTable {
@@ -156,7 +164,8 @@ export interface Database {
   login_events: LoginEventsTable;
   daily_activity: DailyActivityTable;
   ingest_rejects: IngestRejectsTable;
-  day_revisions: DayRevisionsTable;
+  day_marks: DayMarksTable;
+  day_mark_clocks: DayMarkClocksTable;
   runs: RunsTable;
   charge_lines: ChargeLinesTable;
   adjustment_lines: AdjustmentLinesTable;

@@ -156,6 +156,12 @@ export function dayRange(from: Day, to: Day): Day[] {
   return days;
 }
 
+/** Number of days from `from` to `to`, both included (0 when `from` is after `to`), without listing them. */
+export function dayCount(from: Day, to: Day): number {
+  const n = epochDayOf(requireDay(to, 'to day')) - epochDayOf(requireDay(from, 'from day')) + 1;
+  return Math.max(n, 0);
+}
+
 /** Number of days (28–31) of the month that contains `day`. */
 export function daysInMonth(day: Day): number {
   const { year, month } = requireDay(day);

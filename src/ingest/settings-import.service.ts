@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Db } from '../db/database.ts';
-import { bumpDayRevisions, type TenantDay } from '../db/repositories/day-revision.repository.ts';
+import { markDayRanges, type TenantDayRange } from '../db/repositories/day-revision.repository.ts';
 import {
   findSettingsVersions,
   findSuccessorInstants,
@@ -9,7 +9,7 @@ import {
   type VersionKey,
 } from '../db/repositories/settings-version.repository.ts';
 import { listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
-import { dayOf, dayRange } from '../domain/calendar.ts';
+import { dayOf } from '../domain/calendar.ts';
 import { type LicenseResult, resolveLicense } from '../domain/license.ts';
 import { describeZodError, normaliseSettings } from '../domain/settings.ts';
 import { settingsVersionLineSchema } from './settings-version.schema.ts';
@@ -74,15 +74,17 @@ export interface StoreOutcome {
 }
 
 /**
- * The tenant-days a newly stored version changes: from its own day to the day before its
- * successor starts, but not past `receivedAt` (later days are not billed yet).
+ * The tenant-days a newly stored version changes, as ONE range: from its own day to the day
+ * before its successor starts, but not past `receivedAt` (later days are not billed yet). A
+ * range, never a list of days: a version back-dated by ten years costs what one back-dated by a
+ * day does.
  */
-function touchedDays(
+function touchedRange(
   version: VersionKey,
   successor: Date | null,
   tenant: Tenant,
   receivedAt: Date,
-): TenantDay[] {
+): TenantDayRange[] {
   if (version.effectiveAt > receivedAt) return [];
   const endMs = Math.min(
     successor ? successor.getTime() - 1 : Number.POSITIVE_INFINITY,
@@ -91,7 +93,7 @@ function touchedDays(
   if (endMs < version.effectiveAt.getTime()) return [];
   const from = dayOf(version.effectiveAt, tenant.timezone);
   const to = dayOf(new Date(endMs), tenant.timezone);
-  return dayRange(from, to).map((day) => ({ tenantId: tenant.id, day }));
+  return [{ tenantId: tenant.id, from, to }];
 }
 
 /**
@@ -151,11 +153,11 @@ export async function storeSettingsVersions(
   if (newVersions.length > 0) {
     const tenants = new Map((await listTenants(trx)).map((t) => [t.id, t]));
     const successors = await findSuccessorInstants(trx, newVersions);
-    const days = newVersions.flatMap((v, i) => {
+    const ranges = newVersions.flatMap((v, i) => {
       const tenant = tenants.get(v.tenantId);
-      return tenant ? touchedDays(v, successors[i] ?? null, tenant, receivedAt) : [];
+      return tenant ? touchedRange(v, successors[i] ?? null, tenant, receivedAt) : [];
     });
-    await bumpDayRevisions(trx, days);
+    await markDayRanges(trx, ranges);
   }
   return { outcomes };
 }

@@ -139,7 +139,7 @@ export async function snapshotTables(db: Db): Promise<Record<string, unknown[]>>
     'settings_versions',
     'price_books',
     'daily_activity',
-    'day_revisions',
+    'day_marks',
     'runs',
     'charge_lines',
     'adjustment_lines',

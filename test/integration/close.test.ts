@@ -224,7 +224,7 @@ describe('closing periods and adjustments', () => {
     expect(first).toMatchObject({ status: 'adjusted', lineCount: 0, total: 0 });
     expect(first.status === 'adjusted' && first.runId).not.toBeNull();
     const { rows } = await sql<{ rev: string; max: string }>`
-      SELECT (SELECT revision FROM day_revisions WHERE tenant_id = 'acme' AND day = '2026-11-26')::text AS rev,
+      SELECT (SELECT max(revision) FROM day_marks WHERE tenant_id = 'acme' AND '2026-11-26' BETWEEN from_day AND to_day)::text AS rev,
              (SELECT max(input_revision) FROM runs WHERE tenant_id = 'acme' AND day = '2026-11-26')::text AS max
     `.execute(conn.db);
     expect(rows[0]?.max).toBe(rows[0]?.rev);

@@ -1,11 +1,12 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { billingLag, findDueDays } from '../../src/billing/due-days.service.ts';
+import { loadPriceBook } from '../../src/billing/price-book.service.ts';
 import type { Db } from '../../src/db/database.ts';
-import { readDayRevision } from '../../src/db/repositories/billing-input.repository.ts';
-import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
+import { bumpDayRevisions, readDayRevision } from '../../src/db/repositories/day-revision.repository.ts';
 import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
+import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 
 /*
@@ -63,7 +64,7 @@ async function insertRun(
 }
 
 async function currentRevision(db: Db, tenantId: string, day: string): Promise<number> {
-  return Number(await readDayRevision(db, tenantId, day));
+  return readDayRevision(db, tenantId, day);
 }
 
 const due = async (db: Db, now: string, tenantId: string) =>
@@ -86,6 +87,8 @@ describe('findDueDays (planner) on PostgreSQL', () => {
       { id: 'empty', timezone: 'Europe/Prague' },
     ];
     for (const t of tenants) await addTenant(conn.db, { name: t.id, currency: 'EUR', ...t });
+    // A default book from before every first day: days before the first book are never planned.
+    await loadPriceBook(conn.db, { ...CLI_PRICE_BOOK, validFrom: '2000-01-01' }, 'test');
     await importVersions(
       conn.db,
       // 23:30Z on the 24th is 00:30 on the 25th in Prague: the first day is the 25th.

@@ -8,6 +8,7 @@ import { ndjsonItem } from '../../src/ingest/event-line.parser.ts';
 import { parseLoginEvent, parseLoginEventWithSchema } from '../../src/ingest/login-event.schema.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { BACKENDS } from '../support/backends.ts';
+import { markedDays } from '../support/day-marks.ts';
 import { createTestDatabase } from '../support/test-database.ts';
 
 const NOW = new Date('2026-11-20T12:00:00Z');
@@ -83,11 +84,7 @@ describe.each(VARIANTS)('login-event ingest on $name', ({ open, copyMinEvents })
         count: 1,
       },
     ]);
-    const revisions = await conn.db
-      .selectFrom('day_revisions')
-      .select(['tenant_id', 'day'])
-      .orderBy('day')
-      .execute();
+    const revisions = (await markedDays(conn.db)).map(({ tenant_id, day }) => ({ tenant_id, day }));
     expect(revisions).toEqual([
       { tenant_id: 'acme', day: '2026-11-10' },
       { tenant_id: 'acme', day: '2026-11-11' },

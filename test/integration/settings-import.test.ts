@@ -4,6 +4,7 @@ import type { DatabaseConnection } from '../../src/db/connection.ts';
 import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { BACKENDS } from '../support/backends.ts';
+import { markedDays } from '../support/day-marks.ts';
 
 const NOW = new Date('2026-11-20T12:00:00Z');
 const lines = (...objs: unknown[]) =>
@@ -90,14 +91,14 @@ describe.each(BACKENDS)('settings import on $name', ({ open }) => {
   });
 
   it('a back-dated version marks every day it touches up to the day of receipt', async () => {
-    await conn.db.deleteFrom('day_revisions').execute();
+    await conn.db.deleteFrom('day_marks').execute();
     const r = await importSettingsFile(
       conn.db,
       lines({ ...jana, userId: 'u-1042', effectiveAt: '2026-11-01T00:30:00+01:00', skills: ['x'] }),
       () => NOW,
     );
     expect(r.stored).toBe(1);
-    const days = await conn.db.selectFrom('day_revisions').select('day').orderBy('day').execute();
+    const days = await markedDays(conn.db);
     // In force from Nov 1 (Prague) until the existing version of Nov 3 14:05 takes over.
     expect(days.map((d) => d.day)).toEqual(['2026-11-01', '2026-11-02', '2026-11-03']);
   });

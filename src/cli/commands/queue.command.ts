@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { queueReplays } from '../../../jobs/enqueue-replay.ts';
 import { resolveTenantDays } from '../../billing/tenant-days.ts';
+import { dayRange } from '../../domain/calendar.ts';
 import { type RangeOptions, rangeOptions } from '../billing-range.ts';
 import type { CliContext } from '../context.ts';
 import { checkDayOrder } from '../options.ts';
@@ -19,11 +20,12 @@ export function registerQueue(program: Command, ctx: CliContext): void {
     const url = ctx.redisUrl('queue replay');
     checkDayOrder(opts);
     const { db } = await ctx.database();
-    const { tenants, days } = await resolveTenantDays(db, {
+    const { tenants, from, to } = await resolveTenantDays(db, {
       tenantId: opts.tenant,
       from: opts.day,
       to: opts.to,
     });
+    const days = dayRange(from, to);
     // The adapter reads the clock once: every job of this request is judged at the same instant.
     const now = new Date();
     const queued = await queueReplays(

@@ -69,7 +69,9 @@ export function registerReplay(program: Command, ctx: CliContext): void {
         const currencies = new Map(result.tenants.map((t) => [t.id, t.currency]));
         for (const r of result.results) {
           if ('outcome' in r && r.outcome.status === 'skipped') {
-            ctx.print(`${r.tenantId} ${r.day}: skipped (before the tenant's first day)`);
+            ctx.print(
+              `${r.tenantId} ${r.day}${r.through ? `..${r.through}` : ''}: skipped (before the tenant's first day)`,
+            );
           }
         }
         for (const r of days) {

@@ -32,7 +32,9 @@ export function registerRun(program: Command, ctx: CliContext): void {
             : `${r.tenantId} ${r.day}: closed period, ${o.lineCount} adjustment lines (${formatMinor(o.total, cur)} ${cur}) into ${o.period}, run ${o.runId}`,
         );
       } else if (o.status === 'skipped') {
-        ctx.print(`${r.tenantId} ${r.day}: skipped (before the tenant's first day)`);
+        ctx.print(
+          `${r.tenantId} ${r.day}${r.through ? `..${r.through}` : ''}: skipped (before the tenant's first day)`,
+        );
       }
     }
     const summary = rangeSummary(result);

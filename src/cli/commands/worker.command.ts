@@ -58,6 +58,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
         redisUrl,
         prefix: config.BILLING_QUEUE_PREFIX,
         concurrency: config.BILLING_WORKER_CONCURRENCY,
+        planMaxJobs: config.BILLING_PLAN_MAX_JOBS,
         logger,
         schedule: { pattern, source },
       });

@@ -122,14 +122,3 @@ export async function firstVersionInstant(db: Db, tenantId: string): Promise<Dat
     .executeTakeFirst();
   return row?.first ?? undefined;
 }
-
-/** The day's input revision (0 when nothing ever marked it). Read BEFORE the data a run uses. */
-export async function readDayRevision(db: Db, tenantId: string, day: string): Promise<string> {
-  const row = await db
-    .selectFrom('day_revisions')
-    .select('revision')
-    .where('tenant_id', '=', tenantId)
-    .where('day', '=', day)
-    .executeTakeFirst();
-  return row?.revision ?? '0';
-}

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import type { Db, RunTrigger } from '../database.ts';
+import { type Revision, toRevision } from './day-revision.repository.ts';
 
 export interface Run {
   id: string;
@@ -9,7 +10,8 @@ export interface Run {
   kind: 'charge' | 'adjustment';
   trigger: RunTrigger;
   isCurrent: boolean;
-  inputRevision: string;
+  /** The day revision this run read before its data (`day-revision.repository.ts`). */
+  inputRevision: Revision;
   startedAt: Date;
   finishedAt: Date;
   lineCount: number;
@@ -25,7 +27,7 @@ export interface NewRun {
   day: string;
   kind: 'charge' | 'adjustment';
   trigger: RunTrigger;
-  inputRevision: string;
+  inputRevision: Revision;
   currency: string;
   jobId: string | null;
 }
@@ -139,7 +141,7 @@ function rowToRun(r: {
     kind: r.kind,
     trigger: r.trigger,
     isCurrent: r.is_current,
-    inputRevision: r.input_revision,
+    inputRevision: toRevision(r.input_revision),
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     lineCount: r.line_count,
@@ -159,17 +161,6 @@ export async function findCurrentRun(db: Db, tenantId: string, day: string): Pro
     .where('is_current', '=', true)
     .executeTakeFirst();
   return row ? rowToRun(row) : undefined;
-}
-
-/** The highest input revision any run (charge or adjustment) of the tenant-day recorded; '0' without runs. */
-export async function maxRunRevision(db: Db, tenantId: string, day: string): Promise<string> {
-  const row = await db
-    .selectFrom('runs')
-    .select((eb) => eb.fn.max('input_revision').as('rev'))
-    .where('tenant_id', '=', tenantId)
-    .where('day', '=', day)
-    .executeTakeFirst();
-  return row?.rev ?? '0';
 }
 
 export interface RunFilter {

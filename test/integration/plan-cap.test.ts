@@ -1,0 +1,104 @@
+import { type Job, Queue } from 'bullmq';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { planNightProcessor } from '../../jobs/processors/plan-night.processor.ts';
+import { BILL_JOB_OPTIONS, BILL_QUEUE, PLAN_NIGHT } from '../../jobs/queues.ts';
+import { type BillingWorker, startBillingWorker } from '../../jobs/worker.ts';
+import { dayRange } from '../../src/domain/calendar.ts';
+import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
+import { drain, runsOf, seedPrices, seedTenant } from './jobs-fixtures.ts';
+
+/*
+ * The planner queues at most BILLING_PLAN_MAX_JOBS tenant-days per plan (here 10), oldest first
+ * per tenant, tenants in turn; the rest follows at the next plans. Real Redis and PostgreSQL.
+ */
+
+const logger = pino({ level: 'silent' });
+// 03:00 in Prague on the 26th: 2026-11-01..2026-11-25 (25 days) are billable.
+const NIGHT = '2026-11-26T02:00:00Z';
+
+/** A plan-night job as BullMQ hands it to the processor (payload with an explicit instant). */
+function planJob(now: string): Job {
+  return { id: `plan-${now}`, name: PLAN_NIGHT, data: { now }, opts: {}, timestamp: Date.parse(now) } as Job;
+}
+
+describe('the planner caps and pages the work of a night', () => {
+  let conn: TestDatabase;
+  const started: BillingWorker[] = [];
+  beforeAll(async () => {
+    conn = await createTestDatabase();
+    await seedPrices(conn.db);
+  });
+  afterEach(async () => {
+    for (const w of started.splice(0)) await w.close(5_000);
+  });
+  afterAll(async () => conn?.close());
+
+  it('with a cap of 10 and 25 due days: 10 oldest, the next 10, the last 5, then nothing', async () => {
+    await seedTenant(conn.db, 'capped', '2026-11-01T08:00:00+01:00');
+    const w = await startBillingWorker({
+      db: conn.db,
+      redisUrl: redisUrl(),
+      prefix: testPrefix('cap'),
+      concurrency: 2,
+      logger,
+      planMaxJobs: 10,
+    });
+    started.push(w);
+    const all = dayRange('2026-11-01', '2026-11-25');
+    const planned: number[] = [];
+    const billedAfter: string[][] = [];
+    for (let i = 0; i < 4; i++) {
+      // Each plan is a later fire of the same night (as the hourly schedule makes them).
+      const job = await w.queues.plan.add(PLAN_NIGHT, { now: `2026-11-26T0${2 + i}:00:00Z` });
+      await drain([w.queues.plan, w.queues.bill]);
+      const done = await w.queues.plan.getJob(job.id as string);
+      planned.push((done?.returnvalue as { planned: number } | undefined)?.planned ?? -1);
+      billedAfter.push((await runsOf(conn.db, 'capped')).map((r) => r.day));
+    }
+    expect(planned).toEqual([10, 10, 5, 0]);
+    expect(billedAfter[0]).toEqual(all.slice(0, 10));
+    expect(billedAfter[1]).toEqual(all.slice(0, 20));
+    expect(billedAfter[2]).toEqual(all);
+    expect(billedAfter[3]).toEqual(all);
+  });
+});
+
+describe('while its jobs wait, a plan adds no more than the cap', () => {
+  let conn: TestDatabase;
+  let bill: Queue;
+  beforeAll(async () => {
+    conn = await createTestDatabase();
+    await seedPrices(conn.db);
+    bill = new Queue(BILL_QUEUE, {
+      connection: { url: redisUrl() },
+      prefix: testPrefix('cap-wait'),
+      defaultJobOptions: BILL_JOB_OPTIONS,
+    });
+  });
+  afterAll(async () => {
+    await bill?.close();
+    await conn?.close();
+  });
+
+  it('one tenant back-dated far does not hold back the nightly day of another; the queue stays bounded', async () => {
+    await seedTenant(conn.db, 'backlog', '2026-11-01T08:00:00+01:00');
+    await seedTenant(conn.db, 'nightly', '2026-11-25T08:00:00+01:00');
+    const plan = planNightProcessor({ db: conn.db, bill, logger, maxJobs: 10 });
+    const first = await plan(planJob(NIGHT));
+    expect(first).toMatchObject({ due: 10, planned: 10 });
+    const queued = (await bill.getJobs(['waiting'])).map(
+      (j) => `${j.data.tenantId} ${j.data.day} ${j.data.trigger}`,
+    );
+    expect(queued.sort()).toEqual(
+      [
+        ...dayRange('2026-11-01', '2026-11-09').map((d) => `backlog ${d} catch-up`),
+        'nightly 2026-11-25 schedule',
+      ].sort(),
+    );
+    // No worker ran: the next plan sees the same oldest days, all still queued, and adds none.
+    const second = await plan(planJob('2026-11-26T03:00:00Z'));
+    expect(second).toMatchObject({ due: 10, planned: 0 });
+    expect(await bill.getJobCountByTypes('waiting')).toBe(10);
+  });
+});

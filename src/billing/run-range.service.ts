@@ -59,7 +59,7 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
     // over a range that may reach back centuries.
     const firstDay = await tenantFirstDay(db, tenant);
     let start: Day | undefined;
-    if (firstDay !== undefined && firstDay <= to) start = firstDay > from ? firstDay : from;
+    if (firstDay !== undefined && firstDay <= to) start = [firstDay, from].sort()[1]; // the later one
     if (start === undefined || start > from) {
       const through = start === undefined ? to : addDays(start, -1);
       runsTotal.inc({ trigger: input.trigger, outcome: 'skipped' }, dayCount(from, through));

@@ -2,20 +2,31 @@ import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
-import { batched, parseJsonLine, readLines } from './line-source.ts';
+import { batched, isBadLine, parseJsonLine, readLines } from './line-source.ts';
 import {
   parseSettingsVersionLine,
   type SettingsVersion,
   storeSettingsVersions,
 } from './settings-import.service.ts';
 
+export interface Refusal {
+  lineNo: number;
+  reason: string;
+}
+
 export interface SettingsFileImportResult {
   stored: number;
   unchanged: number;
-  refused: { lineNo: number; reason: string }[];
+  /** Every refused line, counted. */
+  refusedTotal: number;
+  /** The first `MAX_KEPT_REFUSALS` refused lines by line number (memory stays bounded however many). */
+  refused: Refusal[];
 }
 
 const BATCH_SIZE = 1000;
+
+/** How many refused lines an import keeps with their reasons; the rest are only counted. */
+export const MAX_KEPT_REFUSALS = 100;
 
 /**
  * Imports an NDJSON file of settings versions. Each line is judged on its own: good lines are
@@ -27,17 +38,18 @@ export async function importSettingsFile(
   input: Readable,
   now: () => Date,
 ): Promise<SettingsFileImportResult> {
-  const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refused: [] };
+  const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refusedTotal: 0, refused: [] };
   const tenantIds = new Set((await listTenants(db)).map((t) => t.id));
   for await (const lines of batched(readLines(input), BATCH_SIZE)) {
     const good: { lineNo: number; version: SettingsVersion }[] = [];
+    const refused: Refusal[] = [];
     for (const line of lines) {
-      const json = parseJsonLine(line.text);
+      const json = isBadLine(line) ? { ok: false as const, reason: line.reason } : parseJsonLine(line.text);
       const parsed = json.ok ? parseSettingsVersionLine(json.value) : json;
       if (!parsed.ok) {
-        result.refused.push({ lineNo: line.lineNo, reason: parsed.reason });
+        refused.push({ lineNo: line.lineNo, reason: parsed.reason });
       } else if (!tenantIds.has(parsed.version.tenantId)) {
-        result.refused.push({
+        refused.push({
           lineNo: line.lineNo,
           reason: `tenantId: unknown tenant "${parsed.version.tenantId}"`,
         });
@@ -57,10 +69,19 @@ export async function importSettingsFile(
       if (o.status === 'stored') result.stored += 1;
       else if (o.status === 'unchanged') result.unchanged += 1;
       else if (o.status === 'conflict') {
-        result.refused.push({ lineNo: (good[i] as { lineNo: number }).lineNo, reason: o.reason });
+        refused.push({ lineNo: (good[i] as { lineNo: number }).lineNo, reason: o.reason });
       }
     });
+    keepRefusals(result, refused);
   }
-  result.refused.sort((a, b) => a.lineNo - b.lineNo);
   return result;
+}
+
+/** Counts a batch's refusals and keeps the first ones (batches come in line order). */
+function keepRefusals(result: SettingsFileImportResult, refused: Refusal[]): void {
+  result.refusedTotal += refused.length;
+  const room = MAX_KEPT_REFUSALS - result.refused.length;
+  if (room <= 0 || refused.length === 0) return;
+  refused.sort((a, b) => a.lineNo - b.lineNo);
+  result.refused.push(...refused.slice(0, room));
 }

@@ -1,10 +1,34 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { formatMinor } from '../../domain/money.ts';
+import { InputError } from '../../errors.ts';
 import { writeInvoiceCsv } from '../../export/invoice-csv.ts';
 import type { CliContext } from '../context.ts';
+
+/**
+ * Creates FILE readable by its owner only (0600: the invoice holds names and e-mail addresses);
+ * a path that cannot be written is bad input (exit 2) naming `shownAs`.
+ */
+async function createPrivateFile(file: string, shownAs: string): Promise<WriteStream> {
+  const stream = createWriteStream(file, { mode: 0o600, flags: 'wx' });
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', (e: NodeJS.ErrnoException) => {
+      const why =
+        e.code === 'ENOENT'
+          ? 'no such directory'
+          : e.code === 'EACCES'
+            ? 'permission denied'
+            : e.code === 'ENOTDIR'
+              ? 'a part of the path is not a directory'
+              : e.message;
+      reject(new InputError(`cannot write ${shownAs}: ${why}`));
+    });
+  });
+  return stream;
+}
 
 export function registerExport(program: Command, ctx: CliContext): void {
   program
@@ -12,11 +36,11 @@ export function registerExport(program: Command, ctx: CliContext): void {
     .description('write the invoice CSV of a month (billing.md, Invoice CSV) to FILE or stdout')
     .requiredOption('--month <YYYY-MM>', "the period (calendar month in each tenant's time zone)")
     .option('--tenant <id>', 'one tenant (default: every tenant, in one file)')
-    .option('--out <file>', 'write to FILE instead of stdout')
+    .option('--out <file>', 'write to FILE (created with mode 0600) instead of stdout')
     .action(async (opts: { month: string; tenant?: string; out?: string }) => {
-      const { db } = await ctx.database();
       const input = { month: opts.month, tenantId: opts.tenant };
       if (!opts.out) {
+        const { db } = await ctx.database();
         const result = await writeInvoiceCsv(db, input, process.stdout);
         ctx.logger.info(
           { month: opts.month, tenantId: opts.tenant, rows: result.rows },
@@ -25,9 +49,11 @@ export function registerExport(program: Command, ctx: CliContext): void {
         return;
       }
       // Written beside the target and renamed at the end: FILE is either complete or untouched.
+      // Opened before the database: a path that cannot be written fails at once.
       const partial = `${opts.out}.partial-${process.pid}`;
-      const file = createWriteStream(partial);
+      const file = await createPrivateFile(partial, opts.out);
       try {
+        const { db } = await ctx.database();
         const result = await writeInvoiceCsv(db, input, file);
         file.end();
         await finished(file);

@@ -38,6 +38,8 @@ export const isBadLine = (line: SplitLine): line is BadLine => 'reason' in line;
 export class LineSplitter {
   readonly #emit: (line: SplitLine) => void;
   readonly #maxBytes: number;
+  /** The head kept of an over-long line. */
+  readonly #headBytes: number;
   #parts: Buffer[] = [];
   #bytes = 0;
   #overlong = false;
@@ -46,6 +48,7 @@ export class LineSplitter {
   constructor(emit: (line: SplitLine) => void, maxBytes = MAX_LINE_BYTES) {
     this.#emit = emit;
     this.#maxBytes = maxBytes;
+    this.#headBytes = Math.min(KEPT_HEAD_BYTES, maxBytes);
   }
 
   /** Feeds one chunk; emits every line it completes, synchronously. */
@@ -75,7 +78,7 @@ export class LineSplitter {
     if (this.#bytes > this.#maxBytes + 1) {
       // +1: a CR before the LF does not count. From here on only the byte count grows.
       this.#overlong = true;
-      const head = Buffer.concat([...this.#parts, piece]).subarray(0, KEPT_HEAD_BYTES);
+      const head = Buffer.concat([...this.#parts, piece]).subarray(0, this.#headBytes);
       this.#parts = [Buffer.from(head)];
       return;
     }
@@ -92,21 +95,13 @@ export class LineSplitter {
     this.#bytes = 0;
     this.#overlong = false;
     if (overlong) {
-      this.#emit({
-        lineNo,
-        reason: `line too long: ${bytes} bytes, the limit is ${this.#maxBytes} bytes (only the first ${KEPT_HEAD_BYTES} bytes are kept)`,
-        raw: parts[0] as Buffer,
-      });
+      this.#emit(this.#tooLong(lineNo, bytes, parts[0] as Buffer));
       return;
     }
     let buf = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, bytes);
     if (buf.length > 0 && buf[buf.length - 1] === 13) buf = buf.subarray(0, buf.length - 1);
     if (buf.length > this.#maxBytes) {
-      this.#emit({
-        lineNo,
-        reason: `line too long: ${buf.length} bytes, the limit is ${this.#maxBytes} bytes (only the first ${KEPT_HEAD_BYTES} bytes are kept)`,
-        raw: Buffer.from(buf.subarray(0, KEPT_HEAD_BYTES)),
-      });
+      this.#emit(this.#tooLong(lineNo, buf.length, buf));
       return;
     }
     const reason = byteProblem(buf);
@@ -117,6 +112,14 @@ export class LineSplitter {
     }
     const text = buf.toString('utf8');
     if (text.trim() !== '') this.#emit({ lineNo, text });
+  }
+
+  #tooLong(lineNo: number, bytes: number, head: Buffer): BadLine {
+    return {
+      lineNo,
+      reason: `line too long: ${bytes} bytes, the limit is ${this.#maxBytes} bytes (only the first ${this.#headBytes} bytes are kept)`,
+      raw: Buffer.from(head.subarray(0, this.#headBytes)),
+    };
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.ts';
+import { isTransientDatabaseError } from '../db/database-errors.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { batched, isBadLine, parseJsonLine, readLines } from './line-source.ts';
 import {
@@ -30,8 +31,9 @@ export const MAX_KEPT_REFUSALS = 100;
 
 /**
  * Imports an NDJSON file of settings versions. Each line is judged on its own: good lines are
- * stored (a batch per transaction, so a line is never half-written), bad lines are reported with
- * their line number and reason. `now` is the time of receipt (for marking back-dated days).
+ * stored (a batch per transaction, so a line is never half-written), bad lines (including lines
+ * that are not valid UTF-8, hold a NUL byte or exceed `MAX_LINE_BYTES`) are counted and the first
+ * `MAX_KEPT_REFUSALS` reported with their line number and reason. `now` is the time of receipt (for marking back-dated days).
  */
 export async function importSettingsFile(
   db: Kysely<Database>,
@@ -41,7 +43,7 @@ export async function importSettingsFile(
   const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refusedTotal: 0, refused: [] };
   const tenantIds = new Set((await listTenants(db)).map((t) => t.id));
   for await (const lines of batched(readLines(input), BATCH_SIZE)) {
-    const good: { lineNo: number; version: SettingsVersion }[] = [];
+    const good: GoodLine[] = [];
     const refused: Refusal[] = [];
     for (const line of lines) {
       const json = isBadLine(line) ? { ok: false as const, reason: line.reason } : parseJsonLine(line.text);
@@ -57,24 +59,55 @@ export async function importSettingsFile(
         good.push({ lineNo: line.lineNo, version: parsed.version });
       }
     }
-    const receivedAt = now();
-    const { outcomes } = await db.transaction().execute((trx) =>
+    await storeIsolating(db, good, now(), result, refused);
+    keepRefusals(result, refused);
+  }
+  return result;
+}
+
+type GoodLine = { lineNo: number; version: SettingsVersion };
+
+/**
+ * Stores the good lines of a batch in one transaction. If the database refuses it for a reason
+ * that is not transient (a value it cannot store), the batch is split in halves down to single
+ * lines, and a line that still fails is refused with the database's message: one bad value costs
+ * only its line. Transient errors (database away) are thrown: the import fails, a re-run is exact.
+ */
+async function storeIsolating(
+  db: Kysely<Database>,
+  good: GoodLine[],
+  receivedAt: Date,
+  result: SettingsFileImportResult,
+  refused: Refusal[],
+): Promise<void> {
+  if (good.length === 0) return;
+  let outcomes: Awaited<ReturnType<typeof storeSettingsVersions>>['outcomes'];
+  try {
+    ({ outcomes } = await db.transaction().execute((trx) =>
       storeSettingsVersions(
         trx,
         good.map((g) => g.version),
         receivedAt,
       ),
-    );
-    outcomes.forEach((o, i) => {
-      if (o.status === 'stored') result.stored += 1;
-      else if (o.status === 'unchanged') result.unchanged += 1;
-      else if (o.status === 'conflict') {
-        refused.push({ lineNo: (good[i] as { lineNo: number }).lineNo, reason: o.reason });
-      }
-    });
-    keepRefusals(result, refused);
+    ));
+  } catch (error) {
+    if (isTransientDatabaseError(error)) throw error;
+    if (good.length === 1) {
+      const message = String((error as Error)?.message ?? error).slice(0, 500);
+      refused.push({ lineNo: (good[0] as GoodLine).lineNo, reason: `could not be stored: ${message}` });
+      return;
+    }
+    const half = Math.ceil(good.length / 2);
+    await storeIsolating(db, good.slice(0, half), receivedAt, result, refused);
+    await storeIsolating(db, good.slice(half), receivedAt, result, refused);
+    return;
   }
-  return result;
+  outcomes.forEach((o, i) => {
+    if (o.status === 'stored') result.stored += 1;
+    else if (o.status === 'unchanged') result.unchanged += 1;
+    else if (o.status === 'conflict')
+      refused.push({ lineNo: (good[i] as GoodLine).lineNo, reason: o.reason });
+  });
 }
 
 /** Counts a batch's refusals and keeps the first ones (batches come in line order). */

@@ -54,13 +54,50 @@ export class LineSplitter {
   /** Feeds one chunk; emits every line it completes, synchronously. */
   push(chunk: Buffer): void {
     let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(10, start);
+    if (this.#bytes > 0) {
+      // The first line of this chunk completes the one carried over.
+      const nl = chunk.indexOf(10);
       if (nl < 0) {
-        if (start < chunk.length) this.#keep(chunk.subarray(start));
+        this.#keep(chunk);
         return;
       }
-      this.#keep(chunk.subarray(start, nl));
+      this.#keep(chunk.subarray(0, nl));
+      this.#finishLine();
+      start = nl + 1;
+    }
+    const last = chunk.lastIndexOf(10);
+    if (last >= start) {
+      const whole = chunk.subarray(start, last + 1);
+      if (!this.#textLines(whole)) this.#byteLines(whole);
+      start = last + 1;
+    }
+    if (start < chunk.length) this.#keep(chunk.subarray(start));
+  }
+
+  /**
+   * The fast path for complete lines that are all good: one native UTF-8 and NUL check and one
+   * decode for the whole run, then splitting in string space. False (nothing emitted) when the
+   * run needs judging line by line.
+   */
+  #textLines(run: Buffer): boolean {
+    if (run.length > this.#maxBytes || run.indexOf(0) >= 0 || !isUtf8(run)) return false;
+    const text = run.toString('utf8');
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+      this.#lineNo += 1;
+      const end = nl > from && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      const line = text.slice(from, end);
+      if (line.trim() !== '') this.#emit({ lineNo: this.#lineNo, text: line });
+      from = nl + 1;
+    }
+    return true;
+  }
+
+  /** Complete lines judged one by one from their bytes. */
+  #byteLines(run: Buffer): void {
+    let start = 0;
+    for (let nl = run.indexOf(10); nl >= 0; nl = run.indexOf(10, start)) {
+      this.#keep(run.subarray(start, nl));
       this.#finishLine();
       start = nl + 1;
     }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  byteProblem,
   firstInvalidUtf8,
   isBadLine,
   KEPT_HEAD_BYTES,
@@ -50,6 +51,47 @@ describe('LineSplitter', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+
+  it('equals a line-by-line reference with the default limit, whatever the chunks (property)', () => {
+    const reference = (input: Buffer) => {
+      const out: unknown[] = [];
+      let lineNo = 0;
+      let start = 0;
+      while (start < input.length) {
+        let nl = input.indexOf(10, start);
+        if (nl < 0) nl = input.length;
+        lineNo += 1;
+        let line = input.subarray(start, nl);
+        if (line.at(-1) === 13) line = line.subarray(0, -1);
+        const reason = byteProblem(line);
+        if (reason) out.push({ lineNo, reason, raw: line.toString('hex') });
+        else if (line.toString('utf8').trim() !== '') out.push({ lineNo, text: line.toString('utf8') });
+        start = nl + 1;
+      }
+      return out;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.string({ maxLength: 20 }),
+            fc.constantFrom('\n', '\r\n', '\r', 'é', '😀', '\u0000', ' '),
+            fc.uint8Array({ maxLength: 3 }).map((b) => Buffer.from(b).toString('latin1')),
+          ),
+          { maxLength: 40 },
+        ),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 5 }),
+        (parts, sizes) => {
+          // latin1 pieces become raw bytes: invalid UTF-8 among good text
+          const input = Buffer.concat(
+            parts.map((p) => Buffer.from(p, /^[\x00-\xff]*$/.test(p) ? 'latin1' : 'utf8')),
+          );
+          expect(view(split(input, sizes))).toEqual(reference(input));
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 

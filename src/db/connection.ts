@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { lockDataDir } from './data-dir-lock.ts';
 import type { Database } from './database.ts';
 import { migrateToLatest } from './migrator.ts';
 
@@ -41,24 +42,38 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Database
 
 /**
  * The embedded PostgreSQL (PGlite) in `dataDir` (or `memory://`). It runs one query at a time,
- * so callers must use the transaction's handle inside a transaction, never `db`.
+ * so callers must use the transaction's handle inside a transaction, never `db`. A data
+ * directory is used by one process at a time: its lock file (`data-dir-lock.ts`) is taken first.
  */
 export async function openEmbedded(dataDir: string): Promise<DatabaseConnection> {
-  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  // Loaded only when used: a process on real PostgreSQL never pays for the embedded one.
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
-  const pglite = await PGlite.create(dataDir);
-  const pool = new pg.Pool({ ...createPgConfig(pglite), types: typeParsers });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return {
-    db,
-    kind: 'embedded',
-    close: async () => {
-      await db.destroy();
-      await pglite.close();
-    },
-  };
+  let release = () => {};
+  if (!dataDir.startsWith('memory://')) {
+    mkdirSync(dataDir, { recursive: true });
+    release = lockDataDir(dataDir);
+  }
+  try {
+    // Loaded only when used: a process on real PostgreSQL never pays for the embedded one.
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
+    const pglite = await PGlite.create(dataDir);
+    const pool = new pg.Pool({ ...createPgConfig(pglite), types: typeParsers });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return {
+      db,
+      kind: 'embedded',
+      close: async () => {
+        try {
+          await db.destroy();
+          await pglite.close();
+        } finally {
+          release();
+        }
+      },
+    };
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 export async function openDatabase(options: OpenOptions): Promise<DatabaseConnection> {

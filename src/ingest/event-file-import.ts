@@ -2,6 +2,8 @@ import type { Readable } from 'node:stream';
 import { InputError } from '../errors.ts';
 import type { BatchResult, EventIngestor, IngestItem } from './event-ingest.service.ts';
 import { csvColumns, csvItem, type EventFormat, ndjsonItem } from './event-line.parser.ts';
+import { ingestIsolating } from './isolating-ingest.ts';
+import { eachChunkLines, isBadLine } from './line-source.ts';
 
 export interface FileImportOptions {
   format: EventFormat;
@@ -24,51 +26,13 @@ export interface FileImportResult {
 }
 
 /**
- * Splits a byte stream into lines with their 1-based numbers (blank lines skipped but counted),
- * calling `onLine` synchronously for every line of a chunk: no promise per line (an async
- * generator per line cost more CPU than the parsing). `afterChunk` runs between chunks and may
- * wait (backpressure), so memory stays bounded whatever the file size.
- */
-async function eachLine(
-  input: Readable,
-  onBytes: (n: number) => void,
-  onLine: (lineNo: number, line: string) => void,
-  afterChunk: () => Promise<boolean>,
-): Promise<void> {
-  let rest = '';
-  let lineNo = 0;
-  let bytes = 0;
-  const emit = (line: string) => {
-    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
-    if (text.trim() !== '') onLine(lineNo, text);
-  };
-  input.setEncoding('utf8');
-  for await (const chunk of input as AsyncIterable<string>) {
-    bytes += Buffer.byteLength(chunk);
-    onBytes(bytes);
-    const text = rest + chunk;
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
-      lineNo += 1;
-      emit(text.slice(start, nl));
-      start = nl + 1;
-    }
-    rest = text.slice(start);
-    if (!(await afterChunk())) return;
-  }
-  if (rest !== '') {
-    lineNo += 1;
-    emit(rest);
-  }
-}
-
-/**
  * Imports a file of login events (NDJSON or CSV with the header of `docs/file-formats.md`) through the one
- * ingest path. Every line is judged on its own; each batch commits on its own, so an import
- * killed half-way and run again ends with exact counts (already stored lines are duplicates).
- * Up to `concurrency` batches are in flight while the next one is parsed.
+ * ingest path. Every line is judged on its own: a line that is not valid UTF-8, holds a NUL
+ * byte or is longer than `MAX_LINE_BYTES` is a reject from its bytes (`LineSplitter`), the rest
+ * are parsed, and a value the database refuses costs only its own line (`ingestIsolating`).
+ * Each batch commits on its own, so an import killed half-way and run again ends with exact
+ * counts (already stored lines are duplicates). Up to `concurrency` batches are in flight while
+ * the next one is parsed.
  */
 export async function importEventFile(
   ingestor: EventIngestor,
@@ -82,8 +46,7 @@ export async function importEventFile(
   let failure: unknown;
 
   const submit = (items: IngestItem[]) => {
-    const p: Promise<void> = ingestor
-      .ingest(items, { source: 'file' })
+    const p: Promise<void> = ingestIsolating(ingestor, items, { source: 'file' })
       .then((r: BatchResult) => {
         result.accepted += r.accepted;
         result.duplicates += r.duplicates;
@@ -102,22 +65,27 @@ export async function importEventFile(
   let batch: IngestItem[] = [];
   const full: IngestItem[][] = [];
   let headerError: InputError | undefined;
-  await eachLine(
+  await eachChunkLines(
     input,
     options.onProgress ?? (() => {}),
-    (lineNo, text) => {
+    (line) => {
       if (headerError) return;
-      const location = `${options.name}:${lineNo}`;
+      const location = `${options.name}:${line.lineNo}`;
       if (options.format === 'csv' && columns === undefined) {
         try {
-          columns = csvColumns(text);
+          if (isBadLine(line)) throw new Error(`the CSV header ${line.reason}`);
+          columns = csvColumns(line.text);
         } catch (error) {
           headerError = new InputError(`${location}: ${(error as Error).message}`);
         }
         return;
       }
       batch.push(
-        options.format === 'csv' ? csvItem(text, location, columns as number[]) : ndjsonItem(text, location),
+        isBadLine(line)
+          ? { raw: line.raw, location, parsed: { ok: false, reason: line.reason } }
+          : options.format === 'csv'
+            ? csvItem(line.text, location, columns as number[])
+            : ndjsonItem(line.text, location),
       );
       if (batch.length >= batchSize) {
         full.push(batch);

@@ -23,7 +23,8 @@ export const MAX_FUTURE_MS = 5 * 60_000;
 
 /** One received item: its raw text (kept if rejected), where it came from, and its parse result. */
 export interface IngestItem {
-  raw: string;
+  /** Bytes when the input was not text (a file line that is not valid UTF-8). */
+  raw: string | Uint8Array;
   location: string;
   parsed: ParsedEvent;
   /** tenantId/eventId read from a payload that failed validation, so its reject can be found by tenant. */

@@ -1,13 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { InputError } from '../errors.ts';
+import { LineSplitter, type SplitLine } from './line-splitter.ts';
 
-export interface Line {
-  /** 1-based line number in the input, counting blank lines too, so that messages point at the right line. */
-  lineNo: number;
-  text: string;
-}
+export { type BadLine, isBadLine, type Line, MAX_LINE_BYTES, type SplitLine } from './line-splitter.ts';
 
 /** Opens FILE, or standard input for `-`; a missing file is bad input (exit 2) naming the path. */
 export async function openInput(file: string): Promise<Readable> {
@@ -22,15 +18,45 @@ export async function openInput(file: string): Promise<Readable> {
   return stream;
 }
 
-/** The non-blank lines of a stream, one at a time (bounded memory, whatever the size). */
-export async function* readLines(input: Readable): AsyncGenerator<Line> {
-  const rl = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-  let lineNo = 0;
-  for await (const text of rl) {
-    lineNo += 1;
-    if (text.trim() === '') continue;
-    yield { lineNo, text };
+/**
+ * The non-blank lines of a byte stream, one at a time, each judged on its own (`LineSplitter`:
+ * invalid UTF-8, NUL bytes and over-long lines come as `BadLine`s with their line numbers).
+ * Linear time and bounded memory whatever the size. Chunk-wise feeding: `eachChunkLines`.
+ */
+export async function* readLines(input: Readable): AsyncGenerator<SplitLine> {
+  let ready: SplitLine[] = [];
+  const splitter = new LineSplitter((line) => ready.push(line));
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    const lines = ready;
+    ready = [];
+    yield* lines;
   }
+  splitter.end();
+  yield* ready;
+}
+
+/**
+ * Feeds a byte stream through a `LineSplitter`, calling `onLine` synchronously for every line of
+ * a chunk (no promise per line: an async generator per line cost more CPU than the parsing).
+ * `afterChunk` runs between chunks and may wait (backpressure) or stop the reading (false).
+ */
+export async function eachChunkLines(
+  input: Readable,
+  onBytes: (bytesRead: number) => void,
+  onLine: (line: SplitLine) => void,
+  afterChunk: () => Promise<boolean>,
+): Promise<void> {
+  const splitter = new LineSplitter(onLine);
+  let bytes = 0;
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    bytes += buf.length;
+    onBytes(bytes);
+    splitter.push(buf);
+    if (!(await afterChunk())) return;
+  }
+  splitter.end();
 }
 
 /** Groups an async sequence into arrays of at most `size` items. */

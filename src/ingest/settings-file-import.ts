@@ -1,43 +1,57 @@
 import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.ts';
+import { isTransientDatabaseError } from '../db/database-errors.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
-import { batched, parseJsonLine, readLines } from './line-source.ts';
+import { batched, isBadLine, parseJsonLine, readLines } from './line-source.ts';
 import {
   parseSettingsVersionLine,
   type SettingsVersion,
   storeSettingsVersions,
 } from './settings-import.service.ts';
 
+export interface Refusal {
+  lineNo: number;
+  reason: string;
+}
+
 export interface SettingsFileImportResult {
   stored: number;
   unchanged: number;
-  refused: { lineNo: number; reason: string }[];
+  /** Every refused line, counted. */
+  refusedTotal: number;
+  /** The first `MAX_KEPT_REFUSALS` refused lines by line number (memory stays bounded however many). */
+  refused: Refusal[];
 }
 
 const BATCH_SIZE = 1000;
 
+/** How many refused lines an import keeps with their reasons; the rest are only counted. */
+export const MAX_KEPT_REFUSALS = 100;
+
 /**
  * Imports an NDJSON file of settings versions. Each line is judged on its own: good lines are
- * stored (a batch per transaction, so a line is never half-written), bad lines are reported with
- * their line number and reason. `now` is the time of receipt (for marking back-dated days).
+ * stored (a batch per transaction, so a line is never half-written), bad lines (including lines
+ * that are not valid UTF-8, hold a NUL byte or exceed `MAX_LINE_BYTES`) are counted and the first
+ * `MAX_KEPT_REFUSALS` reported with their line number and reason. `now` is the time of receipt (for marking back-dated days).
  */
 export async function importSettingsFile(
   db: Kysely<Database>,
   input: Readable,
   now: () => Date,
 ): Promise<SettingsFileImportResult> {
-  const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refused: [] };
+  const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refusedTotal: 0, refused: [] };
   const tenantIds = new Set((await listTenants(db)).map((t) => t.id));
   for await (const lines of batched(readLines(input), BATCH_SIZE)) {
-    const good: { lineNo: number; version: SettingsVersion }[] = [];
+    const good: GoodLine[] = [];
+    const refused: Refusal[] = [];
     for (const line of lines) {
-      const json = parseJsonLine(line.text);
+      const json = isBadLine(line) ? { ok: false as const, reason: line.reason } : parseJsonLine(line.text);
       const parsed = json.ok ? parseSettingsVersionLine(json.value) : json;
       if (!parsed.ok) {
-        result.refused.push({ lineNo: line.lineNo, reason: parsed.reason });
+        refused.push({ lineNo: line.lineNo, reason: parsed.reason });
       } else if (!tenantIds.has(parsed.version.tenantId)) {
-        result.refused.push({
+        refused.push({
           lineNo: line.lineNo,
           reason: `tenantId: unknown tenant "${parsed.version.tenantId}"`,
         });
@@ -45,22 +59,62 @@ export async function importSettingsFile(
         good.push({ lineNo: line.lineNo, version: parsed.version });
       }
     }
-    const receivedAt = now();
-    const { outcomes } = await db.transaction().execute((trx) =>
+    await storeIsolating(db, good, now(), result, refused);
+    keepRefusals(result, refused);
+  }
+  return result;
+}
+
+type GoodLine = { lineNo: number; version: SettingsVersion };
+
+/**
+ * Stores the good lines of a batch in one transaction. If the database refuses it for a reason
+ * that is not transient (a value it cannot store), the batch is split in halves down to single
+ * lines, and a line that still fails is refused with the database's message: one bad value costs
+ * only its line. Transient errors (database away) are thrown: the import fails, a re-run is exact.
+ */
+async function storeIsolating(
+  db: Kysely<Database>,
+  good: GoodLine[],
+  receivedAt: Date,
+  result: SettingsFileImportResult,
+  refused: Refusal[],
+): Promise<void> {
+  if (good.length === 0) return;
+  let outcomes: Awaited<ReturnType<typeof storeSettingsVersions>>['outcomes'];
+  try {
+    ({ outcomes } = await db.transaction().execute((trx) =>
       storeSettingsVersions(
         trx,
         good.map((g) => g.version),
         receivedAt,
       ),
-    );
-    outcomes.forEach((o, i) => {
-      if (o.status === 'stored') result.stored += 1;
-      else if (o.status === 'unchanged') result.unchanged += 1;
-      else if (o.status === 'conflict') {
-        result.refused.push({ lineNo: (good[i] as { lineNo: number }).lineNo, reason: o.reason });
-      }
-    });
+    ));
+  } catch (error) {
+    if (isTransientDatabaseError(error)) throw error;
+    if (good.length === 1) {
+      const message = String((error as Error)?.message ?? error).slice(0, 500);
+      refused.push({ lineNo: (good[0] as GoodLine).lineNo, reason: `could not be stored: ${message}` });
+      return;
+    }
+    const half = Math.ceil(good.length / 2);
+    await storeIsolating(db, good.slice(0, half), receivedAt, result, refused);
+    await storeIsolating(db, good.slice(half), receivedAt, result, refused);
+    return;
   }
-  result.refused.sort((a, b) => a.lineNo - b.lineNo);
-  return result;
+  outcomes.forEach((o, i) => {
+    if (o.status === 'stored') result.stored += 1;
+    else if (o.status === 'unchanged') result.unchanged += 1;
+    else if (o.status === 'conflict')
+      refused.push({ lineNo: (good[i] as GoodLine).lineNo, reason: o.reason });
+  });
+}
+
+/** Counts a batch's refusals and keeps the first ones (batches come in line order). */
+function keepRefusals(result: SettingsFileImportResult, refused: Refusal[]): void {
+  result.refusedTotal += refused.length;
+  const room = MAX_KEPT_REFUSALS - result.refused.length;
+  if (room <= 0 || refused.length === 0) return;
+  refused.sort((a, b) => a.lineNo - b.lineNo);
+  result.refused.push(...refused.slice(0, room));
 }

@@ -1,9 +1,13 @@
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.ts';
+import { isTransientDatabaseError } from '../db/database-errors.ts';
 import type { Logger } from '../logger.ts';
-import { EventIngestor, hintOf, type IngestItem } from './event-ingest.service.ts';
-import { parseLoginEvent } from './login-event.schema.ts';
+import { type BatchResult, EventIngestor } from './event-ingest.service.ts';
+import { ingestIsolating } from './isolating-ingest.ts';
+import { entriesOf, entryId, messageItems, type StreamEntry } from './stream-message.ts';
+
+export { messageItems } from './stream-message.ts';
 
 export interface StreamConsumerOptions {
   db: Kysely<Database>;
@@ -20,175 +24,238 @@ export interface StreamConsumerOptions {
   claimIdleMs?: number;
   /** Messages per read. */
   count?: number;
+  /** First wait after a failed batch (ms); doubled per failure in a row up to `maxRetryMs`. */
+  retryMs?: number;
+  maxRetryMs?: number;
 }
 
-type StreamEntry = [id: string, fields: string[] | null];
-
-/**
- * The events of one stream message (`docs/ingest.md`): field `event` holds one JSON event, or
- * field `events` a JSON array of events. Anything else is one rejected payload, never dropped.
- */
-export function messageItems(id: string, fields: readonly string[] | null): IngestItem[] {
-  const map = new Map<string, string>();
-  for (let i = 0; fields && i + 1 < fields.length; i += 2)
-    map.set(fields[i] as string, fields[i + 1] as string);
-  const location = `stream ${id}`;
-  const single = map.get('event');
-  const many = map.get('events');
-  const rawAll = single ?? many ?? JSON.stringify(Object.fromEntries(map));
-  const fail = (reason: string): IngestItem[] => [{ raw: rawAll, location, parsed: { ok: false, reason } }];
-  if (single === undefined && many === undefined)
-    return fail('stream message has neither an "event" nor an "events" field');
-  let value: unknown;
-  try {
-    value = JSON.parse(rawAll);
-  } catch (error) {
-    return fail(`not valid JSON: ${(error as Error).message}`);
-  }
-  const values = single !== undefined ? [value] : value;
-  if (!Array.isArray(values)) return fail('field "events" must be a JSON array of events');
-  return values.map((v, i) => {
-    const parsed = parseLoginEvent(v);
-    const raw = JSON.stringify(v) ?? 'null';
-    const loc = single !== undefined ? location : `${location} [${i}]`;
-    return parsed.ok ? { raw, location: loc, parsed } : { raw, location: loc, parsed, hint: hintOf(v) };
-  });
+export interface StreamConsumer {
+  /** Finishes the batch in hand (commit + ack), then stops reading; waits at most one `blockMs` read. */
+  close(): Promise<void>;
+  /** Alias of `close`: the worker command calls it by that name. */
+  stop(): Promise<void>;
 }
-
-function entriesOf(reply: unknown): StreamEntry[] {
-  // XREADGROUP: [[stream, [[id, fields], ...]]] or null.
-  if (!Array.isArray(reply) || reply.length === 0) return [];
-  return ((reply[0] as [string, StreamEntry[]])[1] ?? []).filter((e) => e[1] !== null);
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Reads login events from a Redis stream with a consumer group and ingests them through the one
  * ingest path. A read is one batch: its messages are acknowledged (XACK) only after the batch
  * committed, so a crash at any point leaves them pending; they are then retried by this consumer
  * on restart or claimed (XAUTOCLAIM) by a live one once idle for `claimIdleMs`. Redelivery is
- * harmless: the ingest path counts a repeat as a duplicate. A bad message is kept as a reject and
- * acknowledged, so it never blocks the stream. The group is created at the start of the stream
- * if missing (events published before the first consumer started are not skipped).
+ * harmless: the ingest path counts a repeat as a duplicate.
+ *
+ * A poison message never jams the stream: when a batch fails for a reason that is not transient,
+ * its messages are retried one at a time, and within a message the events are isolated
+ * (`ingestIsolating`), so what the database refuses is kept as a reject and acked, and every
+ * other event is stored. A transient failure (database or Redis away) acks nothing and is
+ * retried with backoff. The group is created at the start of the stream if missing (events
+ * published before the first consumer started are not skipped).
  */
-export async function startStreamConsumer(
-  opts: StreamConsumerOptions,
-): Promise<{ close(): Promise<void>; stop(): Promise<void> }> {
-  const blockMs = opts.blockMs ?? 1000;
-  const claimIdleMs = opts.claimIdleMs ?? 60_000;
-  const count = opts.count ?? 1000;
-  const log = opts.logger.child({ stream: opts.stream, group: opts.group, consumer: opts.consumer });
-  const redis = new Redis(opts.redisUrl, {
-    maxRetriesPerRequest: null,
-    lazyConnect: true,
-    // RESP2: stream replies in their documented array shapes (RESP3 turns XREADGROUP into a map).
-    protocol: 2,
-  });
-  redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
-  await redis.connect();
-  const ensureGroup = async () => {
+export async function startStreamConsumer(opts: StreamConsumerOptions): Promise<StreamConsumer> {
+  const consumer = new GroupConsumer(opts);
+  await consumer.connect();
+  consumer.start();
+  const close = () => consumer.close();
+  return { close, stop: close };
+}
+
+class GroupConsumer {
+  readonly #opts: StreamConsumerOptions;
+  readonly #log: Logger;
+  readonly #redis: Redis;
+  readonly #ingestor: EventIngestor;
+  readonly #blockMs: number;
+  readonly #claimIdleMs: number;
+  readonly #count: number;
+  #closing = false;
+  /** First our own pending messages (left by a previous run or a failed batch), then new ones. */
+  #ownPending = true;
+  #nextClaim = 0;
+  #retryMs: number;
+  #loop: Promise<void> = Promise.resolve();
+  #wake: (() => void) | undefined;
+
+  constructor(opts: StreamConsumerOptions) {
+    this.#opts = opts;
+    this.#blockMs = opts.blockMs ?? 1000;
+    this.#claimIdleMs = opts.claimIdleMs ?? 60_000;
+    this.#count = opts.count ?? 1000;
+    this.#retryMs = opts.retryMs ?? 500;
+    this.#log = opts.logger.child({ stream: opts.stream, group: opts.group, consumer: opts.consumer });
+    this.#redis = new Redis(opts.redisUrl, {
+      maxRetriesPerRequest: null,
+      lazyConnect: true,
+      // RESP2: stream replies in their documented array shapes (RESP3 turns XREADGROUP into a map).
+      protocol: 2,
+    });
+    this.#redis.on('error', (error) => this.#log.warn({ err: error }, 'redis connection error'));
+    this.#ingestor = new EventIngestor(opts.db, opts.now);
+  }
+
+  async connect(): Promise<void> {
+    await this.#redis.connect();
+    await this.#ensureGroup();
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#wake?.();
+    await this.#loop;
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#closing) {
+      try {
+        await this.#step();
+        this.#retryMs = this.#opts.retryMs ?? 500;
+      } catch (error) {
+        if (this.#closing) break;
+        await this.#recover(error);
+      }
+    }
+  }
+
+  /** One round: claim idle messages when due, then read and process one batch. */
+  async #step(): Promise<void> {
+    if (Date.now() >= this.#nextClaim) {
+      await this.#claimIdle();
+      this.#nextClaim = Date.now() + Math.max(100, Math.floor(this.#claimIdleMs / 2));
+    }
+    const entries = await this.#read();
+    if (this.#ownPending && entries.length === 0) this.#ownPending = false;
+    await this.#process(entries);
+  }
+
+  async #ensureGroup(): Promise<void> {
     try {
-      await redis.call('XGROUP', 'CREATE', opts.stream, opts.group, '0', 'MKSTREAM');
+      await this.#redis.call('XGROUP', 'CREATE', this.#opts.stream, this.#opts.group, '0', 'MKSTREAM');
     } catch (error) {
       if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
     }
-  };
-  await ensureGroup();
-  const ingestor = new EventIngestor(opts.db, opts.now);
+  }
 
-  const processEntries = async (entries: StreamEntry[]) => {
+  /** Our own pending entries (id 0, no BLOCK: they are there or not), else new ones; as bytes. */
+  async #read(): Promise<StreamEntry[]> {
+    const reply = await this.#redis.callBuffer(
+      'XREADGROUP',
+      'GROUP',
+      this.#opts.group,
+      this.#opts.consumer,
+      'COUNT',
+      this.#count,
+      ...(this.#ownPending ? [] : ['BLOCK', this.#blockMs]),
+      'STREAMS',
+      this.#opts.stream,
+      this.#ownPending ? '0' : '>',
+    );
+    return entriesOf(reply);
+  }
+
+  /** Takes over messages idle on any consumer (a dead one) and processes them like our own. */
+  async #claimIdle(): Promise<void> {
+    let cursor = '0-0';
+    for (let round = 0; round < 10; round++) {
+      const reply = (await this.#redis.callBuffer(
+        'XAUTOCLAIM',
+        this.#opts.stream,
+        this.#opts.group,
+        this.#opts.consumer,
+        this.#claimIdleMs,
+        cursor,
+        'COUNT',
+        this.#count,
+      )) as [Buffer, StreamEntry[]];
+      const entries = (reply[1] ?? []).filter((e) => e[1] !== null);
+      if (entries.length > 0)
+        this.#log.info({ messages: entries.length }, 'claimed messages of an idle consumer');
+      await this.#process(entries);
+      cursor = reply[0].toString();
+      if (cursor === '0-0') return;
+    }
+  }
+
+  /** The batch in one transaction; if it fails for a data reason, one message at a time. */
+  async #process(entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const items = entries.flatMap(([id, fields]) => messageItems(id, fields));
-    const result = await ingestor.ingest(items, { source: 'stream' });
-    await redis.call('XACK', opts.stream, opts.group, ...entries.map((e) => e[0]));
-    log.debug(
+    const items = entries.flatMap(messageItems);
+    let result: BatchResult;
+    try {
+      result = await this.#ingestor.ingest(items, { source: 'stream' });
+    } catch (error) {
+      if (isTransientDatabaseError(error)) throw error;
+      this.#log.warn(
+        { err: error, messages: entries.length },
+        'stream batch refused: retrying one message at a time',
+      );
+      for (const entry of entries) await this.#processOne(entry);
+      return;
+    }
+    await this.#ack(entries);
+    this.#logBatch(entries.length, result);
+  }
+
+  /** One message on its own: an event the database refuses is kept as a reject, then the message is acked. */
+  async #processOne(entry: StreamEntry): Promise<void> {
+    const result = await ingestIsolating(this.#ingestor, messageItems(entry), { source: 'stream' });
+    await this.#ack([entry]);
+    if (result.rejected.length > 0) {
+      this.#log.warn(
+        { messageId: entryId(entry), reasons: result.rejected.map((r) => r.reason).slice(0, 5) },
+        'stream message kept as rejects',
+      );
+    }
+    this.#logBatch(1, result);
+  }
+
+  async #ack(entries: StreamEntry[]): Promise<void> {
+    await this.#redis.call('XACK', this.#opts.stream, this.#opts.group, ...entries.map(entryId));
+  }
+
+  #logBatch(messages: number, result: BatchResult): void {
+    this.#log.debug(
       {
-        messages: entries.length,
+        messages,
         accepted: result.accepted,
         duplicates: result.duplicates,
         rejected: result.rejected.length,
       },
       'stream batch committed',
     );
-  };
+  }
 
-  /** Takes over messages idle on any consumer (a dead one) and processes them. */
-  const claimIdle = async () => {
-    let cursor = '0-0';
-    for (let round = 0; round < 10; round++) {
-      const reply = (await redis.call(
-        'XAUTOCLAIM',
-        opts.stream,
-        opts.group,
-        opts.consumer,
-        claimIdleMs,
-        cursor,
-        'COUNT',
-        count,
-      )) as [string, StreamEntry[]];
-      const entries = (reply[1] ?? []).filter((e) => e[1] !== null);
-      if (entries.length > 0) log.info({ messages: entries.length }, 'claimed messages of an idle consumer');
-      await processEntries(entries);
-      cursor = reply[0];
-      if (cursor === '0-0') return;
-    }
-  };
-
-  let closing = false;
-  // First our own pending messages (left by a previous run of this consumer), then new ones.
-  let ownPending = true;
-  let nextClaim = 0;
-  const loop = (async () => {
-    while (!closing) {
+  /** After a failed round: nothing was acked; recreate a lost group, or wait (backoff) and retry. */
+  async #recover(error: unknown): Promise<void> {
+    this.#ownPending = true;
+    if (String((error as Error).message).includes('NOGROUP')) {
+      // Redis lost its data (restarted without persistence, a new instance): the group is
+      // recreated at the start of whatever the stream now holds.
+      this.#log.warn('stream consumer group missing: recreating it');
       try {
-        if (Date.now() >= nextClaim) {
-          await claimIdle();
-          nextClaim = Date.now() + Math.max(100, Math.floor(claimIdleMs / 2));
-        }
-        // Our own pending entries first (id 0, no BLOCK: they are there or not), then new ones.
-        const reply = await redis.call(
-          'XREADGROUP',
-          'GROUP',
-          opts.group,
-          opts.consumer,
-          'COUNT',
-          count,
-          ...(ownPending ? [] : ['BLOCK', blockMs]),
-          'STREAMS',
-          opts.stream,
-          ownPending ? '0' : '>',
-        );
-        const entries = entriesOf(reply);
-        if (ownPending && entries.length === 0) ownPending = false;
-        await processEntries(entries);
-      } catch (error) {
-        if (closing) break;
-        ownPending = true;
-        if (String((error as Error).message).includes('NOGROUP')) {
-          // Redis lost its data (restarted without persistence, a new instance): the group is
-          // recreated at the start of whatever the stream now holds.
-          log.warn('stream consumer group missing: recreating it');
-          try {
-            await ensureGroup();
-            continue;
-          } catch (e) {
-            log.error({ err: e }, 'consumer group not recreated; retrying');
-          }
-        }
-        // The database or Redis is away: nothing was acked, so the messages stay pending; retry.
-        log.error({ err: error }, 'stream batch failed; retrying');
-        await sleep(1000);
+        await this.#ensureGroup();
+        return;
+      } catch (e) {
+        this.#log.error({ err: e }, 'consumer group not recreated; retrying');
       }
     }
-  })();
+    // The database or Redis is away: the messages stay pending and are read again.
+    this.#log.error({ err: error, retryInMs: this.#retryMs }, 'stream batch failed; retrying');
+    await this.#sleep(this.#retryMs);
+    this.#retryMs = Math.min(this.#retryMs * 2, this.#opts.maxRetryMs ?? 10_000);
+  }
 
-  /** Finishes the batch in hand (commit + ack), then stops reading; waits at most one `blockMs` read. */
-  const close = async () => {
-    closing = true;
-    await loop;
-    await redis.quit().catch(() => redis.disconnect());
-  };
-  // `stop` is an alias: the worker command calls it by that name.
-  return { close, stop: close };
+  /** Waits, but wakes at once on `close()`. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#wake?.(), ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
 }

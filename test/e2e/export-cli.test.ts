@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -48,6 +48,8 @@ describe('billing export on PostgreSQL', { timeout: 120_000 }, () => {
     const r = await runCli(['export', '--month', '2026-11', '--tenant', 'acme', '--out', file], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`wrote 2 rows to ${file} (total 33.90 EUR)\n`);
+    // names and e-mail addresses: readable by the owner only
+    expect(statSync(file).mode & 0o777).toBe(0o600);
     const stdout = await runCli(['export', '--month', '2026-11'], { env });
     expect(readFileSync(file, 'utf8')).toBe(stdout.stdout);
   });
@@ -66,5 +68,13 @@ describe('billing export on PostgreSQL', { timeout: 120_000 }, () => {
     const missing = await runCli(['export'], { env });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--month');
+  });
+
+  it('exits 2 naming a path whose directory does not exist, without a stack trace', async () => {
+    const file = path.join(dir, 'missing-dir', 'x.csv');
+    const r = await runCli(['export', '--month', '2026-11', '--out', file], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`billing: cannot write ${file}: no such directory\n`);
+    expect(existsSync(path.dirname(file))).toBe(false);
   });
 });

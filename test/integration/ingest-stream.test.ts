@@ -1,9 +1,12 @@
 import { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgres } from '../../src/db/connection.ts';
 import { listIngestRejects } from '../../src/db/repositories/ingest-reject.repository.ts';
 import { startStreamConsumer } from '../../src/ingest/stream-consumer.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
+import { freePort } from '../support/services.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
 
 const NOW = new Date('2026-11-20T12:00:00Z');
@@ -144,6 +147,122 @@ describe('Redis stream consumer', () => {
       expect(dead?.pending).toBe(0);
     } finally {
       await live.close();
+    }
+  });
+
+  const storedIds = async (prefix: string) =>
+    (
+      await sql<{ event_id: string }>`
+        SELECT event_id FROM login_events WHERE event_id LIKE ${`${prefix}%`} ORDER BY event_id`.execute(t.db)
+    ).rows.map((r) => r.event_id);
+  const rejectsOf = async (ids: string[]) =>
+    (await listIngestRejects(t.db, {})).filter((r) =>
+      ids.some((id) => r.location?.startsWith(`stream ${id}`)),
+    );
+  const start = (stream: string, consumer: string, extra: { claimIdleMs?: number } = {}) =>
+    startStreamConsumer({
+      db: t.db,
+      redisUrl: redisUrl(),
+      stream,
+      group: 'g',
+      consumer,
+      logger,
+      now: () => NOW,
+      blockMs: 100,
+      ...extra,
+    });
+
+  it('isolates a poison message: the good ones around it are stored, the poison kept as a reject and acked', async () => {
+    const stream = testPrefix('stream');
+    const ids: string[] = [];
+    const add = async (field: string, value: string | Buffer) => {
+      const id = (await redis.xadd(stream, '*', field, value)) as string;
+      ids.push(id);
+      return id;
+    };
+    await add('event', JSON.stringify(ev('p-1')));
+    const poison = await add('event', JSON.stringify(ev('p-bad1', 'u\u0000x')));
+    await add('event', JSON.stringify(ev('p-2')));
+    const mixed = await add('events', JSON.stringify([ev('p-3'), ev('p-bad2', 'v\u0000'), ev('p-4')]));
+    const binary = await add(
+      'event',
+      Buffer.concat([
+        Buffer.from('{"eventId":"p-bad3","tenantId":"acme","userId":"'),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from('"}'),
+      ]),
+    );
+    await add('event', JSON.stringify(ev('p-5')));
+    const consumer = await start(stream, 'c-poison');
+    try {
+      await waitFor(async () => (await storedIds('p-')).length === 5, 'the good events');
+      await waitFor(async () => (await pending(stream, 'g')) === 0, 'every message acked');
+      expect(await storedIds('p-')).toEqual(['p-1', 'p-2', 'p-3', 'p-4', 'p-5']);
+      const rejects = await rejectsOf(ids);
+      expect(rejects.map((r) => r.location).sort()).toEqual(
+        [`stream ${binary}`, `stream ${mixed} [1]`, `stream ${poison}`].sort(),
+      );
+      expect(rejects.find((r) => r.location === `stream ${binary}`)?.reason).toBe(
+        'field "event" not valid UTF-8 at byte offset 48',
+      );
+      // accepted + rejected = sent (8 events in 6 messages)
+      expect((await storedIds('p-')).length + rejects.length).toBe(8);
+      // a message published afterwards is not held up
+      await redis.xadd(stream, '*', 'event', JSON.stringify(ev('p-6')));
+      await waitFor(async () => (await storedIds('p-')).includes('p-6'), 'a later message');
+    } finally {
+      await consumer.close();
+    }
+  });
+
+  it('isolates a poison message it claimed from a dead consumer the same way', async () => {
+    const stream = testPrefix('stream');
+    await redis.call('XGROUP', 'CREATE', stream, 'g', '0', 'MKSTREAM');
+    const poison = (await redis.xadd(stream, '*', 'event', JSON.stringify(ev('q-bad', 'u\u0000')))) as string;
+    await redis.xadd(stream, '*', 'event', JSON.stringify(ev('q-1')));
+    await redis.call('XREADGROUP', 'GROUP', 'g', 'dead', 'COUNT', 10, 'STREAMS', stream, '>');
+    expect(await pending(stream, 'g')).toBe(2);
+    const live = await start(stream, 'c-claim', { claimIdleMs: 300 });
+    try {
+      await waitFor(async () => (await pending(stream, 'g')) === 0, "the dead consumer's messages");
+      expect(await storedIds('q-')).toEqual(['q-1']);
+      expect((await rejectsOf([poison])).map((r) => r.location)).toEqual([`stream ${poison}`]);
+    } finally {
+      await live.close();
+    }
+  });
+
+  it('acks nothing while the database is down, and stores everything once it is back', async () => {
+    const stream = testPrefix('stream');
+    await redis.xadd(stream, '*', 'event', JSON.stringify(ev('d-1')));
+    await redis.xadd(stream, '*', 'events', JSON.stringify([ev('d-2'), ev('d-3')]));
+    const down = await openPostgres(`postgres://postgres@127.0.0.1:${await freePort()}/none`, 1);
+    const blind = await startStreamConsumer({
+      db: down.db,
+      redisUrl: redisUrl(),
+      stream,
+      group: 'g',
+      consumer: 'c-down',
+      logger,
+      blockMs: 100,
+      retryMs: 50,
+    });
+    try {
+      await waitFor(async () => (await pending(stream, 'g')) === 2, 'the messages read');
+      // several failed rounds later, still nothing acked and nothing kept as a reject
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await pending(stream, 'g')).toBe(2);
+    } finally {
+      await blind.close();
+      await down.close();
+    }
+    expect(await storedIds('d-')).toEqual([]);
+    const back = await start(stream, 'c-down');
+    try {
+      await waitFor(async () => (await pending(stream, 'g')) === 0, 'the pending messages');
+      expect(await storedIds('d-')).toEqual(['d-1', 'd-2', 'd-3']);
+    } finally {
+      await back.close();
     }
   });
 });

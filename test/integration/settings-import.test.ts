@@ -35,7 +35,7 @@ describe.each(BACKENDS)('settings import on $name', ({ open }) => {
 
   it('stores a version with its resolved license', async () => {
     const r = await importSettingsFile(conn.db, lines(jana), () => NOW);
-    expect(r).toEqual({ stored: 1, unchanged: 0, refused: [] });
+    expect(r).toEqual({ stored: 1, unchanged: 0, refusedTotal: 0, refused: [] });
     const row = await conn.db.selectFrom('settings_versions').selectAll().executeTakeFirstOrThrow();
     expect(row.license).toBe('professional');
     expect(row.billing).toBe('daily');
@@ -55,7 +55,7 @@ describe.each(BACKENDS)('settings import on $name', ({ open }) => {
       }),
       () => NOW,
     );
-    expect(r).toEqual({ stored: 0, unchanged: 2, refused: [] });
+    expect(r).toEqual({ stored: 0, unchanged: 2, refusedTotal: 0, refused: [] });
     expect(await conn.db.selectFrom('settings_versions').selectAll().execute()).toEqual(before);
   });
 

@@ -1,11 +1,35 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { formatMinor } from '../../domain/money.ts';
+import { InputError } from '../../errors.ts';
 import { writeInvoiceCsv } from '../../export/invoice-csv.ts';
 import type { CliContext } from '../context.ts';
 import { parseMonthOption } from '../options.ts';
+
+/**
+ * Creates FILE readable by its owner only (0600: the invoice holds names and e-mail addresses);
+ * a path that cannot be written is bad input (exit 2) naming `shownAs`.
+ */
+async function createPrivateFile(file: string, shownAs: string): Promise<WriteStream> {
+  const stream = createWriteStream(file, { mode: 0o600, flags: 'wx' });
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', (e: NodeJS.ErrnoException) => {
+      const why =
+        e.code === 'ENOENT'
+          ? 'no such directory'
+          : e.code === 'EACCES'
+            ? 'permission denied'
+            : e.code === 'ENOTDIR'
+              ? 'a part of the path is not a directory'
+              : e.message;
+      reject(new InputError(`cannot write ${shownAs}: ${why}`));
+    });
+  });
+  return stream;
+}
 
 export function registerExport(program: Command, ctx: CliContext): void {
   program
@@ -17,9 +41,12 @@ export function registerExport(program: Command, ctx: CliContext): void {
       parseMonthOption('--month'),
     )
     .option('--tenant <id>', 'one tenant (default: every tenant, in one file)')
-    .option('--out <file>', 'write to FILE instead of stdout')
+    .option('--out <file>', 'write to FILE (created with mode 0600) instead of stdout')
     .action(async (opts: { month: string; tenant?: string; out?: string }) => {
-      const { db } = await ctx.database();
+      // Written beside the target and renamed at the end: FILE is either complete or untouched.
+      // Opened before the database: a path that cannot be written fails at once.
+      const partial = opts.out === undefined ? undefined : `${opts.out}.partial-${process.pid}`;
+      const file = partial === undefined ? undefined : await createPrivateFile(partial, opts.out as string);
       // Progress on a terminal (stderr): rows written so far.
       const bar = ctx.progress('export', 0, 'rows');
       const input = {
@@ -27,19 +54,17 @@ export function registerExport(program: Command, ctx: CliContext): void {
         tenantId: opts.tenant,
         ...(ctx.showProgress ? { onRow: () => bar.increment() } : {}),
       };
-      if (!opts.out) {
-        const result = await writeInvoiceCsv(db, input, process.stdout).finally(() => bar.stop());
-        ctx.logger.info(
-          { month: opts.month, tenantId: opts.tenant, rows: result.rows },
-          'invoice CSV written',
-        );
-        return;
-      }
-      // Written beside the target and renamed at the end: FILE is either complete or untouched.
-      const partial = `${opts.out}.partial-${process.pid}`;
-      const file = createWriteStream(partial);
       try {
-        const result = await writeInvoiceCsv(db, input, file).finally(() => bar.stop());
+        const { db } = await ctx.database();
+        const result = await writeInvoiceCsv(db, input, file ?? process.stdout);
+        bar.stop();
+        if (file === undefined || partial === undefined || opts.out === undefined) {
+          ctx.logger.info(
+            { month: opts.month, tenantId: opts.tenant, rows: result.rows },
+            'invoice CSV written',
+          );
+          return;
+        }
         file.end();
         await finished(file);
         await rename(partial, opts.out);
@@ -50,9 +75,11 @@ export function registerExport(program: Command, ctx: CliContext): void {
           `wrote ${result.rows} rows to ${opts.out}${totals.length > 0 ? ` (total ${totals.join(', ')})` : ''}`,
         );
       } catch (error) {
-        file.destroy();
-        await rm(partial, { force: true });
+        file?.destroy();
+        if (partial !== undefined) await rm(partial, { force: true });
         throw error;
+      } finally {
+        bar.stop();
       }
     });
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { previewLicense } from '../../ingest/license-preview.ts';
-import { openInput, parseJsonLine, readLines } from '../../ingest/line-source.ts';
+import { isBadLine, openInput, parseJsonLine, readLines } from '../../ingest/line-source.ts';
 import type { CliContext } from '../context.ts';
 
 export function registerLicense(program: Command, ctx: CliContext): void {
@@ -15,7 +15,7 @@ export function registerLicense(program: Command, ctx: CliContext): void {
       const input = await openInput(file);
       let bad = 0;
       for await (const line of readLines(input)) {
-        const json = parseJsonLine(line.text);
+        const json = isBadLine(line) ? { ok: false as const, reason: line.reason } : parseJsonLine(line.text);
         const preview = json.ok ? previewLicense(json.value) : { ok: false as const, error: json.reason };
         if (preview.ok) {
           const { license: l, billing, addons, reasons } = preview.result;

@@ -36,17 +36,23 @@ export function registerUsers(program: Command, ctx: CliContext): void {
         : input;
       if (counted !== input) input.on('error', (e) => counted.destroy(e));
       const result = await importSettingsFile(db, counted, () => new Date()).finally(() => bar.stop());
-      for (const r of result.refused) process.stderr.write(`${file}:${r.lineNo}: ${r.reason}\n`);
-      ctx.print(`stored ${result.stored}, unchanged ${result.unchanged}, refused ${result.refused.length}`);
+      const name = file === '-' ? 'stdin' : file;
+      for (const r of result.refused) process.stderr.write(`${name}:${r.lineNo}: ${r.reason}\n`);
+      const more = result.refusedTotal - result.refused.length;
+      if (more > 0)
+        process.stderr.write(
+          `... and ${more} more refused lines (only the first ${result.refused.length} are listed)\n`,
+        );
+      ctx.print(`stored ${result.stored}, unchanged ${result.unchanged}, refused ${result.refusedTotal}`);
       if (opts.json) {
         ctx.print(
           JSON.stringify({
             stored: result.stored,
             unchanged: result.unchanged,
-            refused: result.refused.length,
+            refused: result.refusedTotal,
           }),
         );
       }
-      if (result.refused.length > 0) process.exitCode = 2;
+      if (result.refusedTotal > 0) process.exitCode = 2;
     });
 }

@@ -10,7 +10,7 @@ import type { Db } from '../database.ts';
 export type { TenantDay, TenantDayRange };
 
 /**
- * Day revisions, in one place and one type (`billing.md`, "Day marks").
+ * Day revisions, in one place and one type (`docs/billing.md`, "Day marks").
  *
  * A change of a tenant's input (late activity, a settings version) writes a MARK: a range of
  * tenant-days `(from_day, to_day)` with a revision taken from the tenant's counter

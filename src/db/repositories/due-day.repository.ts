@@ -74,7 +74,7 @@ function rangeArrays(ranges: readonly PlanRange[]) {
 }
 
 /**
- * Rule "what is due" (`billing.md`, Runs; `jobs.md`, the planner), one page of it in ONE
+ * Rule "what is due" (`docs/billing.md`, Runs; `docs/jobs.md`, the planner), one page of it in ONE
  * statement, never one row per day of history:
  * - missing days: the days of each range without a current run. They are found as the GAPS
  *   between the current runs in the range (a window over the runs' partial unique index), and

@@ -9,12 +9,13 @@ export interface NewIngestReject {
   eventId: string | null;
   /** Where it came from: `FILE:LINE`, `http batch index N`, `stream MESSAGE-ID`. */
   location: string | null;
-  /** The payload exactly as received (a line, an event's JSON, a whole body). */
-  raw: string;
+  /** The payload exactly as received (a line, an event's JSON, a whole body); bytes when it is not text. */
+  raw: string | Uint8Array;
   reason: string;
 }
 
-export interface IngestReject extends NewIngestReject {
+export interface IngestReject extends Omit<NewIngestReject, 'raw'> {
+  raw: string;
   id: string;
   receivedAt: Date;
   resolvedAt: Date | null;
@@ -31,6 +32,10 @@ export async function insertIngestRejects(
   receivedAt: Date,
 ): Promise<void> {
   if (rejects.length === 0) return;
+  // Bytes (a line that is not text) as base64 until rejects keep bytes losslessly.
+  const raws = rejects.map((r) =>
+    typeof r.raw === 'string' ? r.raw : Buffer.from(r.raw).toString('base64'),
+  );
   await sql`
     INSERT INTO ingest_rejects (received_at, source, tenant_id, event_id, location, raw, reason)
     SELECT DISTINCT ON (coalesce(x.t, ''), coalesce(x.e, ''), x.raw, x.reason)
@@ -38,7 +43,7 @@ export async function insertIngestRejects(
     FROM unnest(
       ${rejects.map((r) => r.source)}::text[], ${rejects.map((r) => r.tenantId)}::text[],
       ${rejects.map((r) => r.eventId)}::text[], ${rejects.map((r) => r.location)}::text[],
-      ${rejects.map((r) => r.raw)}::text[], ${rejects.map((r) => r.reason)}::text[]
+      ${raws}::text[], ${rejects.map((r) => r.reason)}::text[]
     ) WITH ORDINALITY AS x(s, t, e, l, raw, reason, ord)
     WHERE NOT EXISTS (
       SELECT 1 FROM ingest_rejects r

@@ -44,6 +44,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     bodyLimit,
     // Requests in flight finish on close(); idle keep-alive sockets are closed at once.
     forceCloseConnections: 'idle',
+    // A path parameter is limited by its encoded length: 200 characters (`userId`) of up to 9
+    // percent-encoded bytes each (a 3-byte UTF-8 character) = 1800; the schema checks the rest.
+    routerOptions: { maxParamLength: 1800 },
   }) as unknown as FastifyInstance;
   // Per-request access logs at info would cost more than the ingest itself at 50k events/s:
   // routes log warnings and errors only.

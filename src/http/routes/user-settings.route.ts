@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.ts';
 import { describeZodError } from '../../domain/settings.ts';
+import { isDataError } from '../../ingest/event-ingest.service.ts';
 import { storeSettingsVersions, toSettingsVersion } from '../../ingest/settings-import.service.ts';
 import { settingsVersionBodySchema, userIdSchema } from '../../ingest/settings-version.schema.ts';
 import { requireTenantKey, tenantOf } from '../auth.ts';
@@ -19,7 +20,10 @@ export function userSettingsRoute(app: FastifyInstance, deps: { db: Kysely<Datab
     async (request, reply) => {
       const tenantId = tenantOf(request);
       const user = userIdSchema.safeParse(request.params.userId);
-      if (!user.success) return reply.code(400).send({ error: `userId: ${describeZodError(user.error)}` });
+      if (!user.success) {
+        const problems = user.error.issues.map((i) => i.message).join('; ');
+        return reply.code(400).send({ error: `userId: ${problems} (the path parameter)` });
+      }
       const body = request.body;
       if (!isRawBody(body))
         return reply.code(400).send({ error: 'empty body: expected the settings as JSON' });
@@ -33,9 +37,18 @@ export function userSettingsRoute(app: FastifyInstance, deps: { db: Kysely<Datab
         userId: user.data,
         effectiveAt: parsed.data.effectiveAt ?? receivedAt,
       });
-      const { outcomes } = await deps.db
-        .transaction()
-        .execute((trx) => storeSettingsVersions(trx, [version], receivedAt));
+      let outcomes: Awaited<ReturnType<typeof storeSettingsVersions>>['outcomes'];
+      try {
+        ({ outcomes } = await deps.db
+          .transaction()
+          .execute((trx) => storeSettingsVersions(trx, [version], receivedAt)));
+      } catch (error) {
+        // Defence in depth: a value the schema missed and the database refuses is bad input (400).
+        if (!isDataError(error)) throw error;
+        return reply.code(400).send({
+          error: `the database refused this settings version: ${(error as Error).message}; nothing was stored`,
+        });
+      }
       const outcome = outcomes[0];
       if (outcome?.status === 'conflict') return reply.code(409).send({ error: outcome.reason });
       const { license, billing, addons, reasons } = version.result;

@@ -36,7 +36,10 @@ function boundedJson(value: unknown): string {
       put(s ?? 'null');
       return;
     }
-    if (depth >= MAX_RENDER_DEPTH) return put(CUT);
+    if (depth >= MAX_RENDER_DEPTH) {
+      put(CUT);
+      return;
+    }
     const array = Array.isArray(v);
     put(array ? '[' : '{');
     let first = true;

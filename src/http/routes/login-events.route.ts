@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.ts';
-import { insertIngestRejects } from '../../db/repositories/ingest-reject.repository.ts';
 import { type EventIngestor, hintOf, type IngestItem } from '../../ingest/event-ingest.service.ts';
 import { jsonText } from '../../ingest/json-text.ts';
 import { parseLoginEvent } from '../../ingest/login-event.schema.ts';
+import { keepRejectedPayload } from '../../ingest/rejects.service.ts';
 import { requireTenantKey, tenantOf } from '../auth.ts';
 import { isRawBody } from '../raw-body.ts';
 
@@ -33,9 +33,9 @@ export function loginEventsRoute(
     if (problem !== undefined) {
       // Kept as one rejected payload, byte for byte (bytes when not UTF-8; capped with its hash
       // and length by the store): nothing sent is ever lost.
-      await insertIngestRejects(
+      await keepRejectedPayload(
         deps.db,
-        [{ source: 'http', tenantId, eventId: null, location: 'http body', raw, reason: problem }],
+        { source: 'http', tenantId, eventId: null, location: 'http body', raw, reason: problem },
         deps.now(),
       );
       return reply.code(400).send({ error: problem });

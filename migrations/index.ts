@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_initial.ts';
+import * as m0002 from './0002_reject_store.ts';
 import * as m0003 from './0003_api_key_lifecycle.ts';
 import * as m0004 from './0004_day_mark_ranges.ts';
 
@@ -9,6 +10,7 @@ import * as m0004 from './0004_day_mark_ranges.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0002_reject_store': m0002,
   '0003_api_key_lifecycle': m0003,
   '0004_day_mark_ranges': m0004,
 };

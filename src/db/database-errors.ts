@@ -33,3 +33,14 @@ export function isTransientDatabaseError(error: unknown): boolean {
     message,
   );
 }
+
+/**
+ * A database error caused by the data sent, not by the database being away: SQLSTATE class 22
+ * (data exception: a NUL, an out-of-range date), 23 (integrity constraint) or 54 (program limit,
+ * e.g. an index row too large). Sending the same data again would fail the same way, so the
+ * caller isolates it (`EventIngestor`) or answers bad input.
+ */
+export function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
+}

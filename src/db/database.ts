@@ -90,6 +90,11 @@ export interface IngestRejectsTable {
   event_id: string | null;
   location: string | null;
   raw: string;
+  raw_encoding: ColumnType<string, string | undefined, string>;
+  raw_bytes: Int8;
+  raw_sha256: string;
+  raw_truncated: ColumnType<boolean, boolean | undefined, boolean>;
+  dedup_key: string;
   reason: string;
   resolved_at: Timestamptz | null;
 }

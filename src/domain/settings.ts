@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cleanString } from './text.ts';
 
 /** Licenses, lowest first: the array index is the rank of `docs/licensing.md`. */
 export const LICENSES = ['dashboard', 'standard', 'professional', 'enterprise', 'developer'] as const;
@@ -29,12 +30,27 @@ export function licenseRank(license: License): number {
   return LICENSES.indexOf(license);
 }
 
+/**
+ * Size limits of the settings arrays (docs/file-formats.md): far above any real user (a handful of
+ * skills, eight permissions at most) and small enough that one version cannot become a
+ * megabyte of jsonb. Repeats count (they are collapsed only after validation).
+ */
+export const MAX_SKILLS = 500;
+export const MAX_SKILL_LENGTH = 100;
+export const MAX_PERMISSIONS = 100;
+
 /** The settings fields of `docs/licensing.md`. Unknown keys, `null` and wrong types are refused. */
 export const settingsFieldsSchema = {
   role: z.enum(ROLES).default('user'),
-  permissions: z.array(z.enum(PERMISSIONS)).default([]),
+  permissions: z
+    .array(z.enum(PERMISSIONS))
+    .max(MAX_PERMISSIONS, `must hold at most ${MAX_PERMISSIONS} entries`)
+    .default([]),
   trackStatistics: z.boolean().default(false),
-  skills: z.array(z.string().min(1, 'a skill id must be a non-empty string')).default([]),
+  skills: z
+    .array(cleanString(1, MAX_SKILL_LENGTH))
+    .max(MAX_SKILLS, `must hold at most ${MAX_SKILLS} entries`)
+    .default([]),
   recordCalls: z.boolean().default(false),
   billing: z.enum(BILLING_MODES).default('monthly'),
 };

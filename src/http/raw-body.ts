@@ -1,29 +1,47 @@
 import type { FastifyInstance } from 'fastify';
 
-/** A request body as received: its text, and the JSON value when it parses. */
+/**
+ * A request body as received: its bytes, its text, and the JSON value when it parses. `text` is
+ * the UTF-8 decoding of `bytes` (lossy only when `json` is false for a body that is not UTF-8:
+ * keep `bytes` then).
+ */
 export type RawBody =
-  | { text: string; json: true; value: unknown }
-  | { text: string; json: false; error: string };
+  | { bytes: Buffer; text: string; json: true; value: unknown }
+  | { bytes: Buffer; text: string; json: false; error: string };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Bodies are read as text and parsed here rather than by fastify's JSON parser, so that a body
- * that is not JSON reaches the route (which keeps it as a reject) instead of failing inside
- * fastify, and so that any content type is accepted (`docs/api.md`: the body is JSON whatever the Content-Type says).
+ * Bodies are read as bytes and parsed here rather than by fastify's JSON parser, so that a body
+ * that is not JSON (or not UTF-8) reaches the route (which keeps it, byte for byte, as a reject)
+ * instead of failing inside fastify, and so that any content type is accepted (`docs/api.md`: the
+ * body is JSON whatever the Content-Type says).
  */
 export function registerRawBodyParser(app: FastifyInstance, bodyLimit: number): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
-    const text = body as string;
-    try {
-      done(null, { text, json: true, value: JSON.parse(text) } satisfies RawBody);
-    } catch (error) {
-      done(null, {
-        text,
-        json: false,
-        error: `body is not valid JSON: ${(error as Error).message}`,
-      } satisfies RawBody);
-    }
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => {
+    done(null, parseRawBody(body as Buffer));
   });
+}
+
+/** Decodes and parses a body; never throws. */
+export function parseRawBody(bytes: Buffer): RawBody {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return {
+      bytes,
+      text: bytes.toString('utf8'),
+      json: false,
+      error: 'body is not valid UTF-8 (JSON text must be UTF-8)',
+    };
+  }
+  try {
+    return { bytes, text, json: true, value: JSON.parse(text) };
+  } catch (error) {
+    return { bytes, text, json: false, error: `body is not valid JSON: ${(error as Error).message}` };
+  }
 }
 
 export function isRawBody(body: unknown): body is RawBody {

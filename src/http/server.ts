@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
+import { AppError } from '../errors.ts';
 import { EventIngestor } from '../ingest/event-ingest.service.ts';
 import type { Logger } from '../logger.ts';
 import { registerTenantAuth } from './auth.ts';
@@ -99,6 +100,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     ...timeoutOptions(options.timeouts),
     // Requests in flight finish on close(); idle keep-alive sockets are closed at once.
     forceCloseConnections: 'idle',
+    // A path parameter is limited by its encoded length: 200 characters (`userId`) of up to 9
+    // percent-encoded bytes each (a 3-byte UTF-8 character) = 1800; the schema checks the rest.
+    routerOptions: { maxParamLength: 1800 },
   }) as unknown as FastifyInstance;
   // Per-request access logs at info would cost more than the ingest itself at 50k events/s:
   // routes log warnings and errors only.
@@ -128,7 +132,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         .header('retry-after', '1')
         .send({ error: 'database unavailable: nothing was stored; retry the request' });
     }
-    const status = error.statusCode ?? 500;
+    // Bad input a service refused (AppError exit 2) is a 400 with its message, never a 500.
+    const status = error.statusCode ?? (error instanceof AppError && error.exitCode === 2 ? 400 : 500);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     const message =
       status === 413

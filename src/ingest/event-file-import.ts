@@ -2,7 +2,6 @@ import type { Readable } from 'node:stream';
 import { InputError } from '../errors.ts';
 import type { BatchResult, EventIngestor, IngestItem } from './event-ingest.service.ts';
 import { csvColumns, csvItem, type EventFormat, ndjsonItem } from './event-line.parser.ts';
-import { ingestIsolating } from './isolating-ingest.ts';
 import { eachChunkLines, isBadLine } from './line-source.ts';
 
 export interface FileImportOptions {
@@ -29,7 +28,7 @@ export interface FileImportResult {
  * Imports a file of login events (NDJSON or CSV with the header of `docs/file-formats.md`) through the one
  * ingest path. Every line is judged on its own: a line that is not valid UTF-8, holds a NUL
  * byte or is longer than `MAX_LINE_BYTES` is a reject from its bytes (`LineSplitter`), the rest
- * are parsed, and a value the database refuses costs only its own line (`ingestIsolating`).
+ * are parsed, and a value the database refuses costs only its own line (`EventIngestor` isolates it).
  * Each batch commits on its own, so an import killed half-way and run again ends with exact
  * counts (already stored lines are duplicates). Up to `concurrency` batches are in flight while
  * the next one is parsed.
@@ -46,7 +45,8 @@ export async function importEventFile(
   let failure: unknown;
 
   const submit = (items: IngestItem[]) => {
-    const p: Promise<void> = ingestIsolating(ingestor, items, { source: 'file' })
+    const p: Promise<void> = ingestor
+      .ingest(items, { source: 'file' })
       .then((r: BatchResult) => {
         result.accepted += r.accepted;
         result.duplicates += r.duplicates;

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
+import { isDataError } from '../db/database-errors.ts';
 import { bumpDayRevisions } from '../db/repositories/day-revision.repository.ts';
 import {
   type IngestSource,
@@ -14,6 +15,7 @@ import {
 } from '../db/repositories/login-event.repository.ts';
 import { insertLoginEventsByCopy } from '../db/repositories/login-event-copy.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
+import { isCleanText } from '../domain/text.ts';
 import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
 import type { LoginEvent, ParsedEvent } from './login-event.schema.ts';
 import { TenantDayCache } from './tenant-day-cache.ts';
@@ -21,9 +23,11 @@ import { TenantDayCache } from './tenant-day-cache.ts';
 /** How far ahead of the time of receipt an event may lie (`docs/file-formats.md`). */
 export const MAX_FUTURE_MS = 5 * 60_000;
 
-/** One received item: its raw text (kept if rejected), where it came from, and its parse result. */
+/**
+ * One received item: its raw payload (kept if rejected: text, or the bytes of a line that is not
+ * UTF-8), where it came from, and its parse result.
+ */
 export interface IngestItem {
-  /** Bytes when the input was not text (a file line that is not valid UTF-8). */
   raw: string | Uint8Array;
   location: string;
   parsed: ParsedEvent;
@@ -63,6 +67,8 @@ export interface IngestorOptions {
 }
 
 type Outcome = { kind: 'accepted' } | { kind: 'duplicate' } | { kind: 'rejected'; reason: string };
+/** A batch's answer and the outcome of each item (for the metrics). */
+type Judged = { result: BatchResult; outcomes: Outcome[] };
 const ACCEPTED: Outcome = { kind: 'accepted' };
 const DUPLICATE: Outcome = { kind: 'duplicate' };
 
@@ -141,6 +147,55 @@ export class EventIngestor {
     const started = process.hrtime.bigint();
     const receivedAt = this.#now();
     const zones = await this.#tenantZones(items);
+    const { result, outcomes } = await this.#isolating(items, ctx, receivedAt, zones);
+    this.#record(items, outcomes, ctx, zones);
+    ingestBatchSeconds.observe({ source: ctx.source }, Number(process.hrtime.bigint() - started) / 1e9);
+    return result;
+  }
+
+  /**
+   * Defence in depth: the validators should leave nothing the database refuses, but if it still
+   * refuses a batch for a data reason (`isDataError`), the batch is split in halves and each is
+   * ingested on its own, down to the single event, which is then kept as a reject naming the
+   * database's reason. The good events are stored; one bad value never costs the batch.
+   */
+  async #isolating(
+    items: readonly IngestItem[],
+    ctx: IngestContext,
+    receivedAt: Date,
+    zones: Map<string, string>,
+  ): Promise<Judged> {
+    try {
+      return await this.#ingestOnce(items, ctx, receivedAt, zones);
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      if (items.length === 1) {
+        const e = error as Error & { code: string };
+        const refused = `the database refused this event: ${e.message} (SQLSTATE ${e.code})`;
+        return this.#ingestOnce(items, ctx, receivedAt, zones, refused);
+      }
+      const mid = items.length >> 1;
+      const a = await this.#isolating(items.slice(0, mid), ctx, receivedAt, zones);
+      const b = await this.#isolating(items.slice(mid), ctx, receivedAt, zones);
+      return {
+        result: {
+          accepted: a.result.accepted + b.result.accepted,
+          duplicates: a.result.duplicates + b.result.duplicates,
+          rejected: [...a.result.rejected, ...b.result.rejected.map((r) => ({ ...r, index: r.index + mid }))],
+        },
+        outcomes: [...a.outcomes, ...b.outcomes],
+      };
+    }
+  }
+
+  /** One batch, one transaction. `refused`: every item is a reject with this reason. */
+  async #ingestOnce(
+    items: readonly IngestItem[],
+    ctx: IngestContext,
+    receivedAt: Date,
+    zones: Map<string, string>,
+    refused?: string,
+  ): Promise<Judged> {
     const outcomes = new Array<Outcome | undefined>(items.length);
     const firstByKey = new FirstPositions();
     const candidates: NewLoginEvent[] = [];
@@ -148,6 +203,10 @@ export class EventIngestor {
     const horizon = receivedAt.getTime() + MAX_FUTURE_MS;
 
     items.forEach((item, i) => {
+      if (refused !== undefined) {
+        outcomes[i] = { kind: 'rejected', reason: refused };
+        return;
+      }
       if (!item.parsed.ok) {
         outcomes[i] = { kind: 'rejected', reason: item.parsed.reason };
         return;
@@ -169,8 +228,19 @@ export class EventIngestor {
       } else {
         const first = firstByKey.get(e.tenantId, e.eventId);
         if (first !== undefined) return; // judged after the first occurrence (the first one wins)
+        let day: string;
+        try {
+          day = this.#days.dayOf(e.occurredAtMs, zone);
+        } catch (error) {
+          // The validator bounds occurredAt; an instant the calendar still cannot place is one reject.
+          outcomes[i] = {
+            kind: 'rejected',
+            reason: `occurredAt: no tenant-local day: ${(error as Error).message}`,
+          };
+          return;
+        }
         firstByKey.set(e.tenantId, e.eventId, i);
-        candidates.push({ ...e, day: this.#days.dayOf(e.occurredAtMs, zone) });
+        candidates.push({ ...e, day });
         candidateIndex.push(i);
       }
     });
@@ -224,7 +294,7 @@ export class EventIngestor {
         else if (o.kind === 'duplicate') summary.duplicates += 1;
         else {
           const e = item.parsed.ok ? item.parsed.event : undefined;
-          const tenantId = e?.tenantId ?? item.hint?.tenantId ?? ctx.allowedTenant ?? null;
+          const tenantId = ownerOf(item, ctx, zones);
           const eventId = e?.eventId ?? item.hint?.eventId ?? null;
           rejects.push({
             source: ctx.source,
@@ -241,10 +311,7 @@ export class EventIngestor {
       await bumpDayRevisions(trx, touched);
       return summary;
     });
-
-    this.#record(items, outcomes, ctx, zones);
-    ingestBatchSeconds.observe({ source: ctx.source }, Number(process.hrtime.bigint() - started) / 1e9);
-    return result;
+    return { result, outcomes: outcomes as Outcome[] };
   }
 
   #record(
@@ -257,11 +324,9 @@ export class EventIngestor {
     const counts = new Map<string, [number, number, number]>();
     const slot = { accepted: 0, duplicate: 1, rejected: 2 } as const;
     items.forEach((item, i) => {
-      const claimed = item.parsed.ok
-        ? item.parsed.event.tenantId
-        : (item.hint?.tenantId ?? ctx.allowedTenant);
-      // Only existing tenants become label values: a caller must not be able to mint time series.
-      const tenant = claimed !== undefined && zones.has(claimed) ? claimed : 'unknown';
+      // Counted for the tenant the reject belongs to (the key's), never for a claimed one; only
+      // existing tenants become label values: a caller must not be able to mint time series.
+      const tenant = ownerOf(item, ctx, zones) ?? 'unknown';
       let c = counts.get(tenant);
       if (!c) {
         c = [0, 0, 0];
@@ -278,12 +343,26 @@ export class EventIngestor {
   }
 }
 
-/** `{tenantId, eventId}` of a payload that failed validation, when they are strings. */
+/**
+ * The tenant an item (and its reject, and its metrics) belongs to: the authenticated tenant of
+ * the caller (HTTP key) whatever the payload claims; without one (files, streams) the claimed
+ * tenant if it exists, else none. A claimed tenant is data: it stays in the raw payload and the
+ * reason, and never lets one tenant write into another's rejects.
+ */
+function ownerOf(item: IngestItem, ctx: IngestContext, zones: Map<string, string>): string | null {
+  if (ctx.allowedTenant !== undefined) return ctx.allowedTenant;
+  const claimed = item.parsed.ok ? item.parsed.event.tenantId : item.hint?.tenantId;
+  return claimed !== undefined && zones.has(claimed) ? claimed : null;
+}
+
+/** `{tenantId, eventId}` of a payload that failed validation, when they are clean strings. */
 export function hintOf(value: unknown): IngestItem['hint'] {
   if (typeof value !== 'object' || value === null) return undefined;
   const v = value as Record<string, unknown>;
   const hint: { tenantId?: string; eventId?: string } = {};
-  if (typeof v.tenantId === 'string' && v.tenantId.length <= 63) hint.tenantId = v.tenantId;
-  if (typeof v.eventId === 'string' && v.eventId.length <= 200) hint.eventId = v.eventId;
+  if (typeof v.tenantId === 'string' && v.tenantId.length <= 63 && isCleanText(v.tenantId))
+    hint.tenantId = v.tenantId;
+  if (typeof v.eventId === 'string' && v.eventId.length <= 200 && isCleanText(v.eventId))
+    hint.eventId = v.eventId;
   return hint;
 }

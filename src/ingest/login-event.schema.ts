@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import { describeZodError } from '../domain/settings.ts';
+import { cleanString, EARLIEST_INSTANT_ISO, EARLIEST_INSTANT_MS, isCleanText } from '../domain/text.ts';
 
 /**
  * One login event of `docs/file-formats.md`. `occurredAt` must be RFC 3339 with `Z` or an explicit offset
- * (a local time without offset is refused, never guessed); it becomes an instant (ms precision).
+ * (a local time without offset is refused, never guessed); it becomes an instant (ms precision)
+ * not before 2000-01-01T00:00:00Z. Every string is well-formed Unicode without NUL
+ * (`domain/text.ts`): refused, never rewritten.
  */
 export const loginEventSchema = z.object({
-  eventId: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
-  tenantId: z.string().min(1, 'must not be empty').max(63, 'must be at most 63 characters'),
-  userId: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+  eventId: cleanString(1, 200),
+  tenantId: cleanString(1, 63),
+  userId: cleanString(1, 200),
   occurredAt: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp with Z or an offset' }),
 });
 
@@ -32,7 +35,7 @@ const OCCURRED_AT_PATTERN = (
 const occurredAtPattern = OCCURRED_AT_PATTERN instanceof RegExp ? OCCURRED_AT_PATTERN : undefined;
 
 const fits = (v: unknown, max: number): v is string =>
-  typeof v === 'string' && v.length >= 1 && v.length <= max;
+  typeof v === 'string' && v.length >= 1 && v.length <= max && isCleanText(v);
 
 /**
  * The common valid shape checked by hand (~10x cheaper than `safeParse`, which dominated the
@@ -48,7 +51,7 @@ function fastLoginEvent(value: unknown): LoginEvent | undefined {
     return undefined;
   if (!occurredAtPattern.test(occurredAt)) return undefined;
   const ms = Date.parse(occurredAt);
-  if (Number.isNaN(ms)) return undefined;
+  if (Number.isNaN(ms) || ms < EARLIEST_INSTANT_MS) return undefined;
   return { eventId, tenantId, userId, occurredAtMs: ms };
 }
 
@@ -65,6 +68,8 @@ export function parseLoginEventWithSchema(value: unknown): ParsedEvent {
   if (!parsed.success) return { ok: false, reason: describeZodError(parsed.error) };
   const ms = Date.parse(parsed.data.occurredAt);
   if (Number.isNaN(ms)) return { ok: false, reason: 'occurredAt: not a valid instant' };
+  if (ms < EARLIEST_INSTANT_MS)
+    return { ok: false, reason: `occurredAt: must not be before ${EARLIEST_INSTANT_ISO}` };
   const { eventId, tenantId, userId } = parsed.data;
   return { ok: true, event: { eventId, tenantId, userId, occurredAtMs: ms } };
 }

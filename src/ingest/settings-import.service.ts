@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Db } from '../db/database.ts';
+import { isDataError } from '../db/database-errors.ts';
 import { markDayRanges, type TenantDayRange } from '../db/repositories/day-revision.repository.ts';
 import {
   findSettingsVersions,
@@ -12,6 +13,7 @@ import { listTenants, type Tenant } from '../db/repositories/tenant.repository.t
 import { dayOf } from '../domain/calendar.ts';
 import { type LicenseResult, resolveLicense } from '../domain/license.ts';
 import { describeZodError, normaliseSettings } from '../domain/settings.ts';
+import { InputError } from '../errors.ts';
 import { settingsVersionLineSchema } from './settings-version.schema.ts';
 
 export type SettingsVersionInput = z.output<typeof settingsVersionLineSchema>;
@@ -160,4 +162,28 @@ export async function storeSettingsVersions(
     await markDayRanges(trx, ranges);
   }
   return { outcomes };
+}
+
+/**
+ * One settings version from the API, in its own transaction: its outcome (stored, unchanged or
+ * conflict). A value the schema missed and the database refuses (`isDataError`) is bad input,
+ * never a 500: nothing is stored and the error says why.
+ */
+export async function storeSettingsVersion(
+  db: Db,
+  version: SettingsVersion,
+  receivedAt: Date,
+): Promise<StoreOutcome['outcomes'][number]> {
+  try {
+    const { outcomes } = await db
+      .transaction()
+      .execute((trx) => storeSettingsVersions(trx, [version], receivedAt));
+    return outcomes[0] ?? { status: 'stored' };
+  } catch (error) {
+    if (!isDataError(error)) throw error;
+    throw new InputError(
+      `the database refused this settings version: ${(error as Error).message}; nothing was stored`,
+      'SETTINGS_REFUSED',
+    );
+  }
 }

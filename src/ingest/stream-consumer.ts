@@ -4,8 +4,7 @@ import type { Database } from '../db/database.ts';
 import { isTransientDatabaseError } from '../db/database-errors.ts';
 import type { Logger } from '../logger.ts';
 import { type BatchResult, EventIngestor } from './event-ingest.service.ts';
-import { ingestIsolating } from './isolating-ingest.ts';
-import { entriesOf, entryId, messageItems, type StreamEntry } from './stream-message.ts';
+import { entriesOf, entryId, messageItems, refusedItems, type StreamEntry } from './stream-message.ts';
 
 export { messageItems } from './stream-message.ts';
 
@@ -44,9 +43,9 @@ export interface StreamConsumer {
  * harmless: the ingest path counts a repeat as a duplicate.
  *
  * A poison message never jams the stream: when a batch fails for a reason that is not transient,
- * its messages are retried one at a time, and within a message the events are isolated
- * (`ingestIsolating`), so what the database refuses is kept as a reject and acked, and every
- * other event is stored. A transient failure (database or Redis away) acks nothing and is
+ * its messages are retried one at a time (the ingestor isolates the events the database refuses
+ * as rejects; a message that still fails is kept whole as rejects, `refusedItems`) and acked, and
+ * every other event is stored. A transient failure (database or Redis away) acks nothing and is
  * retried with backoff. The group is created at the start of the stream if missing (events
  * published before the first consumer started are not skipped).
  */
@@ -200,7 +199,14 @@ class GroupConsumer {
 
   /** One message on its own: an event the database refuses is kept as a reject, then the message is acked. */
   async #processOne(entry: StreamEntry): Promise<void> {
-    const result = await ingestIsolating(this.#ingestor, messageItems(entry), { source: 'stream' });
+    const items = messageItems(entry);
+    let result: BatchResult;
+    try {
+      result = await this.#ingestor.ingest(items, { source: 'stream' });
+    } catch (error) {
+      if (isTransientDatabaseError(error)) throw error;
+      result = await this.#ingestor.ingest(refusedItems(items, error), { source: 'stream' });
+    }
     await this.#ack([entry]);
     if (result.rejected.length > 0) {
       this.#log.warn(

@@ -1,4 +1,5 @@
 import { hintOf, type IngestItem } from './event-ingest.service.ts';
+import { jsonText } from './json-text.ts';
 import { byteProblem } from './line-splitter.ts';
 import { parseLoginEvent } from './login-event.schema.ts';
 
@@ -59,19 +60,28 @@ function parsedItems(raw: string, single: boolean, location: string): IngestItem
   if (!Array.isArray(value))
     return [rejected(raw, location, 'field "events" must be a JSON array of events')];
   return value.map((v, i) => {
-    let own: string;
-    try {
-      own = JSON.stringify(v) ?? 'null';
-    } catch {
-      // e.g. an array nested too deep to serialise: the element is judged by the schema, kept
-      // with the whole message as its payload.
-      own = raw;
-    }
-    return eventItem(v, own, `${location} [${i}]`);
+    return eventItem(v, jsonText(v), `${location} [${i}]`);
   });
 }
 
 function eventItem(value: unknown, raw: string, location: string): IngestItem {
   const parsed = parseLoginEvent(value);
   return parsed.ok ? { raw, location, parsed } : { raw, location, parsed, hint: hintOf(value) };
+}
+
+/**
+ * The items of a message the database would not take for a reason that is neither transient
+ * nor a data error the ingestor isolates itself: each kept as a reject saying why, so that the
+ * message can be acked and nothing behind it waits.
+ */
+export function refusedItems(items: readonly IngestItem[], error: unknown): IngestItem[] {
+  const reason = `could not be stored: ${String((error as Error)?.message ?? error).slice(0, 500)}`;
+  return items.map((item) => ({
+    raw: item.raw,
+    location: item.location,
+    parsed: { ok: false, reason },
+    hint: item.parsed.ok
+      ? { tenantId: item.parsed.event.tenantId, eventId: item.parsed.event.eventId }
+      : item.hint,
+  }));
 }

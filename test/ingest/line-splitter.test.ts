@@ -85,6 +85,7 @@ describe('LineSplitter', () => {
         fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 5 }),
         (parts, sizes) => {
           // latin1 pieces become raw bytes: invalid UTF-8 among good text
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: every byte value is meant.
           const input = Buffer.concat(
             parts.map((p) => Buffer.from(p, /^[\x00-\xff]*$/.test(p) ? 'latin1' : 'utf8')),
           );

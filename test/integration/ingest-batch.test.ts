@@ -192,7 +192,11 @@ describe.each(VARIANTS)('login-event ingest on $name', ({ open, copyMinEvents })
     expect(
       await conn.db.selectFrom('login_events').where('tenant_id', '=', 'other').selectAll().execute(),
     ).toEqual([]);
-    expect((await listIngestRejects(conn.db, { tenantId: 'other' })).length).toBe(1);
+    // The reject belongs to the caller's tenant; the claimed one is in the reason and the payload.
+    expect((await listIngestRejects(conn.db, { tenantId: 'other' })).length).toBe(0);
+    expect(
+      (await listIngestRejects(conn.db, { tenantId: 'acme' })).filter((k) => k.eventId === 'o1'),
+    ).toHaveLength(1);
   });
 
   it('accepts a fixed event re-submitted after its reject, and marks the reject resolved', async () => {
@@ -321,10 +325,20 @@ describe('concurrent deliveries on PostgreSQL', () => {
 });
 
 describe('the fast event validator', () => {
+  // Hostile strings too: NUL anywhere, lone high and low surrogates, a well-formed pair, all
+  // UTF-16 code units (fc.string with unit 'binary' makes lone surrogates).
+  const hostile = fc.oneof(
+    fc.constantFrom('u\u0000x', '\u0000', 'u\ud800', 'u\udfff', '\udfff\ud800', '🐎', 'a\ud83d', '\ude0ab'),
+    fc.string({ unit: 'binary', maxLength: 12 }),
+    fc
+      .tuple(fc.string({ maxLength: 5 }), fc.constantFrom('\u0000', '\ud800', '\udc00'))
+      .map(([a, b]) => a + b),
+  );
   const text = (max: number) =>
     fc.oneof(
       fc.string({ maxLength: max + 2 }),
       fc.constantFrom('', 'x'.repeat(max), 'x'.repeat(max + 1), 'ž'.repeat(max), '🐎'.repeat(max / 2 + 1)),
+      hostile,
     );
   const field = (max: number) =>
     fc.oneof(text(max), text(max), fc.constantFrom(42, null, undefined, true, ['a']));
@@ -352,6 +366,19 @@ describe('the fast event validator', () => {
     instant,
     fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
     fc.constantFrom('2024-02-29T00:00:00Z', '2026-02-29T00:00:00Z', '2026-11-10', 'yesterday', 12),
+    // Around the earliest instant (2000-01-01T00:00:00Z), written with offsets, and year 0000.
+    fc.constantFrom(
+      '0000-01-01T00:00:00Z',
+      '0001-01-02T12:00:00+01:00',
+      '1999-12-31T23:59:59.999Z',
+      '2000-01-01T00:00:00Z',
+      '2000-01-01T00:59:59.999+01:00',
+      '2000-01-01T01:00:00.000+01:00',
+      '1999-12-31T19:00:00-05:00',
+    ),
+    fc
+      .date({ min: new Date('1990-01-01'), max: new Date('2010-01-01'), noInvalidDate: true })
+      .map((d) => d.toISOString()),
     fc.string(),
   );
   const event = fc.oneof(
@@ -369,6 +396,25 @@ describe('the fast event validator', () => {
         expect(parseLoginEvent(value)).toEqual(parseLoginEventWithSchema(value));
       }),
       { numRuns: 20_000 },
+    );
+  });
+
+  it('refuses NUL, lone surrogates and instants before 2000 on both paths, naming the field', () => {
+    const base = { eventId: 'e1', tenantId: 't', userId: 'u', occurredAt: '2026-11-10T08:00:00Z' };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ userId: 'u\u0000x' }, /^userId: must not contain the NUL/],
+      [{ eventId: 'e\ud800' }, /^eventId: must be well-formed Unicode/],
+      [{ tenantId: '\udfff' }, /^tenantId: must be well-formed Unicode/],
+      [{ occurredAt: '0000-01-01T00:00:00Z' }, /^occurredAt: must not be before 2000-01-01T00:00:00Z$/],
+      [{ occurredAt: '2000-01-01T00:59:59.999+01:00' }, /^occurredAt: must not be before/],
+    ];
+    for (const [change, reason] of cases) {
+      const verdict = parseLoginEvent({ ...base, ...change });
+      expect(verdict.ok).toBe(false);
+      expect(verdict.ok ? '' : verdict.reason).toMatch(reason);
+    }
+    expect(parseLoginEvent({ ...base, userId: 'u🐎', occurredAt: '2000-01-01T01:00:00+01:00' }).ok).toBe(
+      true,
     );
   });
 

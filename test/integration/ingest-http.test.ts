@@ -69,7 +69,11 @@ describe('HTTP API', () => {
     ]);
     expect(body.rejected[1].reason).toContain('may not be written with a key of tenant "acme"');
     expect(await count()).toBe(2);
-    expect((await listIngestRejects(t.db, { tenantId: 'other' })).map((r) => r.source)).toEqual(['http']);
+    // The reject of a cross-tenant claim belongs to the key's tenant; the claim is data.
+    expect(await listIngestRejects(t.db, { tenantId: 'other' })).toEqual([]);
+    const h4 = (await listIngestRejects(t.db, { tenantId: 'acme' })).filter((r) => r.eventId === 'h4');
+    expect(h4.map((r) => r.source)).toEqual(['http']);
+    expect(h4[0]?.raw).toContain('"tenantId":"other"');
   });
 
   it('401 without a key, with a wrong key, and stores nothing', async () => {
@@ -82,7 +86,7 @@ describe('HTTP API', () => {
     expect((await listIngestRejects(t.db, {})).length).toBe(rejectsBefore);
   });
 
-  it("rejects and keeps events sent with another tenant's key, storing none of them", async () => {
+  it("rejects events sent with another tenant's key, keeping them for the key's tenant, storing none", async () => {
     const res = await post(otherKey, { events: [ev('x1'), ev('x2')] });
     expect(res.statusCode).toBe(200);
     expect(res.json().accepted).toBe(0);
@@ -91,8 +95,11 @@ describe('HTTP API', () => {
       await t.db.selectFrom('login_events').where('event_id', 'in', ['x1', 'x2']).selectAll().execute(),
     ).toEqual([]);
     expect(
-      (await listIngestRejects(t.db, { tenantId: 'acme' })).filter((r) => r.eventId?.startsWith('x')),
+      (await listIngestRejects(t.db, { tenantId: 'other' })).filter((r) => r.eventId?.startsWith('x')),
     ).toHaveLength(2);
+    expect(
+      (await listIngestRejects(t.db, { tenantId: 'acme' })).filter((r) => r.eventId?.startsWith('x')),
+    ).toEqual([]);
   });
 
   it('413 for more than 10,000 events or an oversize body, nothing stored', async () => {

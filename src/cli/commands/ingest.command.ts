@@ -6,7 +6,7 @@ import { importEventFile } from '../../ingest/event-file-import.ts';
 import { EventIngestor } from '../../ingest/event-ingest.service.ts';
 import type { EventFormat } from '../../ingest/event-line.parser.ts';
 import { openInput } from '../../ingest/line-source.ts';
-import { formatReject, listRejects } from '../../ingest/rejects.service.ts';
+import { formatReject, purgeRejects, rejectJson, streamRejects } from '../../ingest/rejects.service.ts';
 import type { CliContext } from '../context.ts';
 import { parseIntOption } from '../options.ts';
 
@@ -103,21 +103,82 @@ export function registerIngest(program: Command, ctx: CliContext): void {
       if (result.rejected > 0) process.exitCode = 2;
     });
 
-  ingest
+  const rejects = ingest
     .command('rejects')
     .description('list kept rejected events with their reasons (open ones; --all for resolved too)')
     .option('--tenant <id>', 'only this tenant')
     .option('--all', 'include rejects resolved by a later accepted event')
-    .option('--json', 'one JSON array')
+    .option('--json', 'one JSON array (streamed: any number of rejects in bounded memory)')
     .action(async (_opts: unknown, cmd: Command) => {
       // `--json` is also an option of `ingest` itself, which commander lets the parent take:
       // read the merged options.
       const opts = cmd.optsWithGlobals<{ tenant?: string; all?: boolean; json?: boolean }>();
       if (opts.tenant !== undefined && opts.tenant === '') throw new InputError('--tenant must not be empty');
       const { db } = await ctx.database();
-      const rejects = await listRejects(db, { tenantId: opts.tenant, includeResolved: opts.all === true });
-      if (opts.json) return ctx.print(JSON.stringify(rejects));
-      if (rejects.length === 0) return ctx.print('no rejects');
-      for (const r of rejects) ctx.print(formatReject(r));
+      const all = streamRejects(db, { tenantId: opts.tenant, includeResolved: opts.all === true });
+      if (opts.json) {
+        let first = true;
+        await write('[');
+        for await (const r of all) {
+          await write(`${first ? '' : ','}\n${JSON.stringify(rejectJson(r))}`);
+          first = false;
+        }
+        return write(first ? ']\n' : '\n]\n');
+      }
+      let none = true;
+      for await (const r of all) {
+        none = false;
+        await write(`${formatReject(r)}\n`);
+      }
+      if (none) ctx.print('no rejects');
     });
+
+  rejects
+    .command('purge')
+    .description(
+      'retention: delete rejects received before DATE (resolved ones; --include-open for open ones too)',
+    )
+    .requiredOption('--before <date>', 'YYYY-MM-DD (00:00 UTC) or an RFC 3339 instant', parseBefore)
+    .option('--include-open', 'also delete rejects that were never resolved')
+    .option('--tenant <id>', 'only this tenant')
+    .action(async (opts: { before: Date; includeOpen?: boolean; tenant?: string }) => {
+      if (opts.tenant !== undefined && opts.tenant === '') throw new InputError('--tenant must not be empty');
+      const { db } = await ctx.database();
+      const n = await purgeRejects(db, {
+        before: opts.before,
+        includeOpen: opts.includeOpen === true,
+        tenantId: opts.tenant,
+      });
+      ctx.print(
+        `deleted ${n} ${opts.includeOpen ? '' : 'resolved '}rejects received before ${opts.before.toISOString()}`,
+      );
+    });
+}
+
+/** `--before`: a day (midnight UTC) or an instant with Z or an offset. */
+function parseBefore(value: string): Date {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(value);
+  const instant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(value);
+  const d = new Date(day ? `${value}T00:00:00Z` : value);
+  if ((!day && !instant) || Number.isNaN(d.getTime()) || (day && d.toISOString().slice(0, 10) !== value)) {
+    throw new InvalidArgumentError(`--before must be YYYY-MM-DD or an RFC 3339 instant, got "${value}"`);
+  }
+  return d;
+}
+
+/** Writes to stdout and waits when its buffer is full (a listing of millions stays bounded). */
+function write(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (process.stdout.write(text)) return resolve();
+    const onDrain = () => {
+      process.stdout.off('error', onError);
+      resolve();
+    };
+    const onError = (e: Error) => {
+      process.stdout.off('drain', onDrain);
+      reject(e);
+    };
+    process.stdout.once('drain', onDrain);
+    process.stdout.once('error', onError);
+  });
 }

@@ -1,30 +1,144 @@
-import { sql } from 'kysely';
+import { createHash } from 'node:crypto';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../database.ts';
 
 export type IngestSource = 'http' | 'file' | 'stream';
 
+/** How `raw` holds the payload: the text itself, its bytes in base64, or UTF-16 code units in base64. */
+export type RawEncoding = 'utf8' | 'base64' | 'utf16le-base64';
+
+/** At most this many bytes of a payload are stored; its full length and SHA-256 are kept beside them. */
+export const MAX_STORED_RAW_BYTES = 64 * 1024;
+/** Reasons and locations are ours, but may quote input: capped too. */
+const MAX_META_CHARS = 2_000;
+
 export interface NewIngestReject {
   source: IngestSource;
+  /** The tenant the reject belongs to: the authenticated one, or an existing claimed one, else null. */
   tenantId: string | null;
   eventId: string | null;
   /** Where it came from: `FILE:LINE`, `http batch index N`, `stream MESSAGE-ID`. */
   location: string | null;
-  /** The payload exactly as received (a line, an event's JSON, a whole body); bytes when it is not text. */
+  /**
+   * The payload exactly as received (a line, an event's JSON, a whole body): text, or the bytes
+   * of a line that is not UTF-8. Stored losslessly up to `MAX_STORED_RAW_BYTES`.
+   */
   raw: string | Uint8Array;
   reason: string;
 }
 
-export interface IngestReject extends Omit<NewIngestReject, 'raw'> {
-  raw: string;
+export interface IngestReject {
   id: string;
   receivedAt: Date;
   resolvedAt: Date | null;
+  source: IngestSource;
+  tenantId: string | null;
+  eventId: string | null;
+  location: string | null;
+  /** The stored payload (its first `MAX_STORED_RAW_BYTES` bytes), in `rawEncoding`. */
+  raw: string;
+  rawEncoding: RawEncoding;
+  /** Size of the whole original payload in bytes (UTF-8, or UTF-16 for 'utf16le-base64'). */
+  rawBytes: number;
+  /** SHA-256 (hex) of the whole original payload's bytes. */
+  rawSha256: string;
+  /** True when `raw` holds only the first bytes of the payload. */
+  rawTruncated: boolean;
+  reason: string;
+}
+
+export interface StoredRaw {
+  raw: string;
+  encoding: RawEncoding;
+  bytes: number;
+  sha256: string;
+  truncated: boolean;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Largest end <= max that does not split a UTF-8 sequence of `buf`. */
+function utf8Boundary(buf: Uint8Array, max: number): number {
+  if (buf.length <= max) return buf.length;
+  let end = max;
+  while (end > 0 && ((buf[end] as number) & 0xc0) === 0x80) end -= 1;
+  return end;
+}
+
+function asBase64(bytes: Uint8Array, encoding: RawEncoding, cap: number): StoredRaw {
+  const keep = encoding === 'utf16le-base64' ? cap - (cap % 2) : cap;
+  const truncated = bytes.length > keep;
+  return {
+    raw: Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, keep)).toString('base64'),
+    encoding,
+    bytes: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    truncated,
+  };
 }
 
 /**
- * Keeps rejected payloads. An open reject with the same tenant, eventId, payload and reason is
- * not kept twice, so re-running a file or retrying an HTTP batch does not pile up copies.
- * One statement for the batch.
+ * How a payload is stored. A PostgreSQL text value cannot hold NUL, a lone surrogate (the
+ * driver would write U+FFFD: a silent rewrite) or bytes that are not UTF-8, so such payloads
+ * are stored in base64 with their encoding; everything else as text. Either way at most `cap`
+ * bytes (text cut at a character boundary), with the whole payload's size and SHA-256.
+ */
+export function storedRaw(raw: string | Uint8Array, cap = MAX_STORED_RAW_BYTES): StoredRaw {
+  let text: string;
+  if (typeof raw === 'string') {
+    if (!isWellFormedText(raw)) return asBase64(Buffer.from(raw, 'utf16le'), 'utf16le-base64', cap);
+    text = raw;
+  } else {
+    try {
+      text = utf8.decode(raw);
+    } catch {
+      return asBase64(raw, 'base64', cap);
+    }
+  }
+  const bytes = Buffer.from(text, 'utf8');
+  if (text.includes('\u0000')) return asBase64(bytes, 'base64', cap);
+  const end = utf8Boundary(bytes, cap);
+  return {
+    raw: end === bytes.length ? text : bytes.toString('utf8', 0, end),
+    encoding: 'utf8',
+    bytes: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    truncated: end < bytes.length,
+  };
+}
+
+/** The original payload bytes of a stored reject (its first bytes when truncated). */
+export function rawBytesOf(r: Pick<IngestReject, 'raw' | 'rawEncoding'>): Uint8Array {
+  return r.rawEncoding === 'utf8' ? Buffer.from(r.raw, 'utf8') : Buffer.from(r.raw, 'base64');
+}
+
+function isWellFormedText(s: string): boolean {
+  return (s as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** NUL and lone surrogates (built from a string: the linter refuses a control character in a literal). */
+const ESCAPED = new RegExp(
+  `${String.fromCharCode(0)}|[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(?<![\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]`,
+  'g',
+);
+
+/** Our own text columns (reason, location) never refuse a value: NUL and lone surrogates are escaped. */
+function metaText(s: string): string {
+  const capped = s.length > MAX_META_CHARS ? `${s.slice(0, MAX_META_CHARS)}…` : s;
+  if (!capped.includes('\u0000') && isWellFormedText(capped)) return capped;
+  return capped.replace(ESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A key column holds only a value that the store can keep unchanged (else null: it is in `raw`). */
+function keyText(s: string | null, max: number): string | null {
+  return s !== null && s.length <= max && !s.includes('\u0000') && isWellFormedText(s) ? s : null;
+}
+
+/**
+ * Keeps rejected payloads. An open reject with the same tenant, eventId, payload (by SHA-256)
+ * and reason is not kept twice, so re-running a file or retrying an HTTP batch does not pile up
+ * copies. The check is one probe of the partial index `ingest_rejects_open_dedup` per reject
+ * (`dedup_key`: the expression below, the same as in migration 0002). One statement for the batch.
  */
 export async function insertIngestRejects(
   db: Db,
@@ -32,42 +146,67 @@ export async function insertIngestRejects(
   receivedAt: Date,
 ): Promise<void> {
   if (rejects.length === 0) return;
-  // Bytes (a line that is not text) as base64 until rejects keep bytes losslessly.
-  const raws = rejects.map((r) =>
-    typeof r.raw === 'string' ? r.raw : Buffer.from(r.raw).toString('base64'),
-  );
-  await sql`
-    INSERT INTO ingest_rejects (received_at, source, tenant_id, event_id, location, raw, reason)
-    SELECT DISTINCT ON (coalesce(x.t, ''), coalesce(x.e, ''), x.raw, x.reason)
-      ${receivedAt}::timestamptz, x.s, x.t, x.e, x.l, x.raw, x.reason
-    FROM unnest(
-      ${rejects.map((r) => r.source)}::text[], ${rejects.map((r) => r.tenantId)}::text[],
-      ${rejects.map((r) => r.eventId)}::text[], ${rejects.map((r) => r.location)}::text[],
-      ${raws}::text[], ${rejects.map((r) => r.reason)}::text[]
-    ) WITH ORDINALITY AS x(s, t, e, l, raw, reason, ord)
-    WHERE NOT EXISTS (
-      SELECT 1 FROM ingest_rejects r
-      WHERE r.resolved_at IS NULL AND coalesce(r.tenant_id, '') = coalesce(x.t, '')
-        AND coalesce(r.event_id, '') = coalesce(x.e, '') AND r.raw = x.raw AND r.reason = x.reason
-    )
-    ORDER BY coalesce(x.t, ''), coalesce(x.e, ''), x.raw, x.reason, x.ord
-  `.execute(db);
+  await insertIngestRejectsStatement(rejects, receivedAt).execute(db);
 }
 
-/** Kept rejects, oldest first; open ones only unless `includeResolved`. */
-export async function listIngestRejects(
-  db: Db,
-  filter: { tenantId?: string; includeResolved?: boolean; limit?: number },
-): Promise<IngestReject[]> {
-  let q = db.selectFrom('ingest_rejects').selectAll();
-  if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
-  if (!filter.includeResolved) q = q.where('resolved_at', 'is', null);
-  const rows = await q
-    .orderBy('received_at')
-    .orderBy('id')
-    .limit(filter.limit ?? 10_000)
-    .execute();
-  return rows.map((r) => ({
+/** The statement of `insertIngestRejects`, not executed (tests EXPLAIN it: docs/performance/ingest.md). */
+export function insertIngestRejectsStatement(
+  rejects: readonly NewIngestReject[],
+  receivedAt: Date,
+): RawBuilder<unknown> {
+  const stored = rejects.map((r) => storedRaw(r.raw));
+  return sql`
+    WITH x AS (
+      SELECT x.*, encode(sha256(convert_to(
+        coalesce(length(x.t)::text || ':' || x.t, '-') || '|' ||
+        coalesce(length(x.e)::text || ':' || x.e, '-') || '|' ||
+        x.h || '|' || x.reason, 'UTF8')), 'hex') AS k
+      FROM unnest(
+        ${rejects.map((r) => r.source)}::text[], ${rejects.map((r) => keyText(r.tenantId, 63))}::text[],
+        ${rejects.map((r) => keyText(r.eventId, 200))}::text[],
+        ${rejects.map((r) => (r.location === null ? null : metaText(r.location)))}::text[],
+        ${stored.map((s) => s.raw)}::text[], ${stored.map((s) => s.encoding)}::text[],
+        ${stored.map((s) => s.bytes)}::int8[], ${stored.map((s) => s.sha256)}::text[],
+        ${stored.map((s) => s.truncated)}::bool[], ${rejects.map((r) => metaText(r.reason))}::text[]
+      ) WITH ORDINALITY AS x(s, t, e, l, raw, enc, n, h, tr, reason, ord)
+    )
+    INSERT INTO ingest_rejects (received_at, source, tenant_id, event_id, location, raw, raw_encoding,
+      raw_bytes, raw_sha256, raw_truncated, reason, dedup_key)
+    SELECT ${receivedAt}::timestamptz, d.s, d.t, d.e, d.l, d.raw, d.enc, d.n, d.h, d.tr, d.reason, d.k
+    FROM (
+      SELECT DISTINCT ON (x.k) x.* FROM x
+      WHERE NOT EXISTS (
+        SELECT 1 FROM ingest_rejects r WHERE r.dedup_key = x.k AND r.resolved_at IS NULL
+      )
+      ORDER BY x.k, x.ord
+    ) d
+    ORDER BY d.ord -- ids in batch order: the listing shows rejects in the order they came
+  `;
+}
+
+export interface RejectFilter {
+  tenantId?: string;
+  includeResolved?: boolean;
+}
+
+type RejectRow = {
+  id: string;
+  received_at: Date;
+  resolved_at: Date | null;
+  source: string;
+  tenant_id: string | null;
+  event_id: string | null;
+  location: string | null;
+  raw: string;
+  raw_encoding: string;
+  raw_bytes: string;
+  raw_sha256: string;
+  raw_truncated: boolean;
+  reason: string;
+};
+
+function rejectOf(r: RejectRow): IngestReject {
+  return {
     id: r.id,
     receivedAt: r.received_at,
     resolvedAt: r.resolved_at,
@@ -76,6 +215,71 @@ export async function listIngestRejects(
     eventId: r.event_id,
     location: r.location,
     raw: r.raw,
+    rawEncoding: r.raw_encoding as RawEncoding,
+    rawBytes: Number(r.raw_bytes),
+    rawSha256: r.raw_sha256,
+    rawTruncated: r.raw_truncated,
     reason: r.reason,
-  }));
+  };
+}
+
+/**
+ * One page of kept rejects in id order (the order they were kept), after `afterId`: keyset
+ * paging on the primary key or `(tenant_id, id)`, so listing any number costs bounded memory.
+ * Open ones only unless `includeResolved`.
+ */
+export async function listIngestRejects(
+  db: Db,
+  filter: RejectFilter & { afterId?: string; limit?: number },
+): Promise<IngestReject[]> {
+  let q = db
+    .selectFrom('ingest_rejects')
+    .select([
+      'id',
+      'received_at',
+      'resolved_at',
+      'source',
+      'tenant_id',
+      'event_id',
+      'location',
+      'raw',
+      'raw_encoding',
+      'raw_bytes',
+      'raw_sha256',
+      'raw_truncated',
+      'reason',
+    ]);
+  if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
+  if (!filter.includeResolved) q = q.where('resolved_at', 'is', null);
+  if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
+  const rows = await q
+    .orderBy('id')
+    .limit(filter.limit ?? 10_000)
+    .execute();
+  return rows.map(rejectOf);
+}
+
+/**
+ * Retention: deletes at most `limit` rejects received before `before` (resolved ones only
+ * unless `includeOpen`), oldest first; returns how many. Called in a loop so that no statement
+ * holds many locks or a long transaction.
+ */
+export async function deleteIngestRejects(
+  db: Db,
+  filter: { before: Date; includeOpen: boolean; tenantId?: string; limit: number },
+): Promise<number> {
+  const { rows } = await sql<{ n: string }>`
+    WITH doomed AS (
+      SELECT id FROM ingest_rejects
+      WHERE received_at < ${filter.before}::timestamptz
+        ${filter.includeOpen ? sql`` : sql`AND resolved_at IS NOT NULL`}
+        ${filter.tenantId === undefined ? sql`` : sql`AND tenant_id = ${filter.tenantId}`}
+      ORDER BY received_at
+      LIMIT ${filter.limit}
+    ), gone AS (
+      DELETE FROM ingest_rejects r USING doomed WHERE r.id = doomed.id RETURNING 1
+    )
+    SELECT count(*)::text AS n FROM gone
+  `.execute(db);
+  return Number(rows[0]?.n ?? 0);
 }

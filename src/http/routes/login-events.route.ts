@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.ts';
-import { insertIngestRejects } from '../../db/repositories/ingest-reject.repository.ts';
 import { type EventIngestor, hintOf, type IngestItem } from '../../ingest/event-ingest.service.ts';
+import { jsonText } from '../../ingest/json-text.ts';
 import { parseLoginEvent } from '../../ingest/login-event.schema.ts';
+import { keepRejectedPayload } from '../../ingest/rejects.service.ts';
 import { requireTenantKey, tenantOf } from '../auth.ts';
 import { isRawBody } from '../raw-body.ts';
 
@@ -18,7 +19,7 @@ export function loginEventsRoute(
   app.post('/v1/login-events', { onRequest: requireTenantKey(deps.db) }, async (request, reply) => {
     const tenantId = tenantOf(request);
     const body = request.body;
-    const text = isRawBody(body) ? body.text : '';
+    const raw = isRawBody(body) ? (body.json ? body.text : body.bytes) : '';
     let problem: string | undefined;
     let events: unknown[] = [];
     if (!isRawBody(body)) problem = 'empty body: expected {"events": [...]}';
@@ -30,10 +31,11 @@ export function loginEventsRoute(
       } else events = v.events;
     }
     if (problem !== undefined) {
-      // Kept whole as one rejected payload: nothing sent is ever lost.
-      await insertIngestRejects(
+      // Kept as one rejected payload, byte for byte (bytes when not UTF-8; capped with its hash
+      // and length by the store): nothing sent is ever lost.
+      await keepRejectedPayload(
         deps.db,
-        [{ source: 'http', tenantId, eventId: null, location: 'http body', raw: text, reason: problem }],
+        { source: 'http', tenantId, eventId: null, location: 'http body', raw, reason: problem },
         deps.now(),
       );
       return reply.code(400).send({ error: problem });
@@ -45,7 +47,8 @@ export function loginEventsRoute(
     }
     const items: IngestItem[] = events.map((value, index) => {
       const parsed = parseLoginEvent(value);
-      const raw = JSON.stringify(value) ?? 'null';
+      // jsonText never throws: a depth bomb is kept as a cut render, not a 500.
+      const raw = jsonText(value);
       const location = `http batch index ${index}`;
       return parsed.ok ? { raw, location, parsed } : { raw, location, parsed, hint: hintOf(value) };
     });

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.ts';
 import { describeZodError } from '../../domain/settings.ts';
-import { storeSettingsVersions, toSettingsVersion } from '../../ingest/settings-import.service.ts';
+import { storeSettingsVersion, toSettingsVersion } from '../../ingest/settings-import.service.ts';
 import { settingsVersionBodySchema, userIdSchema } from '../../ingest/settings-version.schema.ts';
 import { requireTenantKey, tenantOf } from '../auth.ts';
 import { isRawBody } from '../raw-body.ts';
@@ -19,7 +19,10 @@ export function userSettingsRoute(app: FastifyInstance, deps: { db: Kysely<Datab
     async (request, reply) => {
       const tenantId = tenantOf(request);
       const user = userIdSchema.safeParse(request.params.userId);
-      if (!user.success) return reply.code(400).send({ error: `userId: ${describeZodError(user.error)}` });
+      if (!user.success) {
+        const problems = user.error.issues.map((i) => i.message).join('; ');
+        return reply.code(400).send({ error: `userId: ${problems} (the path parameter)` });
+      }
       const body = request.body;
       if (!isRawBody(body))
         return reply.code(400).send({ error: 'empty body: expected the settings as JSON' });
@@ -33,14 +36,11 @@ export function userSettingsRoute(app: FastifyInstance, deps: { db: Kysely<Datab
         userId: user.data,
         effectiveAt: parsed.data.effectiveAt ?? receivedAt,
       });
-      const { outcomes } = await deps.db
-        .transaction()
-        .execute((trx) => storeSettingsVersions(trx, [version], receivedAt));
-      const outcome = outcomes[0];
-      if (outcome?.status === 'conflict') return reply.code(409).send({ error: outcome.reason });
+      const outcome = await storeSettingsVersion(deps.db, version, receivedAt);
+      if (outcome.status === 'conflict') return reply.code(409).send({ error: outcome.reason });
       const { license, billing, addons, reasons } = version.result;
       return reply.code(200).send({
-        status: outcome?.status ?? 'stored',
+        status: outcome.status,
         tenantId,
         userId: user.data,
         effectiveAt: version.effectiveAt.toISOString(),

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_initial.ts';
+import * as m0005 from './0005_ingest_counts.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -7,4 +8,5 @@ import * as m0001 from './0001_initial.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0005_ingest_counts': m0005,
 };

@@ -24,6 +24,8 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   worker: async () => (await import('./commands/worker.command.ts')).registerWorker,
   queue: async () => (await import('./commands/queue.command.ts')).registerQueue,
   demo: async () => (await import('./commands/demo.command.ts')).registerDemo,
+  explain: async () => (await import('./commands/explain.command.ts')).registerExplain,
+  reconcile: async () => (await import('./commands/reconcile.command.ts')).registerReconcile,
 };
 
 /** Registers the command named on the command line, or every command when none is (help). */

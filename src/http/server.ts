@@ -1,15 +1,18 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { updateLagGauge } from '../../jobs/gauges.ts';
+import { updateAnomalyGauge, updateLagGauge } from '../../jobs/gauges.ts';
 import type { Database } from '../db/database.ts';
 import { EventIngestor } from '../ingest/event-ingest.service.ts';
 import type { Logger } from '../logger.ts';
 import { isConnectionError } from './connection-errors.ts';
 import type { MetricsRefresher } from './metrics-refresh.ts';
 import { registerRawBodyParser } from './raw-body.ts';
+import { chargesRoute } from './routes/charges.route.ts';
 import { healthRoutes } from './routes/health.route.ts';
 import { licenseResolveRoute } from './routes/license-resolve.route.ts';
 import { loginEventsRoute } from './routes/login-events.route.ts';
+import { openApiRoute } from './routes/openapi.route.ts';
+import { usageRoute } from './routes/usage.route.ts';
 import { userSettingsRoute } from './routes/user-settings.route.ts';
 
 export interface ServerOptions {
@@ -86,11 +89,22 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   loginEventsRoute(app, { db: options.db, ingestor, now });
   userSettingsRoute(app, { db: options.db, now });
   licenseResolveRoute(app, { db: options.db });
+  chargesRoute(app, { db: options.db, now });
+  usageRoute(app, { db: options.db, now });
+  openApiRoute(app);
   const lag: MetricsRefresher = {
     name: 'billing_lag_days',
     refresh: () => updateLagGauge(options.db, now()),
   };
-  healthRoutes(app, { db: options.db, logger: options.logger, metrics: [lag, ...(options.metrics ?? [])] });
+  const anomalies: MetricsRefresher = {
+    name: 'billing_anomalies',
+    refresh: () => updateAnomalyGauge(options.db, now()),
+  };
+  healthRoutes(app, {
+    db: options.db,
+    logger: options.logger,
+    metrics: [lag, anomalies, ...(options.metrics ?? [])],
+  });
   return app;
 }
 

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { bumpDayRevisions } from '../db/repositories/day-revision.repository.ts';
+import { insertIngestCounts } from '../db/repositories/ingest-count.repository.ts';
 import {
   type IngestSource,
   insertIngestRejects,
@@ -15,6 +16,7 @@ import {
 import { insertLoginEventsByCopy } from '../db/repositories/login-event-copy.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
+import { tallyTenantDays } from './ingest-tally.ts';
 import type { LoginEvent, ParsedEvent } from './login-event.schema.ts';
 import { TenantDayCache } from './tenant-day-cache.ts';
 
@@ -238,6 +240,16 @@ export class EventIngestor {
       });
       await insertIngestRejects(trx, rejects, receivedAt);
       await bumpDayRevisions(trx, touched);
+      await insertIngestCounts(
+        trx,
+        ctx.source,
+        receivedAt,
+        tallyTenantDays(
+          items,
+          (i) => (outcomes[i] as Outcome).kind,
+          (t, ms) => this.#days.dayOf(ms, zones.get(t) as string),
+        ),
+      );
       return summary;
     });
 

@@ -137,7 +137,7 @@ export async function runDemo(db: Kysely<Database>, outDir: string, logger?: Log
   };
 }
 
-/** The explanation of the first daily user billed on the 14th, and the month's reconciliation. */
+/** The explanation of the first user billed daily on the 14th, and the month's reconciliation. */
 async function demoInsight(
   db: Kysely<Database>,
   settings: ReadonlyArray<{ userId: string; billing?: string }>,
@@ -148,7 +148,7 @@ async function demoInsight(
   for (const userId of daily.slice(0, 10)) {
     const e = await explainCharges(db, { tenantId: DEMO_TENANT.id, userId, day, now: DEMO_NOW });
     explain ??= e;
-    if ((e.days[0]?.lines.length ?? 0) > 0) {
+    if (e.days[0]?.billing === 'daily' && (e.days[0]?.lines.length ?? 0) > 0) {
       explain = e;
       break;
     }

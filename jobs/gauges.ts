@@ -1,7 +1,12 @@
 import type { Queue } from 'bullmq';
+import type { Kysely } from 'kysely';
 import { billingLag } from '../src/billing/due-days.service.ts';
-import type { Db } from '../src/db/database.ts';
-import { billingLagDays, queueJobs } from '../src/metrics.ts';
+import type { Database, Db } from '../src/db/database.ts';
+import { listTenants } from '../src/db/repositories/tenant.repository.ts';
+import { ANOMALY_CODES } from '../src/domain/anomalies.ts';
+import { dayOf, monthOf } from '../src/domain/calendar.ts';
+import { reconcileMonth } from '../src/insight/reconcile.service.ts';
+import { billingAnomalies, billingLagDays, queueJobs } from '../src/metrics.ts';
 
 const STATES = ['waiting', 'active', 'failed', 'delayed'] as const;
 
@@ -22,4 +27,26 @@ export async function updateLagGauge(db: Db, now: Date): Promise<void> {
   const lag = await billingLag(db, now);
   billingLagDays.reset();
   for (const { tenantId, days } of lag) billingLagDays.set({ tenant: tenantId }, days);
+}
+
+/**
+ * Sets billing_anomalies{tenant,code} at instant `now`: per tenant, how many days of its current
+ * month (in its zone) show each anomaly of `billing reconcile` (0 for codes not seen, so alerts
+ * can use `> 0`). Reads only; the gauge is rebuilt in one synchronous step at the end.
+ */
+export async function updateAnomalyGauge(db: Kysely<Database>, now: Date): Promise<void> {
+  const counts: Array<{ tenant: string; code: string; n: number }> = [];
+  for (const tenant of await listTenants(db)) {
+    const month = monthOf(dayOf(now, tenant.timezone));
+    const { rows } = await reconcileMonth(db, { month, tenantId: tenant.id, now });
+    for (const code of ANOMALY_CODES) {
+      counts.push({
+        tenant: tenant.id,
+        code,
+        n: rows.filter((r) => r.anomalies.some((a) => a.code === code)).length,
+      });
+    }
+  }
+  billingAnomalies.reset();
+  for (const c of counts) billingAnomalies.set({ tenant: c.tenant, code: c.code }, c.n);
 }

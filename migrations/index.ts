@@ -3,6 +3,7 @@ import * as m0001 from './0001_initial.ts';
 import * as m0002 from './0002_reject_store.ts';
 import * as m0003 from './0003_api_key_lifecycle.ts';
 import * as m0004 from './0004_day_mark_ranges.ts';
+import * as m0005 from './0005_ingest_counts.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002_reject_store': m0002,
   '0003_api_key_lifecycle': m0003,
   '0004_day_mark_ranges': m0004,
+  '0005_ingest_counts': m0005,
 };

@@ -85,3 +85,10 @@ export const authFailures = new Counter({
   labelNames: ['outcome'] as const,
   registers: [registry],
 });
+
+export const billingAnomalies = new Gauge({
+  name: 'billing_anomalies',
+  help: "Per tenant and anomaly code (total-jump, activity-drop, overdue, open-rejects), days of the tenant's current month that show it (billing reconcile)",
+  labelNames: ['tenant', 'code'] as const,
+  registers: [registry],
+});

@@ -27,6 +27,7 @@ import {
   type Run,
   tuneForDayRun,
 } from '../db/repositories/run.repository.ts';
+import { insertRunFailure } from '../db/repositories/run-failure.repository.ts';
 import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
 import { adjustmentLines, type RunDiff } from '../domain/adjustments.ts';
 import { billableAt, dayBounds, dayOfMonth, daysInMonth, isValidDay, monthOf } from '../domain/calendar.ts';
@@ -140,6 +141,16 @@ export async function billDay(
     outcome = await db.transaction().execute((trx) => billInTransaction(trx, ctx));
   } catch (error) {
     runsTotal.inc({ trigger: input.trigger, outcome: 'failed' });
+    // Reconcile tells "the last attempt failed" from this row; a database that is away cannot
+    // take it either, and that must not hide the original error.
+    if (!input.dryRun) {
+      await insertRunFailure(db, {
+        tenantId: tenant.id,
+        day: input.day,
+        trigger: input.trigger,
+        error: (error as Error).message ?? String(error),
+      }).catch(() => {});
+    }
     throw error;
   }
   const seconds = (performance.now() - startedMs) / 1000;

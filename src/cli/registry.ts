@@ -94,6 +94,16 @@ export const COMMANDS: Record<string, CommandEntry> = {
     term: 'demo [options]',
     summary: 'a month billed end to end on the embedded database, with a summary',
   },
+  explain: {
+    load: async () => (await import('./commands/explain.command.ts')).registerExplain,
+    term: 'explain [options]',
+    summary: 'why a user was charged: settings, license, logins, prices, proration, run',
+  },
+  reconcile: {
+    load: async () => (await import('./commands/reconcile.command.ts')).registerReconcile,
+    term: 'reconcile [options]',
+    summary: 'is a month whole: per tenant-day counts, statuses and anomalies',
+  },
 };
 
 export const REFERENCE = 'docs/cli.md';

@@ -161,6 +161,25 @@ export interface PeriodsTable {
   closed_at: Timestamptz;
 }
 
+/** One row per ingested batch and tenant-day (migration 0005): what reconcile sums. */
+export interface IngestCountsTable {
+  tenant_id: string;
+  day: DateCol;
+  source: string;
+  batch_at: Timestamptz;
+  accepted: number;
+  duplicates: number;
+}
+
+/** One row per failed attempt to bill a tenant-day (migration 0005). */
+export interface RunFailuresTable {
+  tenant_id: string;
+  day: DateCol;
+  failed_at: Timestamptz;
+  trigger: string;
+  error: string;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -175,6 +194,8 @@ export interface Database {
   charge_lines: ChargeLinesTable;
   adjustment_lines: AdjustmentLinesTable;
   periods: PeriodsTable;
+  ingest_counts: IngestCountsTable;
+  run_failures: RunFailuresTable;
 }
 
 /** A database handle or an open transaction: repositories accept either as their first argument. */

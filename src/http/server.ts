@@ -10,9 +10,12 @@ import { registerTenantAuth } from './auth.ts';
 import type { AuthThrottleOptions } from './auth-throttle.ts';
 import { isConnectionError } from './connection-errors.ts';
 import { registerRawBodyParser } from './raw-body.ts';
+import { chargesRoute } from './routes/charges.route.ts';
 import { statusRoutes } from './routes/health.route.ts';
 import { licenseResolveRoute } from './routes/license-resolve.route.ts';
 import { loginEventsRoute } from './routes/login-events.route.ts';
+import { openApiRoute } from './routes/openapi.route.ts';
+import { usageRoute } from './routes/usage.route.ts';
 import { userSettingsRoute } from './routes/user-settings.route.ts';
 
 /**
@@ -151,6 +154,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   loginEventsRoute(app, { db: options.db, ingestor, now });
   userSettingsRoute(app, { db: options.db, now });
   licenseResolveRoute(app, { db: options.db });
+  chargesRoute(app, { db: options.db, now });
+  usageRoute(app, { db: options.db, now });
+  openApiRoute(app);
   void app.register(statusRoutes, { db: options.db, metrics: false });
   return app;
 }

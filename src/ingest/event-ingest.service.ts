@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { isDataError } from '../db/database-errors.ts';
 import { bumpDayRevisions } from '../db/repositories/day-revision.repository.ts';
+import { insertIngestCounts } from '../db/repositories/ingest-count.repository.ts';
 import {
   type IngestSource,
   insertIngestRejects,
@@ -17,6 +18,7 @@ import { insertLoginEventsByCopy } from '../db/repositories/login-event-copy.rep
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { isCleanText } from '../domain/text.ts';
 import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
+import { tallyTenantDays } from './ingest-tally.ts';
 import type { LoginEvent, ParsedEvent } from './login-event.schema.ts';
 import { TenantDayCache } from './tenant-day-cache.ts';
 
@@ -309,6 +311,16 @@ export class EventIngestor {
       });
       await insertIngestRejects(trx, rejects, receivedAt);
       await bumpDayRevisions(trx, touched);
+      await insertIngestCounts(
+        trx,
+        ctx.source,
+        receivedAt,
+        tallyTenantDays(
+          items,
+          (i) => (outcomes[i] as Outcome).kind,
+          (t, ms) => this.#days.dayOf(ms, zones.get(t) as string),
+        ),
+      );
       return summary;
     });
     return { result, outcomes: outcomes as Outcome[] };

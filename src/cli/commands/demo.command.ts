@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { openDatabase } from '../../db/connection.ts';
 import { type DemoObserver, runDemo } from '../../demo/demo.service.ts';
-import { formatSummary } from '../../demo/demo-summary.ts';
+import { formatInsight, formatSummary } from '../../demo/demo-summary.ts';
 import { formatMinor, type Minor } from '../../domain/money.ts';
 import type { CliContext } from '../context.ts';
 import type { Progress } from '../progress.ts';
@@ -56,6 +56,8 @@ export function registerDemo(program: Command, ctx: CliContext): void {
             `time:       ${((Date.now() - started) / 1000).toFixed(1)} s`,
             '',
             formatSummary(r.summary, r.tenant.currency),
+            '',
+            formatInsight(r.insight),
           ].join('\n'),
         );
         ctx.logger.info({ seconds: (Date.now() - started) / 1000 }, 'demo finished');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
-import { updateLagGauge, updateQueueGauges } from '../../../jobs/gauges.ts';
+import { updateAnomalyGauge, updateLagGauge, updateQueueGauges } from '../../../jobs/gauges.ts';
 import { type BillingQueues, openQueues } from '../../../jobs/queues.ts';
 import { OperationError } from '../../errors.ts';
 import { type MetricsRefresher, startMetricsRefresh } from '../../http/metrics-refresh.ts';
@@ -67,6 +67,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       const metricsPort = opts.metricsPort ?? config.BILLING_METRICS_PORT;
       const refreshers: MetricsRefresher[] = [
         { name: 'billing_lag_days', refresh: () => updateLagGauge(db, new Date()) },
+        { name: 'billing_anomalies', refresh: () => updateAnomalyGauge(db, new Date()) },
       ];
       if (open) {
         refreshers.push({

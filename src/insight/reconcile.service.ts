@@ -175,7 +175,7 @@ async function reconcileTenant(
 function statusOf(state: DayRunState | undefined, failedAt: Date | undefined, due: boolean): DayStatus {
   if (failedAt !== undefined && (!state?.lastRunAt || failedAt > state.lastRunAt)) return 'failed';
   if (state?.currentRunId) {
-    return BigInt(state.revision) > BigInt(state.maxRunRevision ?? '0') ? 'stale' : 'billed';
+    return state.revision > (state.maxRunRevision ?? 0) ? 'stale' : 'billed';
   }
   return due ? 'missing' : 'pending';
 }

@@ -127,7 +127,7 @@ export async function tableFingerprint(db: Db): Promise<Record<string, unknown>>
     'login_events',
     'daily_activity',
     'ingest_rejects',
-    'day_revisions',
+    'day_marks',
     'runs',
     'charge_lines',
     'adjustment_lines',
@@ -140,9 +140,8 @@ export async function tableFingerprint(db: Db): Promise<Record<string, unknown>>
     const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM ${sql.table(t)}`.execute(db);
     out[t] = rows[0]?.n;
   }
-  const { rows } = await sql`SELECT tenant_id, day, revision::text FROM day_revisions ORDER BY 1, 2`.execute(
-    db,
-  );
+  const { rows } =
+    await sql`SELECT tenant_id, from_day, to_day, revision::text FROM day_marks ORDER BY 1, 2, 3`.execute(db);
   out.revisions = rows;
   const seq = await sql`SELECT max(id)::text AS m FROM runs`.execute(db);
   out.maxRunId = seq.rows;

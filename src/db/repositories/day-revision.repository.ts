@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import {
   daysToRanges,
   mergeDayRanges,
@@ -140,4 +140,24 @@ export async function pruneConsumedMarks(db: Db): Promise<number> {
     WHERE d.tenant_id = consumed.tenant_id AND d.from_day = consumed.from_day AND d.to_day = consumed.to_day
   `.execute(db);
   return Number(result.numAffectedRows ?? 0);
+}
+
+/**
+ * A subquery of (tenant_id, day, revision) for every marked day of `tenantIds` within
+ * `from`..`to` (unmarked days are absent: revision 0). Only the marks overlapping the window are
+ * expanded, and only over the window: a mark reaching back ten years costs a month of rows.
+ */
+export function dayRevisionsWithin(
+  tenantIds: readonly string[],
+  from: string,
+  to: string,
+): RawBuilder<unknown> {
+  return sql`
+    SELECT m.tenant_id, g.day::date AS day, max(m.revision) AS revision
+    FROM day_marks m
+    CROSS JOIN LATERAL generate_series(greatest(m.from_day, ${from}::date), least(m.to_day, ${to}::date),
+      interval '1 day') AS g(day)
+    WHERE m.tenant_id = ANY (${[...tenantIds]}::text[]) AND m.from_day <= ${to}::date AND m.to_day >= ${from}::date
+    GROUP BY m.tenant_id, g.day
+  `;
 }

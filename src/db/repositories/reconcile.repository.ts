@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { parseMinor } from '../../domain/money.ts';
 import type { Db } from '../database.ts';
+import { dayRevisionsWithin, type Revision, toRevision } from './day-revision.repository.ts';
 
 /** Users with activity per tenant-day (one range scan of `daily_activity` per tenant). */
 export async function countActiveUsers(
@@ -26,11 +27,11 @@ export interface DayRunState {
   lineCount: number;
   total: number;
   /** Highest input revision any run of the day (charge or adjustment) read; null without runs. */
-  maxRunRevision: string | null;
+  maxRunRevision: Revision | null;
   /** When the latest run of the day finished; null without runs. */
   lastRunAt: Date | null;
   /** The day's input revision (0 when never marked). */
-  revision: string;
+  revision: Revision;
 }
 
 /**
@@ -67,10 +68,7 @@ export async function listDayRunStates(
     SELECT coalesce(r.tenant_id, d.tenant_id) AS tenant_id, coalesce(r.day, d.day) AS day,
            r.current_id, r.line_count, r.total, r.max_rev, r.last_at, d.revision::text AS revision
     FROM r
-    FULL JOIN (
-      SELECT tenant_id, day, revision FROM day_revisions
-      WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND day BETWEEN ${from}::date AND ${to}::date
-    ) d ON d.tenant_id = r.tenant_id AND d.day = r.day
+    FULL JOIN (${dayRevisionsWithin(tenantIds, from, to)}) d ON d.tenant_id = r.tenant_id AND d.day = r.day
   `.execute(db);
   return rows.map((x) => ({
     tenantId: x.tenant_id,
@@ -78,9 +76,9 @@ export async function listDayRunStates(
     currentRunId: x.current_id,
     lineCount: x.line_count ?? 0,
     total: x.total === null ? 0 : parseMinor(x.total),
-    maxRunRevision: x.max_rev,
+    maxRunRevision: x.max_rev === null ? null : toRevision(x.max_rev),
     lastRunAt: x.last_at,
-    revision: x.revision ?? '0',
+    revision: toRevision(x.revision),
   }));
 }
 

@@ -4,19 +4,33 @@ import { CliContext } from './context.ts';
 import { REFERENCE, registerCommands } from './registry.ts';
 
 const ctx = new CliContext();
+const VERBOSE = ['-v, --verbose', 'log every step (info level) on stderr; LOG_LEVEL overrides'] as const;
+
+/**
+ * Options belong to the command they follow (`tenants key revoke --tenant T` is revoke's, not
+ * `key`'s), so `--verbose` is offered by every leaf command as well as before the command name.
+ */
+function offerVerbose(command: Command): void {
+  for (const sub of command.commands) {
+    if (sub.commands.length > 0) offerVerbose(sub);
+    else if (!sub.options.some((o) => o.long === '--verbose')) sub.option(...VERBOSE);
+  }
+}
+
 const program = new Command('billing')
   .description('metering and billing of per-user seat licenses')
-  .option('-v, --verbose', 'log every step (info level) on stderr; LOG_LEVEL overrides')
+  .option(...VERBOSE)
   .addHelpText(
     'after',
     `\nEvery command answers --help. Reference: ${REFERENCE}; the rules: docs/licensing.md, docs/billing.md.`,
   )
   .showHelpAfterError()
+  .enablePositionalOptions()
   .exitOverride()
   .hook('preAction', async (_program, action) => {
     let top = action;
     while (top.parent && top.parent !== program) top = top.parent;
-    await ctx.prepare({ command: top.name(), verbose: program.opts().verbose === true });
+    await ctx.prepare({ command: top.name(), verbose: action.optsWithGlobals().verbose === true });
   });
 
 function report(error: unknown): number {
@@ -41,6 +55,7 @@ function report(error: unknown): number {
 
 try {
   await registerCommands(program, ctx, process.argv);
+  offerVerbose(program);
   await program.parseAsync(process.argv);
 } catch (error) {
   process.exitCode = report(error);

@@ -178,7 +178,6 @@ describe('GET /openapi.json', () => {
     ).toBe(400);
     expect((await checked('GET', '/healthz', '/healthz', undefined, false)).statusCode).toBe(200);
     expect((await checked('GET', '/openapi.json', '/openapi.json', undefined, false)).statusCode).toBe(200);
-    expect((await checked('GET', '/metrics', '/metrics', undefined, false)).statusCode).toBe(200);
   });
 
   it('the request schemas are the ones the routes validate with', () => {

@@ -66,6 +66,11 @@ ul.reasons{margin:6px 0;padding-left:20px}
 .muted{color:var(--muted)}.pos{color:var(--ok)}.neg{color:var(--bad)}
 .chart svg{width:100%;height:auto;display:block}
 .pager{display:flex;gap:12px;align-items:center;margin:10px 0}
+details.dayrow{background:#fff;border:1px solid var(--line);border-radius:6px;margin:0 0 6px;padding:0 12px}
+details.dayrow[open]{padding-bottom:10px}
+details.dayrow summary{display:grid;grid-template-columns:110px 220px 1fr 200px;gap:10px;padding:8px 0;cursor:pointer;align-items:baseline}
+details.dayrow summary .d{font-weight:600}details.dayrow summary .r{text-align:right;color:var(--muted)}
+.grid2 + .card{margin-top:24px}
 footer{color:var(--muted);font-size:12.5px;text-align:center;padding:0 0 24px}
 `);
 

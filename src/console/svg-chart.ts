@@ -11,7 +11,7 @@ export interface ChartDay {
 
 const W = 1100;
 const H = 300;
-const PAD = { left: 78, right: 64, top: 18, bottom: 40 };
+const PAD = { left: 78, right: 64, top: 34, bottom: 40 };
 
 /** 0 and 4 more evenly spaced "nice" values covering `max` (1, 2 or 5 times a power of ten). */
 export function niceTicks(max: number): number[] {
@@ -60,8 +60,8 @@ ${users.map(
   (v) =>
     html`<text x="${W - PAD.right + 8}" y="${(yUsers(v) + 4).toFixed(1)}" fill="#8a4b08">${compact.format(v)}</text>`,
 )}
-<text x="${PAD.left - 8}" y="${PAD.top - 6}" text-anchor="end" font-weight="600">${currency}</text>
-<text x="${W - PAD.right + 8}" y="${PAD.top - 6}" font-weight="600" fill="#8a4b08">users</text>
+<text x="${PAD.left - 8}" y="${PAD.top - 18}" text-anchor="end" font-weight="600">${currency}</text>
+<text x="${W - PAD.right + 8}" y="${PAD.top - 18}" font-weight="600" fill="#8a4b08">users</text>
 </g>
 <g>
 ${days.map((d, i) => {

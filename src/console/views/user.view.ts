@@ -57,17 +57,16 @@ ${
   e &&
   html`<div class="kpis"><div class="kpi"><div class="v">${money(e.total, cur)} <span class="muted" style="font-size:14px">${cur}</span></div><div class="l">charges of the ${single ? 'day' : 'days shown'}</div></div>
 <div class="kpi"><div class="v">${e.days.filter((d) => d.lines.length > 0).length} / ${e.days.length}</div><div class="l">days with a line</div></div></div>
-<table><thead><tr><th scope="col">Day</th><th scope="col">License</th><th scope="col">Billing</th><th scope="col">Lines</th><th scope="col" class="num">Amount (${cur})</th><th scope="col">Source</th></tr></thead><tbody>
+<div class="days" role="list">
 ${e.days.map(
-  (
-    d,
-  ) => html`<tr><td><a href="/console/tenants/${enc(v.tenantId)}/days/${d.day}">${d.day}</a></td><td>${d.license ?? '—'}</td><td>${d.billing ?? '—'}${d.recording ? ' + recording' : ''}</td>
-<td>${d.lines.length === 0 ? html`<span class="muted">${d.notBilled ?? 'no line'}</span>` : d.lines.map((l) => html`<div class="mono">${l.item}</div>`)}</td>
-<td class="num">${d.lines.map((l) => html`<div>${money(l.amount, cur)}</div>`)}</td>
-<td>${d.dryRun ? badge('pending', 'dry run') : d.run ? html`run ${d.run.id} (${d.run.trigger})` : '—'}${d.stale ? html` ${badge('stale')}` : ''}</td></tr>
-<tr><td colspan="6" style="border-top:0;padding-top:0"><details${single ? html` open` : ''}><summary>Derivation of ${d.day}</summary>${dayDetail(d, cur)}</details></td></tr>`,
+  (d) => html`<details class="dayrow" role="listitem"${single || d.lines.length > 0 ? html` open` : ''}>
+<summary><span class="d">${d.day}</span><span>${d.license ?? '—'} · ${d.billing ?? '—'}${d.recording ? ' + recording' : ''}</span>
+<span class="l">${d.lines.length === 0 ? html`<span class="muted">${d.notBilled ?? 'no line'}</span>` : d.lines.map((l) => html`<span class="mono">${l.item}</span> ${money(l.amount, cur)} `)}</span>
+<span class="r">${d.dryRun ? badge('pending', 'dry run') : d.run ? html`run ${d.run.id} (${d.run.trigger})` : '—'}${d.stale ? html` ${badge('stale')}` : ''}</span></summary>
+<p><a href="/console/tenants/${enc(v.tenantId)}/days/${d.day}">Open ${d.day}</a></p>
+${dayDetail(d, cur)}</details>`,
 )}
-</tbody></table>
+</div>
 ${
   e.adjustments.length > 0 &&
   html`<h2>Adjustments</h2><table><thead><tr><th scope="col">Day corrected</th><th scope="col">Invoiced in</th><th scope="col">Item</th><th scope="col" class="num">Amount</th></tr></thead><tbody>

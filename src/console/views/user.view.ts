@@ -57,9 +57,9 @@ ${
   e &&
   html`<div class="kpis"><div class="kpi"><div class="v">${money(e.total, cur)} <span class="muted" style="font-size:14px">${cur}</span></div><div class="l">charges of the ${single ? 'day' : 'days shown'}</div></div>
 <div class="kpi"><div class="v">${e.days.filter((d) => d.lines.length > 0).length} / ${e.days.length}</div><div class="l">days with a line</div></div></div>
-<div class="days" role="list">
+<div class="days">
 ${e.days.map(
-  (d) => html`<details class="dayrow" role="listitem"${single || d.lines.length > 0 ? html` open` : ''}>
+  (d) => html`<details class="dayrow"${single || d.lines.length > 0 ? html` open` : ''}>
 <summary><span class="d">${d.day}</span><span>${d.license ?? '—'} · ${d.billing ?? '—'}${d.recording ? ' + recording' : ''}</span>
 <span class="l">${d.lines.length === 0 ? html`<span class="muted">${d.notBilled ?? 'no line'}</span>` : d.lines.map((l) => html`<span class="mono">${l.item}</span> ${money(l.amount, cur)} `)}</span>
 <span class="r">${d.dryRun ? badge('pending', 'dry run') : d.run ? html`run ${d.run.id} (${d.run.trigger})` : '—'}${d.stale ? html` ${badge('stale')}` : ''}</span></summary>

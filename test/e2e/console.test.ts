@@ -198,6 +198,17 @@ describe.skipIf(!hasChromium())('the console in headless Chromium', { timeout: 1
     expect(await audit('queue-replay')).toEqual([{ actor: USER, subject: STALE_DAY, outcome: 'done' }]);
   });
 
+  it('records a refused close with its reason', async () => {
+    await page.goto(`${base}/console/tenants/demo/months/2026-11/close`);
+    await expect(page.locator('.notice.bad').textContent()).resolves.toContain('not billable yet');
+    await page.getByRole('button', { name: 'Close 2026-11' }).click();
+    await expect(page.getByRole('status').first().textContent()).resolves.toContain(
+      'refused: cannot close 2026-11',
+    );
+    expect(await closedAt('2026-11')).toBeNull();
+    expect(await audit('close-month')).toEqual([{ actor: USER, subject: '2026-11', outcome: 'refused' }]);
+  });
+
   it('closes the month through the confirmation step, recorded with who did it', async () => {
     await page.goto(`${base}/console/tenants/demo/months/2026-10`);
     await page.getByRole('link', { name: 'Close 2026-10…' }).click();
@@ -208,7 +219,10 @@ describe.skipIf(!hasChromium())('the console in headless Chromium', { timeout: 1
       'done: closed 2026-10 of tenant demo',
     );
     expect(await closedAt('2026-10')).not.toBeNull();
-    expect(await audit('close-month')).toEqual([{ actor: USER, subject: '2026-10', outcome: 'done' }]);
+    expect(await audit('close-month')).toEqual([
+      { actor: USER, subject: '2026-11', outcome: 'refused' },
+      { actor: USER, subject: '2026-10', outcome: 'done' },
+    ]);
     // The month page now says closed and offers no close button; November cannot close yet.
     expect(await page.getByRole('link', { name: 'Close 2026-10…' }).count()).toBe(0);
     await page.goto(`${base}/console/tenants/demo/months/2026-11`);

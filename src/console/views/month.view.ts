@@ -38,7 +38,7 @@ ${d.anomalies.length > 0 && html`<span class="anom">⚠ ${d.anomalies.map((a) =>
   return html`<table class="cal"><caption class="muted" style="text-align:left;padding:0 0 6px">Day statuses of ${p.month}; each day opens its runs and lines</caption>
 <thead><tr>${WEEKDAYS.map((w) => html`<th scope="col">${w}</th>`)}</tr></thead>
 <tbody>${weeks.map((w) => html`<tr>${w.map(cell)}</tr>`)}</tbody></table>
-<div class="legend" aria-label="Legend">${badge('billed')} current run at the latest input ${badge('stale')} data arrived after the run
+<div class="legend"><span class="muted">Legend:</span>${badge('billed')} current run at the latest input ${badge('stale')} data arrived after the run
 ${badge('missing')} due, never billed ${badge('failed')} the last attempt failed ${badge('pending')} before its cut-off</div>`;
 }
 

@@ -1,6 +1,10 @@
 import type { InvoiceRow } from '../db/repositories/invoice.repository.ts';
 import { compareKeys } from '../domain/code-point-order.ts';
 import { formatMinor, type Minor, sumMinor } from '../domain/money.ts';
+import type { ChargeExplanation } from '../insight/explain.service.ts';
+import { formatExplanation } from '../insight/explain-format.ts';
+import type { Reconciliation } from '../insight/reconcile.service.ts';
+import { formatReconciliation } from '../insight/reconcile-format.ts';
 
 /** Users and amount of one item (`license.<license>` or `addon.recording`) in one billing mode. */
 export interface SummaryRow {
@@ -57,5 +61,17 @@ export function formatSummary(rows: readonly SummaryRow[], currency: string): st
     ...table.slice(1, -1).map(line),
     rule,
     line(table.at(-1) as string[]),
+  ].join('\n');
+}
+
+/** The end of the demo: one `billing explain` and the `billing reconcile` table of the month. */
+export function formatInsight(insight: { explain: ChargeExplanation; reconcile: Reconciliation }): string {
+  const e = insight.explain;
+  return [
+    `billing explain --tenant ${e.tenantId} --user ${e.userId} --day ${e.days[0]?.day ?? ''}`,
+    formatExplanation(e),
+    '',
+    `billing reconcile --month ${insight.reconcile.month} --tenant ${e.tenantId}`,
+    formatReconciliation(insight.reconcile),
   ].join('\n');
 }

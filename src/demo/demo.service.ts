@@ -13,6 +13,8 @@ import { writeInvoiceCsv } from '../export/invoice-csv.ts';
 import { importEventFile } from '../ingest/event-file-import.ts';
 import { EventIngestor } from '../ingest/event-ingest.service.ts';
 import { importSettingsFile } from '../ingest/settings-file-import.ts';
+import { type ChargeExplanation, explainCharges } from '../insight/explain.service.ts';
+import { type Reconciliation, reconcileMonth } from '../insight/reconcile.service.ts';
 import type { Logger } from '../logger.ts';
 import { addTenant } from '../tenancy/tenant.service.ts';
 import { DEMO_MONTH, DEMO_NOW, DEMO_PRICE_BOOK, DEMO_TENANT, demoData } from './demo-data.ts';
@@ -28,6 +30,8 @@ export interface DemoResult {
   billing: { days: number; lines: number; total: Minor };
   invoice: { rows: number; total: Minor };
   summary: SummaryRow[];
+  /** One daily user's explanation of a mid-month day, and the month's reconciliation. */
+  insight: { explain: ChargeExplanation; reconcile: Reconciliation };
 }
 
 const ndjson = (values: readonly unknown[]) => values.map((v) => `${JSON.stringify(v)}\n`).join('');
@@ -129,5 +133,27 @@ export async function runDemo(db: Kysely<Database>, outDir: string, logger?: Log
     billing,
     invoice,
     summary: summary.rows(),
+    insight: await demoInsight(db, data.settings),
   };
+}
+
+/** The explanation of the first user billed daily on the 14th, and the month's reconciliation. */
+async function demoInsight(
+  db: Kysely<Database>,
+  settings: ReadonlyArray<{ userId: string; billing?: string }>,
+): Promise<DemoResult['insight']> {
+  const day = `${DEMO_MONTH}-14`;
+  const daily = [...new Set(settings.filter((s) => s.billing === 'daily').map((s) => s.userId))];
+  let explain: ChargeExplanation | undefined;
+  for (const userId of daily.slice(0, 10)) {
+    const e = await explainCharges(db, { tenantId: DEMO_TENANT.id, userId, day, now: DEMO_NOW });
+    explain ??= e;
+    if (e.days[0]?.billing === 'daily' && (e.days[0]?.lines.length ?? 0) > 0) {
+      explain = e;
+      break;
+    }
+  }
+  if (!explain) throw new OperationError('demo: no daily user to explain');
+  const reconcile = await reconcileMonth(db, { month: DEMO_MONTH, tenantId: DEMO_TENANT.id, now: DEMO_NOW });
+  return { explain, reconcile };
 }

@@ -16,9 +16,7 @@ export function formatExplanation(e: ChargeExplanation): string {
       );
     }
     if (d.license) {
-      out.push(
-        `  license ${d.license}: ${d.reasons.join('; ') || 'no rule raised it (R1: the lowest license)'}`,
-      );
+      out.push(`  license ${d.license}: ${d.reasons.join('; ') || 'no reasons recorded with the version'}`);
       out.push(`  billing ${d.billingWhy}`);
       out.push(`  recording ${d.recordingWhy}`);
     }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { openDatabase } from '../../db/connection.ts';
 import { runDemo } from '../../demo/demo.service.ts';
-import { formatSummary } from '../../demo/demo-summary.ts';
+import { formatInsight, formatSummary } from '../../demo/demo-summary.ts';
 import { formatMinor } from '../../domain/money.ts';
 import type { CliContext } from '../context.ts';
 
@@ -44,6 +44,8 @@ export function registerDemo(program: Command, ctx: CliContext): void {
             `invoice:    ${r.files.invoice} (${r.invoice.rows} rows, total ${money(r.invoice.total)})`,
             '',
             formatSummary(r.summary, r.tenant.currency),
+            '',
+            formatInsight(r.insight),
           ].join('\n'),
         );
         ctx.logger.info({ seconds: (Date.now() - started) / 1000 }, 'demo finished');

@@ -47,12 +47,19 @@ describe('billing demo', () => {
     expect(csv.includes('\n') && !/[^\r]\n/.test(csv)).toBe(true);
     expect(/^users: +50 /m.test(first.stdout)).toBe(true);
     expect(/^logins: +\d+ accepted, 0 duplicates, 0 rejected/m.test(first.stdout)).toBe(true);
+    // It ends with one explanation and the month's reconciliation.
+    expect(first.stdout).toMatch(/^billing explain --tenant demo --user u-\d+ --day 2026-10-14$/m);
+    expect(first.stdout).toMatch(/^ {2}logins: \d+, first /m);
+    expect(first.stdout).toContain('month 2026-10: 31 tenant-days, 0 with anomalies');
   });
 
   it('prints a summary whose amounts add up to the invoice and to what was billed', () => {
     const lines = first.stdout.split('\n');
     const start = lines.findIndex((l) => l.startsWith('item '));
-    const body = lines.slice(start + 2).filter((l) => l.trim() !== '');
+    // The summary ends at the first blank line (the explain and reconcile views follow it).
+    const rest = lines.slice(start + 2);
+    const end = rest.findIndex((l) => l.trim() === '');
+    const body = end === -1 ? rest : rest.slice(0, end);
     const totalLine = body.pop() as string;
     expect(body.pop()).toMatch(/^-+/);
     const rows = body.map((l) => l.trim().split(/ +/));

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dayRange } from '../../src/domain/calendar.ts';
 import { runCli } from '../support/cli.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
+import { createTestDatabase } from '../support/test-database.ts';
 
 const BACKENDS = [
   {

@@ -4,6 +4,7 @@ import * as m0002 from './0002_reject_store.ts';
 import * as m0003 from './0003_api_key_lifecycle.ts';
 import * as m0004 from './0004_day_mark_ranges.ts';
 import * as m0005 from './0005_ingest_counts.ts';
+import * as m0006 from './0006_console_audit.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003_api_key_lifecycle': m0003,
   '0004_day_mark_ranges': m0004,
   '0005_ingest_counts': m0005,
+  '0006_console_audit': m0006,
 };

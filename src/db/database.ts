@@ -180,6 +180,27 @@ export interface RunFailuresTable {
   error: string;
 }
 
+/** One row per console action, refused and failed ones too (migration 0006). */
+export interface ConsoleAuditTable {
+  id: Int8Generated;
+  at: TimestamptzDefault;
+  actor: string;
+  action: 'close-month' | 'queue-replay';
+  tenant_id: string;
+  subject: string;
+  outcome: 'done' | 'refused' | 'failed';
+  detail: string;
+}
+
+/** A committed run's lines summed by (item, billing): never changes (migration 0006). */
+export interface ConsoleRunTotalsTable {
+  run_id: Int8;
+  item: string;
+  billing: string;
+  lines: number;
+  amount: Int8;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -196,6 +217,8 @@ export interface Database {
   periods: PeriodsTable;
   ingest_counts: IngestCountsTable;
   run_failures: RunFailuresTable;
+  console_audit: ConsoleAuditTable;
+  console_run_totals: ConsoleRunTotalsTable;
 }
 
 /** A database handle or an open transaction: repositories accept either as their first argument. */

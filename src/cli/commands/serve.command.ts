@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { updateAnomalyGauge, updateLagGauge, updateQueueGauges } from '../../../jobs/gauges.ts';
 import { type BillingQueues, openQueues } from '../../../jobs/queues.ts';
+import { CONSOLE_PATH, registerConsole } from '../../console/console.plugin.ts';
 import { OperationError } from '../../errors.ts';
 import { type MetricsRefresher, startMetricsRefresh } from '../../http/metrics-refresh.ts';
 import { DASHBOARD_PATH, registerQueueDashboard } from '../../http/queue-dashboard.ts';
@@ -18,7 +19,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
   program
     .command('serve')
     .description(
-      `the HTTP API (docs/api.md) and GET /healthz on --port; GET /metrics only on --metrics-port (BILLING_METRICS_HOST, default 127.0.0.1); host from HOST (default 127.0.0.1); the queue dashboard at ${DASHBOARD_PATH} (HTTP Basic auth, BILLING_ADMIN_USER / BILLING_ADMIN_PASSWORD) when BILLING_ADMIN_PASSWORD and REDIS_URL are set, else not mounted`,
+      `the HTTP API (docs/api.md) and GET /healthz on --port; GET /metrics only on --metrics-port (BILLING_METRICS_HOST, default 127.0.0.1); host from HOST (default 127.0.0.1); the queue dashboard at ${DASHBOARD_PATH} (HTTP Basic auth, BILLING_ADMIN_USER / BILLING_ADMIN_PASSWORD) when BILLING_ADMIN_PASSWORD and REDIS_URL are set, else not mounted; the console at /console (same credentials) when BILLING_ADMIN_PASSWORD is set`,
     )
     .option('--port <n>', 'TCP port (default PORT or 8080)', parseIntOption('--port'))
     .option(
@@ -106,6 +107,19 @@ export function registerServe(program: Command, ctx: CliContext): void {
         );
       }
 
+      if (!config.BILLING_ADMIN_PASSWORD) {
+        logger.warn(
+          `console not mounted at ${CONSOLE_PATH}: BILLING_ADMIN_PASSWORD is not set (there is no default password)`,
+        );
+      } else {
+        await registerConsole(app, {
+          db,
+          user: config.BILLING_ADMIN_USER,
+          password: config.BILLING_ADMIN_PASSWORD,
+          bill: open?.bill,
+        });
+        logger.info({ path: CONSOLE_PATH, queueReplay: open !== undefined }, 'console mounted');
+      }
       const port = opts.port ?? config.PORT;
       await app.listen({ port, host: config.HOST });
       logger.info({ port, host: config.HOST, timeouts }, 'serving');

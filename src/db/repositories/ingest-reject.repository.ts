@@ -189,7 +189,8 @@ export interface RejectFilter {
   includeResolved?: boolean;
 }
 
-type RejectRow = {
+/** A row of `ingest_rejects` as read (int8 as text). */
+export type RejectRow = {
   id: string;
   received_at: Date;
   resolved_at: Date | null;
@@ -205,7 +206,7 @@ type RejectRow = {
   reason: string;
 };
 
-function rejectOf(r: RejectRow): IngestReject {
+export function rejectOf(r: RejectRow): IngestReject {
   return {
     id: r.id,
     receivedAt: r.received_at,

@@ -1,0 +1,141 @@
+import type { Kysely } from 'kysely';
+import { billDay } from '../billing/bill-day.service.ts';
+import type { Database } from '../db/database.ts';
+import { diffRunLines, type StoredChargeLine } from '../db/repositories/charge-line.repository.ts';
+import { pageRunLines } from '../db/repositories/console-day.repository.ts';
+import { type Revision, readDayRevision } from '../db/repositories/day-revision.repository.ts';
+import { listRuns, type Run } from '../db/repositories/run.repository.ts';
+import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
+import type { AmountDiff, RunDiff } from '../domain/adjustments.ts';
+import { isValidDay } from '../domain/calendar.ts';
+import { InputError } from '../errors.ts';
+import { NotFoundError } from '../insight/errors.ts';
+
+/** Lines per page, and the most diff rows a page shows (the totals are always exact). */
+export const LINES_PER_PAGE = 50;
+export const DIFF_ROWS = 200;
+
+export interface DayQuery {
+  tenantId: string;
+  day: string;
+  /** Whose lines to page (default: the current run, else the latest run). */
+  runId?: string | undefined;
+  userPrefix?: string | undefined;
+  after?: { userId: string; item: string } | undefined;
+  /** Diff run `from` (before) against run `to` (after). */
+  diff?: { from: string; to: string } | undefined;
+}
+
+export interface RunPair {
+  from: Run;
+  to: Run;
+  rows: AmountDiff[];
+  /** More differences exist than the rows shown. */
+  truncated: boolean;
+}
+
+export interface DayPage {
+  tenant: Tenant;
+  day: string;
+  /** Every run of the day, oldest first (charge runs and adjustment runs). */
+  runs: Run[];
+  /** The day's input revision: above every run's means the day is stale. */
+  revision: Revision;
+  linesRun: Run | null;
+  lines: StoredChargeLine[];
+  /** Keyset of the next page, when there is one. */
+  next: { userId: string; item: string } | null;
+  diff: RunPair | null;
+}
+
+async function requireTenantDay(db: Kysely<Database>, tenantId: string, day: string): Promise<Tenant> {
+  if (!isValidDay(day)) throw new InputError(`day: invalid day "${day}": expected YYYY-MM-DD`);
+  const tenant = await findTenant(db, tenantId);
+  if (!tenant) throw new NotFoundError(`unknown tenant "${tenantId}"`, 'UNKNOWN_TENANT');
+  return tenant;
+}
+
+function runOf(runs: readonly Run[], id: string, what: string, tenant: string, day: string): Run {
+  const run = runs.find((r) => r.id === id);
+  if (!run) throw new InputError(`${what}: run "${id}" is not a run of tenant "${tenant}" on ${day}`);
+  return run;
+}
+
+/**
+ * One tenant-day: its runs (from the `runs` table: a row per run), one keyset page of a run's
+ * lines, and on request the difference between two of its runs (at most DIFF_ROWS rows).
+ */
+export async function consoleDay(db: Kysely<Database>, q: DayQuery): Promise<DayPage> {
+  const tenant = await requireTenantDay(db, q.tenantId, q.day);
+  const runs = await listRuns(db, { tenantId: tenant.id, day: q.day, history: true });
+  const revision = await readDayRevision(db, tenant.id, q.day);
+  const chargeRuns = runs.filter((r) => r.kind === 'charge');
+  const linesRun =
+    q.runId !== undefined
+      ? runOf(runs, q.runId, 'run', tenant.id, q.day)
+      : (chargeRuns.find((r) => r.isCurrent) ?? chargeRuns.at(-1) ?? null);
+  let lines: StoredChargeLine[] = [];
+  let next: DayPage['next'] = null;
+  if (linesRun !== null && linesRun.kind === 'charge') {
+    const page = await pageRunLines(db, {
+      runId: linesRun.id,
+      userPrefix: q.userPrefix,
+      after: q.after,
+      limit: LINES_PER_PAGE,
+    });
+    lines = page.slice(0, LINES_PER_PAGE);
+    const last = lines.at(-1);
+    if (page.length > LINES_PER_PAGE && last) next = { userId: last.userId, item: last.item };
+  }
+  let diff: RunPair | null = null;
+  if (q.diff) {
+    const from = runOf(runs, q.diff.from, 'from', tenant.id, q.day);
+    const to = runOf(runs, q.diff.to, 'to', tenant.id, q.day);
+    if (from.kind !== 'charge' || to.kind !== 'charge')
+      throw new InputError('diff: adjustment runs have no lines of the day to compare; pick charge runs');
+    const rows = await diffRunLines(db, from.id, to.id, DIFF_ROWS + 1);
+    diff = { from, to, rows: rows.slice(0, DIFF_ROWS), truncated: rows.length > DIFF_ROWS };
+  }
+  return { tenant, day: q.day, runs, revision, linesRun, lines, next, diff };
+}
+
+export type ReplayPreview =
+  | { status: 'dry-run'; diff: RunDiff; closedPeriod: boolean; truncated: boolean }
+  | { status: 'skipped'; reason: string };
+
+/**
+ * What a replay of the day would change now: `billDay` in dry-run mode (computes the day from the
+ * data as it is, diffs it against the current run, writes nothing). Refusals (day not billable
+ * yet, unknown tenant) are InputErrors naming the day.
+ */
+export async function previewReplay(
+  db: Kysely<Database>,
+  q: { tenantId: string; day: string; now: Date },
+): Promise<ReplayPreview> {
+  const tenant = await requireTenantDay(db, q.tenantId, q.day);
+  const outcome = await billDay(db, {
+    tenantId: tenant.id,
+    day: q.day,
+    trigger: 'replay',
+    now: q.now,
+    dryRun: true,
+    maxDiffRows: DIFF_ROWS + 1,
+  });
+  if (outcome.status === 'skipped') {
+    return {
+      status: 'skipped',
+      reason:
+        outcome.reason === 'before-first-day'
+          ? "the day is before the tenant's first day: nothing to bill"
+          : 'the day is up to date',
+    };
+  }
+  if (outcome.status !== 'dry-run') throw new Error(`a dry run answered ${outcome.status}`);
+  const truncated = outcome.diff.rows.length > DIFF_ROWS;
+  return {
+    status: 'dry-run',
+    closedPeriod: outcome.closedPeriod,
+    truncated,
+    diff: { ...outcome.diff, rows: outcome.diff.rows.slice(0, DIFF_ROWS) },
+  };
+}

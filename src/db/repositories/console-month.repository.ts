@@ -1,0 +1,90 @@
+import { sql } from 'kysely';
+import { parseMinor } from '../../domain/money.ts';
+import type { Db } from '../database.ts';
+
+export interface ItemTotal {
+  item: string;
+  billing: string;
+  /** Charge lines (one per user and day billed) or adjustment lines. */
+  lines: number;
+  /** Minor units. */
+  amount: number;
+}
+
+/**
+ * Fills `console_run_totals` for the current runs of a tenant's days `from`..`to` that have no
+ * sums yet: one GROUP BY over those runs' lines, once per run for ever (a committed run's lines
+ * never change). Runs without lines get no rows and cost nothing to look at again.
+ */
+export async function fillRunTotals(db: Db, tenantId: string, from: string, to: string): Promise<void> {
+  // Two statements, so that the lines read are only those of the runs without sums (a plan that
+  // joined every line of the month before filtering would read millions of rows on each visit).
+  const { rows } = await sql<{ id: string }>`
+    SELECT r.id::text AS id FROM runs r
+    WHERE r.tenant_id = ${tenantId}::text AND r.is_current AND r.line_count > 0
+      AND r.day BETWEEN ${from}::date AND ${to}::date
+      AND NOT EXISTS (SELECT 1 FROM console_run_totals t WHERE t.run_id = r.id)
+  `.execute(db);
+  if (rows.length === 0) return;
+  await sql`
+    INSERT INTO console_run_totals (run_id, item, billing, lines, amount)
+    SELECT run_id, item, billing, count(*), sum(amount)
+    FROM charge_lines WHERE run_id = ANY (${rows.map((r) => r.id)}::bigint[])
+    GROUP BY run_id, item, billing
+    ON CONFLICT DO NOTHING
+  `.execute(db);
+}
+
+/**
+ * A tenant's month by (item, billing): the sums of the current runs of days `from`..`to` (from
+ * `console_run_totals`, see `fillRunTotals`) followed by the adjustment lines invoiced in
+ * `month`; the same rows and amounts the invoice CSV adds up.
+ */
+export async function monthItemTotals(
+  db: Db,
+  tenantId: string,
+  month: string,
+  from: string,
+  to: string,
+): Promise<ItemTotal[]> {
+  const { rows } = await sql<{ item: string; billing: string; lines: string; amount: string }>`
+    SELECT t.item, t.billing, sum(t.lines)::text AS lines, sum(t.amount)::text AS amount
+    FROM runs r JOIN console_run_totals t ON t.run_id = r.id
+    WHERE r.tenant_id = ${tenantId}::text AND r.is_current AND r.day BETWEEN ${from}::date AND ${to}::date
+    GROUP BY t.item, t.billing
+    UNION ALL
+    SELECT a.item, a.billing, count(*)::text, sum(a.amount)::text
+    FROM adjustment_lines a
+    WHERE a.tenant_id = ${tenantId}::text AND a.period = ${month}
+    GROUP BY a.item, a.billing
+    ORDER BY 1, 2
+  `.execute(db);
+  return rows.map((r) => ({
+    item: r.item,
+    billing: r.billing,
+    lines: Number(r.lines),
+    amount: parseMinor(r.amount),
+  }));
+}
+
+/** Sum of the adjustment lines invoiced in `month` per tenant (minor units), for the tenants given. */
+export async function sumPeriodAdjustments(
+  db: Db,
+  tenantIds: readonly string[],
+  month: string,
+): Promise<Map<string, number>> {
+  const { rows } = await sql<{ tenant_id: string; total: string }>`
+    SELECT tenant_id, sum(amount)::text AS total FROM adjustment_lines
+    WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND period = ${month}
+    GROUP BY tenant_id
+  `.execute(db);
+  return new Map(rows.map((r) => [r.tenant_id, parseMinor(r.total)]));
+}
+
+/** Open (unresolved) rejects per tenant; rejects without a tenant under the key ''. */
+export async function countOpenRejectsByTenant(db: Db): Promise<Map<string, number>> {
+  const { rows } = await sql<{ tenant_id: string | null; n: string }>`
+    SELECT tenant_id, count(*)::text AS n FROM ingest_rejects WHERE resolved_at IS NULL GROUP BY tenant_id
+  `.execute(db);
+  return new Map(rows.map((r) => [r.tenant_id ?? '', Number(r.n)]));
+}

@@ -16,6 +16,7 @@ import { registerConsole } from '../../src/console/console.plugin.ts';
 import { openPostgres } from '../../src/db/connection.ts';
 import type { Database } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
+import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startLocalPostgres } from '../support/services.ts';
@@ -85,9 +86,7 @@ export async function seed(db: Kysely<Database>): Promise<void> {
                 FROM (SELECT count(*) AS n, sum(amount) AS t FROM charge_lines WHERE run_id = ${runId}) s
                 WHERE id = ${runId}`.execute(db);
     }
-    await sql`INSERT INTO day_revisions (tenant_id, day, revision) VALUES (${TENANT}, ${day}::date, 1)`.execute(
-      db,
-    );
+    await bumpDayRevisions(db, [{ tenantId: TENANT, day }]);
     process.stdout.write(
       `\rgenerating day ${d}/${DAYS} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
     );

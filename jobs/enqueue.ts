@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { DueDay } from '../src/billing/due-days.service.ts';
 import { BILL_DAY, type BillDayPayload, billDayJobId } from './queues.ts';
 
-/** addBulk in chunks: one addBulk of 100k jobs costs ~1 GB of Node memory (LIMITS.md), 1k costs little. */
+/** addBulk in chunks: one addBulk of 100k jobs costs ~1 GB of Node memory (measured on this machine: docs/performance.md), 1k costs little. */
 const CHUNK = 1000;
 
 /**

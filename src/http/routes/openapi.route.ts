@@ -1,25 +1,14 @@
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { buildOpenApiDocument } from '../openapi.ts';
 
-/** The package's version, from src/ (tsx) or dist/src/ (built). */
-function packageVersion(): string {
-  for (const up of ['../../../package.json', '../../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'billing' && pkg.version) return pkg.version;
-    } catch {
-      // not there: try the next level
-    }
-  }
-  return '0.0.0';
-}
+/**
+ * The version of the HTTP API the document describes (OpenAPI `info.version`): raised when a
+ * route or a schema changes in a way a client sees, not with every release of the program.
+ */
+export const API_VERSION = '1.1.0';
 
 /** `GET /openapi.json`: the OpenAPI 3.1 document, generated once from the route schemas. */
 export function openApiRoute(app: FastifyInstance) {
-  const document = buildOpenApiDocument(packageVersion());
+  const document = buildOpenApiDocument(API_VERSION);
   app.get('/openapi.json', async (_request, reply) => reply.code(200).send(document));
 }

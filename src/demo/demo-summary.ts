@@ -4,7 +4,7 @@ import { formatMinor, type Minor, sumMinor } from '../domain/money.ts';
 import type { ChargeExplanation } from '../insight/explain.service.ts';
 import { formatExplanation } from '../insight/explain-format.ts';
 import type { Reconciliation } from '../insight/reconcile.service.ts';
-import { formatReconciliation } from '../insight/reconcile-format.ts';
+import { formatReconciliation, formatReconciliationByStatus } from '../insight/reconcile-format.ts';
 
 /** Users and amount of one item (`license.<license>` or `addon.recording`) in one billing mode. */
 export interface SummaryRow {
@@ -65,13 +65,29 @@ export function formatSummary(rows: readonly SummaryRow[], currency: string): st
 }
 
 /** The end of the demo: one `billing explain` and the `billing reconcile` table of the month. */
-export function formatInsight(insight: { explain: ChargeExplanation; reconcile: Reconciliation }): string {
+export function formatInsight(
+  insight: { explain: ChargeExplanation; reconcile: Reconciliation },
+  fold = false,
+): string {
   const e = insight.explain;
+  const reconcile = `billing reconcile --month ${insight.reconcile.month} --tenant ${e.tenantId}`;
+  const explain = `billing explain --tenant ${e.tenantId} --user ${e.userId} --day ${e.days[0]?.day ?? ''}`;
   return [
-    `billing explain --tenant ${e.tenantId} --user ${e.userId} --day ${e.days[0]?.day ?? ''}`,
-    formatExplanation(e),
+    fold ? `${explain}   (shortened here: that command lists the login events too)` : explain,
+    fold ? foldExplanation(formatExplanation(e)) : formatExplanation(e),
     '',
-    `billing reconcile --month ${insight.reconcile.month} --tenant ${e.tenantId}`,
-    formatReconciliation(insight.reconcile),
+    fold ? `${reconcile}   (folded by status here; that command prints a row per day)` : reconcile,
+    fold ? formatReconciliationByStatus(insight.reconcile) : formatReconciliation(insight.reconcile),
   ].join('\n');
+}
+
+/** One day's explanation without its blank lines, header, one-day total and event listing. */
+function foldExplanation(text: string): string {
+  return text
+    .split('\n')
+    .filter(
+      (l) => l.trim() !== '' && !/^user \S+ of tenant /.test(l) && !l.startsWith('total of the days shown'),
+    )
+    .filter((l) => !/^ {4}\d{4}-\d\d-\d\dT/.test(l))
+    .join('\n');
 }

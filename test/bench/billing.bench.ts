@@ -203,7 +203,9 @@ export async function run(): Promise<void> {
     console.log(
       `peak RSS of billing run (compiled, incl. re-run): ${f2(Math.max(...runs.map((r) => r.peakRssMb), rerun.peakRssMb))} MB (target <= 200 MB)`,
     );
-    console.log('reference measured on this machine: one set-based INSERT...SELECT billing a 1M-user tenant-day: 4.5 s');
+    console.log(
+      'reference measured on this machine: one set-based INSERT...SELECT billing a 1M-user tenant-day: 4.5 s',
+    );
   } finally {
     await conn.close();
     await pgServer.stop();

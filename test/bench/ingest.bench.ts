@@ -277,7 +277,7 @@ export async function run(): Promise<void> {
     }
     console.log(`load average at end: ${loadavg()}`);
     console.log(
-      'this machine's measured limits: COPY with PK 217k rows/s; unnest+rollup 50k batches 69k ev/s; staging+rollup 1M batch 101k ev/s',
+      'limits measured on this machine: COPY with PK 217k rows/s; unnest+rollup 50k batches 69k ev/s; staging+rollup 1M batch 101k ev/s',
     );
   } finally {
     await server.stop();

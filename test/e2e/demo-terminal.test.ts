@@ -63,6 +63,9 @@ describe('billing demo at a terminal and without one', () => {
       expect(lines.some((l) => /^billing +\[=+\] 31\/31 days/.test(l))).toBe(true);
       expect(lines.some((l) => /^invoice +\d+ rows/.test(l))).toBe(true);
       expect(lines.filter((l) => l.includes('tenant-day billed') || l.startsWith('{"level"'))).toEqual([]);
+      // The insight, folded to fit: one explain and the reconcile table by status.
+      expect(lines.some((l) => /^billing explain --tenant demo /.test(l))).toBe(true);
+      expect(lines.some((l) => /^demo +billed +31 +2026-10-01 +2026-10-31 /.test(l))).toBe(true);
     },
   );
 
@@ -73,7 +76,15 @@ describe('billing demo at a terminal and without one', () => {
     expect(r.code).toBe(0);
     const out = r.stdout.split('\n');
     expect(out[0]).toMatch(/^billing demo: tenant demo /);
-    expect(out.filter((l) => !SUMMARY_LINE.test(l))).toEqual([]);
+    // The summary, then the insight: one explain and the whole reconcile table (a row per day).
+    const insightAt = out.findIndex((l) => l.startsWith('billing explain --tenant demo '));
+    expect(insightAt).toBeGreaterThan(0);
+    expect(out.slice(0, insightAt).filter((l) => !SUMMARY_LINE.test(l))).toEqual([]);
+    const insight = out.slice(insightAt);
+    expect(insight.some((l) => /^ {4}\d{4}-\d\d-\d\dT.* via (file|http|stream), received /.test(l))).toBe(
+      true,
+    );
+    expect(insight.filter((l) => /^demo +2026-10-\d\d +\d+/.test(l))).toHaveLength(31);
     const logs = r.stderr.split('\n').filter((l) => l !== '');
     expect(logs.length).toBeGreaterThanOrEqual(31);
     const parsed = logs.map((l) => JSON.parse(l) as { level: number; msg: string; day?: string });

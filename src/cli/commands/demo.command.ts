@@ -57,7 +57,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
             '',
             formatSummary(r.summary, r.tenant.currency),
             '',
-            formatInsight(r.insight),
+            formatInsight(r.insight, process.stdout.isTTY === true),
           ].join('\n'),
         );
         ctx.logger.info({ seconds: (Date.now() - started) / 1000 }, 'demo finished');

@@ -8,12 +8,12 @@ const VERBOSE = ['-v, --verbose', 'log every step (info level) on stderr; LOG_LE
 
 /**
  * Options belong to the command they follow (`tenants key revoke --tenant T` is revoke's, not
- * `key`'s), so `--verbose` is offered by every leaf command as well as before the command name.
+ * `key`'s), so `--verbose` is offered by every command as well as before the command name.
  */
 function offerVerbose(command: Command): void {
   for (const sub of command.commands) {
-    if (sub.commands.length > 0) offerVerbose(sub);
-    else if (!sub.options.some((o) => o.long === '--verbose')) sub.option(...VERBOSE);
+    if (!sub.options.some((o) => o.long === '--verbose')) sub.option(...VERBOSE);
+    offerVerbose(sub);
   }
 }
 

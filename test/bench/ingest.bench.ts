@@ -22,6 +22,7 @@ import { openPostgres } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import { createApiKey } from '../../src/tenancy/api-key.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
+import { runProcess } from '../support/cli.ts';
 import { freePort, type LocalPostgres, startLocalPostgres } from '../support/services.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -108,22 +109,6 @@ async function freshDatabase(server: LocalPostgres, name: string): Promise<strin
   return url;
 }
 
-function runProcess(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 async function copyFloor(server: LocalPostgres, csv: string, rows: number): Promise<number> {
   const url = await freshDatabase(server, 'bench_copy');
   const c = new pg.Client({ connectionString: url });
@@ -132,7 +117,9 @@ async function copyFloor(server: LocalPostgres, csv: string, rows: number): Prom
     occurred_at timestamptz, PRIMARY KEY (tenant_id, event_id))`);
   await c.end();
   const t0 = performance.now();
-  const r = await runProcess(PSQL, [url, '-c', `\\copy bare FROM '${csv}' WITH (FORMAT csv)`], process.env);
+  const r = await runProcess(PSQL, [url, '-c', `\\copy bare FROM '${csv}' WITH (FORMAT csv)`], {
+    env: process.env,
+  });
   const s = (performance.now() - t0) / 1000;
   if (r.code !== 0) throw new Error(`psql failed: ${r.stderr}`);
   return rows / s;
@@ -144,11 +131,7 @@ async function importFile(server: LocalPostgres, file: string, db: string) {
   const r = await runProcess(
     process.execPath,
     [BIN, 'ingest', file, '--json', ...(BATCH ? ['--batch-size', BATCH] : [])],
-    {
-      ...process.env,
-      DATABASE_URL: url,
-      LOG_LEVEL: 'info',
-    },
+    { env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'info' } },
   );
   const wall = (performance.now() - t0) / 1000;
   const log = r.stderr
@@ -231,7 +214,7 @@ async function httpLoad(server: LocalPostgres) {
 }
 
 export async function run(): Promise<void> {
-  const build = await runProcess('npm', ['run', 'build'], process.env);
+  const build = await runProcess('npm', ['run', 'build'], { env: process.env });
   if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'billing-ingest-bench-'));
   const server = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });

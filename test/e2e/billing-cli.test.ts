@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { runCli, tenantAddArgs } from '../support/cli.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 
@@ -23,30 +23,8 @@ describe('billing run, runs, replay and close', () => {
   beforeAll(async () => {
     tdb = await createTestDatabase(2);
     env = { DATABASE_URL: tdb.url, LOG_LEVEL: 'warn' };
-    await cli(
-      'tenants',
-      'add',
-      '--id',
-      'acme',
-      '--name',
-      'Acme',
-      '--timezone',
-      'Europe/Prague',
-      '--currency',
-      'EUR',
-    );
-    await cli(
-      'tenants',
-      'add',
-      '--id',
-      'nobook',
-      '--name',
-      'No book',
-      '--timezone',
-      'UTC',
-      '--currency',
-      'KWD',
-    );
+    await cli(...tenantAddArgs('acme', 'Acme'));
+    await cli(...tenantAddArgs('nobook', 'No book', 'UTC', 'KWD'));
     expect((await cli('prices', 'load', file('book.json', JSON.stringify(book)))).code).toBe(0);
     const users = [
       version('u1', '2026-10-01T00:00:00+02:00'),

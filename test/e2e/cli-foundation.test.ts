@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { runCli, tenantAddArgs } from '../support/cli.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 
@@ -57,28 +57,11 @@ describe('tenants, prices and users on PostgreSQL', () => {
   });
 
   it('adds and lists a tenant, refusing a bad timezone and currency with exit 2', async () => {
-    const bad = await runCli(
-      ['tenants', 'add', '--id', 'x', '--name', 'X', '--timezone', 'Mars/Base', '--currency', 'EURO'],
-      { env },
-    );
+    const bad = await runCli(tenantAddArgs('x', 'X', 'Mars/Base', 'EURO'), { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('Mars/Base');
     expect(bad.stderr).toContain('EURO');
-    const ok = await runCli(
-      [
-        'tenants',
-        'add',
-        '--id',
-        'acme',
-        '--name',
-        'Acme',
-        '--timezone',
-        'Europe/Prague',
-        '--currency',
-        'EUR',
-      ],
-      { env },
-    );
+    const ok = await runCli(tenantAddArgs('acme', 'Acme'), { env });
     expect(ok.code).toBe(0);
     const list = await runCli(['tenants', 'list', '--json'], { env });
     expect(JSON.parse(list.stdout)).toEqual([

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { runCli, tenantAddArgs } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'billing-hostile-file-'));
@@ -41,21 +41,7 @@ describe('hostile files on PostgreSQL: each line judged on its own, with its lin
   beforeAll(async () => {
     tdb = await createTestDatabase(2);
     env = { DATABASE_URL: tdb.url };
-    const r = await runCli(
-      [
-        'tenants',
-        'add',
-        '--id',
-        'acme',
-        '--name',
-        'Acme',
-        '--timezone',
-        'Europe/Prague',
-        '--currency',
-        'EUR',
-      ],
-      { env },
-    );
+    const r = await runCli(tenantAddArgs('acme', 'Acme'), { env });
     expect(r.code).toBe(0);
   });
   afterAll(async () => tdb?.close());

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dayRange } from '../../src/domain/calendar.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, tenantAddArgs } from '../support/cli.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 import { createTestDatabase } from '../support/test-database.ts';
 
@@ -29,18 +29,7 @@ describe.each(BACKENDS)('billing explain and reconcile on $name', ({ setup }) =>
 
   beforeAll(async () => {
     backend = await setup();
-    const add = await cli(
-      'tenants',
-      'add',
-      '--id',
-      'acme',
-      '--name',
-      'Acme',
-      '--timezone',
-      'UTC',
-      '--currency',
-      'EUR',
-    );
+    const add = await cli(...tenantAddArgs('acme', 'Acme', 'UTC'));
     expect(add.code).toBe(0);
     expect((await cli('prices', 'load', file('book.json', JSON.stringify(CLI_PRICE_BOOK)))).code).toBe(0);
     const users = [
@@ -135,22 +124,7 @@ describe('billing explain and reconcile on the embedded database', () => {
   const env = { BILLING_DATA_DIR: path.join(dir, 'db'), LOG_LEVEL: 'warn' };
   const cli = (...args: string[]) => runCli(args, { env });
   beforeAll(async () => {
-    expect(
-      (
-        await cli(
-          'tenants',
-          'add',
-          '--id',
-          'acme',
-          '--name',
-          'Acme',
-          '--timezone',
-          'UTC',
-          '--currency',
-          'EUR',
-        )
-      ).code,
-    ).toBe(0);
+    expect((await cli(...tenantAddArgs('acme', 'Acme', 'UTC'))).code).toBe(0);
     const book = path.join(dir, 'book.json');
     writeFileSync(book, JSON.stringify(CLI_PRICE_BOOK));
     expect((await cli('prices', 'load', book)).code).toBe(0);

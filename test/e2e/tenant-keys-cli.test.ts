@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { runCli, tenantAddArgs } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 
 describe('billing tenants keys / key / key revoke', () => {
@@ -8,21 +8,7 @@ describe('billing tenants keys / key / key revoke', () => {
   beforeAll(async () => {
     tdb = await createTestDatabase();
     env = { DATABASE_URL: tdb.url };
-    const add = await runCli(
-      [
-        'tenants',
-        'add',
-        '--id',
-        'acme',
-        '--name',
-        'Acme',
-        '--timezone',
-        'Europe/Prague',
-        '--currency',
-        'EUR',
-      ],
-      { env },
-    );
+    const add = await runCli(tenantAddArgs('acme', 'Acme'), { env });
     expect(add.code, add.stderr).toBe(0);
   });
   afterAll(async () => {

@@ -9,15 +9,19 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `billing ARGS` as a child process, as a user would (`npx billing` runs the same file). */
-export function runCli(
+/**
+ * Runs COMMAND ARGS as a child process and collects its output; `input` goes to its standard
+ * input (closed at once when absent).
+ */
+export function runProcess(
+  command: string,
   args: string[],
-  options: { env?: Record<string, string | undefined>; input?: string; cwd?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(command, args, {
       cwd: options.cwd,
-      env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
+      env: options.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -28,4 +32,25 @@ export function runCli(
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** Runs `billing ARGS` as a child process, as a user would (`npx billing` runs the same file). */
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; input?: string; cwd?: string } = {},
+): Promise<CliResult> {
+  return runProcess(process.execPath, [BIN, ...args], {
+    ...options,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
+  });
+}
+
+/** The arguments of `billing tenants add` for a test tenant (Europe/Prague and EUR unless given). */
+export function tenantAddArgs(
+  id: string,
+  name: string,
+  timezone = 'Europe/Prague',
+  currency = 'EUR',
+): string[] {
+  return ['tenants', 'add', '--id', id, '--name', name, '--timezone', timezone, '--currency', currency];
 }

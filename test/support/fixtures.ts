@@ -1,15 +1,12 @@
-/** The price book example of `docs/file-formats.md` (minor units): the default book of most tests. */
+import { DEMO_PRICE_BOOK } from '../../src/demo/demo-data.ts';
+
+/**
+ * The default price book of `docs/file-formats.md` (minor units) — the demo's own — as the
+ * default book of most tests, with mutable copies of its price tables.
+ */
 export const CLI_PRICE_BOOK = {
-  currency: 'EUR',
-  validFrom: '2026-01-01',
+  ...DEMO_PRICE_BOOK,
   tenantId: null as string | null,
-  monthly: {
-    dashboard: 500,
-    standard: 1900,
-    professional: 3900,
-    enterprise: 5900,
-    developer: 9900,
-    recording: 900,
-  },
-  daily: { professional: 250, enterprise: 390, recording: 50 },
+  monthly: { ...DEMO_PRICE_BOOK.monthly } as Record<keyof typeof DEMO_PRICE_BOOK.monthly, number>,
+  daily: { ...DEMO_PRICE_BOOK.daily } as Record<keyof typeof DEMO_PRICE_BOOK.daily, number>,
 };

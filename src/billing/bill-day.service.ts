@@ -4,13 +4,13 @@ import {
   diffBilledAgainstComputed,
   insertAdjustmentLines,
 } from '../db/repositories/adjustment-line.repository.ts';
-import { type DayLinesParams, firstNeededItem } from '../db/repositories/billing-input.repository.ts';
 import {
   computedTotals,
   diffComputedAgainstRun,
   diffRunLines,
   insertDayLines,
 } from '../db/repositories/charge-line.repository.ts';
+import { type DayLinesParams, firstNeededItem } from '../db/repositories/day-lines.repository.ts';
 import {
   latestRunRevision,
   maxRunRevision,

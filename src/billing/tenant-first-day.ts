@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.ts';
-import { firstVersionInstant } from '../db/repositories/billing-input.repository.ts';
+import { firstVersionInstant } from '../db/repositories/day-lines.repository.ts';
 import type { Tenant } from '../db/repositories/tenant.repository.ts';
 import { type Day, dayOf } from '../domain/calendar.ts';
 

@@ -73,6 +73,10 @@ function priceOf(input: ChargeLinesInput, billing: BillingMode, name: string, it
 }
 
 /**
+ * Reference of the rule "charge lines"; production twin: `dayLinesSql` in
+ * `src/db/repositories/day-lines.repository.ts`; kept equal by
+ * `test/integration/bill-day-differential.test.ts`. Change both at once.
+ *
  * The charge lines of one user on one day (`docs/billing.md`, "Charge lines"), license line first:
  * - monthly: `license.<license>` = the day's share (`monthlyShare`, day d of an n-day month) of
  *   the monthly price, plus `addon.recording` likewise when the snapshot has the add-on;

@@ -53,6 +53,10 @@ export function versionsTouching<V extends SnapshotVersion>(versions: readonly V
 }
 
 /**
+ * Reference of the rule "the day snapshot"; production twin: `dayItemsSql` in
+ * `src/db/repositories/day-lines.repository.ts` (a day of a million users is billed in one
+ * statement); kept equal by `test/integration/bill-day-differential.test.ts`. Change both at once.
+ *
  * The day snapshot of `docs/billing.md` for one user and one day (`day`: the day's instants, from
  * `dayBounds`). `versions` may come in any order. Only active versions in force at some moment
  * of the day count:

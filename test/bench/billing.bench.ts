@@ -25,7 +25,7 @@ import { type Kysely, sql } from 'kysely';
 import { openPostgres } from '../../src/db/connection.ts';
 import type { Database } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
-import { dayLinesSql } from '../../src/db/repositories/billing-input.repository.ts';
+import { dayLinesSql } from '../../src/db/repositories/day-lines.repository.ts';
 import { dayBounds } from '../../src/domain/calendar.ts';
 import { startLocalPostgres } from '../support/services.ts';
 import { buildDist } from './build-dist.ts';

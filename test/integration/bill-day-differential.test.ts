@@ -64,7 +64,7 @@ const caseArb = fc.record({
   users: fc.array(userArb, { minLength: 1, maxLength: 5 }),
 });
 
-describe('billDay SQL agrees with the pure domain', () => {
+describe('day snapshot and charge lines: the SQL twin (day-lines.repository) equals the domain reference', () => {
   let conn: TestDatabase;
   let n = 0;
   beforeAll(async () => {

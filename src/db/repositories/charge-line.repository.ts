@@ -3,7 +3,7 @@ import type { AmountDiff } from '../../domain/adjustments.ts';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import type { BillingMode } from '../../domain/settings.ts';
 import type { Db } from '../database.ts';
-import { type DayLinesParams, dayLinesSql } from './billing-input.repository.ts';
+import { type DayLinesParams, dayLinesSql } from './day-lines.repository.ts';
 
 export interface StoredChargeLine {
   userId: string;

@@ -1,6 +1,10 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../database.ts';
 
+// The rules "day snapshot" and "charge lines" of docs/billing.md as SQL: the production twins of
+// `daySnapshot` (src/domain/day-snapshot.ts) and `chargeLinesForDay` (src/domain/charge-lines.ts),
+// kept equal by test/integration/bill-day-differential.test.ts. Change both at once.
+
 /**
  * What the set-based computation of one tenant-day needs. Instants are the day's bounds in the
  * tenant's time zone (`dayBounds`); `dayOfMonth`/`monthLength` are d and n of the proration

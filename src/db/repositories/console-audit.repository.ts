@@ -1,4 +1,5 @@
-import type { Db } from '../database.ts';
+import type { Selectable } from 'kysely';
+import type { ConsoleAuditTable, Db } from '../database.ts';
 
 export type ConsoleAction = 'close-month' | 'queue-replay';
 export type ConsoleOutcome = 'done' | 'refused' | 'failed';
@@ -51,16 +52,7 @@ export async function listConsoleAudit(
     .orderBy('id', 'desc')
     .limit(limit)
     .execute();
-  return rows.map((r) => ({
-    id: r.id,
-    at: r.at,
-    actor: r.actor,
-    action: r.action,
-    tenantId: r.tenant_id,
-    subject: r.subject,
-    outcome: r.outcome,
-    detail: r.detail,
-  }));
+  return rows.map(auditEntryOf);
 }
 
 /** One action of a tenant by id (to show the outcome after the redirect that follows a POST). */
@@ -76,16 +68,18 @@ export async function findConsoleAudit(
     .where('tenant_id', '=', tenantId)
     .where('id', '=', id)
     .executeTakeFirst();
-  return r
-    ? {
-        id: r.id,
-        at: r.at,
-        actor: r.actor,
-        action: r.action,
-        tenantId: r.tenant_id,
-        subject: r.subject,
-        outcome: r.outcome,
-        detail: r.detail,
-      }
-    : undefined;
+  return r ? auditEntryOf(r) : undefined;
+}
+
+function auditEntryOf(r: Selectable<ConsoleAuditTable>): ConsoleAuditEntry {
+  return {
+    id: r.id,
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    tenantId: r.tenant_id,
+    subject: r.subject,
+    outcome: r.outcome,
+    detail: r.detail,
+  };
 }

@@ -243,14 +243,21 @@ export function monthBounds(month: Month, zone: string): Interval {
   return { start: dayBounds(first, zone).start, end: dayBounds(last, zone).end };
 }
 
-/** The tenant day (date on the local clock of `zone`) that contains `instant`. */
+/**
+ * The tenant day that contains `instant`: the day whose `dayBounds` hold it, so the days of a
+ * zone tile the timeline and every instant belongs to exactly one. That is the date on the local
+ * clock, except in the one hour where a zone falls back across midnight (America/St_Johns did
+ * so at 00:01 until 2011): the clock shows yesterday's date again, but today began when its
+ * date first appeared, and an event in that hour belongs to today.
+ */
 export function dayOf(instant: Date, zone: string): Day {
-  requireZone(zone);
+  const z = requireZone(zone);
   const ms = requireInstant(instant);
   const iso = DateTime.fromMillis(ms, { zone }).toISODate();
   if (iso === null || !isValidDay(iso))
     throw new CalendarError(`instant ${instant.toISOString()} is outside years 0001–9999`);
-  return iso;
+  const next = civilOf(epochDayOf(requireDay(iso)) + 1);
+  return ms >= localInstant(z, next, 0) ? formatDay(next) : iso;
 }
 
 /**

@@ -66,6 +66,8 @@ const ZONES = [
   'Asia/Beirut',
   'Asia/Kolkata',
   'Australia/Lord_Howe',
+  // fell back across midnight (00:01 → 23:01) until 2011: the local date repeats
+  'America/St_Johns',
   'UTC',
 ];
 
@@ -97,6 +99,12 @@ describe('dayOf', () => {
     // first pass through the repeated hour of 2026-11-01 in Havana
     ['2026-11-01T04:30:00.000Z', 'America/Havana', '2026-11-01'],
     ['2011-12-30T10:00:00.000Z', 'Pacific/Apia', '2011-12-31'],
+    // St John's fell back at 00:01 NDT to 23:01 NST: the 29th began at 02:30Z, and the hour in
+    // which the clock shows the 28th again still belongs to the 29th
+    ['2000-10-29T02:29:59.999Z', 'America/St_Johns', '2000-10-28'],
+    ['2000-10-29T02:30:00.000Z', 'America/St_Johns', '2000-10-29'],
+    ['2000-10-29T02:31:00.000Z', 'America/St_Johns', '2000-10-29'],
+    ['2000-10-29T03:29:59.999Z', 'America/St_Johns', '2000-10-29'],
   ])('%s in %s is %s', (iso, zone, day) => {
     expect(dayOf(new Date(iso), zone)).toBe(day);
   });

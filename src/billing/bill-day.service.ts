@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { Database, Db, RunTrigger } from '../db/database.ts';
+import type { Db, RunTrigger } from '../db/database.ts';
 import {
   diffBilledAgainstComputed,
   insertAdjustmentLines,
@@ -29,6 +28,7 @@ import {
 } from '../db/repositories/run.repository.ts';
 import { insertRunFailure } from '../db/repositories/run-failure.repository.ts';
 import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { adjustmentLines, type RunDiff } from '../domain/adjustments.ts';
 import { billableAt, dayBounds, dayOfMonth, daysInMonth, isValidDay, monthOf } from '../domain/calendar.ts';
 import { MissingPriceError } from '../domain/charge-lines.ts';
@@ -104,11 +104,7 @@ interface DayContext {
  * Throws UnknownTenantError, DayNotBillableError (now < billableAt(day)), DayBillingError (a
  * needed price is missing or in another currency: names tenant, day and item).
  */
-export async function billDay(
-  db: Kysely<Database>,
-  input: BillDayInput,
-  logger?: Logger,
-): Promise<BillDayOutcome> {
+export async function billDay(db: Db, input: BillDayInput, logger?: Logger): Promise<BillDayOutcome> {
   const startedMs = performance.now();
   if (!isValidDay(input.day)) throw new InputError(`invalid day "${input.day}": expected YYYY-MM-DD`);
   const tenant = await findTenant(db, input.tenantId);
@@ -138,7 +134,7 @@ export async function billDay(
   };
   let outcome: BillDayOutcome;
   try {
-    outcome = await db.transaction().execute((trx) => billInTransaction(trx, ctx));
+    outcome = await inTransaction(db, (trx) => billInTransaction(trx, ctx));
   } catch (error) {
     runsTotal.inc({ trigger: input.trigger, outcome: 'failed' });
     // Reconcile tells "the last attempt failed" from this row; a database that is away cannot

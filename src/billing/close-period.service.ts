@@ -1,8 +1,8 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { findPeriod, insertPeriod, lockPeriod } from '../db/repositories/period.repository.ts';
 import { daysWithCurrentRun } from '../db/repositories/run.repository.ts';
 import { findTenant } from '../db/repositories/tenant.repository.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { billableAt, isValidMonth, type Month, monthDays } from '../domain/calendar.ts';
 import { InputError } from '../errors.ts';
 import { UnknownTenantError } from './errors.ts';
@@ -22,14 +22,14 @@ export interface ClosePeriodInput {
  * of the month can be half-way while it closes.
  */
 export async function closePeriod(
-  db: Kysely<Database>,
+  db: Db,
   input: ClosePeriodInput,
 ): Promise<{ closed: boolean; month: Month }> {
   if (!isValidMonth(input.month)) throw new InputError(`invalid month "${input.month}": expected YYYY-MM`);
   const tenant = await findTenant(db, input.tenantId);
   if (!tenant) throw new UnknownTenantError(input.tenantId);
   const firstDay = await tenantFirstDay(db, tenant);
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     await lockPeriod(trx, tenant.id, input.month, 'exclusive');
     // Closed already: nothing changes, even if a back-dated import has since added unbilled days.
     if (await findPeriod(trx, tenant.id, input.month)) return { closed: false, month: input.month };

@@ -1,9 +1,8 @@
 import type { Queue } from 'bullmq';
-import type { Kysely } from 'kysely';
 import { enqueueReplay } from '../../jobs/enqueue-replay.ts';
 import { closePeriod } from '../billing/close-period.service.ts';
 import { DayNotBillableError } from '../billing/errors.ts';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import {
   type ConsoleOutcome,
   findConsoleAudit,
@@ -26,7 +25,7 @@ export interface ActionResult {
  * InputError: the message says why) or failed (anything else, which is then thrown on).
  */
 async function audited(
-  db: Kysely<Database>,
+  db: Db,
   entry: { actor: string; action: 'close-month' | 'queue-replay'; tenantId: string; subject: string },
   work: () => Promise<string>,
 ): Promise<ActionResult> {
@@ -46,7 +45,7 @@ async function audited(
 
 /** Closes a tenant's month as `billing close` does (`closePeriod`), recorded with who did it. */
 export async function closeMonthAction(
-  db: Kysely<Database>,
+  db: Db,
   q: { tenantId: string; month: string; now: Date; actor: string },
 ): Promise<ActionResult> {
   if (!(await findTenant(db, q.tenantId)))
@@ -69,7 +68,7 @@ export async function closeMonthAction(
  */
 /** The outcome of an earlier action, shown after the redirect that follows its POST. */
 export async function actionOutcome(
-  db: Kysely<Database>,
+  db: Db,
   tenantId: string,
   auditId: string | undefined,
 ): Promise<{ ok: boolean; message: string } | undefined> {
@@ -79,7 +78,7 @@ export async function actionOutcome(
 }
 
 export async function queueReplayAction(
-  db: Kysely<Database>,
+  db: Db,
   bill: Queue | undefined,
   q: { tenantId: string; day: string; now: Date; actor: string },
 ): Promise<ActionResult> {

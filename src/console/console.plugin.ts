@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { isValidDay, isValidMonth, monthOf } from '../domain/calendar.ts';
 import { InputError } from '../errors.ts';
 import { requireBasicAuth } from '../http/basic-auth.ts';
@@ -30,7 +29,7 @@ import { userView } from './views/user.view.ts';
 export const CONSOLE_PATH = '/console';
 
 export interface ConsoleOptions {
-  db: Kysely<Database>;
+  db: Db;
   /** The admin credentials (HTTP Basic); the user is who the audit trail names. */
   user: string;
   password: string;

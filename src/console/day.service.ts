@@ -1,6 +1,5 @@
-import type { Kysely } from 'kysely';
 import { billDay } from '../billing/bill-day.service.ts';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { diffRunLines, type StoredChargeLine } from '../db/repositories/charge-line.repository.ts';
 import { pageRunLines } from '../db/repositories/console-day.repository.ts';
 import { type Revision, readDayRevision } from '../db/repositories/day-revision.repository.ts';
@@ -48,7 +47,7 @@ export interface DayPage {
   diff: RunPair | null;
 }
 
-async function requireTenantDay(db: Kysely<Database>, tenantId: string, day: string): Promise<Tenant> {
+async function requireTenantDay(db: Db, tenantId: string, day: string): Promise<Tenant> {
   if (!isValidDay(day)) throw new InputError(`day: invalid day "${day}": expected YYYY-MM-DD`);
   const tenant = await findTenant(db, tenantId);
   if (!tenant) throw new NotFoundError(`unknown tenant "${tenantId}"`, 'UNKNOWN_TENANT');
@@ -65,7 +64,7 @@ function runOf(runs: readonly Run[], id: string, what: string, tenant: string, d
  * One tenant-day: its runs (from the `runs` table: a row per run), one keyset page of a run's
  * lines, and on request the difference between two of its runs (at most DIFF_ROWS rows).
  */
-export async function consoleDay(db: Kysely<Database>, q: DayQuery): Promise<DayPage> {
+export async function consoleDay(db: Db, q: DayQuery): Promise<DayPage> {
   const tenant = await requireTenantDay(db, q.tenantId, q.day);
   const runs = await listRuns(db, { tenantId: tenant.id, day: q.day, history: true });
   const revision = await readDayRevision(db, tenant.id, q.day);
@@ -109,7 +108,7 @@ export type ReplayPreview =
  * yet, unknown tenant) are InputErrors naming the day.
  */
 export async function previewReplay(
-  db: Kysely<Database>,
+  db: Db,
   q: { tenantId: string; day: string; now: Date },
 ): Promise<ReplayPreview> {
   const tenant = await requireTenantDay(db, q.tenantId, q.day);

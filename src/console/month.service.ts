@@ -1,7 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
-import type { Kysely } from 'kysely';
 import { tenantFirstDay } from '../billing/tenant-first-day.ts';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { type ConsoleAuditEntry, listConsoleAudit } from '../db/repositories/console-audit.repository.ts';
 import {
   fillRunTotals,
@@ -59,7 +58,7 @@ export interface MonthPage {
  * the preconditions of closing it, judged as `closePeriod` judges them.
  */
 export async function consoleMonth(
-  db: Kysely<Database>,
+  db: Db,
   q: { tenantId: string; month: string; now: Date },
 ): Promise<MonthPage> {
   if (!isValidMonth(q.month)) throw new InputError(`month: invalid month "${q.month}": expected YYYY-MM`);
@@ -141,10 +140,7 @@ export function closeCheck(days: readonly CalendarDay[], closedAt: Date | null):
  * --tenant T` (`writeInvoiceCsv`), so the bytes are the same. The tenant and month are checked
  * before the first byte, so a bad one is an error page rather than a truncated file.
  */
-export async function invoiceCsvStream(
-  db: Kysely<Database>,
-  q: { tenantId: string; month: string },
-): Promise<Readable> {
+export async function invoiceCsvStream(db: Db, q: { tenantId: string; month: string }): Promise<Readable> {
   if (!isValidMonth(q.month)) throw new InputError(`month: invalid month "${q.month}": expected YYYY-MM`);
   if (!(await findTenant(db, q.tenantId)))
     throw new NotFoundError(`unknown tenant "${q.tenantId}"`, 'UNKNOWN_TENANT');

@@ -1,6 +1,5 @@
-import type { Kysely } from 'kysely';
 import { billingLag } from '../billing/due-days.service.ts';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import {
   countOpenRejectsByTenant,
   sumPeriodAdjustments,
@@ -39,7 +38,7 @@ export interface Overview {
 }
 
 /** Every tenant's current and previous month (in its own zone) at `now`, from `reconcileMonth`. */
-export async function consoleOverview(db: Kysely<Database>, now: Date): Promise<Overview> {
+export async function consoleOverview(db: Db, now: Date): Promise<Overview> {
   const tenants = await listTenants(db);
   const lag = new Map((await billingLag(db, now)).map((l) => [l.tenantId, l.days]));
   const rejects = await countOpenRejectsByTenant(db);
@@ -58,12 +57,7 @@ export async function consoleOverview(db: Kysely<Database>, now: Date): Promise<
   return { rows, openRejectsWithoutTenant: rejects.get('') ?? 0 };
 }
 
-async function summarise(
-  db: Kysely<Database>,
-  tenant: Tenant,
-  month: Month,
-  now: Date,
-): Promise<MonthSummary> {
+async function summarise(db: Db, tenant: Tenant, month: Month, now: Date): Promise<MonthSummary> {
   const { rows } = await reconcileMonth(db, { month, tenantId: tenant.id, now });
   const days: Record<DayStatus, number> = { billed: 0, stale: 0, missing: 0, failed: 0, pending: 0 };
   for (const r of rows) days[r.status] += 1;

@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { pageRejects, type RejectFilter } from '../db/repositories/console-rejects.repository.ts';
 import type { IngestReject } from '../db/repositories/ingest-reject.repository.ts';
 import { listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
@@ -17,10 +16,7 @@ export interface RejectsPage {
 }
 
 /** One page of kept rejects, newest first, filtered by tenant, source, reason text and UTC day. */
-export async function consoleRejects(
-  db: Kysely<Database>,
-  f: Omit<RejectFilter, 'limit'>,
-): Promise<RejectsPage> {
+export async function consoleRejects(db: Db, f: Omit<RejectFilter, 'limit'>): Promise<RejectsPage> {
   if (f.day !== undefined && !isValidDay(f.day))
     throw new InputError(`day: invalid day "${f.day}": expected YYYY-MM-DD`);
   if (f.source !== undefined && !REJECT_SOURCES.includes(f.source))

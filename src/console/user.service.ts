@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { findTenant } from '../db/repositories/tenant.repository.ts';
 import { dayOf, monthOf } from '../domain/calendar.ts';
 import { InputError } from '../errors.ts';
@@ -22,7 +21,7 @@ export interface UserPage {
  * out of range or an unknown user is shown on the page beside the form to pick another.
  */
 export async function consoleUser(
-  db: Kysely<Database>,
+  db: Db,
   q: { tenantId: string; userId: string; day?: string | undefined; month?: string | undefined; now: Date },
 ): Promise<UserPage> {
   const tenant = await findTenant(db, q.tenantId);

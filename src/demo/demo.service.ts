@@ -2,10 +2,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import type { Kysely } from 'kysely';
 import { loadPriceBook } from '../billing/price-book.service.ts';
 import { billRange, failedDays } from '../billing/run-range.service.ts';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { monthDays } from '../domain/calendar.ts';
 import { type Minor, sumMinor } from '../domain/money.ts';
 import { ConflictError, InputError, OperationError } from '../errors.ts';
@@ -53,7 +52,7 @@ const ndjson = (values: readonly unknown[]) => values.map((v) => `${JSON.stringi
  * the invoice does not add up to what was billed.
  */
 export async function runDemo(
-  db: Kysely<Database>,
+  db: Db,
   outDir: string,
   logger?: Logger,
   observer?: DemoObserver,
@@ -172,7 +171,7 @@ export async function runDemo(
 
 /** The explanation of the first user billed daily on the 14th, and the month's reconciliation. */
 async function demoInsight(
-  db: Kysely<Database>,
+  db: Db,
   settings: ReadonlyArray<{ userId: string; billing?: string }>,
 ): Promise<DemoResult['insight']> {
   const day = `${DEMO_MONTH}-14`;

@@ -257,7 +257,7 @@ export function dayOf(instant: Date, zone: string): Day {
   if (iso === null || !isValidDay(iso))
     throw new CalendarError(`instant ${instant.toISOString()} is outside years 0001–9999`);
   const next = civilOf(epochDayOf(requireDay(iso)) + 1);
-  return ms >= localInstant(z, next, 0) ? formatDay(next) : iso;
+  return ms >= localInstant(z, next, 0).getTime() ? formatDay(next) : iso;
 }
 
 /**

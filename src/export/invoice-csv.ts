@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import {
   type InvoiceRow,
   streamInvoiceRows,
@@ -73,7 +72,7 @@ export interface InvoiceExportResult {
   totals: Map<string, Minor>;
 }
 
-async function tenantsToExport(db: Kysely<Database>, tenantId: string | undefined): Promise<Tenant[]> {
+async function tenantsToExport(db: Db, tenantId: string | undefined): Promise<Tenant[]> {
   if (tenantId === undefined) return listTenants(db);
   const tenant = await findTenant(db, tenantId);
   if (!tenant) throw new InputError(`unknown tenant "${tenantId}"`);
@@ -87,7 +86,7 @@ async function tenantsToExport(db: Kysely<Database>, tenantId: string | undefine
  * ends at its own local month end (`monthBounds`), which decides the names shown.
  */
 export async function writeInvoiceCsv(
-  db: Kysely<Database>,
+  db: Db,
   input: InvoiceExportInput,
   out: Writable,
 ): Promise<InvoiceExportResult> {

@@ -1,8 +1,7 @@
 import type { ServerOptions as NodeServerOptions } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import { EventIngestor } from '../ingest/event-ingest.service.ts';
 import type { Logger } from '../logger.ts';
@@ -71,7 +70,7 @@ export function timeoutOptions(timeouts: Partial<HttpTimeouts> = {}) {
 }
 
 export interface ServerOptions {
-  db: Kysely<Database>;
+  db: Db;
   logger: Logger;
   /** The clock (time of receipt); tests pass a fixed one. */
   now?: () => Date;

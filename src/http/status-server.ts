@@ -1,12 +1,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { statusRoutes } from './routes/health.route.ts';
 import { type HttpTimeouts, timeoutOptions } from './server.ts';
 
 export interface StatusServerOptions {
-  db: Kysely<Database>;
+  db: Db;
   logger: Logger;
   /** False once the process is shutting down: `/healthz` then answers 503. */
   running?: () => boolean;

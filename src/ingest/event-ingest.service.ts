@@ -1,6 +1,5 @@
-import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { isDataError } from '../db/database-errors.ts';
 import { bumpDayRevisions } from '../db/repositories/day-revision.repository.ts';
 import { insertIngestCounts } from '../db/repositories/ingest-count.repository.ts';
@@ -16,6 +15,7 @@ import {
 } from '../db/repositories/login-event.repository.ts';
 import { insertLoginEventsByCopy } from '../db/repositories/login-event-copy.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { isCleanText } from '../domain/text.ts';
 import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
 import { tallyTenantDays } from './ingest-tally.ts';
@@ -115,14 +115,14 @@ function conflictReason(
  * Invariant: accepted + duplicates + rejected.length === items.length.
  */
 export class EventIngestor {
-  readonly #db: Kysely<Database>;
+  readonly #db: Db;
   readonly #now: () => Date;
   readonly #days = new TenantDayCache();
   readonly #copyMinEvents: number;
   #zones: Map<string, string> | undefined;
   #copyCapable: Promise<boolean> | undefined;
 
-  constructor(db: Kysely<Database>, now: () => Date = () => new Date(), options: IngestorOptions = {}) {
+  constructor(db: Db, now: () => Date = () => new Date(), options: IngestorOptions = {}) {
     this.#db = db;
     this.#now = now;
     this.#copyMinEvents = options.copyMinEvents ?? COPY_MIN_EVENTS;
@@ -248,7 +248,7 @@ export class EventIngestor {
     });
 
     const byCopy = candidates.length >= this.#copyMinEvents && (await this.#canCopy());
-    const result = await this.#db.transaction().execute(async (trx) => {
+    const result = await inTransaction(this.#db, async (trx) => {
       const { notInserted, touched } = await (byCopy ? insertLoginEventsByCopy : insertLoginEvents)(
         trx,
         candidates,

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { isTransientDatabaseError } from '../db/database-errors.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { batched, isBadLine, parseJsonLine, readLines } from './line-source.ts';
 import {
   parseSettingsVersionLine,
@@ -36,7 +36,7 @@ export const MAX_KEPT_REFUSALS = 100;
  * `MAX_KEPT_REFUSALS` reported with their line number and reason. `now` is the time of receipt (for marking back-dated days).
  */
 export async function importSettingsFile(
-  db: Kysely<Database>,
+  db: Db,
   input: Readable,
   now: () => Date,
 ): Promise<SettingsFileImportResult> {
@@ -74,7 +74,7 @@ type GoodLine = { lineNo: number; version: SettingsVersion };
  * only its line. Transient errors (database away) are thrown: the import fails, a re-run is exact.
  */
 async function storeIsolating(
-  db: Kysely<Database>,
+  db: Db,
   good: GoodLine[],
   receivedAt: Date,
   result: SettingsFileImportResult,
@@ -83,7 +83,7 @@ async function storeIsolating(
   if (good.length === 0) return;
   let outcomes: Awaited<ReturnType<typeof storeSettingsVersions>>['outcomes'];
   try {
-    ({ outcomes } = await db.transaction().execute((trx) =>
+    ({ outcomes } = await inTransaction(db, (trx) =>
       storeSettingsVersions(
         trx,
         good.map((g) => g.version),

@@ -10,6 +10,7 @@ import {
   type VersionKey,
 } from '../db/repositories/settings-version.repository.ts';
 import { listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { dayOf } from '../domain/calendar.ts';
 import { type LicenseResult, resolveLicense } from '../domain/license.ts';
 import { describeZodError, normaliseSettings } from '../domain/settings.ts';
@@ -175,9 +176,7 @@ export async function storeSettingsVersion(
   receivedAt: Date,
 ): Promise<StoreOutcome['outcomes'][number]> {
   try {
-    const { outcomes } = await db
-      .transaction()
-      .execute((trx) => storeSettingsVersions(trx, [version], receivedAt));
+    const { outcomes } = await inTransaction(db, (trx) => storeSettingsVersions(trx, [version], receivedAt));
     return outcomes[0] ?? { status: 'stored' };
   } catch (error) {
     if (!isDataError(error)) throw error;

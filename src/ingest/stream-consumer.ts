@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { isTransientDatabaseError } from '../db/database-errors.ts';
 import type { Logger } from '../logger.ts';
 import { type BatchResult, EventIngestor } from './event-ingest.service.ts';
@@ -9,7 +8,7 @@ import { entriesOf, entryId, messageItems, refusedItems, type StreamEntry } from
 export { messageItems } from './stream-message.ts';
 
 export interface StreamConsumerOptions {
-  db: Kysely<Database>;
+  db: Db;
   redisUrl: string;
   stream: string;
   group: string;

@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { Database, Db } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { listPriceBooksFor } from '../db/repositories/price-book.repository.ts';
 import { listRuns, type Run } from '../db/repositories/run.repository.ts';
 import type { Tenant } from '../db/repositories/tenant.repository.ts';
@@ -13,6 +12,7 @@ import {
   type UserRunLine,
   type UserVersion,
 } from '../db/repositories/user-charges.repository.ts';
+import { inReadOnlySnapshot } from '../db/transaction.ts';
 import { type Day, dayBounds, dayRange, monthDays, monthOf } from '../domain/calendar.ts';
 import {
   type DayDerivation,
@@ -27,7 +27,6 @@ import type { BillingMode, License } from '../domain/settings.ts';
 import { InputError } from '../errors.ts';
 import { NotFoundError } from './errors.ts';
 import { billableRange, requireBillableDay, requireMonth, requireTenant } from './insight-range.ts';
-import { readOnly } from './read-only.ts';
 
 /** At most this many login events are shown per user-day. */
 export const MAX_EVIDENCE_EVENTS = 10;
@@ -105,11 +104,11 @@ export interface ChargeExplanation {
  * its days from the tenant's first day up to its latest billable day.
  * Throws NotFoundError (unknown tenant or user) and InputError (bad or out-of-range day/month).
  */
-export async function explainCharges(db: Kysely<Database>, q: ExplainQuery): Promise<ChargeExplanation> {
+export async function explainCharges(db: Db, q: ExplainQuery): Promise<ChargeExplanation> {
   if ((q.day === undefined) === (q.month === undefined)) {
     throw new InputError('give exactly one of --day D and --month YYYY-MM');
   }
-  return readOnly(db, async (trx) => {
+  return inReadOnlySnapshot(db, async (trx) => {
     const tenant = await requireTenant(trx, q.tenantId);
     const range = await billableRange(trx, tenant, q.now);
     let days: Day[];

@@ -1,6 +1,5 @@
-import type { Kysely } from 'kysely';
 import { tenantFirstDay } from '../billing/tenant-first-day.ts';
-import type { Database, Db } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { sumIngestCounts } from '../db/repositories/ingest-count.repository.ts';
 import {
   countActiveUsers,
@@ -10,6 +9,7 @@ import {
 } from '../db/repositories/reconcile.repository.ts';
 import { latestRunFailures } from '../db/repositories/run-failure.repository.ts';
 import { listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { inReadOnlySnapshot } from '../db/transaction.ts';
 import { type Anomaly, type DayFacts, type DayStatus, detectAnomalies } from '../domain/anomalies.ts';
 import {
   addDays,
@@ -23,7 +23,6 @@ import {
 import { rejectDay } from '../domain/reject-attribution.ts';
 import { InputError } from '../errors.ts';
 import { requireMonth, requireTenant } from './insight-range.ts';
-import { readOnly } from './read-only.ts';
 
 export const DEFAULT_JUMP = 0.3;
 /** Days read before the month so that its first days have a history for the anomaly rules. */
@@ -68,11 +67,11 @@ export interface Reconciliation {
  * read-only snapshot. InputError for a malformed or future month, NotFoundError for an unknown
  * tenant.
  */
-export async function reconcileMonth(db: Kysely<Database>, q: ReconcileQuery): Promise<Reconciliation> {
+export async function reconcileMonth(db: Db, q: ReconcileQuery): Promise<Reconciliation> {
   const jump = q.jump ?? DEFAULT_JUMP;
   if (!Number.isFinite(jump) || jump < 0)
     throw new InputError(`--jump: must be a number >= 0, got ${q.jump}`);
-  return readOnly(db, async (trx) => {
+  return inReadOnlySnapshot(db, async (trx) => {
     const tenants =
       q.tenantId !== undefined ? [await requireTenant(trx, q.tenantId)] : await listTenants(trx);
     requireMonth(q.month, tenants.length === 1 ? tenants[0] : undefined, q.now);

@@ -1,13 +1,12 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import { findPeriod } from '../db/repositories/period.repository.ts';
 import { listRuns } from '../db/repositories/run.repository.ts';
 import { countMonthlyPrices, sumUsageItems, type UsageItemRow } from '../db/repositories/usage.repository.ts';
+import { inReadOnlySnapshot } from '../db/transaction.ts';
 import { type Day, dayOf, monthDays, monthOf } from '../domain/calendar.ts';
 import { sumMinor } from '../domain/money.ts';
 import { projectMonthTotal } from '../domain/usage-projection.ts';
 import { billableRange, requireMonth, requireTenant } from './insight-range.ts';
-import { readOnly } from './read-only.ts';
 
 export interface Usage {
   tenantId: string;
@@ -30,10 +29,10 @@ export interface Usage {
  * month's total. Default month: the tenant's current month at `now`. Reads only.
  */
 export async function monthUsage(
-  db: Kysely<Database>,
+  db: Db,
   q: { tenantId: string; month?: string | undefined; now: Date },
 ): Promise<Usage> {
-  return readOnly(db, async (trx) => {
+  return inReadOnlySnapshot(db, async (trx) => {
     const tenant = await requireTenant(trx, q.tenantId);
     const month = requireMonth(q.month ?? monthOf(dayOf(q.now, tenant.timezone)), tenant, q.now);
     const days = monthDays(month);

@@ -21,9 +21,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import { openPostgres } from '../../src/db/connection.ts';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import { dayLinesSql } from '../../src/db/repositories/day-lines.repository.ts';
 import { dayBounds } from '../../src/domain/calendar.ts';
@@ -37,7 +37,7 @@ const TENANT = 'big';
 const TZ = 'Europe/Prague';
 const DAY = '2026-11-10';
 
-async function seed(db: Kysely<Database>): Promise<void> {
+async function seed(db: Db): Promise<void> {
   await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big', ${TZ}, 'EUR')`.execute(
     db,
   );
@@ -68,12 +68,12 @@ async function seed(db: Kysely<Database>): Promise<void> {
   await sql`VACUUM ANALYZE`.execute(db);
 }
 
-async function truncateRuns(db: Kysely<Database>): Promise<void> {
+async function truncateRuns(db: Db): Promise<void> {
   await sql`TRUNCATE charge_lines, adjustment_lines, runs`.execute(db);
   await sql`CHECKPOINT`.execute(db);
 }
 
-async function floor(db: Kysely<Database>): Promise<{ seconds: number; lines: number }> {
+async function floor(db: Db): Promise<{ seconds: number; lines: number }> {
   const b = dayBounds(DAY, TZ);
   const params = { tenantId: TENANT, day: DAY, start: b.start, end: b.end, dayOfMonth: 10, monthLength: 30 };
   const { rows } = await sql<{ id: string }>`

@@ -11,10 +11,10 @@
  *   npm run bench -- console
  *   BENCH_USERS=100000 BENCH_DAYS=30 npm run bench -- console
  */
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import { registerConsole } from '../../src/console/console.plugin.ts';
 import { openPostgres } from '../../src/db/connection.ts';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
@@ -33,7 +33,7 @@ const USER = 'bench';
 const PASSWORD = 'bench-console-password';
 const uid = (i: number) => `u${String(i).padStart(7, '0')}`;
 
-export async function seed(db: Kysely<Database>): Promise<void> {
+export async function seed(db: Db): Promise<void> {
   await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big Contact Centre', ${TZ}, 'EUR')`.execute(
     db,
   );

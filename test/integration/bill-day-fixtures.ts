@@ -1,9 +1,8 @@
 /** Seeding helpers shared by the bill-day, replay and close tests (real database, real services). */
 
-import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { loadPriceBook } from '../../src/billing/price-book.service.ts';
-import type { Database, Db } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
 import {
   parseSettingsVersionLine,
@@ -36,7 +35,7 @@ export interface VersionSpec {
 }
 
 export async function seedTenant(
-  db: Kysely<Database>,
+  db: Db,
   t: { id: string; timezone?: string; currency?: string; cutoffHour?: number; book?: typeof BOOK | null },
 ): Promise<void> {
   const currency = t.currency ?? 'EUR';
@@ -57,7 +56,7 @@ export async function seedTenant(
 }
 
 export async function addVersions(
-  db: Kysely<Database>,
+  db: Db,
   tenantId: string,
   specs: readonly VersionSpec[],
   receivedAt = new Date('2030-01-01T00:00:00Z'),

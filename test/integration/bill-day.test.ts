@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { billDay } from '../../src/billing/bill-day.service.ts';
 import { DayBillingError, DayNotBillableError } from '../../src/billing/errors.ts';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
-import type { Database } from '../../src/db/database.ts';
+import type { Database, Db } from '../../src/db/database.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 import { addActivity, addVersions, BOOK, currentLines, seedTenant } from './bill-day-fixtures.ts';
@@ -228,7 +228,7 @@ describe('time zones and currencies', () => {
  * A pool whose clients swallow the 'error' event of a terminated backend (the query itself still
  * rejects): pg emits it on the checked-out client besides failing the query.
  */
-function ownPool(url: string): Kysely<Database> {
+function ownPool(url: string): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max: 2,

@@ -5,7 +5,7 @@ import { migrations } from '../../migrations/index.ts';
 import { billingLag, findDueDays, planRanges } from '../../src/billing/due-days.service.ts';
 import { loadPriceBook } from '../../src/billing/price-book.service.ts';
 import { type DatabaseConnection, openEmbedded } from '../../src/db/connection.ts';
-import type { Database, Db } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import {
   bumpDayRevisions,
   pruneConsumedMarks,
@@ -40,7 +40,7 @@ function version(tenantId: string, userId: string, effectiveAt: string) {
 
 async function importVersions(db: Db, receivedAt: Date, ...versions: object[]): Promise<void> {
   const input = Readable.from(`${versions.map((v) => JSON.stringify(v)).join('\n')}\n`);
-  const r = await importSettingsFile(db as Kysely<Database>, input, () => receivedAt);
+  const r = await importSettingsFile(db as Db, input, () => receivedAt);
   expect(r.refused).toEqual([]);
 }
 

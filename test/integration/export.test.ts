@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import { compareKeys } from '../../src/domain/code-point-order.ts';
 import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
 import { BACKENDS } from '../support/backends.ts';
@@ -19,7 +19,7 @@ function sink() {
   return { stream, bytes: () => Buffer.concat(chunks), text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
-async function exportCsv(db: Kysely<Database>, month: string, tenantId?: string, chunkSize?: number) {
+async function exportCsv(db: Db, month: string, tenantId?: string, chunkSize?: number) {
   const out = sink();
   const result = await writeInvoiceCsv(db, { month, tenantId, chunkSize }, out.stream);
   return { ...result, bytes: out.bytes(), text: out.text() };
@@ -28,7 +28,7 @@ async function exportCsv(db: Kysely<Database>, month: string, tenantId?: string,
 type Line = [userId: string, item: string, billing: string, amount: number, unitPrice: number];
 
 /** One run of (tenant, day) with its lines, inserted directly (independent of the billing service). */
-async function addRun(db: Kysely<Database>, tenantId: string, day: string, lines: Line[], current = true) {
+async function addRun(db: Db, tenantId: string, day: string, lines: Line[], current = true) {
   const total = lines.reduce((s, l) => s + l[3], 0);
   const { rows } = await sql<{ id: string }>`
     INSERT INTO runs (tenant_id, day, kind, trigger, is_current, input_revision, started_at, finished_at,
@@ -47,13 +47,7 @@ async function addRun(db: Kysely<Database>, tenantId: string, day: string, lines
 type AdjLine = [userId: string, item: string, billing: string, amount: number];
 
 /** An adjustment run correcting `day` (of a closed period), its lines invoiced in `period`. */
-async function addAdjustment(
-  db: Kysely<Database>,
-  tenantId: string,
-  day: string,
-  period: string,
-  lines: AdjLine[],
-) {
+async function addAdjustment(db: Db, tenantId: string, day: string, period: string, lines: AdjLine[]) {
   const { rows } = await sql<{ id: string; currency: string }>`
     INSERT INTO runs (tenant_id, day, kind, trigger, is_current, input_revision, started_at, finished_at,
                       line_count, total, currency)
@@ -69,7 +63,7 @@ async function addAdjustment(
 }
 
 async function addVersion(
-  db: Kysely<Database>,
+  db: Db,
   tenantId: string,
   userId: string,
   effectiveAt: string,
@@ -86,7 +80,7 @@ const days = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => `2026-11-${String(from + i).padStart(2, '0')}`);
 
 /** Builds the fixture: per tenant-day one run holding all that day's lines. */
-async function seed(db: Kysely<Database>) {
+async function seed(db: Db) {
   await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES
     ('acme', 'Acme', 'Europe/Prague', 'EUR'), ('fin', 'Fin', 'Europe/Prague', 'EUR'),
     ('jp', 'JP', 'Asia/Tokyo', 'JPY'), ('kw', 'KW', 'Asia/Kuwait', 'KWD')`.execute(db);
@@ -251,7 +245,7 @@ function parseCsv(text: string): string[][] {
   return records;
 }
 
-async function databaseTotals(db: Kysely<Database>, month: string, firstDay: string, lastDay: string) {
+async function databaseTotals(db: Db, month: string, firstDay: string, lastDay: string) {
   const { rows } = await sql<{ currency: string; total: string }>`
     SELECT currency::text AS currency, sum(amount)::text AS total FROM (
       SELECT r.currency, l.amount FROM runs r JOIN charge_lines l ON l.run_id = r.id

@@ -2,10 +2,9 @@
 
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
-import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { billDay } from '../../src/billing/bill-day.service.ts';
-import type { Database, Db } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import type { InvoiceRow } from '../../src/db/repositories/invoice.repository.ts';
 import { addDays, dayBounds, dayRange } from '../../src/domain/calendar.ts';
 import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
@@ -53,7 +52,7 @@ export function randomUsers(n: number, seed: number): VersionSpec[] {
 
 /** Login events for users on random days: 1-12 events per user-day, ingested as one batch. */
 export async function ingestRandomLogins(
-  db: Kysely<Database>,
+  db: Db,
   tenantId: string,
   userIds: readonly string[],
   seed: number,
@@ -90,7 +89,7 @@ export async function ingestRandomLogins(
 
 /** A tenant `tenantId` with `users` random users, logins, and October 2026 billed. */
 export async function seedBilledTenant(
-  db: Kysely<Database>,
+  db: Db,
   tenantId: string,
   opts: { users: number; seed: number; billTo?: string },
 ): Promise<string[]> {
@@ -107,7 +106,7 @@ export async function seedBilledTenant(
 
 /** The invoice rows of a month (the export itself, through a discarding sink). */
 export async function invoiceRows(
-  db: Kysely<Database>,
+  db: Db,
   month: string,
   tenantId: string,
 ): Promise<{ rows: InvoiceRow[]; total: number }> {

@@ -1,9 +1,9 @@
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updateAnomalyGauge } from '../../jobs/gauges.ts';
 import { billDay } from '../../src/billing/bill-day.service.ts';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import { ANOMALY_CODES } from '../../src/domain/anomalies.ts';
 import { dayRange } from '../../src/domain/calendar.ts';
 import { InputError } from '../../src/errors.ts';
@@ -22,7 +22,7 @@ const item = (value: Record<string, unknown>, hint?: IngestItem['hint']): Ingest
   ...(hint ? { hint } : {}),
 });
 
-async function bill(db: Kysely<Database>, tenantId: string, from: string, to: string, now = NOW) {
+async function bill(db: Db, tenantId: string, from: string, to: string, now = NOW) {
   for (const day of dayRange(from, to)) await billDay(db, { tenantId, day, trigger: 'manual', now });
 }
 

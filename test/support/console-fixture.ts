@@ -2,9 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { Kysely } from 'kysely';
 import { billDay } from '../../src/billing/bill-day.service.ts';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import { runDemo } from '../../src/demo/demo.service.ts';
 import { DEMO_NOW, DEMO_TENANT } from '../../src/demo/demo-data.ts';
 import { importEventFile } from '../../src/ingest/event-file-import.ts';
@@ -25,7 +24,7 @@ export const STALE_DAY = '2026-10-20';
  * the day has a superseded and a current run), a login on STALE_DAY (not re-billed: the day is
  * stale and a replay dry run shows +2.50 EUR), and two rejected payloads carrying markup.
  */
-export async function seedConsoleFixture(db: Kysely<Database>): Promise<void> {
+export async function seedConsoleFixture(db: Db): Promise<void> {
   const now = () => DEMO_NOW;
   await runDemo(db, mkdtempSync(path.join(tmpdir(), 'billing-console-demo-')));
   const settings = await importSettingsFile(

@@ -1,6 +1,6 @@
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { type Minor, parseMinor } from '../../domain/money.ts';
-import type { Database } from '../database.ts';
+import type { Db } from '../database.ts';
 
 /** One row of the invoice CSV as the database computes it, amounts in minor units. */
 export interface InvoiceRow {
@@ -134,7 +134,7 @@ export function invoiceRowsQuery(q: InvoiceQuery): RawBuilder<RawInvoiceRow> {
  * early or throws.
  */
 export async function* streamInvoiceRows(
-  db: Kysely<Database>,
+  db: Db,
   q: InvoiceQuery,
   chunkSize = 1000,
 ): AsyncGenerator<InvoiceRow[]> {

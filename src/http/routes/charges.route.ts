@@ -1,13 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../db/database.ts';
+import type { Db } from '../../db/database.ts';
 import { explainCharges } from '../../insight/explain.service.ts';
 import { requireTenantKey, tenantOf } from '../auth.ts';
 import { replyBadRequest, replyInsightError } from '../insight-errors.ts';
 import { chargesQuerySchema, userParamsSchema } from '../route-schemas.ts';
 
 /** `GET /v1/users/:userId/charges?day=D|month=YYYY-MM`: `billing explain` for the key's tenant. */
-export function chargesRoute(app: FastifyInstance, deps: { db: Kysely<Database>; now: () => Date }) {
+export function chargesRoute(app: FastifyInstance, deps: { db: Db; now: () => Date }) {
   app.get('/v1/users/:userId/charges', { onRequest: requireTenantKey(deps.db) }, async (request, reply) => {
     const params = userParamsSchema.safeParse(request.params);
     if (!params.success) return replyBadRequest(reply, 'path', params.error);

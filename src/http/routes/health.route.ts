@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { type Kysely, sql } from 'kysely';
-import type { Database } from '../../db/database.ts';
+import { sql } from 'kysely';
+import type { Db } from '../../db/database.ts';
 import { registry } from '../../metrics.ts';
 
 export interface StatusRoutesOptions {
-  db: Kysely<Database>;
+  db: Db;
   /** False once the process is shutting down: `/healthz` then answers 503. Default: always true. */
   running?: () => boolean;
   /** Also serve `GET /metrics`. Only on a port that is not public: the series carry tenant ids. */

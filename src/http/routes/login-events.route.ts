@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../db/database.ts';
+import type { Db } from '../../db/database.ts';
 import { type EventIngestor, hintOf, type IngestItem } from '../../ingest/event-ingest.service.ts';
 import { jsonText } from '../../ingest/json-text.ts';
 import { parseLoginEvent } from '../../ingest/login-event.schema.ts';
@@ -14,7 +13,7 @@ export const MAX_EVENTS_PER_BATCH = 10_000;
 /** `POST /v1/login-events` with `{"events": [...]}`; 200 once every event is judged and committed. */
 export function loginEventsRoute(
   app: FastifyInstance,
-  deps: { db: Kysely<Database>; ingestor: EventIngestor; now: () => Date },
+  deps: { db: Db; ingestor: EventIngestor; now: () => Date },
 ) {
   app.post('/v1/login-events', { onRequest: requireTenantKey(deps.db) }, async (request, reply) => {
     const tenantId = tenantOf(request);

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../db/database.ts';
+import type { Db } from '../../db/database.ts';
 import { describeZodError } from '../../domain/settings.ts';
 import { storeSettingsVersion, toSettingsVersion } from '../../ingest/settings-import.service.ts';
 import { settingsVersionBodySchema, userIdSchema } from '../../ingest/settings-version.schema.ts';
@@ -12,7 +11,7 @@ import { isRawBody } from '../raw-body.ts';
  * unless `effectiveAt` says otherwise) and answers the resolved license with its reasons.
  * 200 stored or already stored identically; 409 the same (user, effectiveAt) with other content.
  */
-export function userSettingsRoute(app: FastifyInstance, deps: { db: Kysely<Database>; now: () => Date }) {
+export function userSettingsRoute(app: FastifyInstance, deps: { db: Db; now: () => Date }) {
   app.put<{ Params: { userId: string } }>(
     '/v1/users/:userId/settings',
     { onRequest: requireTenantKey(deps.db) },

@@ -1,7 +1,6 @@
-import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { loadPriceBook } from '../../../src/billing/price-book.service.ts';
-import type { Database } from '../../../src/db/database.ts';
+import type { Db } from '../../../src/db/database.ts';
 import { CLI_PRICE_BOOK } from '../../support/fixtures.ts';
 
 export const DEFAULT_BOOK = { ...CLI_PRICE_BOOK, validFrom: '2020-01-01' };
@@ -11,12 +10,7 @@ export const DEFAULT_BOOK = { ...CLI_PRICE_BOOK, validFrom: '2020-01-01' };
  * SQL (a fault story needs volume, not variety): a mix of licenses and both billing modes.
  * Their licenses are those `resolveLicense` gives the stored settings.
  */
-export async function seedUsers(
-  db: Kysely<Database>,
-  tenantId: string,
-  users: number,
-  from: string,
-): Promise<void> {
+export async function seedUsers(db: Db, tenantId: string, users: number, from: string): Promise<void> {
   await sql`
     INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, settings, license, billing, record_calls, reasons)
     SELECT ${tenantId}, 'u-' || i, ${from}::timestamptz, true,
@@ -31,13 +25,13 @@ export async function seedUsers(
   `.execute(db);
 }
 
-export async function seedDefaultPrices(db: Kysely<Database>): Promise<void> {
+export async function seedDefaultPrices(db: Db): Promise<void> {
   await loadPriceBook(db, DEFAULT_BOOK, 'fault-suite');
 }
 
 /** Current runs per tenant-day, and how many runs of any kind each tenant-day has. */
 export async function runCounts(
-  db: Kysely<Database>,
+  db: Db,
 ): Promise<{ tenantId: string; day: string; current: number; all: number }[]> {
   const { rows } = await sql<{ tenant_id: string; day: string; current: string; all: string }>`
     SELECT tenant_id, day::text AS day, count(*) FILTER (WHERE is_current) AS current, count(*) AS all

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll } from 'vitest';
 import { openPostgres } from '../../../src/db/connection.ts';
-import type { Database } from '../../../src/db/database.ts';
+import type { Db } from '../../../src/db/database.ts';
 import { migrateToLatest } from '../../../src/db/migrator.ts';
 import { createApiKey } from '../../../src/tenancy/api-key.ts';
 import { addTenant } from '../../../src/tenancy/tenant.service.ts';
@@ -20,7 +20,7 @@ import {
 export interface Stack {
   postgres: LocalPostgres;
   redis: LocalRedis;
-  db: Kysely<Database>;
+  db: Db;
   env: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -43,11 +43,7 @@ export async function startStack(): Promise<Stack> {
   };
 }
 
-export async function seedTenant(
-  db: Kysely<Database>,
-  id: string,
-  timezone = 'Europe/Prague',
-): Promise<string> {
+export async function seedTenant(db: Db, id: string, timezone = 'Europe/Prague'): Promise<string> {
   await addTenant(db, { id, name: id, timezone, currency: 'EUR' });
   return createApiKey(db, id);
 }
@@ -159,9 +155,7 @@ export function makeEvents(
   });
 }
 
-export async function countRows(
-  db: Kysely<Database>,
-): Promise<{ events: number; logins: number; rejects: number }> {
+export async function countRows(db: Db): Promise<{ events: number; logins: number; rejects: number }> {
   const e = await db
     .selectFrom('login_events')
     .select(db.fn.countAll<string>().as('n'))

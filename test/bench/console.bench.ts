@@ -5,8 +5,11 @@
  * November billed (default 10; 30 is the whole month, ~34M lines, ~8 min of generation here),
  * each day ~1.07M charge lines and ~50% of the users active, one day billed twice (for the run
  * diff), settings versions and a price book (for the user page and the replay dry run), and
- * 20,000 rejects. The month page is timed twice: the first visit sums each run's lines once
- * (`console_run_totals`), later visits read those sums.
+ * 20,000 rejects (half of them name an instant of the month, so reconcile attributes them to a
+ * day). The aggregates billing writes in a run's transaction (the day's active users, the run's
+ * sums by item) are written the same way and timed: their cost to billing. Each page's median is
+ * printed next to its floor measured in the same run: an HTTP round trip plus an index lookup of
+ * as many finished rows as the page shows (docs/performance/console.md).
  *
  *   npm run bench -- console
  *   BENCH_USERS=100000 BENCH_DAYS=30 npm run bench -- console
@@ -16,7 +19,9 @@ import { registerConsole } from '../../src/console/console.plugin.ts';
 import { openPostgres } from '../../src/db/connection.ts';
 import type { Db } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
-import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
+import { recordRunTotals } from '../../src/db/repositories/console-month.repository.ts';
+import { recordDayActivityCount } from '../../src/db/repositories/day-activity-count.repository.ts';
+import { bumpDayRevisions, readDayRevision } from '../../src/db/repositories/day-revision.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startLocalPostgres } from '../support/services.ts';
@@ -91,17 +96,53 @@ export async function seed(db: Db): Promise<void> {
       `\rgenerating day ${d}/${DAYS} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
     );
   }
+  // Half of the rejects name an instant of the month (attributed to its day), half none.
   await sql`
-    INSERT INTO ingest_rejects (received_at, source, tenant_id, event_id, raw, reason)
-    SELECT ${NOW}::timestamptz - make_interval(secs => i), 'http', ${TENANT}, 'e' || i,
-           '{"eventId":"e' || i || '","userId":"<img src=x>"}', 'occurredAt: required'
-    FROM generate_series(1, 20000) i`.execute(db);
+    INSERT INTO ingest_rejects (received_at, source, tenant_id, event_id, raw, reason, raw_bytes, raw_sha256, dedup_key)
+    SELECT received_at, 'http', ${TENANT}, event_id, raw, reason, octet_length(raw),
+           encode(sha256(convert_to(raw, 'UTF8')), 'hex'),
+           encode(sha256(convert_to(length(${TENANT}::text)::text || ':' || ${TENANT} || '|' ||
+             length(event_id)::text || ':' || event_id || '|' || encode(sha256(convert_to(raw, 'UTF8')), 'hex')
+             || '|' || reason, 'UTF8')), 'hex')
+    FROM (
+      SELECT ${NOW}::timestamptz - make_interval(secs => i) AS received_at, 'e' || i AS event_id,
+             CASE WHEN i % 2 = 0
+                  THEN '{"eventId":"e' || i || '","userId":"<img src=x>","occurredAt":"' ||
+                       to_char((${NOW}::timestamptz - make_interval(hours => (i % (24 * ${DAYS}::int))::int)) AT TIME ZONE 'UTC',
+                               'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '","extra":1}'
+                  ELSE '{"eventId":"e' || i || '","userId":"<img src=x>"}' END AS raw,
+             CASE WHEN i % 2 = 0 THEN 'extra: unknown field' ELSE 'occurredAt: required' END AS reason
+      FROM generate_series(1, 20000) i
+    ) r`.execute(db);
   await sql`DROP TABLE bench_universe`.execute(db);
   await sql`ALTER TABLE charge_lines ADD PRIMARY KEY (run_id, user_id, item)`.execute(db);
   await sql`ALTER TABLE daily_activity ADD PRIMARY KEY (tenant_id, day, user_id)`.execute(db);
+  // What billing writes in each run's transaction (bill-day.service.ts): the run reads the day's
+  // revision, and records the day's active users and its sums by item. Timed: their cost to billing.
+  const costs = { activity: [] as number[], totals: [] as number[] };
+  for (let d = 1; d <= DAYS; d++) {
+    const day = `${MONTH}-${String(d).padStart(2, '0')}`;
+    const revision = await readDayRevision(db, TENANT, day);
+    await sql`UPDATE runs SET input_revision = ${revision} WHERE tenant_id = ${TENANT} AND day = ${day}::date`.execute(
+      db,
+    );
+    let t0 = performance.now();
+    await recordDayActivityCount(db, TENANT, day, revision);
+    costs.activity.push(performance.now() - t0);
+    const { rows: ids } = await sql<{ id: string }>`
+      SELECT id::text AS id FROM runs WHERE tenant_id = ${TENANT} AND day = ${day}::date`.execute(db);
+    for (const { id } of ids) {
+      t0 = performance.now();
+      await recordRunTotals(db, id);
+      costs.totals.push(performance.now() - t0);
+    }
+  }
   await sql`VACUUM ANALYZE`.execute(db);
   await sql`CHECKPOINT`.execute(db);
   console.log(`\ngenerated in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.log(
+    `billing-time cost of the aggregates per tenant-day (median): active-user count ${median(costs.activity).toFixed(0)} ms, run sums by item ${median(costs.totals).toFixed(0)} ms`,
+  );
 }
 
 function median(xs: number[]): number {
@@ -138,41 +179,82 @@ export async function run(): Promise<void> {
       return { seconds: (performance.now() - t0) / 1000, bytes: body.byteLength };
     };
     const day = `/console/tenants/${TENANT}/days/${MONTH}-01`;
-    const pages: Array<[string, string, number]> = [
-      ['month, first visit (sums each run once)', `/console/tenants/${TENANT}/months/${MONTH}`, 1],
-      ['month', `/console/tenants/${TENANT}/months/${MONTH}`, ROUNDS],
-      ['overview', '/console', ROUNDS],
-      ['day: runs + first 50 lines', day, ROUNDS],
+    // [what, path, rounds, finished rows the page shows (for its floor)]
+    const pages: Array<[string, string, number, number]> = [
+      ['month, first visit', `/console/tenants/${TENANT}/months/${MONTH}`, 1, 30 + 2],
+      ['month', `/console/tenants/${TENANT}/months/${MONTH}`, ROUNDS, 30 + 2],
+      ['overview', '/console', ROUNDS, 2],
+      ['day: runs + first 50 lines', day, ROUNDS, 2 + 50],
       [
         'day: lines page after the 500,000th user',
         `${day}?afterUser=${uid(Math.floor(USERS / 2))}&afterItem=z`,
         ROUNDS,
+        2 + 50,
       ],
-      ['day: lines of users starting with u00424', `${day}?user=u00424`, ROUNDS],
-      ['day: diff of its two runs', `${day}?from=${runIds[0]}&to=${runIds[1]}`, ROUNDS],
-      ['user: explain a month', `/console/tenants/${TENANT}/users/${uid(5)}?month=${MONTH}`, ROUNDS],
-      ['user: explain a day', `/console/tenants/${TENANT}/users/${uid(5)}?day=${MONTH}-01`, ROUNDS],
-      ['rejects (20,000 kept), first page', '/console/rejects', ROUNDS],
-      ['rejects filtered by reason, first page', '/console/rejects?tenant=big&reason=occurredAt', ROUNDS],
-      ['day: replay dry run (an action: bills the day without writing)', `${day}?preview=1`, 1],
-      ['invoice.csv (the export, streamed)', `/console/tenants/${TENANT}/months/${MONTH}/invoice.csv`, 1],
+      ['day: lines of users starting with u00424', `${day}?user=u00424`, ROUNDS, 2 + 50],
+      [
+        'day: diff of its two runs (sums + first page)',
+        `${day}?from=${runIds[0]}&to=${runIds[1]}`,
+        ROUNDS,
+        2 + 50 + 2 + 1,
+      ],
+      [
+        'day: diff, a page from the middle',
+        `${day}?from=${runIds[0]}&to=${runIds[1]}&diffAfterUser=${uid(Math.floor(USERS / 2))}&diffAfterItem=z`,
+        ROUNDS,
+        2 + 50 + 2,
+      ],
+      ['user: explain a month', `/console/tenants/${TENANT}/users/${uid(5)}?month=${MONTH}`, ROUNDS, 30],
+      ['user: explain a day', `/console/tenants/${TENANT}/users/${uid(5)}?day=${MONTH}-01`, ROUNDS, 1],
+      ['rejects (20,000 kept), first page', '/console/rejects', ROUNDS, 50],
+      ['rejects filtered by reason, first page', '/console/rejects?tenant=big&reason=occurredAt', ROUNDS, 50],
+      ['day: replay dry run (an action: bills the day without writing)', `${day}?preview=1`, 1, 2 + 50 + 200],
+      [
+        'invoice.csv (the export, streamed)',
+        `/console/tenants/${TENANT}/months/${MONTH}/invoice.csv`,
+        1,
+        1000,
+      ],
     ];
+    // The floor of a page, measured in this run: one HTTP round trip through the same server
+    // (GET /healthz) plus an index lookup of as many finished rows as the page shows, from a
+    // table that holds them ready (nothing left to compute).
+    await sql`CREATE TABLE bench_finished (k int PRIMARY KEY, a text, b text, c bigint, d bigint, e bigint)`.execute(
+      db,
+    );
+    await sql`INSERT INTO bench_finished SELECT k, 'u' || lpad(k::text, 7, '0'), 'license.standard', k, k * 2, k * 3
+              FROM generate_series(1, 1000) k`.execute(db);
+    await sql`VACUUM ANALYZE bench_finished`.execute(db);
+    const floor = async (rows: number): Promise<number> => {
+      const t0 = performance.now();
+      const res = await fetch(`${base}/healthz`);
+      await res.arrayBuffer();
+      await sql`SELECT * FROM bench_finished WHERE k <= ${rows}::int ORDER BY k`.execute(db);
+      return (performance.now() - t0) / 1000;
+    };
     const results: Record<string, string | number>[] = [];
-    for (const [what, path, rounds] of pages) {
+    for (const [what, path, rounds, shown] of pages) {
       const times: number[] = [];
+      const floors: number[] = [];
       let bytes = 0;
       for (let r = 0; r < rounds; r++) {
         const m = await get(path);
         times.push(m.seconds);
         bytes = m.bytes;
+        floors.push(await floor(shown));
       }
+      const page = median(times);
+      const fl = median(floors);
       results.push({
         page: what,
-        'median s': Number(median(times).toFixed(3)),
+        'median s': Number(page.toFixed(3)),
+        'floor s': Number(fl.toFixed(3)),
+        'x floor': Number((page / fl).toFixed(1)),
+        'rows shown': shown,
         rounds,
         KB: Math.round(bytes / 1024),
       });
-      console.log(`${what}: ${median(times).toFixed(3)} s`);
+      console.log(`${what}: ${page.toFixed(3)} s (floor ${fl.toFixed(3)} s)`);
     }
     await app.close();
     console.log(

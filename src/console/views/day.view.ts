@@ -21,7 +21,7 @@ export function diffTable(
   userHref: (u: string) => string,
 ): Html {
   if (rows.length === 0) return html`<p>${badge('billed', 'no change')} Every line is the same.</p>`;
-  return html`<table><thead><tr><th scope="col">User</th><th scope="col">Item</th><th scope="col">Billing</th>
+  return html`<table aria-label="Differences per user"><thead><tr><th scope="col">User</th><th scope="col">Item</th><th scope="col">Billing</th>
 <th scope="col" class="num">Before</th><th scope="col" class="num">After</th><th scope="col" class="num">Change</th></tr></thead><tbody>
 ${rows.map(
   (
@@ -36,7 +36,7 @@ ${rows.map(
 /** Two runs' sums by item and billing mode, side by side (exact, from the per-run sums). */
 function itemDiffTable(items: readonly ItemDiff[], currency: string): Html {
   if (items.length === 0) return html``;
-  return html`<table><thead><tr><th scope="col">Item</th><th scope="col">Billing</th>
+  return html`<table aria-label="Sums by item and billing mode"><thead><tr><th scope="col">Item</th><th scope="col">Billing</th>
 <th scope="col" class="num">Lines before</th><th scope="col" class="num">Lines after</th>
 <th scope="col" class="num">Before</th><th scope="col" class="num">After</th><th scope="col" class="num">Change</th></tr></thead><tbody>
 ${items.map(

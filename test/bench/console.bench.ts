@@ -14,15 +14,20 @@
  *   npm run bench -- console
  *   BENCH_USERS=100000 BENCH_DAYS=30 npm run bench -- console
  */
-import { sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { registerConsole } from '../../src/console/console.plugin.ts';
+import { consoleDay } from '../../src/console/day.service.ts';
+import { consoleMonth } from '../../src/console/month.service.ts';
+import { consoleOverview } from '../../src/console/overview.service.ts';
 import { openPostgres } from '../../src/db/connection.ts';
-import type { Db } from '../../src/db/database.ts';
+import type { Database, Db } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import { recordRunTotals } from '../../src/db/repositories/console-month.repository.ts';
 import { recordDayActivityCount } from '../../src/db/repositories/day-activity-count.repository.ts';
 import { bumpDayRevisions, readDayRevision } from '../../src/db/repositories/day-revision.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
+import { reconcileMonth } from '../../src/insight/reconcile.service.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startLocalPostgres } from '../support/services.ts';
 
@@ -145,6 +150,100 @@ export async function seed(db: Db): Promise<void> {
   );
 }
 
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Shared Hit Blocks'?: number;
+  'Shared Read Blocks'?: number;
+  Plans?: PlanNode[];
+}
+
+/** The most rows any node of the plan produced (rows x loops), and where. */
+function widest(node: PlanNode): { rows: number; where: string } {
+  let best = {
+    rows: node['Actual Rows'] * node['Actual Loops'],
+    where: `${node['Node Type']}${node['Relation Name'] ? ` on ${node['Relation Name']}` : ''}${node['Index Name'] ? ` (${node['Index Name']})` : ''}`,
+  };
+  for (const child of node.Plans ?? []) {
+    const w = widest(child);
+    if (w.rows > best.rows) best = w;
+  }
+  return best;
+}
+
+/**
+ * EXPLAIN (ANALYZE, BUFFERS) of every statement each page runs, through auto_explain on one
+ * connection: per page, the statements, the most rows any plan node produced, and the buffers
+ * touched. This is what shows that a page reads O(days + page) rows.
+ */
+async function explainPages(url: string, runIds: [string, string]): Promise<void> {
+  const plans: Array<{ plan: PlanNode; ms: number }> = [];
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 1,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === 1082
+          ? (v: string) => v
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  pool.on('connect', (client) => {
+    client.on('notice', (n) => {
+      const text = n.message ?? '';
+      const at = text.indexOf('{');
+      if (!text.startsWith('duration') || at < 0) return;
+      const parsed = JSON.parse(text.slice(at)) as { Plan: PlanNode; 'Execution Time'?: number };
+      plans.push({ plan: parsed.Plan, ms: Number(/duration: ([\d.]+) ms/.exec(text)?.[1] ?? 0) });
+    });
+    void client.query(
+      `LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
+       SET auto_explain.log_buffers = on; SET auto_explain.log_format = 'json'; SET auto_explain.log_nested_statements = on;
+       SET auto_explain.log_level = 'notice'; SET client_min_messages = 'notice'`,
+    );
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const day = `${MONTH}-01`;
+  const pages: Array<[string, () => Promise<unknown>]> = [
+    ['month', () => consoleMonth(db, { tenantId: TENANT, month: MONTH, now: NOW })],
+    ['overview', () => consoleOverview(db, NOW)],
+    [
+      'reconcile (CLI/HTTP, one month)',
+      () => reconcileMonth(db, { month: MONTH, tenantId: TENANT, now: NOW }),
+    ],
+    ['day: runs + first 50 lines', () => consoleDay(db, { tenantId: TENANT, day })],
+    [
+      'day: diff (sums + first page)',
+      () => consoleDay(db, { tenantId: TENANT, day, diff: { from: runIds[0], to: runIds[1] } }),
+    ],
+  ];
+  console.log('\nEXPLAIN (ANALYZE, BUFFERS) of every statement of a page (auto_explain):');
+  try {
+    for (const [what, run] of pages) {
+      await run(); // warm
+      plans.length = 0;
+      await run();
+      const rows = plans.map((p) => ({
+        ms: p.ms,
+        ...widest(p.plan),
+        hit: p.plan['Shared Hit Blocks'] ?? 0,
+        read: p.plan['Shared Read Blocks'] ?? 0,
+      }));
+      const top = [...rows].sort((a, b) => b.rows - a.rows)[0];
+      console.log(
+        `${what}: ${rows.length} statements, ${rows.reduce((a, r) => a + r.ms, 0).toFixed(1)} ms in PostgreSQL, ` +
+          `buffers hit ${rows.reduce((a, r) => a + r.hit, 0)} read ${rows.reduce((a, r) => a + r.read, 0)}; ` +
+          `most rows from one plan node: ${top?.rows.toLocaleString('en')} (${top?.where})`,
+      );
+    }
+  } finally {
+    await db.destroy();
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
@@ -257,6 +356,7 @@ export async function run(): Promise<void> {
       console.log(`${what}: ${page.toFixed(3)} s (floor ${fl.toFixed(3)} s)`);
     }
     await app.close();
+    await explainPages(pg.url, runIds as [string, string]);
     console.log(
       `\nconsole pages, tenant of ${USERS.toLocaleString('en')} users, ${DAYS} days billed (${Number(rows[0]?.lines).toLocaleString('en')} charge lines, ${rows[0]?.runs} runs), PostgreSQL 15, over HTTP:`,
     );

@@ -242,8 +242,8 @@ async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutco
     currency: tenant.currency,
     jobId: input.jobId ?? null,
   });
-  const { lineCount, total } = await insertDayLines(trx, runId, params, bookId);
-  if (lineCount > 0) await recordRunTotals(trx, runId); // the console's sums by item
+  const { lineCount, total, byItem } = await insertDayLines(trx, runId, params, bookId);
+  await recordRunTotals(trx, runId, byItem); // the console's sums by item
   const rows = await diffRunLines(trx, current?.id ?? null, runId, ctx.limit);
   await finishRun(trx, {
     id: runId,

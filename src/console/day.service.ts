@@ -21,9 +21,9 @@ export const LINES_PER_PAGE = 50;
 export const DIFF_ROWS = 200;
 /**
  * The run diff walks both runs' lines in windows of DIFF_WINDOW lines, at most DIFF_WINDOWS per
- * page: a page compares at most 250,000 lines of each run, whatever the runs' size.
+ * page: a page compares at most 50,000 lines of each run, whatever the runs' size.
  */
-export const DIFF_WINDOW = 50_000;
+export const DIFF_WINDOW = 10_000;
 export const DIFF_WINDOWS = 5;
 
 export interface DayQuery {

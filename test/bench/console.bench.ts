@@ -137,16 +137,30 @@ export async function seed(db: Db): Promise<void> {
     const { rows: ids } = await sql<{ id: string }>`
       SELECT id::text AS id FROM runs WHERE tenant_id = ${TENANT} AND day = ${day}::date`.execute(db);
     for (const { id } of ids) {
+      // Billing groups the inserted lines by item as they stream (insertDayLines) instead of
+      // only counting them: the marginal cost is grouped minus plain aggregation of the lines.
       t0 = performance.now();
-      await recordRunTotals(db, id);
-      costs.totals.push(performance.now() - t0);
+      await sql`SELECT count(*), sum(amount) FROM charge_lines WHERE run_id = ${id}::bigint`.execute(db);
+      const plain = performance.now() - t0;
+      t0 = performance.now();
+      const { rows: sums } = await sql<{ item: string; billing: string; n: number; a: string }>`
+        SELECT item, billing, count(*)::int AS n, sum(amount)::text AS a FROM charge_lines
+        WHERE run_id = ${id}::bigint GROUP BY item, billing`.execute(db);
+      const grouped = performance.now() - t0;
+      t0 = performance.now();
+      await recordRunTotals(
+        db,
+        id,
+        sums.map((x) => ({ item: x.item, billing: x.billing, lines: x.n, amount: Number(x.a) })),
+      );
+      costs.totals.push(grouped - plain + (performance.now() - t0));
     }
   }
   await sql`VACUUM ANALYZE`.execute(db);
   await sql`CHECKPOINT`.execute(db);
   console.log(`\ngenerated in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(
-    `billing-time cost of the aggregates per tenant-day (median): active-user count ${median(costs.activity).toFixed(0)} ms, run sums by item ${median(costs.totals).toFixed(0)} ms`,
+    `billing-time cost of the aggregates per tenant-day (median): active-user count ${median(costs.activity).toFixed(0)} ms, run sums by item ${median(costs.totals).toFixed(0)} ms (grouping the lines by item rather than only counting them, plus the insert of the sums)`,
   );
 }
 

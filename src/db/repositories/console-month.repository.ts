@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { parseMinor } from '../../domain/money.ts';
 import type { Db } from '../database.ts';
+import type { ItemSum } from './charge-line.repository.ts';
 
 export interface ItemTotal {
   item: string;
@@ -12,13 +13,20 @@ export interface ItemTotal {
 }
 
 /**
- * Records the sums of run `runId`'s lines by (item, billing) in `console_run_totals`: ONE
- * statement over the run's lines (its primary-key range). Billing calls it in the run's
- * transaction, right after writing the lines, so every committed run has its sums and no
- * console page ever reads a run's lines to add them up. Idempotent.
+ * Records run `runId`'s sums by (item, billing) in `console_run_totals`, as `insertDayLines`
+ * returned them while inserting the lines: ONE insert of ~10 rows. Billing calls it in the
+ * run's transaction, so every committed run has its sums and no console page ever reads a run's
+ * lines to add them up. Idempotent.
  */
-export async function recordRunTotals(trx: Db, runId: string): Promise<void> {
-  await sumRunLines(trx, [runId]);
+export async function recordRunTotals(trx: Db, runId: string, sums: readonly ItemSum[]): Promise<void> {
+  if (sums.length === 0) return;
+  await sql`
+    INSERT INTO console_run_totals (run_id, item, billing, lines, amount)
+    SELECT ${runId}::bigint, i, b, n, a
+    FROM unnest(${sums.map((s) => s.item)}::text[], ${sums.map((s) => s.billing)}::text[],
+                ${sums.map((s) => s.lines)}::int[], ${sums.map((s) => String(s.amount))}::bigint[]) AS x(i, b, n, a)
+    ON CONFLICT DO NOTHING
+  `.execute(trx);
 }
 
 /**

@@ -9,6 +9,8 @@ import {
   diffRunLines,
   insertDayLines,
 } from '../db/repositories/charge-line.repository.ts';
+import { recordRunTotals } from '../db/repositories/console-month.repository.ts';
+import { recordDayActivityCount } from '../db/repositories/day-activity-count.repository.ts';
 import { type DayLinesParams, firstNeededItem } from '../db/repositories/day-lines.repository.ts';
 import {
   latestRunRevision,
@@ -220,6 +222,8 @@ async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutco
   ) {
     return { status: 'skipped', reason: 'up-to-date' };
   }
+  // The console's and reconcile's active-user count, true at the revision this run reads.
+  if (!input.dryRun) await recordDayActivityCount(trx, tenant.id, input.day, revision);
   const book = await usableBook(trx, ctx);
   const bookId = book?.id ?? null;
   if (closed) return adjustClosedDay(trx, ctx, { revision, current, bookId });
@@ -238,7 +242,8 @@ async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutco
     currency: tenant.currency,
     jobId: input.jobId ?? null,
   });
-  const { lineCount, total } = await insertDayLines(trx, runId, params, bookId);
+  const { lineCount, total, byItem } = await insertDayLines(trx, runId, params, bookId);
+  await recordRunTotals(trx, runId, byItem); // the console's sums by item
   const rows = await diffRunLines(trx, current?.id ?? null, runId, ctx.limit);
   await finishRun(trx, {
     id: runId,

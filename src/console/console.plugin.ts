@@ -168,6 +168,7 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
     scope.get(`${CONSOLE_PATH}/tenants/:tenantId/days/:day`, async (request, reply) => {
       const { tenantId, day } = request.params as Params;
       const afterUser = q(request, 'afterUser');
+      const diffAfterUser = q(request, 'diffAfterUser');
       const from = q(request, 'from');
       const to = q(request, 'to');
       const data = await consoleDay(db, {
@@ -177,7 +178,17 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
         userPrefix: q(request, 'user'),
         after:
           afterUser !== undefined ? { userId: afterUser, item: q(request, 'afterItem') ?? '' } : undefined,
-        diff: from !== undefined && to !== undefined ? { from, to } : undefined,
+        diff:
+          from !== undefined && to !== undefined
+            ? {
+                from,
+                to,
+                after:
+                  diffAfterUser !== undefined
+                    ? { userId: diffAfterUser, item: q(request, 'diffAfterItem') ?? '' }
+                    : undefined,
+              }
+            : undefined,
       });
       let preview: ReplayPreview | { error: string } | undefined;
       if (q(request, 'preview') === '1') {

@@ -1,18 +1,30 @@
 import { billDay } from '../billing/bill-day.service.ts';
 import type { Db } from '../db/database.ts';
-import { diffRunLines, type StoredChargeLine } from '../db/repositories/charge-line.repository.ts';
-import { pageRunLines } from '../db/repositories/console-day.repository.ts';
+import type { StoredChargeLine } from '../db/repositories/charge-line.repository.ts';
+import { type LineKey, pageRunDiff, pageRunLines } from '../db/repositories/console-day.repository.ts';
+import {
+  ensureRunTotals,
+  type ItemTotal,
+  runItemTotals,
+} from '../db/repositories/console-month.repository.ts';
 import { type Revision, readDayRevision } from '../db/repositories/day-revision.repository.ts';
 import { listRuns, type Run } from '../db/repositories/run.repository.ts';
 import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
 import type { AmountDiff, RunDiff } from '../domain/adjustments.ts';
 import { isValidDay } from '../domain/calendar.ts';
+import { compareKeys } from '../domain/code-point-order.ts';
 import { InputError } from '../errors.ts';
 import { NotFoundError } from '../insight/errors.ts';
 
 /** Lines per page, and the most diff rows a page shows (the totals are always exact). */
 export const LINES_PER_PAGE = 50;
 export const DIFF_ROWS = 200;
+/**
+ * The run diff walks both runs' lines in windows of DIFF_WINDOW lines, at most DIFF_WINDOWS per
+ * page: a page compares at most 50,000 lines of each run, whatever the runs' size.
+ */
+export const DIFF_WINDOW = 10_000;
+export const DIFF_WINDOWS = 5;
 
 export interface DayQuery {
   tenantId: string;
@@ -21,16 +33,29 @@ export interface DayQuery {
   runId?: string | undefined;
   userPrefix?: string | undefined;
   after?: { userId: string; item: string } | undefined;
-  /** Diff run `from` (before) against run `to` (after). */
-  diff?: { from: string; to: string } | undefined;
+  /** Diff run `from` (before) against run `to` (after), from the keyset `after` on. */
+  diff?: { from: string; to: string; after?: LineKey | undefined } | undefined;
+}
+
+/** One (item, billing) of a run diff, from the runs' sums: exact whatever the page shows. */
+export interface ItemDiff {
+  item: string;
+  billing: string;
+  before: { lines: number; amount: number };
+  after: { lines: number; amount: number };
 }
 
 export interface RunPair {
   from: Run;
   to: Run;
+  /** Both runs' sums by (item, billing), side by side (from `console_run_totals`). */
+  items: ItemDiff[];
+  /** The page's per-user differences, in (user, item, billing) order. */
   rows: AmountDiff[];
-  /** More differences exist than the rows shown. */
-  truncated: boolean;
+  /** Where this page started (null: the first line). */
+  after: LineKey | null;
+  /** Where the next page starts; null when this page reached the end of both runs. */
+  next: LineKey | null;
 }
 
 export interface DayPage {
@@ -92,10 +117,37 @@ export async function consoleDay(db: Db, q: DayQuery): Promise<DayPage> {
     const to = runOf(runs, q.diff.to, 'to', tenant.id, q.day);
     if (from.kind !== 'charge' || to.kind !== 'charge')
       throw new InputError('diff: adjustment runs have no lines of the day to compare; pick charge runs');
-    const rows = await diffRunLines(db, from.id, to.id, DIFF_ROWS + 1);
-    diff = { from, to, rows: rows.slice(0, DIFF_ROWS), truncated: rows.length > DIFF_ROWS };
+    await ensureRunTotals(db, [from.id, to.id]);
+    const items = itemDiff(await runItemTotals(db, from.id), await runItemTotals(db, to.id));
+    const page = await pageRunDiff(db, {
+      beforeRunId: from.id,
+      afterRunId: to.id,
+      after: q.diff.after,
+      limit: DIFF_ROWS,
+      window: DIFF_WINDOW,
+      maxWindows: DIFF_WINDOWS,
+    });
+    diff = { from, to, items, rows: page.rows, after: q.diff.after ?? null, next: page.next };
   }
   return { tenant, day: q.day, runs, revision, linesRun, lines, next, diff };
+}
+
+/** Two runs' sums by (item, billing) side by side, in byte order; a missing side is zero. */
+export function itemDiff(before: readonly ItemTotal[], after: readonly ItemTotal[]): ItemDiff[] {
+  const key = (t: ItemTotal) => `${t.item}\u0000${t.billing}`;
+  const rows = new Map<string, ItemDiff>();
+  const zero = () => ({ lines: 0, amount: 0 });
+  for (const [side, totals] of [
+    ['before', before],
+    ['after', after],
+  ] as const) {
+    for (const t of totals) {
+      const row = rows.get(key(t)) ?? { item: t.item, billing: t.billing, before: zero(), after: zero() };
+      row[side] = { lines: t.lines, amount: t.amount };
+      rows.set(key(t), row);
+    }
+  }
+  return [...rows.values()].sort((a, b) => compareKeys([a.item, a.billing], [b.item, b.billing]));
 }
 
 export type ReplayPreview =

@@ -9,7 +9,7 @@ import { listTenants, type Tenant } from '../db/repositories/tenant.repository.t
 import type { DayStatus } from '../domain/anomalies.ts';
 import { addDays, dayOf, type Month, monthOf } from '../domain/calendar.ts';
 import { sumMinor } from '../domain/money.ts';
-import { reconcileMonth } from '../insight/reconcile.service.ts';
+import { type Reconciliation, reconcileMonths } from '../insight/reconcile.service.ts';
 
 export interface MonthSummary {
   month: Month;
@@ -46,10 +46,12 @@ export async function consoleOverview(db: Db, now: Date): Promise<Overview> {
   for (const tenant of tenants) {
     const current = monthOf(dayOf(now, tenant.timezone));
     const previous = monthOf(addDays(`${current}-01`, -1));
+    // Both months in one reconcile: the tenant's open rejects are read and attributed once.
+    const [prev, cur] = await reconcileMonths(db, { months: [previous, current], tenantId: tenant.id, now });
     rows.push({
       tenant,
-      current: await summarise(db, tenant, current, now),
-      previous: await summarise(db, tenant, previous, now),
+      current: await summarise(db, tenant, cur as Reconciliation),
+      previous: await summarise(db, tenant, prev as Reconciliation),
       openRejects: rejects.get(tenant.id) ?? 0,
       lagDays: lag.get(tenant.id) ?? 0,
     });
@@ -57,8 +59,7 @@ export async function consoleOverview(db: Db, now: Date): Promise<Overview> {
   return { rows, openRejectsWithoutTenant: rejects.get('') ?? 0 };
 }
 
-async function summarise(db: Db, tenant: Tenant, month: Month, now: Date): Promise<MonthSummary> {
-  const { rows } = await reconcileMonth(db, { month, tenantId: tenant.id, now });
+async function summarise(db: Db, tenant: Tenant, { month, rows }: Reconciliation): Promise<MonthSummary> {
   const days: Record<DayStatus, number> = { billed: 0, stale: 0, missing: 0, failed: 0, pending: 0 };
   for (const r of rows) days[r.status] += 1;
   const adjustments = (await sumPeriodAdjustments(db, [tenant.id], month)).get(tenant.id) ?? 0;

@@ -1,8 +1,8 @@
 import { tenantFirstDay } from '../billing/tenant-first-day.ts';
 import type { Db } from '../db/database.ts';
+import { countActiveUsers } from '../db/repositories/day-activity-count.repository.ts';
 import { sumIngestCounts } from '../db/repositories/ingest-count.repository.ts';
 import {
-  countActiveUsers,
   type DayRunState,
   listDayRunStates,
   listOpenRejects,
@@ -22,6 +22,7 @@ import {
 } from '../domain/calendar.ts';
 import { rejectDay } from '../domain/reject-attribution.ts';
 import { InputError } from '../errors.ts';
+import { TenantDayCache } from '../ingest/tenant-day-cache.ts';
 import { requireMonth, requireTenant } from './insight-range.ts';
 
 export const DEFAULT_JUMP = 0.3;
@@ -68,33 +69,53 @@ export interface Reconciliation {
  * tenant.
  */
 export async function reconcileMonth(db: Db, q: ReconcileQuery): Promise<Reconciliation> {
+  const { month, ...rest } = q;
+  return (await reconcileMonths(db, { ...rest, months: [month] }))[0] as Reconciliation;
+}
+
+/**
+ * `reconcileMonth` for several months at once, in one read-only snapshot: the open rejects are
+ * read and attributed once for all of them (the console's overview shows two months per tenant).
+ * Each result is exactly what `reconcileMonth` gives for that month.
+ */
+export async function reconcileMonths(
+  db: Db,
+  q: Omit<ReconcileQuery, 'month'> & { months: readonly string[] },
+): Promise<Reconciliation[]> {
   const jump = q.jump ?? DEFAULT_JUMP;
   if (!Number.isFinite(jump) || jump < 0)
     throw new InputError(`--jump: must be a number >= 0, got ${q.jump}`);
   return inReadOnlySnapshot(db, async (trx) => {
     const tenants =
       q.tenantId !== undefined ? [await requireTenant(trx, q.tenantId)] : await listTenants(trx);
-    requireMonth(q.month, tenants.length === 1 ? tenants[0] : undefined, q.now);
+    for (const month of q.months) requireMonth(month, tenants.length === 1 ? tenants[0] : undefined, q.now);
     const rejects = await listOpenRejects(trx, q.tenantId);
     const zones = new Map(tenants.map((t) => [t.id, t.timezone]));
-    const monthUtc = monthBounds(q.month, 'UTC');
     const attributed = new Map<string, number>();
-    let unattributed = 0;
+    const unattributedAt: Date[] = [];
+    const days = new TenantDayCache();
+    const dayOfMs = (ms: number, zone: string) => days.dayOf(ms, zone);
     for (const r of rejects) {
       const zone = r.tenantId === null ? undefined : zones.get(r.tenantId);
-      const day = zone === undefined ? undefined : rejectDay(r.rawHead, zone);
+      const day = zone === undefined ? undefined : rejectDay(r.rawHead, zone, dayOfMs);
       if (day !== undefined) {
         const key = `${r.tenantId}\u0000${day}`;
         attributed.set(key, (attributed.get(key) ?? 0) + 1);
-      } else if (r.receivedAt >= monthUtc.start && r.receivedAt < monthUtc.end) {
-        unattributed += 1;
+      } else {
+        unattributedAt.push(r.receivedAt);
       }
     }
-    const rows: ReconcileRow[] = [];
-    for (const tenant of tenants) {
-      rows.push(...(await reconcileTenant(trx, tenant, q.month, q.now, jump, attributed)));
+    const results: Reconciliation[] = [];
+    for (const month of q.months) {
+      const monthUtc = monthBounds(month, 'UTC');
+      const unattributed = unattributedAt.filter((at) => at >= monthUtc.start && at < monthUtc.end).length;
+      const rows: ReconcileRow[] = [];
+      for (const tenant of tenants) {
+        rows.push(...(await reconcileTenant(trx, tenant, month, q.now, jump, attributed)));
+      }
+      results.push({ month, unattributedRejects: unattributed, rows });
     }
-    return { month: q.month, unattributedRejects: unattributed, rows };
+    return results;
   });
 }
 

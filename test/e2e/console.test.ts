@@ -107,10 +107,16 @@ describe.skipIf(!hasChromium())('the console in headless Chromium', { timeout: 1
   it('shows the difference between two runs of a day', async () => {
     await page.goto(`${base}/console/tenants/demo/days/${REBILLED_DAY}`);
     await page.getByRole('button', { name: 'Show difference' }).click();
-    const rows = page.locator('#diff-h ~ table tbody tr');
+    const rows = page.getByRole('table', { name: 'Differences per user' }).locator('tbody tr');
     expect(await rows.count()).toBe(1);
     expect(await rows.first().locator('td').first().textContent()).toBe(HOSTILE_USER);
     expect(await rows.first().textContent()).toContain('+2.50');
+    // The runs' sums by item come first (exact whatever the page shows); the pages end here.
+    const sums = page.getByRole('table', { name: 'Sums by item and billing mode' }).locator('tbody tr');
+    const changed = sums.filter({ hasText: '+2.50' });
+    expect(await changed.count()).toBe(1);
+    expect(await changed.first().textContent()).toContain('license.professional');
+    expect(await page.locator('#diff-h ~ .pager').textContent()).toContain('End of the differences.');
   });
 
   it('pages the lines with a keyset and finds a user by prefix', async () => {

@@ -49,6 +49,9 @@ describe('closing periods and adjustments', () => {
     await sql`DELETE FROM charge_lines WHERE run_id IN (SELECT id FROM runs WHERE day IN ('2026-11-23', '2026-11-27'))`.execute(
       conn.db,
     );
+    await sql`DELETE FROM console_run_totals WHERE run_id IN (SELECT id FROM runs WHERE day IN ('2026-11-23', '2026-11-27'))`.execute(
+      conn.db,
+    );
     await sql`DELETE FROM runs WHERE day IN ('2026-11-23', '2026-11-27')`.execute(conn.db);
     const error = await closePeriod(conn.db, { tenantId: 'acme', month: '2026-11', now: NOW }).catch(
       (e: unknown) => e,

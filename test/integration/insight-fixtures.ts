@@ -133,6 +133,8 @@ export async function tableFingerprint(db: Db): Promise<Record<string, unknown>>
     'periods',
     'ingest_counts',
     'run_failures',
+    'day_activity_counts',
+    'console_run_totals',
   ];
   const out: Record<string, unknown> = {};
   for (const t of tables) {

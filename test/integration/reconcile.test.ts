@@ -9,7 +9,7 @@ import { dayRange } from '../../src/domain/calendar.ts';
 import { InputError } from '../../src/errors.ts';
 import { EventIngestor, type IngestItem } from '../../src/ingest/event-ingest.service.ts';
 import { parseLoginEvent } from '../../src/ingest/login-event.schema.ts';
-import { type ReconcileRow, reconcileMonth } from '../../src/insight/reconcile.service.ts';
+import { type ReconcileRow, reconcileMonth, reconcileMonths } from '../../src/insight/reconcile.service.ts';
 import { billingAnomalies, registry } from '../../src/metrics.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { addActivity, addVersions, seedTenant } from './bill-day-fixtures.ts';
@@ -217,6 +217,32 @@ describe.each(BACKENDS)('billing reconcile on $name', ({ open }) => {
     await reconcileMonth(conn.db, { month: '2026-11', tenantId: 'acme', now: NOW });
     await updateAnomalyGauge(conn.db, NOW);
     expect(await tableFingerprint(conn.db)).toEqual(before);
+  });
+
+  it('gives the same rows from the recorded active-user counts as from daily_activity itself', async () => {
+    const months = ['2026-10', '2026-11'];
+    const withCounts = await Promise.all(months.map((month) => reconcileMonth(conn.db, { month, now: NOW })));
+    const { rows: recorded } = await sql<{ fresh: string }>`
+      SELECT count(*)::text AS fresh FROM day_activity_counts c
+      WHERE c.revision >= coalesce((SELECT max(m.revision) FROM day_marks m
+                                    WHERE m.tenant_id = c.tenant_id AND c.day BETWEEN m.from_day AND m.to_day), 0)`.execute(
+      conn.db,
+    );
+    expect(Number(recorded[0]?.fresh)).toBeGreaterThan(20); // the counts are really used
+    // Both months at once (the console's overview) give each month's own answer.
+    expect(await reconcileMonths(conn.db, { months, now: NOW })).toEqual(withCounts);
+    const saved = await sql`SELECT * FROM day_activity_counts`.execute(conn.db);
+    await sql`DELETE FROM day_activity_counts`.execute(conn.db);
+    try {
+      const recounted = await Promise.all(
+        months.map((month) => reconcileMonth(conn.db, { month, now: NOW })),
+      );
+      expect(recounted).toEqual(withCounts);
+    } finally {
+      await sql`INSERT INTO day_activity_counts SELECT * FROM json_populate_recordset(NULL::day_activity_counts, ${JSON.stringify(saved.rows)}::json)`.execute(
+        conn.db,
+      );
+    }
   });
 
   it.each([

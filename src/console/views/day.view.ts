@@ -1,6 +1,6 @@
 import type { AmountDiff } from '../../domain/adjustments.ts';
 import { monthOf } from '../../domain/calendar.ts';
-import type { DayPage, ReplayPreview } from '../day.service.ts';
+import type { DayPage, ItemDiff, ReplayPreview } from '../day.service.ts';
 import { type Html, html } from '../html.ts';
 import { badge, page } from '../layout.ts';
 import { count, delta, enc, instant, money, query } from './format.ts';
@@ -21,7 +21,7 @@ export function diffTable(
   userHref: (u: string) => string,
 ): Html {
   if (rows.length === 0) return html`<p>${badge('billed', 'no change')} Every line is the same.</p>`;
-  return html`<table><thead><tr><th scope="col">User</th><th scope="col">Item</th><th scope="col">Billing</th>
+  return html`<table aria-label="Differences per user"><thead><tr><th scope="col">User</th><th scope="col">Item</th><th scope="col">Billing</th>
 <th scope="col" class="num">Before</th><th scope="col" class="num">After</th><th scope="col" class="num">Change</th></tr></thead><tbody>
 ${rows.map(
   (
@@ -29,6 +29,21 @@ ${rows.map(
   ) => html`<tr><td class="mono"><a href="${userHref(r.userId)}">${r.userId}</a></td><td class="mono">${r.item}</td><td>${r.billing}</td>
 <td class="num">${money(r.before, currency)}</td><td class="num">${money(r.after, currency)}</td>
 <td class="num ${r.after > r.before ? 'pos' : 'neg'}">${delta(r.after - r.before, currency)}</td></tr>`,
+)}
+</tbody></table>`;
+}
+
+/** Two runs' sums by item and billing mode, side by side (exact, from the per-run sums). */
+function itemDiffTable(items: readonly ItemDiff[], currency: string): Html {
+  if (items.length === 0) return html``;
+  return html`<table aria-label="Sums by item and billing mode"><thead><tr><th scope="col">Item</th><th scope="col">Billing</th>
+<th scope="col" class="num">Lines before</th><th scope="col" class="num">Lines after</th>
+<th scope="col" class="num">Before</th><th scope="col" class="num">After</th><th scope="col" class="num">Change</th></tr></thead><tbody>
+${items.map(
+  (i) => html`<tr><td class="mono">${i.item}</td><td>${i.billing}</td>
+<td class="num">${count(i.before.lines)}</td><td class="num">${count(i.after.lines)}</td>
+<td class="num">${money(i.before.amount, currency)}</td><td class="num">${money(i.after.amount, currency)}</td>
+<td class="num ${i.after.amount > i.before.amount ? 'pos' : i.after.amount < i.before.amount ? 'neg' : ''}">${delta(i.after.amount - i.before.amount, currency)}</td></tr>`,
 )}
 </tbody></table>`;
 }
@@ -102,8 +117,14 @@ ${
   d.diff &&
   html`<p>Run ${d.diff.from.id} → run ${d.diff.to.id}: ${money(d.diff.from.total, cur)} → ${money(d.diff.to.total, cur)} ${cur}
 (<strong>${delta(d.diff.to.total - d.diff.from.total, cur)} ${cur}</strong>)</p>
+${itemDiffTable(d.diff.items, cur)}
+<h3>Per user${d.diff.after ? html` after ${d.diff.after.userId}` : ''}</h3>
 ${diffTable(d.diff.rows, cur, userHref)}
-${d.diff.truncated && html`<p class="muted">Only the first ${count(d.diff.rows.length)} differences are shown.</p>`}`
+<div class="pager">${
+    d.diff.next
+      ? html`<a class="button secondary" href="${base}${query({ from: d.diff.from.id, to: d.diff.to.id, diffAfterUser: d.diff.next.userId, diffAfterItem: d.diff.next.item })}#diff-h">Next differences after ${d.diff.next.userId} →</a>`
+      : html`<span class="muted">End of the differences.</span>`
+  } ${d.diff.after && html`<a href="${base}${query({ from: d.diff.from.id, to: d.diff.to.id })}#diff-h">First page</a>`}</div>`
 }
 </section>`
 }

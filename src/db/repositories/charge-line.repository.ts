@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { AmountDiff } from '../../domain/adjustments.ts';
-import { type Minor, parseMinor } from '../../domain/money.ts';
+import { type Minor, parseMinor, sumMinor } from '../../domain/money.ts';
 import type { BillingMode } from '../../domain/settings.ts';
 import type { Db } from '../database.ts';
 import { type DayLinesParams, dayLinesSql } from './day-lines.repository.ts';
@@ -14,28 +14,48 @@ export interface StoredChargeLine {
   priceBookId: string;
 }
 
+/** A run's lines summed by (item, billing): what `console_run_totals` keeps. */
+export interface ItemSum {
+  item: string;
+  billing: string;
+  lines: number;
+  /** Minor units. */
+  amount: Minor;
+}
+
 /**
  * Computes the lines of a tenant-day and inserts them under `runId` in ONE statement
- * (INSERT ... SELECT); only the count and the total (minor units) come back to Node, so memory
- * does not grow with the number of users.
+ * (INSERT ... SELECT); only the sums by (item, billing) come back to Node (~10 rows), so memory
+ * does not grow with the number of users. The count and total are their sums; the sums
+ * themselves are the run's `console_run_totals` (grouping the inserted rows as they stream
+ * costs little; reading a million lines back afterwards cost seconds).
  */
 export async function insertDayLines(
   trx: Db,
   runId: string,
   p: DayLinesParams,
   priceBookId: string | null,
-): Promise<{ lineCount: number; total: Minor }> {
-  const { rows } = await sql<{ n: string; total: string }>`
+): Promise<{ lineCount: number; total: Minor; byItem: ItemSum[] }> {
+  const { rows } = await sql<{ item: string; billing: string; n: string; total: string }>`
     WITH ins AS (
       INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
       SELECT ${runId}::bigint, l.user_id, l.item, l.billing, l.amount, l.unit_price, ${priceBookId}::bigint
       FROM (${dayLinesSql(p, priceBookId)}) l
-      RETURNING amount
+      RETURNING item, billing, amount
     )
-    SELECT count(*)::text AS n, coalesce(sum(amount), 0)::text AS total FROM ins
+    SELECT item, billing, count(*)::text AS n, sum(amount)::text AS total FROM ins GROUP BY item, billing
   `.execute(trx);
-  const r = rows[0] as { n: string; total: string };
-  return { lineCount: Number(r.n), total: parseMinor(r.total) };
+  const byItem = rows.map((r) => ({
+    item: r.item,
+    billing: r.billing,
+    lines: Number(r.n),
+    amount: parseMinor(r.total),
+  }));
+  return {
+    lineCount: byItem.reduce((n, r) => n + r.lines, 0),
+    total: sumMinor(byItem.map((r) => r.amount)),
+    byItem,
+  };
 }
 
 interface DiffRow {

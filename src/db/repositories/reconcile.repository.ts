@@ -3,22 +3,6 @@ import { parseMinor } from '../../domain/money.ts';
 import type { Db } from '../database.ts';
 import { dayRevisionsWithin, type Revision, toRevision } from './day-revision.repository.ts';
 
-/** Users with activity per tenant-day (one range scan of `daily_activity` per tenant). */
-export async function countActiveUsers(
-  db: Db,
-  tenantIds: readonly string[],
-  from: string,
-  to: string,
-): Promise<Array<{ tenantId: string; day: string; users: number }>> {
-  const { rows } = await sql<{ tenant_id: string; day: string; n: string }>`
-    SELECT tenant_id, day, count(*)::text AS n
-    FROM daily_activity
-    WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND day BETWEEN ${from}::date AND ${to}::date
-    GROUP BY tenant_id, day
-  `.execute(db);
-  return rows.map((r) => ({ tenantId: r.tenant_id, day: r.day, users: Number(r.n) }));
-}
-
 export interface DayRunState {
   tenantId: string;
   day: string;

@@ -5,8 +5,8 @@ import type { Logger } from '../logger.ts';
 import { runsTotal } from '../metrics.ts';
 import { type BillDayOutcome, billDay } from './bill-day.service.ts';
 import { DayNotBillableError } from './errors.ts';
+import { loadNight } from './night-context.ts';
 import { resolveTenantDays } from './tenant-days.ts';
-import { tenantFirstDay } from './tenant-first-day.ts';
 
 export interface BillRangeInput {
   /** One tenant; all tenants (in id order) when absent. */
@@ -54,10 +54,13 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
   const total = tenants.length * dayCount(from, to);
   const results: DayResult[] = [];
   let done = 0;
+  // First days and price books of every tenant in two queries, not three per tenant-day.
+  const night = await loadNight(db, tenants);
   for (const tenant of tenants) {
+    const known = night.get(tenant.id);
     // Days before the tenant's first day: one `skipped` result for all of them, never a loop
     // over a range that may reach back centuries.
-    const firstDay = await tenantFirstDay(db, tenant);
+    const firstDay = known?.firstDay;
     let start: Day | undefined;
     if (firstDay !== undefined && firstDay <= to) start = [firstDay, from].sort()[1]; // the later one
     if (start === undefined || start > from) {
@@ -84,6 +87,7 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
             trigger: input.trigger,
             now: input.now,
             dryRun: input.dryRun ?? false,
+            ...(known ? { known } : {}),
             ...(input.maxDiffRows !== undefined ? { maxDiffRows: input.maxDiffRows } : {}),
           },
           logger,

@@ -22,7 +22,11 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { openPostgres } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
-import { inlineParameters, invoiceCsvQuery, invoiceRowsQuery } from '../../src/db/repositories/invoice.repository.ts';
+import {
+  inlineParameters,
+  invoiceCsvQuery,
+  invoiceRowsQuery,
+} from '../../src/db/repositories/invoice.repository.ts';
 import { monthBounds } from '../../src/domain/calendar.ts';
 import { startLocalPostgres } from '../support/services.ts';
 import { buildDist } from './build-dist.ts';
@@ -195,9 +199,17 @@ export async function run(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       const c = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', copySql], copyFile);
       copies.push({ ...c, ...fileStats(copyFile) });
-      const a = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', aggregateCopySql], copyFile);
+      const a = await measure(
+        PSQL,
+        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', aggregateCopySql],
+        copyFile,
+      );
       aggregateCopies.push(a);
-      const fq = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', formattedCopySql], copyFile);
+      const fq = await measure(
+        PSQL,
+        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', formattedCopySql],
+        copyFile,
+      );
       formattedCopies.push(fq);
       let line = `round ${round}: COPY of the finished rows ${c.seconds.toFixed(2)} s, COPY of the aggregate query ${a.seconds.toFixed(2)} s, COPY of the export's formatting query ${fq.seconds.toFixed(2)} s`;
       for (const v of variants) {

@@ -64,7 +64,7 @@ export interface InvoiceExportInput {
   month: Month;
   /** One tenant; all tenants when absent. */
   tenantId?: string | undefined;
-  /** Rows fetched from the database per round trip: the most the export holds in memory. */
+  /** Cursor path: rows fetched per round trip, the most the export holds in memory (COPY sends its own chunks). */
   chunkSize?: number;
   /**
    * Sees every row as it is written (e.g. to build a summary without reading the file back).
@@ -91,7 +91,8 @@ async function tenantsToExport(db: Db, tenantId: string | undefined): Promise<Te
 
 /**
  * Writes the invoice CSV of `month` (for one tenant or all) to `out`: header, then one record
- * per row in file order, streamed chunk by chunk from a server-side cursor with backpressure,
+ * per row in file order, streamed chunk by chunk with backpressure (on PostgreSQL the records
+ * as the database formats them, by COPY; else rows from a server-side cursor formatted here),
  * so memory stays bounded whatever the month's size. Does not end `out`. Each tenant's period
  * ends at its own local month end (`monthBounds`), which decides the names shown.
  */

@@ -233,26 +233,25 @@ export async function run(): Promise<void> {
         'baseline RSS MB': '',
       },
     ];
-    const aggregate = best(aggregateCopies);
-    rows.push({
-      what: 'COPY (the aggregate query) TO STDOUT via psql (the old floor: the query itself)',
-      seconds: aggregate.seconds.toFixed(2),
-      ratio: (aggregate.seconds / copy.seconds).toFixed(2),
-      records: '',
-      MB: '',
-      'peak RSS MB': '',
-      'baseline RSS MB': '',
-    });
-    const formattedCopy = best(formattedCopies);
-    rows.push({
-      what: "COPY (the export's own query, records formatted in SQL) TO STDOUT (FORMAT binary) via psql",
-      seconds: formattedCopy.seconds.toFixed(2),
-      ratio: (formattedCopy.seconds / copy.seconds).toFixed(2),
-      records: '',
-      MB: '',
-      'peak RSS MB': '',
-      'baseline RSS MB': '',
-    });
+    const beside: [string, Measured[]][] = [
+      ['COPY (the aggregate query) TO STDOUT via psql (the old floor: the query itself)', aggregateCopies],
+      [
+        "COPY (the export's own query, records formatted in SQL) TO STDOUT (FORMAT binary) via psql",
+        formattedCopies,
+      ],
+    ];
+    for (const [what, measured] of beside) {
+      const m = best(measured);
+      rows.push({
+        what,
+        seconds: m.seconds.toFixed(2),
+        ratio: (m.seconds / copy.seconds).toFixed(2),
+        records: '',
+        MB: '',
+        'peak RSS MB': '',
+        'baseline RSS MB': '',
+      });
+    }
     for (const v of variants) {
       const runs = exports[v.name] as Measured[];
       const e = best(runs);

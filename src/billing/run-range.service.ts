@@ -5,8 +5,8 @@ import type { Logger } from '../logger.ts';
 import { runsTotal } from '../metrics.ts';
 import { type BillDayOutcome, billDay } from './bill-day.service.ts';
 import { DayNotBillableError } from './errors.ts';
+import { loadNight } from './night-context.ts';
 import { resolveTenantDays } from './tenant-days.ts';
-import { tenantFirstDay } from './tenant-first-day.ts';
 
 export interface BillRangeInput {
   /** One tenant; all tenants (in id order) when absent. */
@@ -23,6 +23,12 @@ export interface BillRangeInput {
   onProgress?: (progress: { done: number; total: number; tenantId: string; day: Day }) => void;
   /** Checked between tenant-days: an abort stops the range cleanly (each tenant-day is atomic). */
   signal?: AbortSignal;
+  /**
+   * Tenants billed at once, each on its own connection (default 1). A tenant's days stay in
+   * order on one lane; results come back in tenant order whatever the lanes. Must be 1 on the
+   * embedded database, which runs one transaction at a time.
+   */
+  concurrency?: number;
 }
 
 export type DayResult =
@@ -52,12 +58,18 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
   for (const tenant of tenants) refuseUnbillable(tenant, from, to, input.now);
 
   const total = tenants.length * dayCount(from, to);
-  const results: DayResult[] = [];
   let done = 0;
-  for (const tenant of tenants) {
+  // First days and price books of every tenant in two queries, not three per tenant-day.
+  const night = await loadNight(db, tenants);
+  const perTenant: DayResult[][] = tenants.map(() => []);
+  let interrupted = false;
+  const billTenant = async (index: number): Promise<void> => {
+    const tenant = tenants[index] as Tenant;
+    const known = night.get(tenant.id);
+    const results = perTenant[index] as DayResult[];
     // Days before the tenant's first day: one `skipped` result for all of them, never a loop
     // over a range that may reach back centuries.
-    const firstDay = await tenantFirstDay(db, tenant);
+    const firstDay = known?.firstDay;
     let start: Day | undefined;
     if (firstDay !== undefined && firstDay <= to) start = [firstDay, from].sort()[1]; // the later one
     if (start === undefined || start > from) {
@@ -72,9 +84,12 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
       done += dayCount(from, through);
       input.onProgress?.({ done, total, tenantId: tenant.id, day: through });
     }
-    if (start === undefined) continue;
+    if (start === undefined) return;
     for (let day = start; day <= to; day = addDays(day, 1)) {
-      if (input.signal?.aborted) return { tenants, results, interrupted: true };
+      if (input.signal?.aborted) {
+        interrupted = true;
+        return;
+      }
       try {
         const outcome = await billDay(
           db,
@@ -84,6 +99,7 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
             trigger: input.trigger,
             now: input.now,
             dryRun: input.dryRun ?? false,
+            ...(known ? { known } : {}),
             ...(input.maxDiffRows !== undefined ? { maxDiffRows: input.maxDiffRows } : {}),
           },
           logger,
@@ -100,8 +116,26 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
       done += 1;
       input.onProgress?.({ done, total, tenantId: tenant.id, day });
     }
-  }
-  return { tenants, results, interrupted: false };
+  };
+  await inLanes(tenants.length, input.concurrency ?? 1, billTenant, () => interrupted);
+  return { tenants, results: perTenant.flat(), interrupted };
+}
+
+/**
+ * Calls `work(0)` … `work(count - 1)`, at most `lanes` at a time, in index order; stops taking
+ * new indexes once `stop()` is true.
+ */
+async function inLanes(
+  count: number,
+  lanes: number,
+  work: (index: number) => Promise<void>,
+  stop: () => boolean,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count && !stop()) await work(next++);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, count)) }, lane));
 }
 
 /**

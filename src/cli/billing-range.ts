@@ -9,6 +9,9 @@ import { AppError, OperationError } from '../errors.ts';
 import type { CliContext } from './context.ts';
 import { checkDayOrder, parseDayOption } from './options.ts';
 
+/** Tenants billed at once by `run` and `replay` on real PostgreSQL (within DATABASE_POOL_SIZE). */
+const RANGE_LANES = 4;
+
 export interface RangeOptions {
   day: string;
   to?: string;
@@ -34,7 +37,7 @@ export async function runRangeFromCli(
   extra: Pick<BillRangeInput, 'trigger' | 'dryRun' | 'maxDiffRows'>,
 ): Promise<BillRangeResult> {
   checkDayOrder(opts);
-  const { db } = await ctx.database();
+  const { db, kind } = await ctx.database();
   const abort = new AbortController();
   const onSigint = () => {
     if (abort.signal.aborted) process.exit(130);
@@ -52,6 +55,9 @@ export async function runRangeFromCli(
         to: opts.to,
         now: new Date(),
         signal: abort.signal,
+        // Round trips, not the server's CPU, bound a night of small tenants: a few tenants at
+        // once on real PostgreSQL; the embedded database runs one transaction at a time.
+        concurrency: kind === 'embedded' ? 1 : RANGE_LANES,
         ...extra,
         onProgress: ({ done, total, tenantId, day }) => {
           bar.setTotal(total);

@@ -27,7 +27,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   tenants: {
     load: async () => (await import('./commands/tenants.command.ts')).registerTenants,
     term: 'tenants',
-    summary: 'add and list tenants; create, list and revoke API keys',
+    summary: 'add, import and list tenants; create, list and revoke API keys',
   },
   prices: {
     load: async () => (await import('./commands/prices.command.ts')).registerPrices,

@@ -272,6 +272,25 @@ describe.each(BACKENDS)('invoice CSV export on $name', ({ open }) => {
     expect(out.rows).toBe(EXPECTED.split('\r\n').length - 2);
   });
 
+  it('formats in SQL (the COPY path) exactly what invoiceRecord formats (the cursor path)', async () => {
+    // `onRow` makes the export read by cursor and format in TypeScript; without it real
+    // PostgreSQL formats every record in SQL and streams them by COPY.
+    for (const tenantId of [undefined, 'jp', 'kw']) {
+      const viaCursor = sink();
+      const seen: string[] = [];
+      const cursor = await writeInvoiceCsv(
+        conn.db,
+        { month: '2026-11', tenantId, onRow: (r) => seen.push(r.userId) },
+        viaCursor.stream,
+      );
+      const auto = await exportCsv(conn.db, '2026-11', tenantId);
+      expect(auto.bytes.equals(viaCursor.bytes())).toBe(true);
+      expect(auto.rows).toBe(cursor.rows);
+      expect(seen).toHaveLength(cursor.rows);
+      expect(Object.fromEntries(auto.totals)).toEqual(Object.fromEntries(cursor.totals));
+    }
+  });
+
   it('gives the same bytes whatever the fetch size (chunk boundaries are invisible)', async () => {
     for (const chunkSize of [1, 2, 7])
       expect((await exportCsv(conn.db, '2026-11', undefined, chunkSize)).text).toBe(EXPECTED);

@@ -52,7 +52,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
       const input = {
         month: opts.month,
         tenantId: opts.tenant,
-        ...(ctx.showProgress ? { onRow: () => bar.increment() } : {}),
+        ...(ctx.showProgress ? { onRows: (rows: number) => bar.update(rows) } : {}),
       };
       try {
         const { db } = await ctx.database();

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
+import { openInput } from '../../ingest/line-source.ts';
 import {
   addTenant,
   createTenantKey,
@@ -7,6 +8,7 @@ import {
   listTenants,
   revokeTenantKey,
 } from '../../tenancy/tenant.service.ts';
+import { importTenantsFile } from '../../tenancy/tenant-import.service.ts';
 import type { CliContext } from '../context.ts';
 import { parseIntOption } from '../options.ts';
 
@@ -38,6 +40,26 @@ export function registerTenants(program: Command, ctx: CliContext): void {
         );
       },
     );
+
+  tenants
+    .command('import')
+    .description(
+      'add many tenants from NDJSON, one {"id","name","timezone","currency","cutoffHour"?} a line; ' +
+        'an identical existing tenant is unchanged, a different one refused; exit 2 if any line was refused',
+    )
+    .argument('<file>', 'NDJSON file, or - for standard input')
+    .option('--json', 'print the counts as one JSON object on the last line')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const input = await openInput(file);
+      const { db } = await ctx.database();
+      const name = file === '-' ? 'stdin' : file;
+      const result = await importTenantsFile(db, input, (r) =>
+        process.stderr.write(`${name}:${r.lineNo}: ${r.reason}\n`),
+      );
+      ctx.print(`created ${result.created}, unchanged ${result.unchanged}, refused ${result.refused}`);
+      if (opts.json) ctx.print(JSON.stringify(result));
+      if (result.refused > 0) process.exitCode = 2;
+    });
 
   tenants
     .command('list')

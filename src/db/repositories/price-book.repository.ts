@@ -69,3 +69,9 @@ export async function listPriceBooksFor(db: Db, tenantId: string): Promise<Price
     .execute();
   return rows.map(rowToPriceBook);
 }
+
+/** Every price book of every tenant and the default ones, oldest first: what a night of many tenants reads once. */
+export async function listAllPriceBooks(db: Db): Promise<PriceBook[]> {
+  const rows = await db.selectFrom('price_books').selectAll().orderBy('valid_from').orderBy('id').execute();
+  return rows.map(rowToPriceBook);
+}

@@ -1,0 +1,252 @@
+/**
+ * Night benchmark (issue 11, read paths (c)): a night of many small tenants against one big
+ * tenant of the same users, on a durable PostgreSQL 15 (fsync on, shared_buffers 1 GB).
+ *
+ * Two databases on one server, the same users and lines split two ways:
+ * - `floor`: ONE tenant of TENANTS x USERS users (the same user mix);
+ * - `night`: TENANTS tenants of USERS users each (default 10,000 x 50), set up with
+ *   `billing tenants import` (the import's time is printed too), time zones in rotation.
+ * Measured, in the same run:
+ * (1) `billing run --day D` (compiled, as the image runs it) on each database: the big tenant's
+ *     one day is the floor, the night bills every tenant's day D; ratio and overhead per
+ *     tenant-day = (night - floor) / TENANTS in ms;
+ * (2) the same through the queue: a `plan-night` job at a fixed instant and two billing workers
+ *     (two connections, concurrency 1 each) until every tenant-day has its current run; the floor
+ *     is the big tenant through the same queue.
+ * Runs are truncated between measurements, so each is a first run of the day; the night is
+ * checked to have written exactly the lines of the floor (count and total).
+ *
+ *   npm run bench -- night                          (BENCH_TENANTS=10000 BENCH_USERS=50)
+ *   BENCH_TENANTS=1000 npm run bench -- night       (the development scale)
+ *   BENCH_PROFILE=1: the night's `billing run` also writes a CPU profile (node --cpu-prof) to
+ *   ./night-cpu-prof/ (open it in Chrome DevTools or speedscope).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { sql } from 'kysely';
+import { PLAN_NIGHT } from '../../jobs/queues.ts';
+import { startBillingWorker } from '../../jobs/worker.ts';
+import { openPostgres } from '../../src/db/connection.ts';
+import type { Db } from '../../src/db/database.ts';
+import { migrateToLatest } from '../../src/db/migrator.ts';
+import { createLogger } from '../../src/logger.ts';
+import { importTenantsFile } from '../../src/tenancy/tenant-import.service.ts';
+import { startLocalPostgres, startLocalRedis } from '../support/services.ts';
+import { buildDist } from './build-dist.ts';
+
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 10_000);
+const USERS = Number(process.env.BENCH_USERS ?? 50);
+const PROFILE = process.env.BENCH_PROFILE === '1';
+const DAY = '2026-11-10';
+/** The planning instant of the queued night: day D is the latest billable day in every zone used. */
+const NOW = '2026-11-11T08:00:00.000Z';
+const ZONES = ['Europe/Prague', 'America/New_York', 'Asia/Tokyo', 'Australia/Sydney', 'UTC'];
+const f2 = (n: number) => n.toFixed(2);
+
+/**
+ * The default price book (valid from D, so that D is every tenant's first plannable day and a
+ * queued night plans exactly one day per tenant), one settings version per user, and the day's
+ * activity of the daily users.
+ */
+async function seedUsers(db: Db, tenantIds: string[], usersPerTenant: number): Promise<void> {
+  await sql`
+    INSERT INTO price_books (tenant_id, currency, valid_from, monthly_dashboard, monthly_standard, monthly_professional,
+      monthly_enterprise, monthly_developer, monthly_recording, daily_professional, daily_enterprise, daily_recording)
+    VALUES (NULL, 'EUR', ${DAY}::date, 500, 1900, 3900, 5900, 9900, 900, 250, 390, 50)
+  `.execute(db);
+  // i % 5 = 0: daily professional (20%); others monthly, licenses in rotation; i % 10 < 3 records calls.
+  await sql`
+    INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings, license,
+      billing, record_calls, reasons)
+    SELECT t.id, 'u' || lpad(i::text, 7, '0'), timestamptz '2026-10-01 00:00Z', true,
+           'u' || i || '@' || t.id || '.example', 'User ' || i, '{}'::jsonb,
+           CASE WHEN i % 5 = 0 THEN 'professional'
+                ELSE (ARRAY['dashboard','standard','professional','enterprise','developer'])[1 + (i / 5) % 5] END,
+           CASE WHEN i % 5 = 0 THEN 'daily' ELSE 'monthly' END,
+           i % 10 < 3, '[]'::jsonb
+    FROM unnest(${tenantIds}::text[]) AS t(id) CROSS JOIN generate_series(1, ${usersPerTenant}::int) AS i
+  `.execute(db);
+  // 40% of the daily users logged in on the day (noon UTC is inside D in every zone used).
+  await sql`
+    INSERT INTO daily_activity (tenant_id, day, user_id, first_login_at, last_login_at, login_count)
+    SELECT t.id, ${DAY}::date, 'u' || lpad(i::text, 7, '0'), timestamptz '2026-11-10 11:00Z',
+           timestamptz '2026-11-10 13:00Z', 3
+    FROM unnest(${tenantIds}::text[]) AS t(id) CROSS JOIN generate_series(1, ${usersPerTenant}::int) AS i
+    WHERE i % 5 = 0 AND (i / 5) % 5 < 2
+  `.execute(db);
+  await sql`VACUUM ANALYZE`.execute(db);
+}
+
+async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = await openPostgres(adminUrl, 1);
+  await sql`CREATE DATABASE ${sql.id(name)}`.execute(admin.db);
+  await admin.close();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function truncateRuns(db: Db): Promise<void> {
+  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, runs, run_failures`.execute(db);
+  await sql`CHECKPOINT`.execute(db);
+}
+
+async function lineTotals(db: Db): Promise<{ runs: number; lines: number; total: string }> {
+  const { rows } = await sql<{ runs: string; lines: string; total: string }>`
+    SELECT count(*)::text AS runs, coalesce(sum(line_count), 0)::text AS lines, coalesce(sum(total), 0)::text AS total
+    FROM runs WHERE is_current`.execute(db);
+  const r = rows[0] as { runs: string; lines: string; total: string };
+  return { runs: Number(r.runs), lines: Number(r.lines), total: r.total };
+}
+
+/** `billing run --day D` (compiled) against `url`; wall seconds of the whole process. */
+function billingRun(entry: string, url: string, profileDir?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const args = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), entry];
+    const child = spawn(process.execPath, [...args, 'run', '--day', DAY], {
+      env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`billing run exited ${code}: ${err.slice(-2000)}`));
+      resolve((performance.now() - t0) / 1000);
+    });
+  });
+}
+
+/** A plan-night job at NOW and two billing workers until `expected` tenant-days have a current run. */
+async function queueNight(url: string, redisUrl: string, expected: number, label: string): Promise<number> {
+  const prefix = `bench-${label}-${Date.now()}`;
+  const conns = [await openPostgres(url, 2), await openPostgres(url, 2)];
+  const t0 = performance.now();
+  const workers = await Promise.all(
+    conns.map((c) =>
+      startBillingWorker({
+        db: c.db,
+        redisUrl,
+        prefix,
+        concurrency: 1,
+        logger: createLogger('silent'),
+        planMaxJobs: expected + 10,
+      }),
+    ),
+  );
+  try {
+    await workers[0]?.queues.plan.add(PLAN_NIGHT, { now: NOW }, { jobId: `${PLAN_NIGHT}.${prefix}` });
+    const db = conns[0]?.db as Db;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 200));
+      if ((await lineTotals(db)).runs >= expected) break;
+    }
+    return (performance.now() - t0) / 1000;
+  } finally {
+    for (const w of workers) await w.close(5_000);
+    for (const c of conns) await c.close();
+  }
+}
+
+export async function run(): Promise<void> {
+  const pg = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
+  const redis = await startLocalRedis();
+  const dir = mkdtempSync(path.join(tmpdir(), 'billing-night-bench-'));
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    const entry = await buildDist(dir);
+    const floorUrl = await createDatabase(pg.url, 'floor');
+    const nightUrl = await createDatabase(pg.url, 'night');
+    const floorConn = await openPostgres(floorUrl, 2);
+    const nightConn = await openPostgres(nightUrl, 2);
+    opened.push(floorConn, nightConn);
+    await migrateToLatest(floorConn.db);
+    await migrateToLatest(nightConn.db);
+
+    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES ('big', 'Big', 'Europe/Prague', 'EUR')`.execute(
+      floorConn.db,
+    );
+    const ids = Array.from({ length: TENANTS }, (_, i) => `t${String(i).padStart(5, '0')}`);
+    const ndjson = ids
+      .map((id, i) =>
+        JSON.stringify({ id, name: `Tenant ${i}`, timezone: ZONES[i % ZONES.length], currency: 'EUR' }),
+      )
+      .join('\n');
+    let t0 = performance.now();
+    const imported = await importTenantsFile(nightConn.db, Readable.from([ndjson]), (r) => {
+      throw new Error(`line ${r.lineNo} refused: ${r.reason}`);
+    });
+    console.log(
+      `tenants import of ${TENANTS} lines: ${f2((performance.now() - t0) / 1000)} s (created ${imported.created})`,
+    );
+    t0 = performance.now();
+    await seedUsers(floorConn.db, ['big'], TENANTS * USERS);
+    await seedUsers(nightConn.db, ids, USERS);
+    console.log(
+      `seeded ${TENANTS * USERS} users twice (1 x ${TENANTS * USERS}, ${TENANTS} x ${USERS}) in ${f2((performance.now() - t0) / 1000)} s`,
+    );
+
+    // (1) billing run --day D
+    const floorSeconds = await billingRun(entry, floorUrl);
+    const floor = await lineTotals(floorConn.db);
+    const profileDir = PROFILE ? path.resolve('night-cpu-prof') : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    const nightSeconds = await billingRun(entry, nightUrl, profileDir);
+    const night = await lineTotals(nightConn.db);
+    console.log(`billing run: floor ${f2(floorSeconds)} s, night ${f2(nightSeconds)} s`);
+    if (night.lines !== floor.lines || night.total !== floor.total || night.runs !== TENANTS)
+      console.log(`MISMATCH: night ${JSON.stringify(night)}, floor ${JSON.stringify(floor)}`);
+
+    // (2) through the queue, two workers
+    await truncateRuns(floorConn.db);
+    await truncateRuns(nightConn.db);
+    const queueFloorSeconds = await queueNight(floorUrl, redis.url, 1, 'floor');
+    const queueNightSeconds = await queueNight(nightUrl, redis.url, TENANTS, 'night');
+    const queued = await lineTotals(nightConn.db);
+    console.log(`queue: floor ${f2(queueFloorSeconds)} s, night ${f2(queueNightSeconds)} s`);
+    if (queued.lines !== floor.lines || queued.total !== floor.total)
+      console.log(`MISMATCH: queued night ${JSON.stringify(queued)}, floor ${JSON.stringify(floor)}`);
+
+    const overhead = (s: number, f: number) => f2(((s - f) * 1000) / TENANTS);
+    console.table([
+      {
+        what: `billing run --day ${DAY}: 1 tenant x ${TENANTS * USERS} users (floor)`,
+        seconds: f2(floorSeconds),
+        ratio: '1.00',
+        'ms per tenant-day over the floor': '',
+      },
+      {
+        what: `billing run --day ${DAY}: ${TENANTS} tenants x ${USERS} users`,
+        seconds: f2(nightSeconds),
+        ratio: f2(nightSeconds / floorSeconds),
+        'ms per tenant-day over the floor': overhead(nightSeconds, floorSeconds),
+      },
+      {
+        what: `queue, 2 workers: 1 tenant x ${TENANTS * USERS} users (floor)`,
+        seconds: f2(queueFloorSeconds),
+        ratio: '1.00',
+        'ms per tenant-day over the floor': '',
+      },
+      {
+        what: `queue, 2 workers: ${TENANTS} tenants x ${USERS} users`,
+        seconds: f2(queueNightSeconds),
+        ratio: f2(queueNightSeconds / queueFloorSeconds),
+        'ms per tenant-day over the floor': overhead(queueNightSeconds, queueFloorSeconds),
+      },
+    ]);
+    console.log(
+      `lines ${floor.lines} (total ${floor.total} minor units) in both; target: night <= 3x the floor`,
+    );
+  } finally {
+    for (const c of opened) await c.close();
+    await redis.stop();
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -74,36 +74,43 @@ interface Ev {
 
 type Shape = (i: number) => Ev;
 
-/** Worst shape, event i: event 20k+19 repeats event 20k+5 (5% duplicates, same content). */
-function eventAt(i: number): Ev {
+/**
+ * Event i of a shape: event 20k+19 repeats event 20k+5 (5% duplicates, same content); a
+ * multiplicative hash of the position spreads ids (random-looking keys); the shape picks the
+ * user and the instant from (position, hash).
+ */
+function shaped(i: number, user: (h: number) => number, instant: (n: number, h: number) => number): Ev {
   const n = i % 20 === 19 ? i - 14 : i;
-  // A multiplicative hash spreads ids, users and instants like real traffic (random-looking keys).
   const h = (n * 2_654_435_761) >>> 0;
   return {
     eventId: `ev-${h.toString(36)}-${n.toString(36)}`,
     tenantId: TENANTS[n % 10]?.id as string,
-    userId: `u${h % 100_000}`,
-    occurredAt: new Date(START + (h % MONTH_MS)).toISOString(),
+    userId: `u${user(h)}`,
+    occurredAt: new Date(START + instant(n, h)).toISOString(),
   };
 }
+
+/** Worst shape: 100,000 users per tenant and instants at random over a month. */
+const eventAt: Shape = (i) =>
+  shaped(
+    i,
+    (h) => h % 100_000,
+    (_n, h) => h % MONTH_MS,
+  );
 
 /** Users per tenant of the realistic shape: 1M events / (10 tenants x 30 days x ~4.5 logins). */
 const REAL_USERS = Math.max(1, Math.round(EVENTS / (10 * 30 * 4.5)));
 
 /**
- * Realistic shape, event i: instants in time order over a month, each tenant's events spread over
- * REAL_USERS users (~4.5 logins per user and day on average); the same 5% repeats.
+ * Realistic shape: instants in time order over a month, each tenant's events spread over
+ * REAL_USERS users (~4.5 logins per user and day on average).
  */
-function realisticEventAt(i: number): Ev {
-  const n = i % 20 === 19 ? i - 14 : i;
-  const h = (n * 2_654_435_761) >>> 0;
-  return {
-    eventId: `ev-${h.toString(36)}-${n.toString(36)}`,
-    tenantId: TENANTS[n % 10]?.id as string,
-    userId: `u${h % REAL_USERS}`,
-    occurredAt: new Date(START + Math.floor((n * MONTH_MS) / EVENTS)).toISOString(),
-  };
-}
+const realisticEventAt: Shape = (i) =>
+  shaped(
+    i,
+    (h) => h % REAL_USERS,
+    (n) => Math.floor((n * MONTH_MS) / EVENTS),
+  );
 
 /** The machine is shared: every figure is printed next to the load it was measured under. */
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim();

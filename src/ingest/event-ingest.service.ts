@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { isDataError } from '../db/database-errors.ts';
-import { bumpDayRevisions } from '../db/repositories/day-revision.repository.ts';
+import { bumpDayRevisions, type TenantDay } from '../db/repositories/day-revision.repository.ts';
 import { insertIngestCounts } from '../db/repositories/ingest-count.repository.ts';
 import {
   type IngestSource,
@@ -71,6 +71,15 @@ export interface IngestorOptions {
 type Outcome = { kind: 'accepted' } | { kind: 'duplicate' } | { kind: 'rejected'; reason: string };
 /** A batch's answer and the outcome of each item (for the metrics). */
 type Judged = { result: BatchResult; outcomes: Outcome[] };
+/** A batch being judged: each item's outcome (undefined = not yet known) and the candidates to store. */
+interface Batch {
+  outcomes: (Outcome | undefined)[];
+  firstByKey: FirstPositions;
+  /** The first occurrence of each (tenant, eventId) that passed validation, with its day. */
+  candidates: NewLoginEvent[];
+  /** Position in the batch of each candidate. */
+  candidateIndex: number[];
+}
 const ACCEPTED: Outcome = { kind: 'accepted' };
 const DUPLICATE: Outcome = { kind: 'duplicate' };
 
@@ -190,7 +199,13 @@ export class EventIngestor {
     }
   }
 
-  /** One batch, one transaction. `refused`: every item is a reject with this reason. */
+  /**
+   * One batch, one transaction, in named steps: judge each item in memory (`#judge`), store the
+   * candidates by the write path that suits the batch (`#store`), classify what the database did
+   * not insert (`#classifyNotInserted`), let later repeats follow their first occurrence
+   * (`#followFirsts`), then keep the rejects, mark the days and count (`#settle`).
+   * `refused`: every item is a reject with this reason.
+   */
   async #ingestOnce(
     items: readonly IngestItem[],
     ctx: IngestContext,
@@ -198,27 +213,61 @@ export class EventIngestor {
     zones: Map<string, string>,
     refused?: string,
   ): Promise<Judged> {
-    const outcomes = new Array<Outcome | undefined>(items.length);
-    const firstByKey = new FirstPositions();
-    const candidates: NewLoginEvent[] = [];
-    const candidateIndex: number[] = [];
-    const horizon = receivedAt.getTime() + MAX_FUTURE_MS;
+    const judged = this.#judge(items, ctx, receivedAt, zones, refused);
+    const byCopy = await this.#byCopy(judged.candidates.length);
+    const result = await inTransaction(this.#db, async (trx) => {
+      const { notInserted, touched } = await (byCopy ? insertLoginEventsByCopy : insertLoginEvents)(
+        trx,
+        judged.candidates,
+        ctx.source,
+        receivedAt,
+      );
+      await this.#classifyNotInserted(trx, judged, notInserted);
+      followFirsts(items, judged);
+      return this.#settle(trx, items, judged, ctx, receivedAt, zones, touched);
+    });
+    return { result, outcomes: judged.outcomes as Outcome[] };
+  }
 
-    items.forEach((item, i) => {
+  /**
+   * Validation and batch dedup, in memory: a reject for a bad parse, a tenant the caller may not
+   * write, an unknown tenant, an instant too far ahead or without a tenant-local day; the first
+   * occurrence of each (tenant, eventId) becomes a candidate with its day; later occurrences are
+   * left undecided (`#followFirsts` judges them after the first one's fate is known).
+   */
+  #judge(
+    items: readonly IngestItem[],
+    ctx: IngestContext,
+    receivedAt: Date,
+    zones: Map<string, string>,
+    refused: string | undefined,
+  ): Batch {
+    const n = items.length;
+    const batch: Batch = {
+      outcomes: new Array<Outcome | undefined>(n),
+      firstByKey: new FirstPositions(),
+      candidates: [],
+      candidateIndex: [],
+    };
+    const { outcomes, firstByKey, candidates, candidateIndex } = batch;
+    const horizon = receivedAt.getTime() + MAX_FUTURE_MS;
+    const allowed = ctx.allowedTenant;
+    for (let i = 0; i < n; i++) {
+      const parsed = (items[i] as IngestItem).parsed;
       if (refused !== undefined) {
         outcomes[i] = { kind: 'rejected', reason: refused };
-        return;
+        continue;
       }
-      if (!item.parsed.ok) {
-        outcomes[i] = { kind: 'rejected', reason: item.parsed.reason };
-        return;
+      if (!parsed.ok) {
+        outcomes[i] = { kind: 'rejected', reason: parsed.reason };
+        continue;
       }
-      const e = item.parsed.event;
+      const e = parsed.event;
       const zone = zones.get(e.tenantId);
-      if (ctx.allowedTenant !== undefined && e.tenantId !== ctx.allowedTenant) {
+      if (allowed !== undefined && e.tenantId !== allowed) {
         outcomes[i] = {
           kind: 'rejected',
-          reason: `tenantId: "${e.tenantId}" may not be written with a key of tenant "${ctx.allowedTenant}"`,
+          reason: `tenantId: "${e.tenantId}" may not be written with a key of tenant "${allowed}"`,
         };
       } else if (zone === undefined) {
         outcomes[i] = { kind: 'rejected', reason: `tenantId: unknown tenant "${e.tenantId}"` };
@@ -227,9 +276,7 @@ export class EventIngestor {
           kind: 'rejected',
           reason: `occurredAt: ${new Date(e.occurredAtMs).toISOString()} is more than 5 minutes after the time of receipt ${receivedAt.toISOString()}`,
         };
-      } else {
-        const first = firstByKey.get(e.tenantId, e.eventId);
-        if (first !== undefined) return; // judged after the first occurrence (the first one wins)
+      } else if (firstByKey.get(e.tenantId, e.eventId) === undefined) {
         let day: string;
         try {
           day = this.#days.dayOf(e.occurredAtMs, zone);
@@ -239,91 +286,100 @@ export class EventIngestor {
             kind: 'rejected',
             reason: `occurredAt: no tenant-local day: ${(error as Error).message}`,
           };
-          return;
+          continue;
         }
         firstByKey.set(e.tenantId, e.eventId, i);
-        candidates.push({ ...e, day });
+        candidates.push({
+          tenantId: e.tenantId,
+          eventId: e.eventId,
+          userId: e.userId,
+          occurredAtMs: e.occurredAtMs,
+          day,
+        });
         candidateIndex.push(i);
       }
-    });
+      // else: a later occurrence, judged after the first one (the first one wins).
+    }
+    return batch;
+  }
 
-    const byCopy = candidates.length >= this.#copyMinEvents && (await this.#canCopy());
-    const result = await inTransaction(this.#db, async (trx) => {
-      const { notInserted, touched } = await (byCopy ? insertLoginEventsByCopy : insertLoginEvents)(
-        trx,
-        candidates,
-        ctx.source,
-        receivedAt,
-      );
-      const missing = notInserted.map((k) => candidates[k] as NewLoginEvent);
-      const stored = new Map(
-        (await findLoginEvents(trx, missing)).map((s) => [keyOf(s.tenantId, s.eventId), s] as const),
-      );
-      for (const i of candidateIndex) outcomes[i] = ACCEPTED;
-      for (const k of notInserted) {
-        const e = candidates[k] as NewLoginEvent;
-        const s = stored.get(keyOf(e.tenantId, e.eventId));
-        outcomes[candidateIndex[k] as number] =
-          s === undefined || sameContent(s, e)
-            ? DUPLICATE
-            : { kind: 'rejected', reason: conflictReason(e, s, 'is already stored') };
+  /** Write path choice: COPY into the staging table for big batches on real PostgreSQL, else `unnest`. */
+  async #byCopy(candidates: number): Promise<boolean> {
+    return candidates >= this.#copyMinEvents && (await this.#canCopy());
+  }
+
+  /**
+   * Classification of the candidates the database did not insert (their key was stored already,
+   * maybe by a concurrent delivery): the same userId and instant is a duplicate, other content a
+   * reject. Every other candidate was accepted.
+   */
+  async #classifyNotInserted(trx: Db, batch: Batch, notInserted: readonly number[]): Promise<void> {
+    const { outcomes, candidates, candidateIndex } = batch;
+    for (const i of candidateIndex) outcomes[i] = ACCEPTED;
+    if (notInserted.length === 0) return;
+    const missing = notInserted.map((k) => candidates[k] as NewLoginEvent);
+    const stored = new Map(
+      (await findLoginEvents(trx, missing)).map((s) => [keyOf(s.tenantId, s.eventId), s] as const),
+    );
+    for (const k of notInserted) {
+      const e = candidates[k] as NewLoginEvent;
+      const s = stored.get(keyOf(e.tenantId, e.eventId));
+      outcomes[candidateIndex[k] as number] =
+        s === undefined || sameContent(s, e)
+          ? DUPLICATE
+          : { kind: 'rejected', reason: conflictReason(e, s, 'is already stored') };
+    }
+  }
+
+  /**
+   * The batch's answer and what commits with it: rejects kept with their reasons, the touched
+   * days marked (late data re-bills its day), the per tenant-day counts recorded.
+   */
+  async #settle(
+    trx: Db,
+    items: readonly IngestItem[],
+    batch: Batch,
+    ctx: IngestContext,
+    receivedAt: Date,
+    zones: Map<string, string>,
+    touched: TenantDay[],
+  ): Promise<BatchResult> {
+    const outcomes = batch.outcomes as Outcome[];
+    const rejects: NewIngestReject[] = [];
+    const summary: BatchResult = { accepted: 0, duplicates: 0, rejected: [] };
+    for (let i = 0; i < items.length; i++) {
+      const o = outcomes[i] as Outcome;
+      if (o.kind === 'accepted') summary.accepted += 1;
+      else if (o.kind === 'duplicate') summary.duplicates += 1;
+      else {
+        const item = items[i] as IngestItem;
+        const e = item.parsed.ok ? item.parsed.event : undefined;
+        const tenantId = ownerOf(item, ctx, zones);
+        const eventId = e?.eventId ?? item.hint?.eventId ?? null;
+        rejects.push({
+          source: ctx.source,
+          tenantId,
+          eventId,
+          location: item.location,
+          raw: item.raw,
+          reason: o.reason,
+        });
+        summary.rejected.push({ index: i, eventId, reason: o.reason });
       }
-      // Later repeats inside the batch follow their first occurrence.
-      items.forEach((item, i) => {
-        if (outcomes[i] !== undefined || !item.parsed.ok) return;
-        const e = item.parsed.event;
-        const first = firstByKey.get(e.tenantId, e.eventId) as number;
-        const firstEvent = (items[first] as IngestItem).parsed as { ok: true; event: LoginEvent };
-        const firstOutcome = outcomes[first] as Outcome;
-        if (!sameContent(firstEvent.event, e)) {
-          outcomes[i] = {
-            kind: 'rejected',
-            reason: conflictReason(
-              e,
-              firstEvent.event,
-              `appears earlier (${(items[first] as IngestItem).location})`,
-            ),
-          };
-        } else {
-          outcomes[i] = firstOutcome.kind === 'rejected' ? firstOutcome : DUPLICATE;
-        }
-      });
-      const rejects: NewIngestReject[] = [];
-      const summary: BatchResult = { accepted: 0, duplicates: 0, rejected: [] };
-      items.forEach((item, i) => {
-        const o = outcomes[i] as Outcome;
-        if (o.kind === 'accepted') summary.accepted += 1;
-        else if (o.kind === 'duplicate') summary.duplicates += 1;
-        else {
-          const e = item.parsed.ok ? item.parsed.event : undefined;
-          const tenantId = ownerOf(item, ctx, zones);
-          const eventId = e?.eventId ?? item.hint?.eventId ?? null;
-          rejects.push({
-            source: ctx.source,
-            tenantId,
-            eventId,
-            location: item.location,
-            raw: item.raw,
-            reason: o.reason,
-          });
-          summary.rejected.push({ index: i, eventId, reason: o.reason });
-        }
-      });
-      await insertIngestRejects(trx, rejects, receivedAt);
-      await bumpDayRevisions(trx, touched);
-      await insertIngestCounts(
-        trx,
-        ctx.source,
-        receivedAt,
-        tallyTenantDays(
-          items,
-          (i) => (outcomes[i] as Outcome).kind,
-          (t, ms) => this.#days.dayOf(ms, zones.get(t) as string),
-        ),
-      );
-      return summary;
-    });
-    return { result, outcomes: outcomes as Outcome[] };
+    }
+    await insertIngestRejects(trx, rejects, receivedAt);
+    await bumpDayRevisions(trx, touched);
+    await insertIngestCounts(
+      trx,
+      ctx.source,
+      receivedAt,
+      tallyTenantDays(
+        items,
+        (i) => (outcomes[i] as Outcome).kind,
+        (t, ms) => this.#days.dayOf(ms, zones.get(t) as string),
+      ),
+    );
+    return summary;
   }
 
   #record(
@@ -351,6 +407,28 @@ export class EventIngestor {
         const n = c[slot[outcome]];
         if (n > 0) ingestEvents.inc({ source: ctx.source, tenant, outcome }, n);
       }
+    }
+  }
+}
+
+/** Later repeats inside the batch follow their first occurrence: same content, same fate; other content, a reject. */
+function followFirsts(items: readonly IngestItem[], batch: Batch): void {
+  const { outcomes, firstByKey } = batch;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as IngestItem;
+    if (outcomes[i] !== undefined || !item.parsed.ok) continue;
+    const e = item.parsed.event;
+    const first = firstByKey.get(e.tenantId, e.eventId) as number;
+    const firstItem = items[first] as IngestItem;
+    const firstEvent = (firstItem.parsed as { ok: true; event: LoginEvent }).event;
+    const firstOutcome = outcomes[first] as Outcome;
+    if (!sameContent(firstEvent, e)) {
+      outcomes[i] = {
+        kind: 'rejected',
+        reason: conflictReason(e, firstEvent, `appears earlier (${firstItem.location})`),
+      };
+    } else {
+      outcomes[i] = firstOutcome.kind === 'rejected' ? firstOutcome : DUPLICATE;
     }
   }
 }

@@ -11,21 +11,29 @@ export function tallyTenantDays(
   kindOf: (index: number) => 'accepted' | 'duplicate' | 'rejected',
   dayOf: (tenantId: string, occurredAtMs: number) => string,
 ): TenantDayTally[] {
-  const byKey = new Map<string, TenantDayTally>();
-  items.forEach((item, i) => {
-    if (!item.parsed.ok) return;
+  // tenant -> day -> tally: no key string per event.
+  const byTenant = new Map<string, Map<string, TenantDayTally>>();
+  const all: TenantDayTally[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const parsed = (items[i] as IngestItem).parsed;
+    if (!parsed.ok) continue;
     const kind = kindOf(i);
-    if (kind === 'rejected') return;
-    const e = item.parsed.event;
+    if (kind === 'rejected') continue;
+    const e = parsed.event;
     const day = dayOf(e.tenantId, e.occurredAtMs);
-    const key = `${e.tenantId}\u0000${day}`;
-    let t = byKey.get(key);
+    let days = byTenant.get(e.tenantId);
+    if (!days) {
+      days = new Map();
+      byTenant.set(e.tenantId, days);
+    }
+    let t = days.get(day);
     if (!t) {
       t = { tenantId: e.tenantId, day, accepted: 0, duplicates: 0 };
-      byKey.set(key, t);
+      days.set(day, t);
+      all.push(t);
     }
     if (kind === 'accepted') t.accepted += 1;
     else t.duplicates += 1;
-  });
-  return [...byKey.values()];
+  }
+  return all;
 }

@@ -27,18 +27,26 @@ export class TenantDayCache {
       this.#zones.set(zone, days);
     }
     const utcDay = Math.floor(ms / MS_PER_DAY);
-    for (const epochDay of [utcDay, utcDay - 1, utcDay + 1]) {
-      let cached = days.get(epochDay);
-      if (!cached) {
-        if (days.size >= MAX_DAYS_PER_ZONE) days.clear();
-        const day = new Date(epochDay * MS_PER_DAY).toISOString().slice(0, 10);
-        const bounds = dayBounds(day, zone);
-        cached = { start: bounds.start.getTime(), end: bounds.end.getTime(), day };
-        days.set(epochDay, cached);
-      }
-      if (ms >= cached.start && ms < cached.end) return cached.day;
+    // The UTC date first, then the day before and after (no array per call: this runs per event).
+    return (
+      this.#within(days, utcDay, ms, zone) ??
+      this.#within(days, utcDay - 1, ms, zone) ??
+      this.#within(days, utcDay + 1, ms, zone) ??
+      // Only for an offset beyond ±24 h, which no zone has: the exact, slow answer.
+      dayOf(new Date(ms), zone)
+    );
+  }
+
+  /** The day starting on UTC date `epochDay`'s local date when it holds `ms`, else undefined. */
+  #within(days: Map<number, Cached>, epochDay: number, ms: number, zone: string): Day | undefined {
+    let cached = days.get(epochDay);
+    if (!cached) {
+      if (days.size >= MAX_DAYS_PER_ZONE) days.clear();
+      const day = new Date(epochDay * MS_PER_DAY).toISOString().slice(0, 10);
+      const bounds = dayBounds(day, zone);
+      cached = { start: bounds.start.getTime(), end: bounds.end.getTime(), day };
+      days.set(epochDay, cached);
     }
-    // Only for an offset beyond ±24 h, which no zone has: the exact, slow answer.
-    return dayOf(new Date(ms), zone);
+    return ms >= cached.start && ms < cached.end ? cached.day : undefined;
   }
 }

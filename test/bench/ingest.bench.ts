@@ -1,11 +1,21 @@
 /**
- * Ingest benchmark (issue 3, speed): the same 1,000,000 login events (10 tenants in different
- * zones, 100,000 users, 5% repeats of earlier events) measured in one run as
- *   (a) the floor: psql `\copy` of the distinct events into a bare table with the same primary key,
- *   (b) `billing ingest FILE` (a child process, DATABASE_URL set), with its peak RSS,
+ * Ingest benchmark (issues 3 and 10, speed): 1,000,000 login events (10 tenants in different
+ * zones, 5% repeats of earlier events) in two shapes, measured in one run:
+ *   worst: 100,000 users per tenant and instants spread over a month at random, so nearly every
+ *          event is a user-day of its own (one activity row per event);
+ *   realistic: ~740 users per tenant logging in ~4.5 times per active day (1-8 on most days),
+ *          the file in time order, so activity rows are far fewer than events.
+ * For each shape
+ *   (a) the floor: psql `\copy` of the same distinct FINISHED rows (the seven columns of
+ *       login_events: tenant, event, user, instant, tenant-local day, source, time of receipt)
+ *       into a bare table with the same primary key and collations,
+ *   (b) `billing ingest FILE` (a child process, DATABASE_URL set), with its peak RSS;
+ * then, worst shape only,
  *   (c) HTTP: `billing serve` fed batches of 1,000 by a load generator in this process
  *       (8 requests in flight), with p50/p99 batch latency,
- * then the peak RSS of `billing ingest` of 5,000,000 events (BENCH_BIG=0 skips it).
+ *   (d) the Redis stream: the events XADDed as messages of 10 events (a producer batching a little), read by the stream
+ *       consumer (consumer group, XACK after commit) until every message is acknowledged,
+ *   (e) `billing ingest` of 5,000,000 events, for its rate and peak RSS (BENCH_BIG=0 skips it).
  * Each phase gets a fresh database on a durable local PostgreSQL (fsync on). The CLI measured is
  * the compiled one (`npm run build`, then `node dist/src/cli/main.js`), as production runs it.
  * BENCH_EVENTS, BENCH_BIG (0 = skip) and BENCH_BATCH (--batch-size) change the sizes.
@@ -17,13 +27,18 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { openPostgres } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
+import { startStreamConsumer } from '../../src/ingest/stream-consumer.ts';
+import { TenantDayCache } from '../../src/ingest/tenant-day-cache.ts';
+import { createLogger } from '../../src/logger.ts';
 import { createApiKey } from '../../src/tenancy/api-key.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { runProcess } from '../support/cli.ts';
-import { freePort, type LocalPostgres, startLocalPostgres } from '../support/services.ts';
+import { freePort, type LocalPostgres, startLocalPostgres, startLocalRedis } from '../support/services.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // The compiled CLI, as production runs it (`npm run build` once per bench run): tsx would add
@@ -57,18 +72,45 @@ interface Ev {
   occurredAt: string;
 }
 
-/** Event i of the data set: event 20k+19 repeats event 20k+5 (5% duplicates, same content). */
-function eventAt(i: number): Ev {
+type Shape = (i: number) => Ev;
+
+/**
+ * Event i of a shape: event 20k+19 repeats event 20k+5 (5% duplicates, same content); a
+ * multiplicative hash of the position spreads ids (random-looking keys); the shape picks the
+ * user and the instant from (position, hash).
+ */
+function shaped(i: number, user: (h: number) => number, instant: (n: number, h: number) => number): Ev {
   const n = i % 20 === 19 ? i - 14 : i;
-  // A multiplicative hash spreads ids, users and instants like real traffic (random-looking keys).
   const h = (n * 2_654_435_761) >>> 0;
   return {
     eventId: `ev-${h.toString(36)}-${n.toString(36)}`,
     tenantId: TENANTS[n % 10]?.id as string,
-    userId: `u${h % 100_000}`,
-    occurredAt: new Date(START + (h % MONTH_MS)).toISOString(),
+    userId: `u${user(h)}`,
+    occurredAt: new Date(START + instant(n, h)).toISOString(),
   };
 }
+
+/** Worst shape: 100,000 users per tenant and instants at random over a month. */
+const eventAt: Shape = (i) =>
+  shaped(
+    i,
+    (h) => h % 100_000,
+    (_n, h) => h % MONTH_MS,
+  );
+
+/** Users per tenant of the realistic shape: 1M events / (10 tenants x 30 days x ~4.5 logins). */
+const REAL_USERS = Math.max(1, Math.round(EVENTS / (10 * 30 * 4.5)));
+
+/**
+ * Realistic shape: instants in time order over a month, each tenant's events spread over
+ * REAL_USERS users (~4.5 logins per user and day on average).
+ */
+const realisticEventAt: Shape = (i) =>
+  shaped(
+    i,
+    (h) => h % REAL_USERS,
+    (n) => Math.floor((n * MONTH_MS) / EVENTS),
+  );
 
 /** The machine is shared: every figure is printed next to the load it was measured under. */
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim();
@@ -109,12 +151,17 @@ async function freshDatabase(server: LocalPostgres, name: string): Promise<strin
   return url;
 }
 
+/**
+ * The floor: the distinct events as finished rows (what login_events holds, day included) in a
+ * CSV, copied by psql into a bare table with the same key. Returns rows per second.
+ */
 async function copyFloor(server: LocalPostgres, csv: string, rows: number): Promise<number> {
   const url = await freshDatabase(server, 'bench_copy');
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  await c.query(`CREATE TABLE bare (tenant_id text COLLATE "C", event_id text COLLATE "C", user_id text COLLATE "C",
-    occurred_at timestamptz, PRIMARY KEY (tenant_id, event_id))`);
+  await c.query(`CREATE TABLE bare (tenant_id text COLLATE "C" NOT NULL, event_id text COLLATE "C" NOT NULL,
+    user_id text COLLATE "C" NOT NULL, occurred_at timestamptz NOT NULL, day date NOT NULL, source text NOT NULL,
+    received_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, event_id))`);
   await c.end();
   const t0 = performance.now();
   const r = await runProcess(PSQL, [url, '-c', `\\copy bare FROM '${csv}' WITH (FORMAT csv)`], {
@@ -123,6 +170,25 @@ async function copyFloor(server: LocalPostgres, csv: string, rows: number): Prom
   const s = (performance.now() - t0) / 1000;
   if (r.code !== 0) throw new Error(`psql failed: ${r.stderr}`);
   return rows / s;
+}
+
+/** The data files of a shape: every event as NDJSON, the distinct ones as finished CSV rows. */
+async function writeShape(dir: string, name: string, shape: Shape) {
+  const ndjson = path.join(dir, `${name}.ndjson`);
+  const csv = path.join(dir, `${name}-distinct.csv`);
+  await writeLines(ndjson, EVENTS, (i) => JSON.stringify(shape(i)));
+  const days = new TenantDayCache();
+  const zoneOf = new Map(TENANTS.map((t) => [t.id, t.zone]));
+  const receivedAt = new Date().toISOString();
+  let distinct = 0;
+  await writeLines(csv, EVENTS, (i) => {
+    if (i % 20 === 19) return undefined;
+    distinct += 1;
+    const e = shape(i);
+    const day = days.dayOf(Date.parse(e.occurredAt), zoneOf.get(e.tenantId) as string);
+    return `${e.tenantId},${e.eventId},${e.userId},${e.occurredAt},${day},file,${receivedAt}`;
+  });
+  return { ndjson, csv, distinct };
 }
 
 async function importFile(server: LocalPostgres, file: string, db: string) {
@@ -139,7 +205,10 @@ async function importFile(server: LocalPostgres, file: string, db: string) {
     .filter((l) => l.includes('ingest finished'))
     .map((l) => JSON.parse(l) as { seconds: number; maxRssMb: number; eventsPerSecond: number })[0];
   if (!log) throw new Error(`ingest failed (${r.code}): ${r.stderr.slice(0, 2000)}`);
-  return { wall, ...log, counts: r.stdout.trim().split('\n').at(-1) };
+  const conn = await openPostgres(url, 1);
+  const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM daily_activity`.execute(conn.db);
+  await conn.close();
+  return { wall, ...log, counts: r.stdout.trim().split('\n').at(-1), activityRows: Number(rows[0]?.n) };
 }
 
 async function httpLoad(server: LocalPostgres) {
@@ -213,36 +282,89 @@ async function httpLoad(server: LocalPostgres) {
   };
 }
 
+/** (d) The events through the Redis stream: XADD in messages of 10, consumed until all are acked. */
+/** Events per stream message: one read of 1,000 messages is then one batch of 10,000 (the COPY path). */
+const PER_MESSAGE = 10;
+
+async function streamLoad(server: LocalPostgres) {
+  const url = await freshDatabase(server, 'bench_stream');
+  const redisServer = await startLocalRedis();
+  const redis = new Redis(redisServer.url, { protocol: 2 });
+  const stream = 'billing:login-events';
+  try {
+    let pipeline = redis.pipeline();
+    let messages = 0;
+    for (let i = 0; i < EVENTS; i += PER_MESSAGE) {
+      const events = [];
+      for (let k = i; k < Math.min(EVENTS, i + PER_MESSAGE); k++) events.push(eventAt(k));
+      pipeline.xadd(stream, '*', 'events', JSON.stringify(events));
+      messages += 1;
+      if (messages % 1000 === 0) {
+        await pipeline.exec();
+        pipeline = redis.pipeline();
+      }
+    }
+    await pipeline.exec();
+    const conn = await openPostgres(url, 4);
+    const t0 = performance.now();
+    const consumer = await startStreamConsumer({
+      db: conn.db,
+      redisUrl: redisServer.url,
+      stream,
+      group: 'billing',
+      consumer: 'bench',
+      logger: createLogger('warn'),
+      blockMs: 100,
+    });
+    for (;;) {
+      const groups = (await redis.call('XINFO', 'GROUPS', stream)) as unknown[][];
+      const info = groups[0] as unknown[];
+      const at = (k: string) => info[info.indexOf(k) + 1];
+      if (Number(at('pending')) === 0 && Number(at('entries-read')) === messages) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    await consumer.close();
+    const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM login_events`.execute(conn.db);
+    await conn.close();
+    return { rate: EVENTS / seconds, messages, stored: Number(rows[0]?.n) };
+  } finally {
+    redis.disconnect();
+    await redisServer.stop();
+  }
+}
+
 export async function run(): Promise<void> {
   const build = await runProcess('npm', ['run', 'build'], { env: process.env });
   if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'billing-ingest-bench-'));
   const server = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
   try {
-    const ndjson = path.join(dir, 'events.ndjson');
-    const csv = path.join(dir, 'distinct.csv');
-    await writeLines(ndjson, EVENTS, (i) => JSON.stringify(eventAt(i)));
-    let distinct = 0;
-    await writeLines(csv, EVENTS, (i) => {
-      if (i % 20 === 19) return undefined;
-      distinct += 1;
-      const e = eventAt(i);
-      return `${e.tenantId},${e.eventId},${e.userId},${e.occurredAt}`;
-    });
     console.log(`load average at start: ${loadavg()}; import batches of ${BATCH ?? 'the default (10,000)'}`);
-    console.log(`data: ${EVENTS} events (${distinct} distinct), 10 tenants, 100k users, 5% duplicates`);
-
-    const copyRate = await copyFloor(server, csv, distinct);
-    console.log(
-      `(a) COPY floor (psql \\copy, ${distinct} distinct rows, PK):   ${Math.round(copyRate)} rows/s`,
-    );
-
-    const imp = await importFile(server, ndjson, 'bench_import');
-    const rate = EVENTS / imp.seconds;
-    console.log(
-      `(b) billing ingest (${EVENTS / 1e6}M):   ${Math.round(rate)} events/s (${imp.seconds.toFixed(1)} s in the import, ${imp.wall.toFixed(1)} s wall with start-up), ` +
-        `ratio to COPY ${(rate / copyRate).toFixed(2)}, peak RSS ${imp.maxRssMb} MB, counts ${imp.counts}`,
-    );
+    const shapes = [
+      { name: 'worst', shape: eventAt, what: '100k users per tenant, one activity row per event' },
+      {
+        name: 'realistic',
+        shape: realisticEventAt,
+        what: `${REAL_USERS} users per tenant, ~4.5 logins per active user-day, in time order`,
+      },
+    ];
+    for (const { name, shape, what } of shapes) {
+      const files = await writeShape(dir, name, shape);
+      console.log(
+        `[${name}] ${EVENTS} events (${files.distinct} distinct), 10 tenants, ${what}, 5% duplicates`,
+      );
+      const copyRate = await copyFloor(server, files.csv, files.distinct);
+      console.log(
+        `  (a) COPY floor (psql \\copy of the ${files.distinct} distinct finished rows, PK): ${Math.round(copyRate)} rows/s`,
+      );
+      const imp = await importFile(server, files.ndjson, 'bench_import');
+      const rate = EVENTS / imp.seconds;
+      console.log(
+        `  (b) billing ingest (${EVENTS / 1e6}M): ${Math.round(rate)} events/s (${imp.seconds.toFixed(1)} s in the import, ${imp.wall.toFixed(1)} s wall with start-up), ` +
+          `ratio to COPY ${(rate / copyRate).toFixed(2)}, peak RSS ${imp.maxRssMb} MB, counts ${imp.counts}, activity rows ${imp.activityRows}`,
+      );
+    }
 
     const http = await httpLoad(server);
     console.log(
@@ -250,17 +372,22 @@ export async function run(): Promise<void> {
         `(${http.batches} batches, accepted ${http.accepted}, duplicates ${http.duplicates})`,
     );
 
+    const st = await streamLoad(server);
+    console.log(
+      `(d) Redis stream, ${st.messages} messages of ${PER_MESSAGE} events, consumer group, XACK after commit: ${Math.round(st.rate)} events/s (stored ${st.stored})`,
+    );
+
     if (BIG > 0) {
       const big = path.join(dir, 'big.ndjson');
       await writeLines(big, BIG, (i) => JSON.stringify(eventAt(i)));
       const b = await importFile(server, big, 'bench_big');
       console.log(
-        `(d) billing ingest (${BIG / 1e6}M): ${Math.round(BIG / b.seconds)} events/s, peak RSS ${b.maxRssMb} MB, counts ${b.counts}`,
+        `(e) billing ingest (${BIG / 1e6}M): ${Math.round(BIG / b.seconds)} events/s, peak RSS ${b.maxRssMb} MB, counts ${b.counts}`,
       );
     }
     console.log(`load average at end: ${loadavg()}`);
     console.log(
-      'limits measured on this machine: COPY with PK 217k rows/s; unnest+rollup 50k batches 69k ev/s; staging+rollup 1M batch 101k ev/s',
+      'limits measured on this machine (idle): COPY with PK 217k rows/s; unnest+rollup 50k batches 69k ev/s; staging+rollup 1M batch 101k ev/s',
     );
   } finally {
     await server.stop();

@@ -68,5 +68,6 @@ export async function insertLoginEventsByCopy(
       day, ord FROM login_event_staging`,
     source,
     receivedAt,
+    false,
   );
 }

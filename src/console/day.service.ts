@@ -2,11 +2,13 @@ import { billDay } from '../billing/bill-day.service.ts';
 import type { Db } from '../db/database.ts';
 import { diffRunLines, type StoredChargeLine } from '../db/repositories/charge-line.repository.ts';
 import { pageRunLines } from '../db/repositories/console-day.repository.ts';
-import { type Revision, readDayRevision } from '../db/repositories/day-revision.repository.ts';
-import { listRuns, type Run } from '../db/repositories/run.repository.ts';
-import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { readDayRevision } from '../db/repositories/day-revision.repository.ts';
+import { listRuns } from '../db/repositories/run.repository.ts';
+import { findTenant } from '../db/repositories/tenant.repository.ts';
 import type { AmountDiff, RunDiff } from '../domain/adjustments.ts';
 import { isValidDay } from '../domain/calendar.ts';
+import type { Revision, Run } from '../domain/run.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { NotFoundError } from '../insight/errors.ts';
 

@@ -6,10 +6,11 @@ import {
   listApiKeys,
   revokeApiKey,
 } from '../db/repositories/api-key.repository.ts';
-import { findTenant, insertTenant, listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { findTenant, insertTenant, listTenants } from '../db/repositories/tenant.repository.ts';
 import { isValidTimeZone } from '../domain/calendar.ts';
 import { isIsoCurrency } from '../domain/money.ts';
 import { describeZodError } from '../domain/settings.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { ConflictError, InputError } from '../errors.ts';
 import { issueApiKey, keyState } from './api-key.ts';
 

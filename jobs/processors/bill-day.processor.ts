@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import type { Logger } from '../../src/logger.ts';
 import { parsePayload } from '../payload.ts';
 import { billDayPayload } from '../queues.ts';
@@ -11,7 +10,7 @@ import { billDayForJob, type JobOutcome } from './job-outcome.ts';
  * run (a duplicate plan, a manual run, its own retry after commit) ends as `skipped: up-to-date`
  * (billDay judges it under the day's lock), so it ends in the same state however often it ran.
  */
-export function billDayProcessor(deps: { db: Kysely<Database>; logger: Logger }) {
+export function billDayProcessor(deps: { db: Db; logger: Logger }) {
   return async (job: Job): Promise<JobOutcome> => {
     const p = parsePayload(billDayPayload, job);
     return billDayForJob(deps, job, {

@@ -11,22 +11,25 @@
  *   npm run bench -- console
  *   BENCH_USERS=100000 BENCH_DAYS=30 npm run bench -- console
  */
+
 import { sql } from 'kysely';
 import { registerConsole } from '../../src/console/console.plugin.ts';
-import { openPostgres } from '../../src/db/connection.ts';
 import type { Db } from '../../src/db/database.ts';
-import { migrateToLatest } from '../../src/db/migrator.ts';
 import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/logger.ts';
-import { startLocalPostgres } from '../support/services.ts';
+import {
+  BENCH_MONTH,
+  BENCH_ZONE,
+  benchScale,
+  insertBenchTenant,
+  withBenchDatabase,
+} from './bench-database.ts';
 
-const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
-const DAYS = Number(process.env.BENCH_DAYS ?? 10);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const MONTH = '2026-11';
+const { users: USERS, days: DAYS, rounds: ROUNDS } = benchScale(3);
+const MONTH = BENCH_MONTH;
 const TENANT = 'big';
-const TZ = 'Europe/Prague';
+const _TZ = BENCH_ZONE;
 /** The business clock: after the last generated day's cut-off. */
 const NOW = new Date(`${MONTH}-${String(DAYS + 1).padStart(2, '0')}T12:00:00Z`);
 const USER = 'bench';
@@ -34,9 +37,7 @@ const PASSWORD = 'bench-console-password';
 const uid = (i: number) => `u${String(i).padStart(7, '0')}`;
 
 export async function seed(db: Db): Promise<void> {
-  await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big Contact Centre', ${TZ}, 'EUR')`.execute(
-    db,
-  );
+  await insertBenchTenant(db, TENANT, 'Big Contact Centre');
   await sql`
     INSERT INTO price_books (tenant_id, currency, valid_from, monthly_dashboard, monthly_standard,
       monthly_professional, monthly_enterprise, monthly_developer, monthly_recording,
@@ -110,11 +111,7 @@ function median(xs: number[]): number {
 }
 
 export async function run(): Promise<void> {
-  const pg = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
-  const conn = await openPostgres(pg.url, 10);
-  const { db } = conn;
-  try {
-    await migrateToLatest(db);
+  await withBenchDatabase({ poolSize: 10, sharedBuffers: '1GB' }, async (db) => {
     await seed(db);
     const { rows } = await sql<{ lines: string; runs: string }>`
       SELECT (SELECT count(*) FROM charge_lines)::text AS lines, (SELECT count(*) FROM runs)::text AS runs`.execute(
@@ -179,8 +176,5 @@ export async function run(): Promise<void> {
       `\nconsole pages, tenant of ${USERS.toLocaleString('en')} users, ${DAYS} days billed (${Number(rows[0]?.lines).toLocaleString('en')} charge lines, ${rows[0]?.runs} runs), PostgreSQL 15, over HTTP:`,
     );
     console.table(results);
-  } finally {
-    await conn.close();
-    await pg.stop();
-  }
+  });
 }

@@ -12,28 +12,32 @@
  *   npm run bench -- export                  (BENCH_USERS=1000000 BENCH_DAYS=10 by default)
  *   BENCH_DAYS=30 npm run bench -- export    (the whole month: ~34M lines; generation alone ~6 min here)
  */
+
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { openPostgres } from '../../src/db/connection.ts';
-import { migrateToLatest } from '../../src/db/migrator.ts';
+import type { Db } from '../../src/db/database.ts';
 import { invoiceRowsQuery } from '../../src/db/repositories/invoice.repository.ts';
 import { monthBounds } from '../../src/domain/calendar.ts';
-import { startLocalPostgres } from '../support/services.ts';
+import {
+  BENCH_MONTH,
+  BENCH_ZONE,
+  benchScale,
+  insertBenchTenant,
+  withBenchDatabase,
+} from './bench-database.ts';
 import { buildDist } from './build-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/billing.js');
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
-const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
-const DAYS = Number(process.env.BENCH_DAYS ?? 10);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
-const MONTH = '2026-11';
+const { users: USERS, days: DAYS, rounds: ROUNDS } = benchScale(1);
+const MONTH = BENCH_MONTH;
 const TENANT = 'big';
-const TZ = 'Europe/Prague';
+const TZ = BENCH_ZONE;
 
 interface Measured {
   seconds: number;
@@ -85,15 +89,19 @@ function inlineParameters(text: string, parameters: readonly unknown[]): string 
 }
 
 export async function run(): Promise<void> {
-  const pg = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
   const dir = mkdtempSync(path.join(tmpdir(), 'billing-export-bench-'));
-  const conn = await openPostgres(pg.url, 2);
-  const { db } = conn;
   try {
-    await migrateToLatest(db);
-    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big', ${TZ}, 'EUR')`.execute(
-      db,
+    await withBenchDatabase({ poolSize: 2, sharedBuffers: '1GB' }, (db, url) =>
+      generateAndMeasure(db, url, dir),
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function generateAndMeasure(db: Db, url: string, dir: string): Promise<void> {
+  {
+    await insertBenchTenant(db, TENANT, 'Big');
     // Names: one settings version per user, effective before the month.
     await sql`
       INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings,
@@ -166,7 +174,7 @@ export async function run(): Promise<void> {
     const exportFile = path.join(dir, 'export.csv');
     const main = await buildDist(dir);
     // BILLING_FROM_SOURCE: bin/billing.js (the tsx variant) would otherwise run a fresh dist/.
-    const env = { ...process.env, DATABASE_URL: pg.url, LOG_LEVEL: 'warn', BILLING_FROM_SOURCE: '1' };
+    const env = { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn', BILLING_FROM_SOURCE: '1' };
     // The third variant caps V8's young generation (a runtime flag, no code change): most of the
     // export's RSS above the program's baseline is garbage V8 has not collected yet.
     const variants = [
@@ -183,7 +191,7 @@ export async function run(): Promise<void> {
     const copies: Measured[] = [];
     const exports: Record<string, Measured[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
     for (let round = 1; round <= ROUNDS; round++) {
-      const c = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', copySql], copyFile);
+      const c = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', copySql], copyFile);
       copies.push({ ...c, ...fileStats(copyFile) });
       let line = `round ${round}: COPY ${c.seconds.toFixed(2)} s`;
       for (const v of variants) {
@@ -228,9 +236,5 @@ export async function run(): Promise<void> {
       `lines ${lines.toLocaleString('en')}, line total ${counts[0]?.total} minor units; targets: export <= 2x COPY, peak RSS <= 150 MB`,
     );
     console.log(`COPY command: psql -c '${copySql.replace(/\s+/g, ' ')}'`);
-  } finally {
-    await conn.close();
-    await pg.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }

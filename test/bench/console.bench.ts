@@ -18,18 +18,10 @@ import type { Db } from '../../src/db/database.ts';
 import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/logger.ts';
-import {
-  BENCH_MONTH,
-  BENCH_ZONE,
-  benchScale,
-  insertBenchTenant,
-  withBenchDatabase,
-} from './bench-database.ts';
+import { benchScale, fillBenchRun, insertBenchTenant, withBenchDatabase } from './bench-database.ts';
 
-const { users: USERS, days: DAYS, rounds: ROUNDS } = benchScale(3);
-const MONTH = BENCH_MONTH;
+const { users: USERS, days: DAYS, rounds: ROUNDS, month: MONTH } = benchScale(3);
 const TENANT = 'big';
-const _TZ = BENCH_ZONE;
 /** The business clock: after the last generated day's cut-off. */
 const NOW = new Date(`${MONTH}-${String(DAYS + 1).padStart(2, '0')}T12:00:00Z`);
 const USER = 'bench';
@@ -76,16 +68,7 @@ export async function seed(db: Db): Promise<void> {
         VALUES (${TENANT}, ${day}::date, 'charge', ${second ? 'replay' : 'schedule'}, ${d !== 1 || second}, 1, now(), now(), 0, 0, 'EUR',
                 ${d === 1 && !second ? sql`now()` : sql`NULL`}) RETURNING id`.execute(db);
       const runId = rows[0]?.id as string;
-      await sql`
-        INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
-        SELECT ${runId}, user_id, item, billing,
-               CASE WHEN billing = 'daily' THEN price ELSE price * ${d} / 30 - price * ${d - 1} / 30 END, price, 1
-        FROM bench_universe
-        WHERE (billing = 'monthly' OR (i::bigint * 2654435761 + ${d} * 40503) % 100 < 50)
-          AND NOT (${second} AND i = 1)`.execute(db);
-      await sql`UPDATE runs SET line_count = s.n, total = s.t
-                FROM (SELECT count(*) AS n, sum(amount) AS t FROM charge_lines WHERE run_id = ${runId}) s
-                WHERE id = ${runId}`.execute(db);
+      await fillBenchRun(db, runId, d, 50, sql`NOT (${second} AND i = 1)`);
     }
     await bumpDayRevisions(db, [{ tenantId: TENANT, day }]);
     process.stdout.write(

@@ -22,22 +22,14 @@ import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
 import { invoiceRowsQuery } from '../../src/db/repositories/invoice.repository.ts';
 import { monthBounds } from '../../src/domain/calendar.ts';
-import {
-  BENCH_MONTH,
-  BENCH_ZONE,
-  benchScale,
-  insertBenchTenant,
-  withBenchDatabase,
-} from './bench-database.ts';
+import { benchScale, fillBenchRun, insertBenchTenant, withBenchDatabase } from './bench-database.ts';
 import { buildDist } from './build-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/billing.js');
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
-const { users: USERS, days: DAYS, rounds: ROUNDS } = benchScale(1);
-const MONTH = BENCH_MONTH;
+const { users: USERS, days: DAYS, rounds: ROUNDS, month: MONTH, zone: TZ } = benchScale(1);
 const TENANT = 'big';
-const TZ = BENCH_ZONE;
 
 interface Measured {
   seconds: number;
@@ -139,15 +131,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         db,
       );
       const runId = rows[0]?.id as string;
-      await sql`
-        INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
-        SELECT ${runId}, user_id, item, billing,
-               CASE WHEN billing = 'daily' THEN price ELSE price * ${d} / 30 - price * ${d - 1} / 30 END, price, 1
-        FROM bench_universe
-        WHERE billing = 'monthly' OR (i::bigint * 2654435761 + ${d} * 40503) % 100 < 40`.execute(db);
-      await sql`UPDATE runs SET line_count = s.n, total = s.t
-                FROM (SELECT count(*) AS n, sum(amount) AS t FROM charge_lines WHERE run_id = ${runId}) s
-                WHERE id = ${runId}`.execute(db);
+      await fillBenchRun(db, runId, d, 40);
       process.stdout.write(
         `\rgenerating day ${d}/${DAYS} (${((performance.now() - genStart) / 1000).toFixed(0)} s)`,
       );

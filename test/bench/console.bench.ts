@@ -18,6 +18,7 @@ import type { Db } from '../../src/db/database.ts';
 import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/logger.ts';
+import { basicAuth } from '../support/http.ts';
 import { benchScale, fillBenchRun, insertBenchTenant, withBenchDatabase } from './bench-database.ts';
 
 const { users: USERS, days: DAYS, rounds: ROUNDS, month: MONTH } = benchScale(3);
@@ -108,7 +109,7 @@ export async function run(): Promise<void> {
     const app = buildServer({ db, logger: createLogger('warn'), now: () => NOW });
     await registerConsole(app, { db, user: USER, password: PASSWORD, now: () => NOW });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
-    const auth = { authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` };
+    const auth = { authorization: basicAuth(USER, PASSWORD) };
     const get = async (path: string): Promise<{ seconds: number; bytes: number }> => {
       const t0 = performance.now();
       const res = await fetch(`${base}${path}`, { headers: auth });

@@ -1,4 +1,4 @@
-import type { ColumnType, Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import type { ColumnType, Kysely, Selectable, Transaction } from 'kysely';
 import type { RunTrigger } from '../domain/run.ts';
 
 /** int8 comes back from pg as a string; we write numbers (safe integers) or strings. */
@@ -224,4 +224,3 @@ export interface Database {
 export type Db = Kysely<Database> | Transaction<Database>;
 
 export type TenantRow = Selectable<TenantsTable>;
-export type NewSettingsVersionRow = Insertable<SettingsVersionsTable>;

@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
-import type { Kysely } from 'kysely';
 import { billingLag } from '../src/billing/due-days.service.ts';
-import type { Database, Db } from '../src/db/database.ts';
+import type { Db } from '../src/db/database.ts';
 import { listTenants } from '../src/db/repositories/tenant.repository.ts';
 import { ANOMALY_CODES } from '../src/domain/anomalies.ts';
 import { dayOf, monthOf } from '../src/domain/calendar.ts';
@@ -34,7 +33,7 @@ export async function updateLagGauge(db: Db, now: Date): Promise<void> {
  * month (in its zone) show each anomaly of `billing reconcile` (0 for codes not seen, so alerts
  * can use `> 0`). Reads only; the gauge is rebuilt in one synchronous step at the end.
  */
-export async function updateAnomalyGauge(db: Kysely<Database>, now: Date): Promise<void> {
+export async function updateAnomalyGauge(db: Db, now: Date): Promise<void> {
   const counts: Array<{ tenant: string; code: string; n: number }> = [];
   for (const tenant of await listTenants(db)) {
     const month = monthOf(dayOf(now, tenant.timezone));

@@ -38,7 +38,6 @@ export const billDayPayload = z.strictObject({
 /** One tenant-day replay requested by ops; `now` is the instant of the request. */
 export const replayDayPayload = z.strictObject({ tenantId, day, now: instant });
 
-export type PlanNightPayload = z.infer<typeof planNightPayload>;
 export type BillDayPayload = z.infer<typeof billDayPayload>;
 export type ReplayDayPayload = z.infer<typeof replayDayPayload>;
 

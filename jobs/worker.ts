@@ -1,7 +1,6 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Kysely } from 'kysely';
-import type { Database } from '../src/db/database.ts';
+import type { Db } from '../src/db/database.ts';
 import type { Logger } from '../src/logger.ts';
 import { updateQueueGauges } from './gauges.ts';
 import { billDayProcessor } from './processors/bill-day.processor.ts';
@@ -11,7 +10,7 @@ import { BILL_DAY, BILL_QUEUE, type BillingQueues, openQueues, PLAN_QUEUE, REPLA
 import { upsertPlanSchedule } from './scheduler.ts';
 
 export interface BillingWorkerOptions {
-  db: Kysely<Database>;
+  db: Db;
   redisUrl: string;
   /** Redis key prefix of the queues (BILLING_QUEUE_PREFIX). */
   prefix: string;
@@ -42,6 +41,9 @@ export interface BillingWorker {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
+/** The jobs each worker of this process is running, with their lock tokens (to hand them back). */
+type InFlight = Map<string, { job: Job; token: string | undefined }>;
+
 /**
  * Starts the billing workers of this process: the plan queue (concurrency 1: one planning at a
  * time per process; several processes may plan the same night, which the bill-day staleness
@@ -50,19 +52,47 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
  * back to wait once, a second stall fails it).
  */
 export async function startBillingWorker(opts: BillingWorkerOptions): Promise<BillingWorker> {
-  const { db, logger } = opts;
+  const { logger } = opts;
   // BullMQ workers block on Redis: maxRetriesPerRequest must be null so that a Redis restart
   // pauses them instead of failing their commands.
   const connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (e) => logger.warn({ err: e }, 'redis connection error'));
-  const onError = (e: Error) => logger.error({ err: e }, 'queue error');
-  const queues = openQueues(connection, opts.prefix, onError);
+  const queues = openQueues(connection, opts.prefix, (e) => logger.error({ err: e }, 'queue error'));
   if (opts.schedule) {
     const pattern = await upsertPlanSchedule(queues.plan, opts.schedule.pattern, opts.schedule.source);
     logger.info({ pattern, tz: 'UTC' }, 'plan-night schedule registered');
   }
+  const inFlight: InFlight = new Map();
+  const workers = openWorkers(opts, connection, queues, inFlight);
+  for (const w of workers) logWorkerEvents(w, logger);
+  const upkeep = setInterval(() => void keepUp(opts, queues), opts.gaugeIntervalMs ?? 30_000);
+  upkeep.unref();
+  logger.info({ prefix: opts.prefix, concurrency: opts.concurrency }, 'billing worker started');
 
-  const inFlight = new Map<string, { job: Job; token: string | undefined }>();
+  return {
+    queues,
+    workers,
+    async close(graceMs = 10_000) {
+      clearInterval(upkeep);
+      const graceful = Promise.all(workers.map((w) => w.close())).then(() => true);
+      const finished = await Promise.race([graceful, sleep(graceMs).then(() => false)]);
+      const handedBack = finished ? 0 : await handBack(inFlight, logger);
+      await queues.close();
+      await connection.quit().catch(() => connection.disconnect());
+      logger.info({ finished, handedBack }, 'billing worker closed');
+      return { finished, handedBack };
+    },
+  };
+}
+
+/** The plan worker (concurrency 1) and the bill worker, each job tracked in `inFlight` while it runs. */
+function openWorkers(
+  opts: BillingWorkerOptions,
+  connection: Redis,
+  queues: BillingQueues,
+  inFlight: InFlight,
+): Worker[] {
+  const { db, logger } = opts;
   const track =
     <R>(process: (job: Job) => Promise<R>) =>
     async (job: Job, token?: string): Promise<R> => {
@@ -74,7 +104,6 @@ export async function startBillingWorker(opts: BillingWorkerOptions): Promise<Bi
         inFlight.delete(key);
       }
     };
-
   const planNight = planNightProcessor({
     db,
     bill: queues.bill,
@@ -97,69 +126,58 @@ export async function startBillingWorker(opts: BillingWorkerOptions): Promise<Bi
     }),
     { connection, prefix: opts.prefix, concurrency: opts.concurrency },
   );
-  const workers = [planWorker, billWorker];
-  for (const w of workers) {
-    w.on('error', (e) => logger.error({ err: e, queue: w.name }, 'worker error'));
-    w.on('failed', (job, e) => {
-      const data = (job?.data ?? {}) as { tenantId?: unknown; day?: unknown };
-      logger.warn(
-        {
-          jobId: job?.id,
-          queue: w.name,
-          tenantId: typeof data.tenantId === 'string' ? data.tenantId : undefined,
-          day: typeof data.day === 'string' ? data.day : undefined,
-          attemptsMade: job?.attemptsMade,
-          err: e.message,
-        },
-        'job failed',
-      );
-    });
-  }
-  const refresh = async () => {
-    await updateQueueGauges([queues.plan, queues.bill]).catch((e) =>
-      logger.warn({ err: e }, 'queue gauges not updated'),
-    );
-    // Idempotent: after Redis lost its data (a restart without persistence, a new instance) the
-    // schedule comes back within one interval, without restarting the workers.
-    if (opts.schedule) {
-      await upsertPlanSchedule(queues.plan, opts.schedule.pattern, opts.schedule.source).catch((e) =>
-        logger.warn({ err: e }, 'plan-night schedule not re-registered; retrying at the next interval'),
-      );
-    }
-  };
-  const gauges = setInterval(() => void refresh(), opts.gaugeIntervalMs ?? 30_000);
-  gauges.unref();
-  logger.info({ prefix: opts.prefix, concurrency: opts.concurrency }, 'billing worker started');
+  return [planWorker, billWorker];
+}
 
-  return {
-    queues,
-    workers,
-    async close(graceMs = 10_000) {
-      clearInterval(gauges);
-      const graceful = Promise.all(workers.map((w) => w.close())).then(() => true);
-      const finished = await Promise.race([graceful, sleep(graceMs).then(() => false)]);
-      let handedBack = 0;
-      if (!finished) {
-        // Each run is one database transaction: a job cut off here commits nothing when the
-        // process exits, and moving it back to wait lets another worker start it at once
-        // instead of after the stalled-job check. (`worker.close(true)` would not help: a
-        // second close returns the first, still pending, graceful one.)
-        for (const { job, token } of inFlight.values()) {
-          try {
-            await job.moveToWait(token);
-            handedBack++;
-          } catch (e) {
-            logger.warn(
-              { err: e, jobId: job.id },
-              'job not handed back; stalled-job recovery will return it',
-            );
-          }
-        }
-      }
-      await queues.close();
-      await connection.quit().catch(() => connection.disconnect());
-      logger.info({ finished, handedBack }, 'billing worker closed');
-      return { finished, handedBack };
-    },
-  };
+function logWorkerEvents(w: Worker, logger: Logger): void {
+  w.on('error', (e) => logger.error({ err: e, queue: w.name }, 'worker error'));
+  w.on('failed', (job, e) => {
+    const data = (job?.data ?? {}) as { tenantId?: unknown; day?: unknown };
+    logger.warn(
+      {
+        jobId: job?.id,
+        queue: w.name,
+        tenantId: typeof data.tenantId === 'string' ? data.tenantId : undefined,
+        day: typeof data.day === 'string' ? data.day : undefined,
+        attemptsMade: job?.attemptsMade,
+        err: e.message,
+      },
+      'job failed',
+    );
+  });
+}
+
+/** Every interval: the queue gauges, and the schedule registered again. */
+async function keepUp(opts: BillingWorkerOptions, queues: BillingQueues): Promise<void> {
+  const { logger, schedule } = opts;
+  await updateQueueGauges([queues.plan, queues.bill]).catch((e) =>
+    logger.warn({ err: e }, 'queue gauges not updated'),
+  );
+  // Idempotent: after Redis lost its data (a restart without persistence, a new instance) the
+  // schedule comes back within one interval, without restarting the workers.
+  if (schedule) {
+    await upsertPlanSchedule(queues.plan, schedule.pattern, schedule.source).catch((e) =>
+      logger.warn({ err: e }, 'plan-night schedule not re-registered; retrying at the next interval'),
+    );
+  }
+}
+
+/**
+ * Moves the jobs still running back to wait; returns how many. Each run is one database
+ * transaction: a job cut off here commits nothing when the process exits, and moving it back to
+ * wait lets another worker start it at once instead of after the stalled-job check.
+ * (`worker.close(true)` would not help: a second close returns the first, still pending,
+ * graceful one.)
+ */
+async function handBack(inFlight: InFlight, logger: Logger): Promise<number> {
+  let handedBack = 0;
+  for (const { job, token } of inFlight.values()) {
+    try {
+      await job.moveToWait(token);
+      handedBack++;
+    } catch (e) {
+      logger.warn({ err: e, jobId: job.id }, 'job not handed back; stalled-job recovery will return it');
+    }
+  }
+  return handedBack;
 }

@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import type { Logger } from '../../src/logger.ts';
 import { NightCache } from '../night-cache.ts';
 import { parsePayload } from '../payload.ts';
@@ -14,7 +13,7 @@ import { billDayForJob, type JobOutcome } from './job-outcome.ts';
  * The tenant, first day and price books come from the night's cache on a first attempt; a retry
  * (e.g. after a price was loaded late) reads them afresh.
  */
-export function billDayProcessor(deps: { db: Kysely<Database>; logger: Logger }) {
+export function billDayProcessor(deps: { db: Db; logger: Logger }) {
   const night = new NightCache(deps.db);
   return async (job: Job): Promise<JobOutcome> => {
     const p = parsePayload(billDayPayload, job);

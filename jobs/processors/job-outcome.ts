@@ -1,8 +1,7 @@
 import { type Job, UnrecoverableError } from 'bullmq';
-import type { Kysely } from 'kysely';
 import { type BillDayInput, type BillDayOutcome, billDay } from '../../src/billing/bill-day.service.ts';
 import { DayNotBillableError, UnknownTenantError } from '../../src/billing/errors.ts';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import type { Minor } from '../../src/domain/money.ts';
 import type { Logger } from '../../src/logger.ts';
 
@@ -41,7 +40,7 @@ export function summary(outcome: BillDayOutcome): JobOutcome {
  * outcome is stored in Redis), errors mapped for BullMQ's retries.
  */
 export async function billDayForJob(
-  deps: { db: Kysely<Database>; logger: Logger },
+  deps: { db: Db; logger: Logger },
   job: Job,
   input: Omit<BillDayInput, 'jobId' | 'maxDiffRows'>,
 ): Promise<JobOutcome> {

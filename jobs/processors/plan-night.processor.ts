@@ -1,7 +1,6 @@
 import type { Job, Queue } from 'bullmq';
-import type { Kysely } from 'kysely';
 import { duePages } from '../../src/billing/due-days.service.ts';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import type { Logger } from '../../src/logger.ts';
 import { enqueueBillDays } from '../enqueue.ts';
 import { updateLagGauge, updateQueueGauges } from '../gauges.ts';
@@ -29,12 +28,7 @@ export const DEFAULT_PLAN_MAX_JOBS = 5000;
  * cap without being queued twice, so the queue never holds much more than `maxJobs` bill-day
  * jobs, however far back a version was dated.
  */
-export function planNightProcessor(deps: {
-  db: Kysely<Database>;
-  bill: Queue;
-  logger: Logger;
-  maxJobs?: number;
-}) {
+export function planNightProcessor(deps: { db: Db; bill: Queue; logger: Logger; maxJobs?: number }) {
   const maxJobs = deps.maxJobs ?? DEFAULT_PLAN_MAX_JOBS;
   return async (job: Job): Promise<{ now: string; due: number; planned: number }> => {
     const now = planningInstant(job, parsePayload(planNightPayload, job).now);

@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../src/db/database.ts';
+import type { Db } from '../../src/db/database.ts';
 import type { Logger } from '../../src/logger.ts';
 import { parsePayload } from '../payload.ts';
 import { replayDayPayload } from '../queues.ts';
@@ -11,7 +10,7 @@ import { billDayForJob, type JobOutcome } from './job-outcome.ts';
  * billDay as `billing replay` (a closed period gets adjustment lines). Idempotent: replaying
  * unchanged data reproduces the same lines.
  */
-export function replayDayProcessor(deps: { db: Kysely<Database>; logger: Logger }) {
+export function replayDayProcessor(deps: { db: Db; logger: Logger }) {
   return async (job: Job): Promise<JobOutcome> => {
     const p = parsePayload(replayDayPayload, job);
     return billDayForJob(deps, job, {

@@ -1,9 +1,9 @@
 import type { Db } from '../db/database.ts';
 import { listAdjustmentLines } from '../db/repositories/adjustment-line.repository.ts';
 import { closedMonthsAfter } from '../db/repositories/period.repository.ts';
-import type { Run } from '../db/repositories/run.repository.ts';
 import type { Month } from '../domain/calendar.ts';
 import { sumMinor } from '../domain/money.ts';
+import type { Run } from '../domain/run.ts';
 
 /** The month after `month` (`2026-12` -> `2027-01`). */
 export function nextMonth(month: Month): Month {

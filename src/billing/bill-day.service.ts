@@ -1,4 +1,4 @@
-import type { Db, RunTrigger } from '../db/database.ts';
+import type { Db } from '../db/database.ts';
 import {
   diffBilledAgainstComputed,
   insertAdjustmentLines,
@@ -15,7 +15,6 @@ import { type DayLinesParams, firstNeededItem } from '../db/repositories/day-lin
 import {
   latestRunRevision,
   maxRunRevision,
-  type Revision,
   readDayRevision,
 } from '../db/repositories/day-revision.repository.ts';
 import { findPeriod, lockPeriod } from '../db/repositories/period.repository.ts';
@@ -25,11 +24,10 @@ import {
   finishRun,
   insertRun,
   lockTenantDay,
-  type Run,
   tuneForDayRun,
 } from '../db/repositories/run.repository.ts';
 import { insertRunFailure } from '../db/repositories/run-failure.repository.ts';
-import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { findTenant } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import { adjustmentLines, type RunDiff } from '../domain/adjustments.ts';
 import { billableAt, dayBounds, dayOfMonth, daysInMonth, isValidDay, monthOf } from '../domain/calendar.ts';
@@ -37,6 +35,8 @@ import { MissingPriceError } from '../domain/charge-lines.ts';
 import { DomainError } from '../domain/errors.ts';
 import { type Minor, sumMinor } from '../domain/money.ts';
 import { type PriceBook, priceBookInForce } from '../domain/price-book.ts';
+import type { Revision, Run, RunTrigger } from '../domain/run.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { runAmount, runLines, runSeconds, runsTotal } from '../metrics.ts';

@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.ts';
-import { pruneConsumedMarks, type Revision } from '../db/repositories/day-revision.repository.ts';
+import { pruneConsumedMarks } from '../db/repositories/day-revision.repository.ts';
 import {
   type DueCursor,
   findDueDayPage,
@@ -8,6 +8,7 @@ import {
   type PlanRange,
 } from '../db/repositories/due-day.repository.ts';
 import { dayOf, latestBillableDay } from '../domain/calendar.ts';
+import type { Revision } from '../domain/run.ts';
 
 export type DueTrigger = 'schedule' | 'catch-up' | 'late-data';
 export type { DueCursor };

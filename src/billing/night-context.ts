@@ -1,9 +1,9 @@
 import type { Db } from '../db/database.ts';
 import { listTenantPlanStarts } from '../db/repositories/due-day.repository.ts';
 import { listAllPriceBooks } from '../db/repositories/price-book.repository.ts';
-import type { Tenant } from '../db/repositories/tenant.repository.ts';
 import { type Day, dayOf } from '../domain/calendar.ts';
 import type { PriceBook } from '../domain/price-book.ts';
+import type { Tenant } from '../domain/tenant.ts';
 
 /**
  * What billing a tenant-day reads before its transaction and what does not change within a

@@ -1,6 +1,7 @@
-import type { Db, RunTrigger } from '../db/database.ts';
-import type { Tenant } from '../db/repositories/tenant.repository.ts';
+import type { Db } from '../db/database.ts';
 import { addDays, billableAt, type Day, dayCount, latestBillableDay } from '../domain/calendar.ts';
+import type { RunTrigger } from '../domain/run.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import type { Logger } from '../logger.ts';
 import { runsTotal } from '../metrics.ts';
 import { type BillDayOutcome, billDay } from './bill-day.service.ts';

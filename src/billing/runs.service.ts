@@ -1,5 +1,6 @@
 import type { Db } from '../db/database.ts';
-import { listRuns as listStoredRuns, type Run, type RunFilter } from '../db/repositories/run.repository.ts';
+import { listRuns as listStoredRuns, type RunFilter } from '../db/repositories/run.repository.ts';
+import type { Run } from '../domain/run.ts';
 
 export type { Run, RunFilter };
 

@@ -1,6 +1,7 @@
 import type { Db } from '../db/database.ts';
-import { findTenant, listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { findTenant, listTenants } from '../db/repositories/tenant.repository.ts';
 import { type Day, isValidDay } from '../domain/calendar.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { UnknownTenantError } from './errors.ts';
 

@@ -1,7 +1,7 @@
 import type { Db } from '../db/database.ts';
 import { firstVersionInstant } from '../db/repositories/day-lines.repository.ts';
-import type { Tenant } from '../db/repositories/tenant.repository.ts';
 import { type Day, dayOf } from '../domain/calendar.ts';
+import type { Tenant } from '../domain/tenant.ts';
 
 /**
  * The tenant's first day (`docs/billing.md`, Runs): the local day of its earliest settings version,

@@ -18,6 +18,30 @@ export interface RangeOptions {
   tenant?: string;
 }
 
+/**
+ * A command over a range of tenant-days billed in this process (`run`, `replay`): the range
+ * options and whatever `options` adds, `runRangeFromCli` with `extra`, then `print` of the
+ * results and `finishRange` (exit code, failed days).
+ */
+export function registerRangeCommand<O extends RangeOptions>(
+  program: Command,
+  ctx: CliContext,
+  spec: {
+    name: string;
+    description: string;
+    options?: (cmd: Command) => Command;
+    extra: (opts: O) => Pick<BillRangeInput, 'trigger' | 'dryRun' | 'maxDiffRows'>;
+    print: (result: BillRangeResult, opts: O) => void;
+  },
+): void {
+  const cmd = rangeOptions(program.command(spec.name).description(spec.description));
+  (spec.options?.(cmd) ?? cmd).action(async (opts: O) => {
+    const result = await runRangeFromCli(ctx, opts, spec.extra(opts));
+    spec.print(result, opts);
+    finishRange(result);
+  });
+}
+
 /** The options `run`, `replay` and `queue replay` share. */
 export function rangeOptions(cmd: Command): Command {
   return cmd
@@ -87,6 +111,11 @@ export function rangeSummary(result: BillRangeResult): string | undefined {
     .filter((s) => counts.has(s))
     .map((s) => `${counts.get(s)} ${s}`);
   return `${result.results.length} tenant-days: ${parts.join(', ')}${result.interrupted ? ' (interrupted)' : ''}`;
+}
+
+/** The line of a range of days before the tenant's first day. */
+export function skippedLine(r: { tenantId: string; day: string; through?: string | undefined }): string {
+  return `${r.tenantId} ${r.day}${r.through ? `..${r.through}` : ''}: skipped (before the tenant's first day)`;
 }
 
 /** After printing: exit 130 when interrupted, exit 1 naming every failed tenant-day. */

@@ -7,12 +7,14 @@ import {
   type ItemTotal,
   runItemTotals,
 } from '../db/repositories/console-month.repository.ts';
-import { type Revision, readDayRevision } from '../db/repositories/day-revision.repository.ts';
-import { listRuns, type Run } from '../db/repositories/run.repository.ts';
-import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { readDayRevision } from '../db/repositories/day-revision.repository.ts';
+import { listRuns } from '../db/repositories/run.repository.ts';
+import { findTenant } from '../db/repositories/tenant.repository.ts';
 import type { AmountDiff, RunDiff } from '../domain/adjustments.ts';
 import { isValidDay } from '../domain/calendar.ts';
 import { compareKeys } from '../domain/code-point-order.ts';
+import type { Revision, Run } from '../domain/run.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { NotFoundError } from '../insight/errors.ts';
 

@@ -8,10 +8,11 @@ import {
   monthItemTotals,
 } from '../db/repositories/console-month.repository.ts';
 import { findPeriod } from '../db/repositories/period.repository.ts';
-import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { findTenant } from '../db/repositories/tenant.repository.ts';
 import type { Anomaly, DayStatus } from '../domain/anomalies.ts';
 import { type Day, isValidMonth, type Month, monthDays } from '../domain/calendar.ts';
 import { sumMinor } from '../domain/money.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { writeInvoiceCsv } from '../export/invoice-csv.ts';
 import { NotFoundError } from '../insight/errors.ts';

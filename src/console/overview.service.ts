@@ -5,10 +5,11 @@ import {
   sumPeriodAdjustments,
 } from '../db/repositories/console-month.repository.ts';
 import { findPeriod } from '../db/repositories/period.repository.ts';
-import { listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { listTenants } from '../db/repositories/tenant.repository.ts';
 import type { DayStatus } from '../domain/anomalies.ts';
 import { addDays, dayOf, type Month, monthOf } from '../domain/calendar.ts';
 import { sumMinor } from '../domain/money.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { type Reconciliation, reconcileMonths } from '../insight/reconcile.service.ts';
 
 export interface MonthSummary {

@@ -1,8 +1,9 @@
 import type { Db } from '../db/database.ts';
 import { pageRejects, type RejectFilter } from '../db/repositories/console-rejects.repository.ts';
 import type { IngestReject } from '../db/repositories/ingest-reject.repository.ts';
-import { listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { isValidDay } from '../domain/calendar.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 
 export const REJECTS_PER_PAGE = 50;

@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { lockDataDir } from './data-dir-lock.ts';
-import type { Database } from './database.ts';
+import type { Database, Db } from './database.ts';
 import { migrateToLatest } from './migrator.ts';
 
 const DATE_OID = 1082;
@@ -89,4 +89,9 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseConnec
     }
   }
   return conn;
+}
+
+/** Resolves when the database answers a trivial query (the health check); rejects otherwise. */
+export async function pingDatabase(db: Db): Promise<void> {
+  await sql`SELECT 1`.execute(db);
 }

@@ -1,4 +1,5 @@
-import type { ColumnType, Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import type { ColumnType, Kysely, Selectable, Transaction } from 'kysely';
+import type { RunTrigger } from '../domain/run.ts';
 
 /** int8 comes back from pg as a string; we write numbers (safe integers) or strings. */
 type Int8 = ColumnType<string, number | string | bigint, number | string | bigint>;
@@ -131,8 +132,6 @@ export interface RunsTable {
   job_id: string | null;
 }
 
-export type RunTrigger = 'schedule' | 'catch-up' | 'late-data' | 'replay' | 'manual';
-
 export interface ChargeLinesTable {
   run_id: Int8;
   user_id: string;
@@ -225,4 +224,3 @@ export interface Database {
 export type Db = Kysely<Database> | Transaction<Database>;
 
 export type TenantRow = Selectable<TenantsTable>;
-export type NewSettingsVersionRow = Insertable<SettingsVersionsTable>;

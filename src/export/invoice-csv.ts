@@ -10,9 +10,10 @@ import {
   streamInvoiceRows,
   type TenantPeriodEnd,
 } from '../db/repositories/invoice.repository.ts';
-import { findTenant, listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { findTenant, listTenants } from '../db/repositories/tenant.repository.ts';
 import { isValidMonth, type Month, monthBounds, monthDays } from '../domain/calendar.ts';
 import { type Minor, minorDigits, sumMinor } from '../domain/money.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { CRLF, csvRecord, guardFormula } from './csv.ts';
 import { MoneyFormatters } from './money-format.ts';

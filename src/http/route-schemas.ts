@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { ANOMALY_CODES } from '../domain/anomalies.ts';
 import { settingsSchema } from '../domain/settings.ts';
 import { loginEventSchema } from '../ingest/login-event.schema.ts';
 import { settingsVersionBodySchema, userIdSchema } from '../ingest/settings-version.schema.ts';
@@ -107,21 +106,6 @@ export const usageSchema = z.object({
   projectedTotal: minor.describe('an ESTIMATE of the month total, not a billed amount'),
   projectedTotalIsEstimate: z.literal(true),
   closed: z.boolean(),
-});
-
-export const reconcileRowSchema = z.object({
-  tenantId: z.string(),
-  day,
-  currency: z.string(),
-  accepted: z.object({ http: z.int(), file: z.int(), stream: z.int() }),
-  duplicates: z.int(),
-  rejectsOpen: z.int(),
-  activeUsers: z.int(),
-  runId: z.string().nullable(),
-  lines: z.int(),
-  total: minor,
-  status: z.enum(['billed', 'stale', 'missing', 'failed', 'pending']),
-  anomalies: z.array(z.object({ code: z.enum(ANOMALY_CODES), message: z.string() })),
 });
 
 const ingestResultSchema = z.object({

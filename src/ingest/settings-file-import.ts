@@ -3,12 +3,9 @@ import type { Db } from '../db/database.ts';
 import { isTransientDatabaseError } from '../db/database-errors.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
+import type { SettingsVersion } from '../domain/settings-version.ts';
 import { batched, isBadLine, parseJsonLine, readLines } from './line-source.ts';
-import {
-  parseSettingsVersionLine,
-  type SettingsVersion,
-  storeSettingsVersions,
-} from './settings-import.service.ts';
+import { parseSettingsVersionLine, storeSettingsVersions } from './settings-import.service.ts';
 
 export interface Refusal {
   lineNo: number;

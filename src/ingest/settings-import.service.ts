@@ -6,22 +6,19 @@ import {
   findSettingsVersions,
   findSuccessorInstants,
   insertSettingsVersions,
-  type StoredSettingsVersion,
   type VersionKey,
 } from '../db/repositories/settings-version.repository.ts';
-import { listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import { dayOf } from '../domain/calendar.ts';
-import { type LicenseResult, resolveLicense } from '../domain/license.ts';
+import { resolveLicense } from '../domain/license.ts';
 import { describeZodError, normaliseSettings } from '../domain/settings.ts';
+import type { SettingsVersion, StoredSettingsVersion } from '../domain/settings-version.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { settingsVersionLineSchema } from './settings-version.schema.ts';
 
 export type SettingsVersionInput = z.output<typeof settingsVersionLineSchema>;
-
-export interface SettingsVersion extends StoredSettingsVersion {
-  result: LicenseResult;
-}
 
 /** Validates and resolves one settings version (the license is stored beside the settings). */
 export function toSettingsVersion(input: SettingsVersionInput): SettingsVersion {

@@ -30,8 +30,6 @@ export interface StreamConsumerOptions {
 export interface StreamConsumer {
   /** Finishes the batch in hand (commit + ack), then stops reading; waits at most one `blockMs` read. */
   close(): Promise<void>;
-  /** Alias of `close`: the worker command calls it by that name. */
-  stop(): Promise<void>;
 }
 
 /**
@@ -52,8 +50,7 @@ export async function startStreamConsumer(opts: StreamConsumerOptions): Promise<
   const consumer = new GroupConsumer(opts);
   await consumer.connect();
   consumer.start();
-  const close = () => consumer.close();
-  return { close, stop: close };
+  return { close: () => consumer.close() };
 }
 
 class GroupConsumer {

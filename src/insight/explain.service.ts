@@ -1,7 +1,6 @@
 import type { Db } from '../db/database.ts';
 import { listPriceBooksFor } from '../db/repositories/price-book.repository.ts';
-import { listRuns, type Run } from '../db/repositories/run.repository.ts';
-import type { Tenant } from '../db/repositories/tenant.repository.ts';
+import { listRuns } from '../db/repositories/run.repository.ts';
 import {
   listUserActivity,
   listUserAdjustments,
@@ -23,7 +22,9 @@ import {
 import { MissingPriceError } from '../domain/charge-lines.ts';
 import { sumMinor } from '../domain/money.ts';
 import { type PriceBook, priceBookInForce } from '../domain/price-book.ts';
+import type { Run } from '../domain/run.ts';
 import type { BillingMode, License } from '../domain/settings.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { NotFoundError } from './errors.ts';
 import { billableRange, requireBillableDay, requireMonth, requireTenant } from './insight-range.ts';

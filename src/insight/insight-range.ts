@@ -1,7 +1,8 @@
 import { tenantFirstDay } from '../billing/tenant-first-day.ts';
 import type { Db } from '../db/database.ts';
-import { findTenant, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { findTenant } from '../db/repositories/tenant.repository.ts';
 import { type Day, dayOf, isValidDay, isValidMonth, latestBillableDay, monthOf } from '../domain/calendar.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { NotFoundError } from './errors.ts';
 

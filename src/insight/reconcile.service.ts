@@ -8,7 +8,7 @@ import {
   listOpenRejects,
 } from '../db/repositories/reconcile.repository.ts';
 import { latestRunFailures } from '../db/repositories/run-failure.repository.ts';
-import { listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inReadOnlySnapshot } from '../db/transaction.ts';
 import { type Anomaly, type DayFacts, type DayStatus, detectAnomalies } from '../domain/anomalies.ts';
 import {
@@ -21,6 +21,7 @@ import {
   monthDays,
 } from '../domain/calendar.ts';
 import { rejectDay } from '../domain/reject-attribution.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { TenantDayCache } from '../ingest/tenant-day-cache.ts';
 import { requireMonth, requireTenant } from './insight-range.ts';

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Db } from '../db/database.ts';
-import { findTenants, insertMissingTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { findTenants, insertMissingTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import { describeZodError } from '../domain/settings.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { batched, isBadLine, parseJsonLine, readLines } from '../ingest/line-source.ts';
 import { tenantSchema } from './tenant.service.ts';
 

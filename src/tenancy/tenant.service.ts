@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UnknownTenantError } from '../billing/errors.ts';
 import type { Db } from '../db/database.ts';
 import {
   type ApiKeyRecord,
@@ -6,10 +7,11 @@ import {
   listApiKeys,
   revokeApiKey,
 } from '../db/repositories/api-key.repository.ts';
-import { findTenant, insertTenant, listTenants, type Tenant } from '../db/repositories/tenant.repository.ts';
+import { findTenant, insertTenant, listTenants } from '../db/repositories/tenant.repository.ts';
 import { isValidTimeZone } from '../domain/calendar.ts';
 import { isIsoCurrency } from '../domain/money.ts';
 import { describeZodError } from '../domain/settings.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { ConflictError, InputError } from '../errors.ts';
 import { issueApiKey, keyState } from './api-key.ts';
 
@@ -44,53 +46,16 @@ export async function addTenant(db: Db, input: TenantInput): Promise<Tenant> {
 export { listTenants };
 
 async function requireTenant(db: Db, tenantId: string): Promise<void> {
-  if (!(await findTenant(db, tenantId))) throw new InputError(`--tenant: unknown tenant "${tenantId}"`);
+  if (!(await findTenant(db, tenantId))) throw new UnknownTenantError(tenantId);
 }
 
-const DURATION_UNITS_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/**
- * The expiry of a new key from `--expires-in` (`90d`, `12h`, `30m`: a whole number and a unit)
- * or `--expires-at` (an ISO 8601 instant with an offset or `Z`), judged at `now`; at most one of
- * them; neither: no expiry. An expiry that is not in the future is refused.
- */
-export function parseKeyExpiry(
-  options: { expiresIn?: string | undefined; expiresAt?: string | undefined },
-  now: Date,
-): Date | null {
-  const { expiresIn, expiresAt } = options;
-  if (expiresIn !== undefined && expiresAt !== undefined)
-    throw new InputError('give --expires-in or --expires-at, not both');
-  let at: Date;
-  if (expiresIn !== undefined) {
-    const match = /^([1-9]\d{0,5})([mhd])$/.exec(expiresIn);
-    if (!match)
-      throw new InputError(
-        `--expires-in: "${expiresIn}" is not a duration like 90d, 12h or 30m (whole number, unit m, h or d)`,
-      );
-    const unit = match[2] as keyof typeof DURATION_UNITS_MS;
-    at = new Date(now.getTime() + Number(match[1]) * DURATION_UNITS_MS[unit]);
-  } else if (expiresAt !== undefined) {
-    const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(expiresAt);
-    at = new Date(expiresAt);
-    if (!ok || Number.isNaN(at.getTime()))
-      throw new InputError(
-        `--expires-at: "${expiresAt}" is not an ISO 8601 instant with an offset, e.g. 2027-03-01T00:00:00Z`,
-      );
-  } else return null;
-  if (at.getTime() <= now.getTime())
-    throw new InputError(`the expiry ${at.toISOString()} is not in the future (now ${now.toISOString()})`);
-  return at;
-}
-
-/** Creates a key for an existing tenant; the plain key is in the result, once. */
+/** Creates a key for an existing tenant, valid until `expiresAt` (null: no expiry); the plain key is in the result, once. */
 export async function createTenantKey(
   db: Db,
-  input: { tenantId: string; expiresIn?: string | undefined; expiresAt?: string | undefined; now: Date },
+  input: { tenantId: string; expiresAt: Date | null; now: Date },
 ): Promise<{ key: string; id: string; prefix: string; expiresAt: Date | null }> {
-  const expiresAt = parseKeyExpiry(input, input.now);
   await requireTenant(db, input.tenantId);
-  return issueApiKey(db, input.tenantId, { now: input.now, expiresAt });
+  return issueApiKey(db, input.tenantId, { now: input.now, expiresAt: input.expiresAt });
 }
 
 export type TenantKey = ApiKeyRecord & { state: 'active' | 'revoked' | 'expired' };
@@ -111,12 +76,10 @@ export async function revokeTenantKey(
 ): Promise<{ key: ApiKeyRecord; revoked: boolean }> {
   if ((input.id === undefined) === (input.prefix === undefined))
     throw new InputError(
-      'give the key to revoke with --id or --prefix (one of them; see `billing tenants keys`)',
+      'give the key to revoke by its id or by its prefix (one of them; see `billing tenants keys`)',
     );
   if (input.id !== undefined && !/^[1-9]\d{0,17}$/.test(input.id))
-    throw new InputError(
-      `--id: "${input.id}" is not a key id (a positive integer, see \`billing tenants keys\`)`,
-    );
+    throw new InputError(`"${input.id}" is not a key id (a positive integer, see \`billing tenants keys\`)`);
   await requireTenant(db, input.tenantId);
   const by = input.id !== undefined ? { id: input.id } : { prefix: input.prefix as string };
   const found = await findApiKeys(db, input.tenantId, by);
@@ -124,7 +87,7 @@ export async function revokeTenantKey(
   if (found.length === 0) throw new InputError(`tenant "${input.tenantId}" has no API key with ${what}`);
   if (found.length > 1)
     throw new InputError(
-      `${what} matches ${found.length} keys of tenant "${input.tenantId}" (ids ${found.map((k) => k.id).join(', ')}): revoke by --id`,
+      `${what} matches ${found.length} keys of tenant "${input.tenantId}" (ids ${found.map((k) => k.id).join(', ')}): revoke by id`,
     );
   const key = found[0] as ApiKeyRecord;
   const revoked = await revokeApiKey(db, input.tenantId, key.id, input.now);

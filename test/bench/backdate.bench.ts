@@ -8,13 +8,12 @@
  *
  *   npm run bench -- backdate
  */
+
 import { sql } from 'kysely';
 import { billingLag, findDuePage } from '../../src/billing/due-days.service.ts';
-import { openPostgres } from '../../src/db/connection.ts';
-import { migrateToLatest } from '../../src/db/migrator.ts';
 import { dayCount, dayOf } from '../../src/domain/calendar.ts';
 import { storeSettingsVersions, toSettingsVersion } from '../../src/ingest/settings-import.service.ts';
-import { startLocalPostgres } from '../support/services.ts';
+import { insertBenchTenant, withBenchDatabase } from './bench-database.ts';
 
 const TENANT = 'bench';
 const TZ = 'Europe/Prague';
@@ -24,14 +23,8 @@ const ROUNDS = 5;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 export async function run(): Promise<void> {
-  const pgServer = await startLocalPostgres({ durable: true });
-  const conn = await openPostgres(pgServer.url, 2);
-  const { db } = conn;
-  try {
-    await migrateToLatest(db);
-    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Bench', ${TZ}, 'EUR')`.execute(
-      db,
-    );
+  await withBenchDatabase({ poolSize: 2 }, async (db) => {
+    await insertBenchTenant(db, TENANT, 'Bench');
     await sql`
       INSERT INTO price_books (tenant_id, currency, valid_from, monthly_dashboard, monthly_standard, monthly_professional,
         monthly_enterprise, monthly_developer, monthly_recording, daily_professional, daily_enterprise, daily_recording)
@@ -95,8 +88,5 @@ export async function run(): Promise<void> {
     console.log(
       `plan page of ${page.days.length} due days (cap 5,000): ${pageMs.toFixed(0)} ms; lag ${lag[0]?.days} days computed in ${lagMs.toFixed(0)} ms (one aggregate)`,
     );
-  } finally {
-    await conn.close();
-    await pgServer.stop();
-  }
+  });
 }

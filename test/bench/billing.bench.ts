@@ -16,6 +16,7 @@
  *
  *   npm run bench -- billing                 (BENCH_USERS=1000000 by default)
  */
+
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,7 @@ import { migrateToLatest } from '../../src/db/migrator.ts';
 import { dayLinesSql } from '../../src/db/repositories/day-lines.repository.ts';
 import { dayBounds } from '../../src/domain/calendar.ts';
 import { startLocalPostgres } from '../support/services.ts';
+import { insertBenchTenant } from './bench-database.ts';
 import { buildDist } from './build-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,9 +40,7 @@ const TZ = 'Europe/Prague';
 const DAY = '2026-11-10';
 
 async function seed(db: Db): Promise<void> {
-  await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big', ${TZ}, 'EUR')`.execute(
-    db,
-  );
+  await insertBenchTenant(db, TENANT, 'Big');
   await sql`
     INSERT INTO price_books (tenant_id, currency, valid_from, monthly_dashboard, monthly_standard, monthly_professional,
       monthly_enterprise, monthly_developer, monthly_recording, daily_professional, daily_enterprise, daily_recording)

@@ -20,23 +20,18 @@ import { registerConsole } from '../../src/console/console.plugin.ts';
 import { consoleDay } from '../../src/console/day.service.ts';
 import { consoleMonth } from '../../src/console/month.service.ts';
 import { consoleOverview } from '../../src/console/overview.service.ts';
-import { openPostgres } from '../../src/db/connection.ts';
 import type { Database, Db } from '../../src/db/database.ts';
-import { migrateToLatest } from '../../src/db/migrator.ts';
 import { recordRunTotals } from '../../src/db/repositories/console-month.repository.ts';
 import { recordDayActivityCount } from '../../src/db/repositories/day-activity-count.repository.ts';
 import { bumpDayRevisions, readDayRevision } from '../../src/db/repositories/day-revision.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { reconcileMonth } from '../../src/insight/reconcile.service.ts';
 import { createLogger } from '../../src/logger.ts';
-import { startLocalPostgres } from '../support/services.ts';
+import { basicAuth } from '../support/http.ts';
+import { benchScale, fillBenchRun, insertBenchTenant, withBenchDatabase } from './bench-database.ts';
 
-const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
-const DAYS = Number(process.env.BENCH_DAYS ?? 10);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const MONTH = '2026-11';
+const { users: USERS, days: DAYS, rounds: ROUNDS, month: MONTH } = benchScale(3);
 const TENANT = 'big';
-const TZ = 'Europe/Prague';
 /** The business clock: after the last generated day's cut-off. */
 const NOW = new Date(`${MONTH}-${String(DAYS + 1).padStart(2, '0')}T12:00:00Z`);
 const USER = 'bench';
@@ -44,9 +39,7 @@ const PASSWORD = 'bench-console-password';
 const uid = (i: number) => `u${String(i).padStart(7, '0')}`;
 
 export async function seed(db: Db): Promise<void> {
-  await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big Contact Centre', ${TZ}, 'EUR')`.execute(
-    db,
-  );
+  await insertBenchTenant(db, TENANT, 'Big Contact Centre');
   await sql`
     INSERT INTO price_books (tenant_id, currency, valid_from, monthly_dashboard, monthly_standard,
       monthly_professional, monthly_enterprise, monthly_developer, monthly_recording,
@@ -85,16 +78,7 @@ export async function seed(db: Db): Promise<void> {
         VALUES (${TENANT}, ${day}::date, 'charge', ${second ? 'replay' : 'schedule'}, ${d !== 1 || second}, 1, now(), now(), 0, 0, 'EUR',
                 ${d === 1 && !second ? sql`now()` : sql`NULL`}) RETURNING id`.execute(db);
       const runId = rows[0]?.id as string;
-      await sql`
-        INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
-        SELECT ${runId}, user_id, item, billing,
-               CASE WHEN billing = 'daily' THEN price ELSE price * ${d} / 30 - price * ${d - 1} / 30 END, price, 1
-        FROM bench_universe
-        WHERE (billing = 'monthly' OR (i::bigint * 2654435761 + ${d} * 40503) % 100 < 50)
-          AND NOT (${second} AND i = 1)`.execute(db);
-      await sql`UPDATE runs SET line_count = s.n, total = s.t
-                FROM (SELECT count(*) AS n, sum(amount) AS t FROM charge_lines WHERE run_id = ${runId}) s
-                WHERE id = ${runId}`.execute(db);
+      await fillBenchRun(db, runId, d, 50, sql`NOT (${second} AND i = 1)`);
     }
     await bumpDayRevisions(db, [{ tenantId: TENANT, day }]);
     process.stdout.write(
@@ -264,11 +248,7 @@ function median(xs: number[]): number {
 }
 
 export async function run(): Promise<void> {
-  const pg = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
-  const conn = await openPostgres(pg.url, 10);
-  const { db } = conn;
-  try {
-    await migrateToLatest(db);
+  await withBenchDatabase({ poolSize: 10, sharedBuffers: '1GB' }, async (db, url) => {
     await seed(db);
     const { rows } = await sql<{ lines: string; runs: string }>`
       SELECT (SELECT count(*) FROM charge_lines)::text AS lines, (SELECT count(*) FROM runs)::text AS runs`.execute(
@@ -282,7 +262,7 @@ export async function run(): Promise<void> {
     const app = buildServer({ db, logger: createLogger('warn'), now: () => NOW });
     await registerConsole(app, { db, user: USER, password: PASSWORD, now: () => NOW });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
-    const auth = { authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` };
+    const auth = { authorization: basicAuth(USER, PASSWORD) };
     const get = async (path: string): Promise<{ seconds: number; bytes: number }> => {
       const t0 = performance.now();
       const res = await fetch(`${base}${path}`, { headers: auth });
@@ -350,7 +330,7 @@ export async function run(): Promise<void> {
     // users on a loaded machine; the plans are the load-independent evidence).
     const actions = pages.splice(-2);
     for (const [i, [what, path, rounds, shown]] of [...pages, ...actions].entries()) {
-      if (i === pages.length) await explainPages(pg.url, runIds as [string, string]);
+      if (i === pages.length) await explainPages(url, runIds as [string, string]);
       const times: number[] = [];
       const floors: number[] = [];
       let bytes = 0;
@@ -378,8 +358,5 @@ export async function run(): Promise<void> {
       `\nconsole pages, tenant of ${USERS.toLocaleString('en')} users, ${DAYS} days billed (${Number(rows[0]?.lines).toLocaleString('en')} charge lines, ${rows[0]?.runs} runs), PostgreSQL 15, over HTTP:`,
     );
     console.table(results);
-  } finally {
-    await conn.close();
-    await pg.stop();
-  }
+  });
 }

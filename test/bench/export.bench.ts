@@ -14,32 +14,28 @@
  *   npm run bench -- export                  (BENCH_USERS=1000000 BENCH_DAYS=10 by default)
  *   BENCH_DAYS=30 npm run bench -- export    (the whole month: ~34M lines; generation alone ~6 min here)
  */
+
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { openPostgres } from '../../src/db/connection.ts';
-import { migrateToLatest } from '../../src/db/migrator.ts';
+import type { Db } from '../../src/db/database.ts';
 import {
   inlineParameters,
   invoiceCsvQuery,
   invoiceRowsQuery,
 } from '../../src/db/repositories/invoice.repository.ts';
 import { monthBounds } from '../../src/domain/calendar.ts';
-import { startLocalPostgres } from '../support/services.ts';
+import { benchScale, fillBenchRun, insertBenchTenant, withBenchDatabase } from './bench-database.ts';
 import { buildDist } from './build-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/billing.js');
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
-const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
-const DAYS = Number(process.env.BENCH_DAYS ?? 10);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
-const MONTH = '2026-11';
+const { users: USERS, days: DAYS, rounds: ROUNDS, month: MONTH, zone: TZ } = benchScale(1);
 const TENANT = 'big';
-const TZ = 'Europe/Prague';
 
 interface Measured {
   seconds: number;
@@ -81,15 +77,19 @@ function fileStats(file: string): { bytes: number; records: number } {
 }
 
 export async function run(): Promise<void> {
-  const pg = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
   const dir = mkdtempSync(path.join(tmpdir(), 'billing-export-bench-'));
-  const conn = await openPostgres(pg.url, 2);
-  const { db } = conn;
   try {
-    await migrateToLatest(db);
-    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big', ${TZ}, 'EUR')`.execute(
-      db,
+    await withBenchDatabase({ poolSize: 2, sharedBuffers: '1GB' }, (db, url) =>
+      generateAndMeasure(db, url, dir),
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function generateAndMeasure(db: Db, url: string, dir: string): Promise<void> {
+  {
+    await insertBenchTenant(db, TENANT, 'Big');
     // Names: one settings version per user, effective before the month.
     await sql`
       INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings,
@@ -127,15 +127,7 @@ export async function run(): Promise<void> {
         db,
       );
       const runId = rows[0]?.id as string;
-      await sql`
-        INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
-        SELECT ${runId}, user_id, item, billing,
-               CASE WHEN billing = 'daily' THEN price ELSE price * ${d} / 30 - price * ${d - 1} / 30 END, price, 1
-        FROM bench_universe
-        WHERE billing = 'monthly' OR (i::bigint * 2654435761 + ${d} * 40503) % 100 < 40`.execute(db);
-      await sql`UPDATE runs SET line_count = s.n, total = s.t
-                FROM (SELECT count(*) AS n, sum(amount) AS t FROM charge_lines WHERE run_id = ${runId}) s
-                WHERE id = ${runId}`.execute(db);
+      await fillBenchRun(db, runId, d, 40);
       process.stdout.write(
         `\rgenerating day ${d}/${DAYS} (${((performance.now() - genStart) / 1000).toFixed(0)} s)`,
       );
@@ -179,7 +171,7 @@ export async function run(): Promise<void> {
     const exportFile = path.join(dir, 'export.csv');
     const main = await buildDist(dir);
     // BILLING_FROM_SOURCE: bin/billing.js (the tsx variant) would otherwise run a fresh dist/.
-    const env = { ...process.env, DATABASE_URL: pg.url, LOG_LEVEL: 'warn', BILLING_FROM_SOURCE: '1' };
+    const env = { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn', BILLING_FROM_SOURCE: '1' };
     // The third variant caps V8's young generation (a runtime flag, no code change): most of the
     // export's RSS above the program's baseline is garbage V8 has not collected yet.
     const variants = [
@@ -197,17 +189,17 @@ export async function run(): Promise<void> {
     const formattedCopies: Measured[] = [];
     const exports: Record<string, Measured[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
     for (let round = 1; round <= ROUNDS; round++) {
-      const c = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', copySql], copyFile);
+      const c = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', copySql], copyFile);
       copies.push({ ...c, ...fileStats(copyFile) });
       const a = await measure(
         PSQL,
-        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', aggregateCopySql],
+        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', aggregateCopySql],
         copyFile,
       );
       aggregateCopies.push(a);
       const fq = await measure(
         PSQL,
-        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', pg.url, '-c', formattedCopySql],
+        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', formattedCopySql],
         copyFile,
       );
       formattedCopies.push(fq);
@@ -273,9 +265,5 @@ export async function run(): Promise<void> {
       `lines ${lines.toLocaleString('en')}, line total ${counts[0]?.total} minor units; targets: export <= 2x COPY, peak RSS <= 150 MB`,
     );
     console.log(`COPY command: psql -c '${copySql.replace(/\s+/g, ' ')}'`);
-  } finally {
-    await conn.close();
-    await pg.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -13,6 +13,7 @@ import { createLogger } from '../../src/logger.ts';
 import { runCli } from '../support/cli.ts';
 import { CHROMIUM, hasChromium, launchChromium } from '../support/console-browser.ts';
 import { HOSTILE_USER, REBILLED_DAY, STALE_DAY, seedConsoleFixture } from '../support/console-fixture.ts';
+import { basicAuth } from '../support/http.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
 
 const USER = 'finance';
@@ -68,7 +69,7 @@ describe.skipIf(!hasChromium())('the console in headless Chromium', { timeout: 1
   it('asks for the admin credentials', async () => {
     expect((await fetch(`${base}/console`)).status).toBe(401);
     const wrong = await fetch(`${base}/console`, {
-      headers: { authorization: `Basic ${Buffer.from(`${USER}:nope-nope-nope`).toString('base64')}` },
+      headers: { authorization: basicAuth(USER, 'nope-nope-nope') },
     });
     expect(wrong.status).toBe(401);
   });

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseKeyExpiry } from '../../src/cli/key-expiry.ts';
 import { AuthThrottle } from '../../src/http/auth-throttle.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { registry } from '../../src/metrics.ts';
@@ -9,7 +10,6 @@ import {
   addTenant,
   createTenantKey,
   listTenantKeys,
-  parseKeyExpiry,
   revokeTenantKey,
 } from '../../src/tenancy/tenant.service.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
@@ -47,9 +47,13 @@ describe('API key lifecycle: list, revoke, expiry, last use', () => {
   });
 
   it('lists a tenant’s keys with prefix, dates and state, never the key or its hash', async () => {
-    const a = await createTenantKey(t.db, { tenantId: 'acme', now: T0 });
-    const b = await createTenantKey(t.db, { tenantId: 'acme', expiresIn: '90d', now: T0 });
-    await createTenantKey(t.db, { tenantId: 'beta', now: T0 });
+    const a = await createTenantKey(t.db, { tenantId: 'acme', expiresAt: null, now: T0 });
+    const b = await createTenantKey(t.db, {
+      tenantId: 'acme',
+      expiresAt: parseKeyExpiry({ expiresIn: '90d' }, T0),
+      now: T0,
+    });
+    await createTenantKey(t.db, { tenantId: 'beta', expiresAt: null, now: T0 });
     const keys = await listTenantKeys(t.db, 'acme', T0);
     expect(keys.map((k) => [k.id, k.prefix, k.state])).toEqual([
       [a.id, a.key.slice(0, 9), 'active'],
@@ -105,7 +109,9 @@ describe('API key lifecycle: list, revoke, expiry, last use', () => {
     await expect(revokeTenantKey(t.db, { tenantId: 'acme', id, now: T0 })).rejects.toThrow(
       `tenant "acme" has no API key with id ${id}`,
     );
-    await expect(revokeTenantKey(t.db, { tenantId: 'acme', now: T0 })).rejects.toThrow('--id or --prefix');
+    await expect(revokeTenantKey(t.db, { tenantId: 'acme', now: T0 })).rejects.toThrow(
+      'by its id or by its prefix',
+    );
     await expect(revokeTenantKey(t.db, { tenantId: 'acme', id: '1 OR 1=1', now: T0 })).rejects.toThrow(
       'is not a key id',
     );

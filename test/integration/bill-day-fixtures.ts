@@ -4,11 +4,8 @@ import { sql } from 'kysely';
 import { loadPriceBook } from '../../src/billing/price-book.service.ts';
 import type { Db } from '../../src/db/database.ts';
 import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
-import {
-  parseSettingsVersionLine,
-  type SettingsVersion,
-  storeSettingsVersions,
-} from '../../src/ingest/settings-import.service.ts';
+import type { SettingsVersion } from '../../src/domain/settings-version.ts';
+import { parseSettingsVersionLine, storeSettingsVersions } from '../../src/ingest/settings-import.service.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
 

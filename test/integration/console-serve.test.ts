@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BillingProcess, startServe } from '../faults/support/stack.ts';
+import { basicAuth } from '../support/http.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 
 const PASSWORD = 'console-serve-password';
-const basic = (user: string, password: string) =>
-  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 describe('billing serve: the console at /console', () => {
   let t: TestDatabase;
@@ -22,7 +21,9 @@ describe('billing serve: the console at /console', () => {
   it('is not mounted without a password (404) and serve says why', async () => {
     const serve = await startServe({ ...env, BILLING_ADMIN_PASSWORD: '' });
     started.push(serve);
-    const res = await fetch(`${serve.base}/console`, { headers: { authorization: basic('finance', 'x') } });
+    const res = await fetch(`${serve.base}/console`, {
+      headers: { authorization: basicAuth('finance', 'x') },
+    });
     expect(res.status).toBe(404);
     expect(serve.stderr()).toContain('console not mounted at /console: BILLING_ADMIN_PASSWORD is not set');
   });
@@ -34,7 +35,7 @@ describe('billing serve: the console at /console', () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toContain('Basic');
     const res = await fetch(`${serve.base}/console`, {
-      headers: { authorization: basic('finance', PASSWORD) },
+      headers: { authorization: basicAuth('finance', PASSWORD) },
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
@@ -42,7 +43,7 @@ describe('billing serve: the console at /console', () => {
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(await res.text()).toContain('No tenants yet');
     const unknown = await fetch(`${serve.base}/console/tenants/nobody/months/2026-10`, {
-      headers: { authorization: basic('finance', PASSWORD) },
+      headers: { authorization: basicAuth('finance', PASSWORD) },
     });
     expect(unknown.status).toBe(404);
     expect(await unknown.text()).toContain('unknown tenant &quot;nobody&quot;');

@@ -1,13 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { Queue } from 'bullmq';
-import { expect } from 'vitest';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { type BillingWorker, type BillingWorkerOptions, startBillingWorker } from '../../jobs/worker.ts';
 import { loadPriceBook } from '../../src/billing/price-book.service.ts';
 import type { Db } from '../../src/db/database.ts';
 import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
-import type { TestDatabase } from '../support/test-database.ts';
+import { createTestDatabase, redisUrl, type TestDatabase } from '../support/test-database.ts';
 
 /** Shared seeding and waiting helpers of the job tests (not a test file itself). */
 
@@ -100,5 +102,65 @@ export function startWorkerProcess(env: Record<string, string>, concurrency = 2)
       if (err.includes('billing worker started')) resolve({ child, exited, stderr: () => err });
     });
     void exited.then((code) => reject(new Error(`worker exited (${code}) before starting:\n${err}`)));
+  });
+}
+
+/** The database of a test file; its fields can be read once its tests run. */
+export type TestDatabaseHandle = Pick<TestDatabase, 'db' | 'url'>;
+
+/**
+ * The test file's database: created with the price book before its tests (then `seed`), dropped
+ * after them. Call at the top of a `describe`; read `db` and `url` inside the tests.
+ */
+export function useBillingDatabase(seed?: (db: Db) => Promise<void>): TestDatabaseHandle {
+  let conn: TestDatabase | undefined;
+  beforeAll(async () => {
+    conn = await createTestDatabase();
+    await seedPrices(conn.db);
+    await seed?.(conn.db);
+  });
+  afterAll(async () => conn?.close());
+  const open = () => {
+    if (!conn) throw new Error('the test database is made in beforeAll: read it inside a test');
+    return conn;
+  };
+  return {
+    get db() {
+      return open().db;
+    },
+    get url() {
+      return open().url;
+    },
+  };
+}
+
+export type TestWorkerOptions = Partial<Omit<BillingWorkerOptions, 'prefix'>> & { prefix: string };
+
+/**
+ * Starts in-process billing workers on the test Redis (silent logger, concurrency 2 unless
+ * given); every worker a test started is closed after it. Call at the top of a `describe`.
+ */
+export function useTestWorkers(
+  conn: Pick<TestDatabase, 'db'>,
+): (options: TestWorkerOptions) => Promise<BillingWorker> {
+  const started: BillingWorker[] = [];
+  afterEach(async () => {
+    for (const w of started.splice(0)) await w.close(5_000);
+  });
+  return async (options) => {
+    const w = await startTestWorker(options.db ?? conn.db, options);
+    started.push(w);
+    return w;
+  };
+}
+
+/** One in-process billing worker on the test Redis (silent logger, concurrency 2 unless given). */
+export function startTestWorker(db: Db, options: TestWorkerOptions): Promise<BillingWorker> {
+  return startBillingWorker({
+    db,
+    redisUrl: redisUrl(),
+    concurrency: 2,
+    logger: pino({ level: 'silent' }),
+    ...options,
   });
 }

@@ -1,12 +1,10 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BILL_QUEUE, REPLAY_DAY } from '../../jobs/queues.ts';
-import { startBillingWorker } from '../../jobs/worker.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
-import { drain, runsOf, seedPrices, seedTenant } from './jobs-fixtures.ts';
+import { drain, runsOf, seedPrices, seedTenant, startTestWorker } from './jobs-fixtures.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/billing.js', import.meta.url).pathname;
@@ -47,13 +45,7 @@ describe('billing queue replay', () => {
         `${REPLAY_DAY} qb 2026-11-22`,
       ]);
       expect(jobs.every((j) => j.id?.startsWith(`${REPLAY_DAY}.q`) && !j.id.includes(':'))).toBe(true);
-      const worker = await startBillingWorker({
-        db: conn.db,
-        redisUrl: redisUrl(),
-        prefix,
-        concurrency: 2,
-        logger: pino({ level: 'silent' }),
-      });
+      const worker = await startTestWorker(conn.db, { prefix });
       try {
         await drain([bill]);
       } finally {

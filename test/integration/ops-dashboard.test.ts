@@ -2,11 +2,10 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BillingProcess, startServe } from '../faults/support/stack.ts';
+import { basicAuth } from '../support/http.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
 
 const PASSWORD = 'correct-horse-battery';
-const basic = (user: string, password: string) =>
-  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 describe('billing serve: the queue dashboard at /admin/queues', () => {
   let t: TestDatabase;
@@ -32,7 +31,9 @@ describe('billing serve: the queue dashboard at /admin/queues', () => {
   it('is not mounted without a password (404) and serve says why', async () => {
     const serve = await startServe(env);
     started.push(serve);
-    const res = await fetch(`${serve.base}/admin/queues`, { headers: { authorization: basic('ops', 'x') } });
+    const res = await fetch(`${serve.base}/admin/queues`, {
+      headers: { authorization: basicAuth('ops', 'x') },
+    });
     expect(res.status).toBe(404);
     expect(serve.stderr()).toContain(
       'queue dashboard not mounted at /admin/queues: BILLING_ADMIN_PASSWORD is not set',
@@ -44,7 +45,7 @@ describe('billing serve: the queue dashboard at /admin/queues', () => {
     const serve = await startServe({ ...env, REDIS_URL: '', BILLING_ADMIN_PASSWORD: PASSWORD });
     started.push(serve);
     const res = await fetch(`${serve.base}/admin/queues`, {
-      headers: { authorization: basic('ops', PASSWORD) },
+      headers: { authorization: basicAuth('ops', PASSWORD) },
     });
     expect(res.status).toBe(404);
     expect(serve.stderr()).toContain('queue dashboard not mounted at /admin/queues: REDIS_URL is not set');
@@ -70,11 +71,11 @@ describe('billing serve: the queue dashboard at /admin/queues', () => {
         ['ops', ''],
       ] as const) {
         const res = await fetch(`${serve.base}/admin/queues/api/queues`, {
-          headers: { authorization: basic(user, password) },
+          headers: { authorization: basicAuth(user, password) },
         });
         expect(res.status, `${user}:${password}`).toBe(401);
       }
-      const auth = { authorization: basic('ops', PASSWORD) };
+      const auth = { authorization: basicAuth('ops', PASSWORD) };
       const page = await fetch(`${serve.base}/admin/queues`, { headers: auth });
       expect(page.status).toBe(200);
       expect(page.headers.get('content-type')).toMatch(/text\/html/);

@@ -1,12 +1,11 @@
 import { type Job, Queue } from 'bullmq';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planNightProcessor } from '../../jobs/processors/plan-night.processor.ts';
 import { BILL_JOB_OPTIONS, BILL_QUEUE, PLAN_NIGHT } from '../../jobs/queues.ts';
-import { type BillingWorker, startBillingWorker } from '../../jobs/worker.ts';
 import { dayRange } from '../../src/domain/calendar.ts';
-import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
-import { drain, runsOf, seedPrices, seedTenant } from './jobs-fixtures.ts';
+import { redisUrl, testPrefix } from '../support/test-database.ts';
+import { drain, runsOf, seedTenant, useBillingDatabase, useTestWorkers } from './jobs-fixtures.ts';
 
 /*
  * The planner queues at most BILLING_PLAN_MAX_JOBS tenant-days per plan (here 10), oldest first
@@ -23,28 +22,12 @@ function planJob(now: string): Job {
 }
 
 describe('the planner caps and pages the work of a night', () => {
-  let conn: TestDatabase;
-  const started: BillingWorker[] = [];
-  beforeAll(async () => {
-    conn = await createTestDatabase();
-    await seedPrices(conn.db);
-  });
-  afterEach(async () => {
-    for (const w of started.splice(0)) await w.close(5_000);
-  });
-  afterAll(async () => conn?.close());
+  const conn = useBillingDatabase();
+  const start = useTestWorkers(conn);
 
   it('with a cap of 10 and 25 due days: 10 oldest, the next 10, the last 5, then nothing', async () => {
     await seedTenant(conn.db, 'capped', '2026-11-01T08:00:00+01:00');
-    const w = await startBillingWorker({
-      db: conn.db,
-      redisUrl: redisUrl(),
-      prefix: testPrefix('cap'),
-      concurrency: 2,
-      logger,
-      planMaxJobs: 10,
-    });
-    started.push(w);
+    const w = await start({ prefix: testPrefix('cap'), planMaxJobs: 10 });
     const all = dayRange('2026-11-01', '2026-11-25');
     const planned: number[] = [];
     const billedAfter: string[][] = [];
@@ -65,21 +48,16 @@ describe('the planner caps and pages the work of a night', () => {
 });
 
 describe('while its jobs wait, a plan adds no more than the cap', () => {
-  let conn: TestDatabase;
+  const conn = useBillingDatabase();
   let bill: Queue;
   beforeAll(async () => {
-    conn = await createTestDatabase();
-    await seedPrices(conn.db);
     bill = new Queue(BILL_QUEUE, {
       connection: { url: redisUrl() },
       prefix: testPrefix('cap-wait'),
       defaultJobOptions: BILL_JOB_OPTIONS,
     });
   });
-  afterAll(async () => {
-    await bill?.close();
-    await conn?.close();
-  });
+  afterAll(async () => bill?.close());
 
   it('one tenant back-dated far does not hold back the nightly day of another; the queue stays bounded', async () => {
     await seedTenant(conn.db, 'backlog', '2026-11-01T08:00:00+01:00');

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DayNotBillableError } from '../../src/billing/errors.ts';
 import { billRange } from '../../src/billing/run-range.service.ts';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
-import { seedPrices, seedTenant } from './jobs-fixtures.ts';
+import { seedTenant, useBillingDatabase } from './jobs-fixtures.ts';
 
 /*
  * `billing run/replay --day D --to D2` over a range reaching back centuries costs its billable
@@ -13,13 +12,7 @@ import { seedPrices, seedTenant } from './jobs-fixtures.ts';
 const NOW = new Date('2026-11-25T12:00:00Z'); // the 24th is the latest billable day in Prague
 
 describe('billRange over a range that reaches back to year 1', () => {
-  let conn: TestDatabase;
-  beforeAll(async () => {
-    conn = await createTestDatabase();
-    await seedPrices(conn.db);
-    await seedTenant(conn.db, 'acme', '2026-11-20T08:00:00+01:00');
-  });
-  afterAll(async () => conn?.close());
+  const conn = useBillingDatabase((db) => seedTenant(db, 'acme', '2026-11-20T08:00:00+01:00'));
 
   it('bills the billable days and reports the days before the first day as one skipped result', async () => {
     const r = await billRange(conn.db, {

@@ -1,18 +1,17 @@
 import { Queue } from 'bullmq';
 import pg from 'pg';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BILL_QUEUE } from '../../jobs/queues.ts';
-import { startBillingWorker } from '../../jobs/worker.ts';
 import { runCli } from '../support/cli.ts';
-import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
+import { redisUrl, testPrefix } from '../support/test-database.ts';
 import { waitFor } from '../support/wait.ts';
 import {
   drain,
   runsOf,
-  seedPrices,
   seedTenant,
+  startTestWorker,
   startWorkerProcess,
+  useBillingDatabase,
   type WorkerProcess,
 } from './jobs-fixtures.ts';
 
@@ -62,98 +61,76 @@ function exitWithin(p: WorkerProcess, ms: number): Promise<number | null> {
 }
 
 describe('billing worker process shutdown on SIGTERM', () => {
-  let conn: TestDatabase;
-  beforeAll(async () => {
-    conn = await createTestDatabase();
-    await seedPrices(conn.db);
-    await seedTenant(conn.db, 'slow', '2026-11-20T08:00:00+01:00');
-  });
-  afterAll(async () => conn?.close());
+  const conn = useBillingDatabase((db) => seedTenant(db, 'slow', '2026-11-20T08:00:00+01:00'));
 
-  const envFor = (prefix: string) => ({
-    DATABASE_URL: conn.url,
-    REDIS_URL: redisUrl(),
-    BILLING_QUEUE_PREFIX: prefix,
-    BILLING_STREAM: `${prefix}:stream`,
-    BILLING_STREAM_GROUP: `${prefix}-group`,
-  });
-
-  it('lets a job in flight finish when it can, then exits 0', async () => {
-    const prefix = testPrefix('term-finish');
+  /**
+   * A real worker process with a bill-day job of `day` in flight: the test holds the day lock,
+   * so the job waits on it. `test` gets them; the lock and the queue are released after it.
+   */
+  async function withJobInFlight(
+    label: string,
+    day: string,
+    test: (held: { worker: WorkerProcess; bill: Queue; lock: pg.Client; jobId: string }) => Promise<void>,
+  ): Promise<void> {
+    const prefix = testPrefix(label);
     const bill = new Queue(BILL_QUEUE, { connection: { url: redisUrl() }, prefix });
-    const lock = await holdDayLock(conn.url, 'slow', '2026-11-21');
+    const lock = await holdDayLock(conn.url, 'slow', day);
     try {
-      const worker = await startWorkerProcess(envFor(prefix));
-      const job = await bill.add('bill-day', {
-        tenantId: 'slow',
-        day: '2026-11-21',
-        trigger: 'schedule',
-        now: NOW,
+      const worker = await startWorkerProcess({
+        DATABASE_URL: conn.url,
+        REDIS_URL: redisUrl(),
+        BILLING_QUEUE_PREFIX: prefix,
+        BILLING_STREAM: `${prefix}:stream`,
+        BILLING_STREAM_GROUP: `${prefix}-group`,
       });
+      const job = await bill.add('bill-day', { tenantId: 'slow', day, trigger: 'schedule', now: NOW });
       await waitFor(
         async () => ((await lockWaiters(conn.url)) > 0 ? true : undefined),
         'job waiting on the day lock',
       );
+      await test({ worker, bill, lock, jobId: job.id as string });
+    } finally {
+      await lock.end().catch(() => {});
+      await bill.close();
+    }
+  }
+
+  it('lets a job in flight finish when it can, then exits 0', async () => {
+    await withJobInFlight('term-finish', '2026-11-21', async ({ worker, bill, lock, jobId }) => {
       worker.child.kill('SIGTERM');
       // The job is released 1 s into the shutdown: well inside the grace period.
       await new Promise((r) => setTimeout(r, 1_000));
       await lock.query('ROLLBACK');
       expect(await exitWithin(worker, 15_000)).toBe(0);
-      expect(await (await bill.getJob(job.id as string))?.getState()).toBe('completed');
+      expect(await (await bill.getJob(jobId))?.getState()).toBe('completed');
       expect((await runsOf(conn.db, 'slow')).map((r) => `${r.day} ${r.is_current}`)).toEqual([
         '2026-11-21 true',
       ]);
-    } finally {
-      await lock.end().catch(() => {});
-      await bill.close();
-    }
+    });
   });
 
   it('hands back a job that cannot finish, exits within 15 s and leaves no half-written run', async () => {
-    const prefix = testPrefix('term-handback');
-    const bill = new Queue(BILL_QUEUE, { connection: { url: redisUrl() }, prefix });
-    const lock = await holdDayLock(conn.url, 'slow', '2026-11-22');
-    try {
-      const worker = await startWorkerProcess(envFor(prefix));
-      const job = await bill.add('bill-day', {
-        tenantId: 'slow',
-        day: '2026-11-22',
-        trigger: 'schedule',
-        now: NOW,
-      });
-      await waitFor(
-        async () => ((await lockWaiters(conn.url)) > 0 ? true : undefined),
-        'job waiting on the day lock',
-      );
+    await withJobInFlight('term-handback', '2026-11-22', async ({ worker, bill, lock, jobId }) => {
       worker.child.kill('SIGTERM');
       expect(await exitWithin(worker, 15_000)).toBe(0);
       expect(worker.stderr()).toContain('"handedBack":1');
       // Nothing of the cut-off run was written, and the job is waiting for another worker.
       expect((await runsOf(conn.db, 'slow')).filter((r) => r.day === '2026-11-22')).toEqual([]);
-      expect(await (await bill.getJob(job.id as string))?.getState()).toBe('waiting');
+      expect(await (await bill.getJob(jobId))?.getState()).toBe('waiting');
       await lock.query('ROLLBACK');
 
       // Another worker takes it over and bills the day exactly once.
-      const other = await startBillingWorker({
-        db: conn.db,
-        redisUrl: redisUrl(),
-        prefix,
-        concurrency: 1,
-        logger: pino({ level: 'silent' }),
-      });
+      const other = await startTestWorker(conn.db, { prefix: bill.opts.prefix as string, concurrency: 1 });
       try {
         await drain([bill]);
       } finally {
         await other.close(5_000);
       }
-      expect(await (await bill.getJob(job.id as string))?.getState()).toBe('completed');
+      expect(await (await bill.getJob(jobId))?.getState()).toBe('completed');
       expect(
         (await runsOf(conn.db, 'slow')).filter((r) => r.day === '2026-11-22').map((r) => r.is_current),
       ).toEqual([true]);
-    } finally {
-      await lock.end().catch(() => {});
-      await bill.close();
-    }
+    });
   });
 
   it('refuses to start without REDIS_URL or with a bad schedule (exit 2, clear message)', async () => {

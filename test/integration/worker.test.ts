@@ -1,23 +1,20 @@
 import { Queue } from 'bullmq';
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueReplay } from '../../jobs/enqueue-replay.ts';
 import { PLAN_NIGHT } from '../../jobs/queues.ts';
-import { type BillingWorker, startBillingWorker } from '../../jobs/worker.ts';
+import type { BillingWorker } from '../../jobs/worker.ts';
 import { openPostgres } from '../../src/db/connection.ts';
 import { bumpDayRevisions } from '../../src/db/repositories/day-revision.repository.ts';
 import { dayOf, dayRange, latestBillableDay } from '../../src/domain/calendar.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
 import { waitFor } from '../support/wait.ts';
-import { drain, runsOf, seedPrices, seedTenant } from './jobs-fixtures.ts';
-
-const logger = pino({ level: 'silent' });
+import { drain, runsOf, seedPrices, seedTenant, startTestWorker } from './jobs-fixtures.ts';
 
 describe('billing worker on real Redis and PostgreSQL', () => {
   let conn: TestDatabase;
   const started: BillingWorker[] = [];
   const start = async (prefix: string, db = conn.db, concurrency = 2) => {
-    const w = await startBillingWorker({ db, redisUrl: redisUrl(), prefix, concurrency, logger });
+    const w = await startTestWorker(db, { prefix, concurrency });
     started.push(w);
     return w;
   };
@@ -197,21 +194,11 @@ describe('billing worker on real Redis and PostgreSQL', () => {
   it('registers the plan-night scheduler idempotently and refuses a bad pattern', async () => {
     const prefix = testPrefix('sched');
     const schedule = { pattern: '*/30 * * * * *', source: '--schedule' };
-    const w1 = await startBillingWorker({
-      db: conn.db,
-      redisUrl: redisUrl(),
-      prefix,
-      concurrency: 1,
-      logger,
-      schedule,
-    });
+    const w1 = await startTestWorker(conn.db, { prefix, concurrency: 1, schedule });
     started.push(w1);
-    const w2 = await startBillingWorker({
-      db: conn.db,
-      redisUrl: redisUrl(),
+    const w2 = await startTestWorker(conn.db, {
       prefix,
       concurrency: 1,
-      logger,
       schedule: { pattern: '0 5 * * * *', source: 'BILLING_SCHEDULE' },
     });
     started.push(w2);
@@ -221,12 +208,9 @@ describe('billing worker on real Redis and PostgreSQL', () => {
       expect(schedulers).toHaveLength(1);
       expect(schedulers[0]).toMatchObject({ key: PLAN_NIGHT, pattern: '0 5 * * * *', tz: 'UTC' });
       await expect(
-        startBillingWorker({
-          db: conn.db,
-          redisUrl: redisUrl(),
+        startTestWorker(conn.db, {
           prefix,
           concurrency: 1,
-          logger,
           schedule: { pattern: '61 * * * *', source: '--schedule' },
         }),
       ).rejects.toThrow(/--schedule: bad cron pattern "61 \* \* \* \*": field 1 \(minute\)/);
@@ -241,12 +225,8 @@ describe('billing worker on real Redis and PostgreSQL', () => {
     const since = new Date(Date.now() - 3 * 86_400_000);
     await seedTenant(conn.db, 'live', since.toISOString(), 'UTC');
     const prefix = testPrefix('live');
-    const w = await startBillingWorker({
-      db: conn.db,
-      redisUrl: redisUrl(),
+    const w = await startTestWorker(conn.db, {
       prefix,
-      concurrency: 2,
-      logger,
       schedule: { pattern: '* * * * * *', source: '--schedule' },
     });
     started.push(w);

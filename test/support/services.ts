@@ -125,47 +125,21 @@ export async function startLocalPostgres(options: PostgresOptions = {}): Promise
       ? []
       : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
   ];
-  let child: ChildProcess | undefined;
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const start = async () => {
-    child = spawn(path.join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), ...settings], {
-      stdio: 'ignore',
-      ...asUser,
-    });
-    await waitFor(async () => (await canConnect(port)) && pgReady(bin, port), `PostgreSQL on port ${port}`);
-  };
-  const kill = () => {
+  const server = await superviseLocal({
+    spawn: () =>
+      spawn(path.join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), ...settings], {
+        stdio: 'ignore',
+        ...asUser,
+      }),
+    ready: async () => (await canConnect(port)) && pgReady(bin, port),
+    what: `PostgreSQL on port ${port}`,
     // SIGQUIT is PostgreSQL's immediate shutdown: no checkpoint, like a crash.
-    if (child && child.exitCode === null) child.kill('SIGQUIT');
-  };
-  const waitExit = async () => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise((r) => c.once('exit', r));
-  };
-  await start();
-  const onExit = () => kill();
-  process.once('exit', onExit);
-  return {
-    url,
-    source: 'local binary',
-    dataDir,
-    port,
-    start,
-    kill,
-    async restart(downMs = 1000) {
-      kill();
-      await waitExit();
-      await new Promise((r) => setTimeout(r, downMs));
-      await start();
-    },
-    async stop() {
-      process.off('exit', onExit);
-      if (child && child.exitCode === null) child.kill('SIGINT');
-      await waitExit();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+    killSignal: 'SIGQUIT',
+    stopSignal: 'SIGINT',
+    dir: dataDir,
+  });
+  return { url, source: 'local binary', dataDir, port, ...server };
 }
 
 function pgReady(bin: string, port: number): boolean {
@@ -186,32 +160,64 @@ export async function startLocalRedis(options: { appendOnly?: boolean } = {}): P
   }
   const dir = mkdtempSync(path.join(tmpdir(), 'billing-redis-'));
   const port = await freePort();
+  const server = await superviseLocal({
+    spawn: () =>
+      spawn(
+        bin,
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          options.appendOnly ? 'yes' : 'no',
+          '--appendfsync',
+          'everysec',
+          '--maxmemory-policy',
+          'noeviction',
+        ],
+        { stdio: 'ignore' },
+      ),
+    ready: () => canConnect(port),
+    what: `Redis on port ${port}`,
+    killSignal: 'SIGKILL',
+    stopSignal: 'SIGTERM',
+    dir,
+  });
+  return { url: `redis://127.0.0.1:${port}`, source: 'local binary', port, ...server };
+}
+
+interface Supervised {
+  start(): Promise<void>;
+  kill(): void;
+  restart(downMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a local server binary: started now and waited for until `ready`; `kill` (like a crash,
+ * `killSignal`), `restart` (kill, wait `downMs`, start on the same port and data), `stop`
+ * (`stopSignal`, then its directory removed). Killed when the test process exits.
+ */
+async function superviseLocal(options: {
+  spawn: () => ChildProcess;
+  ready: () => Promise<boolean>;
+  what: string;
+  killSignal: NodeJS.Signals;
+  stopSignal: NodeJS.Signals;
+  dir: string;
+}): Promise<Supervised> {
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawn(
-      bin,
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        options.appendOnly ? 'yes' : 'no',
-        '--appendfsync',
-        'everysec',
-        '--maxmemory-policy',
-        'noeviction',
-      ],
-      { stdio: 'ignore' },
-    );
-    await waitFor(() => canConnect(port), `Redis on port ${port}`);
+    child = options.spawn();
+    await waitFor(options.ready, options.what);
   };
   const kill = () => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    if (child && child.exitCode === null) child.kill(options.killSignal);
   };
   const waitExit = async () => {
     const c = child;
@@ -222,9 +228,6 @@ export async function startLocalRedis(options: { appendOnly?: boolean } = {}): P
   const onExit = () => kill();
   process.once('exit', onExit);
   return {
-    url: `redis://127.0.0.1:${port}`,
-    source: 'local binary',
-    port,
     start,
     kill,
     async restart(downMs = 1000) {
@@ -235,9 +238,9 @@ export async function startLocalRedis(options: { appendOnly?: boolean } = {}): P
     },
     async stop() {
       process.off('exit', onExit);
-      if (child && child.exitCode === null) child.kill('SIGTERM');
+      if (child && child.exitCode === null) child.kill(options.stopSignal);
       await waitExit();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(options.dir, { recursive: true, force: true });
     },
   };
 }

@@ -2,13 +2,7 @@ import type { Command } from 'commander';
 import type { BillDayOutcome } from '../../billing/bill-day.service.ts';
 import type { DayResult } from '../../billing/run-range.service.ts';
 import { formatMinor } from '../../domain/money.ts';
-import {
-  finishRange,
-  type RangeOptions,
-  rangeOptions,
-  rangeSummary,
-  runRangeFromCli,
-} from '../billing-range.ts';
+import { type RangeOptions, rangeSummary, registerRangeCommand, skippedLine } from '../billing-range.ts';
 import type { CliContext } from '../context.ts';
 
 type Diffed = DayResult & { outcome: Exclude<BillDayOutcome, { status: 'skipped' }> };
@@ -46,48 +40,37 @@ function describe(o: Diffed['outcome']): string {
     : `closed period: ${o.lineCount} adjustment line(s) written into ${o.period} (run ${o.runId})`;
 }
 
+type ReplayOptions = RangeOptions & { dryRun?: boolean; json?: boolean };
+
 export function registerReplay(program: Command, ctx: CliContext): void {
-  rangeOptions(
-    program
-      .command('replay')
-      .description(
-        're-bill days from the data as it is now and print the difference against what was billed',
-      ),
-  )
-    .option('--dry-run', 'compute and print the difference, write nothing')
-    .option('--json', 'print {"days":[...]} with amounts in minor units')
-    .action(async (opts: RangeOptions & { dryRun?: boolean; json?: boolean }) => {
-      const result = await runRangeFromCli(ctx, opts, {
-        trigger: 'replay',
-        dryRun: opts.dryRun ?? false,
-        maxDiffRows: null,
-      });
+  registerRangeCommand(program, ctx, {
+    name: 'replay',
+    description: 're-bill days from the data as it is now and print the difference against what was billed',
+    options: (cmd) =>
+      cmd
+        .option('--dry-run', 'compute and print the difference, write nothing')
+        .option('--json', 'print {"days":[...]} with amounts in minor units'),
+    extra: (opts: ReplayOptions) => ({ trigger: 'replay', dryRun: opts.dryRun ?? false, maxDiffRows: null }),
+    print: (result, opts: ReplayOptions) => {
       const days = result.results.filter(isDiffed);
-      if (opts.json) {
-        ctx.print(JSON.stringify({ days: days.map(toJson) }));
-      } else {
-        const currencies = new Map(result.tenants.map((t) => [t.id, t.currency]));
-        for (const r of result.results) {
-          if ('outcome' in r && r.outcome.status === 'skipped') {
-            ctx.print(
-              `${r.tenantId} ${r.day}${r.through ? `..${r.through}` : ''}: skipped (before the tenant's first day)`,
-            );
-          }
-        }
-        for (const r of days) {
-          const cur = currencies.get(r.tenantId) ?? '';
-          const m = (v: number) => formatMinor(v, cur);
-          const { totals, rows } = r.outcome.diff;
-          ctx.print(
-            `${r.tenantId} ${r.day}: before ${m(totals.before)} ${cur}, after ${m(totals.after)} ${cur}, delta ${totals.delta > 0 ? '+' : ''}${m(totals.delta)} ${cur} — ${describe(r.outcome)}`,
-          );
-          if (rows.length === 0) ctx.print('  no change');
-          for (const c of rows)
-            ctx.print(`  ${c.userId}\t${c.item}\t${c.billing}\t${m(c.before)} -> ${m(c.after)}`);
-        }
-        const summary = rangeSummary(result);
-        if (summary) ctx.print(summary);
+      if (opts.json) return ctx.print(JSON.stringify({ days: days.map(toJson) }));
+      const currencies = new Map(result.tenants.map((t) => [t.id, t.currency]));
+      for (const r of result.results) {
+        if ('outcome' in r && r.outcome.status === 'skipped') ctx.print(skippedLine(r));
       }
-      finishRange(result);
-    });
+      for (const r of days) {
+        const cur = currencies.get(r.tenantId) ?? '';
+        const m = (v: number) => formatMinor(v, cur);
+        const { totals, rows } = r.outcome.diff;
+        ctx.print(
+          `${r.tenantId} ${r.day}: before ${m(totals.before)} ${cur}, after ${m(totals.after)} ${cur}, delta ${totals.delta > 0 ? '+' : ''}${m(totals.delta)} ${cur} — ${describe(r.outcome)}`,
+        );
+        if (rows.length === 0) ctx.print('  no change');
+        for (const c of rows)
+          ctx.print(`  ${c.userId}\t${c.item}\t${c.billing}\t${m(c.before)} -> ${m(c.after)}`);
+      }
+      const summary = rangeSummary(result);
+      if (summary) ctx.print(summary);
+    },
+  });
 }

@@ -1,44 +1,35 @@
 import type { Command } from 'commander';
 import { formatMinor } from '../../domain/money.ts';
-import {
-  finishRange,
-  type RangeOptions,
-  rangeOptions,
-  rangeSummary,
-  runRangeFromCli,
-} from '../billing-range.ts';
+import { rangeSummary, registerRangeCommand, skippedLine } from '../billing-range.ts';
 import type { CliContext } from '../context.ts';
 
 export function registerRun(program: Command, ctx: CliContext): void {
-  rangeOptions(
-    program
-      .command('run')
-      .description('bill a day or an inclusive range of days now, in this process (trigger "manual")'),
-  ).action(async (opts: RangeOptions) => {
-    const result = await runRangeFromCli(ctx, opts, { trigger: 'manual' });
-    const currencies = new Map(result.tenants.map((t) => [t.id, t.currency]));
-    for (const r of result.results) {
-      if (!('outcome' in r)) continue;
-      const o = r.outcome;
-      const cur = currencies.get(r.tenantId) ?? '';
-      if (o.status === 'billed') {
-        ctx.print(
-          `${r.tenantId} ${r.day}: billed, run ${o.runId}, ${o.lineCount} lines, total ${formatMinor(o.total, cur)} ${cur}`,
-        );
-      } else if (o.status === 'adjusted') {
-        ctx.print(
-          o.runId === null
-            ? `${r.tenantId} ${r.day}: closed period, nothing changed`
-            : `${r.tenantId} ${r.day}: closed period, ${o.lineCount} adjustment lines (${formatMinor(o.total, cur)} ${cur}) into ${o.period}, run ${o.runId}`,
-        );
-      } else if (o.status === 'skipped') {
-        ctx.print(
-          `${r.tenantId} ${r.day}${r.through ? `..${r.through}` : ''}: skipped (before the tenant's first day)`,
-        );
+  registerRangeCommand(program, ctx, {
+    name: 'run',
+    description: 'bill a day or an inclusive range of days now, in this process (trigger "manual")',
+    extra: () => ({ trigger: 'manual' }),
+    print: (result) => {
+      const currencies = new Map(result.tenants.map((t) => [t.id, t.currency]));
+      for (const r of result.results) {
+        if (!('outcome' in r)) continue;
+        const o = r.outcome;
+        const cur = currencies.get(r.tenantId) ?? '';
+        if (o.status === 'billed') {
+          ctx.print(
+            `${r.tenantId} ${r.day}: billed, run ${o.runId}, ${o.lineCount} lines, total ${formatMinor(o.total, cur)} ${cur}`,
+          );
+        } else if (o.status === 'adjusted') {
+          ctx.print(
+            o.runId === null
+              ? `${r.tenantId} ${r.day}: closed period, nothing changed`
+              : `${r.tenantId} ${r.day}: closed period, ${o.lineCount} adjustment lines (${formatMinor(o.total, cur)} ${cur}) into ${o.period}, run ${o.runId}`,
+          );
+        } else if (o.status === 'skipped') {
+          ctx.print(skippedLine(r));
+        }
       }
-    }
-    const summary = rangeSummary(result);
-    if (summary) ctx.print(summary);
-    finishRange(result);
+      const summary = rangeSummary(result);
+      if (summary) ctx.print(summary);
+    },
   });
 }

@@ -3,11 +3,10 @@ import { Redis } from 'ioredis';
 import { updateAnomalyGauge, updateLagGauge, updateQueueGauges } from '../../../jobs/gauges.ts';
 import { type BillingQueues, openQueues } from '../../../jobs/queues.ts';
 import { CONSOLE_PATH, registerConsole } from '../../console/console.plugin.ts';
-import { OperationError } from '../../errors.ts';
-import { type MetricsRefresher, startMetricsRefresh } from '../../http/metrics-refresh.ts';
+import type { MetricsRefresher } from '../../http/metrics-refresh.ts';
 import { DASHBOARD_PATH, registerQueueDashboard } from '../../http/queue-dashboard.ts';
 import { buildServer, httpTimeouts } from '../../http/server.ts';
-import { buildStatusServer } from '../../http/status-server.ts';
+import { startStatusPort } from '../../http/status-server.ts';
 import type { CliContext } from '../context.ts';
 import { keepRunningOnStrayRejections } from '../long-running.ts';
 import { parseIntOption } from '../options.ts';
@@ -79,20 +78,17 @@ export function registerServe(program: Command, ctx: CliContext): void {
       const status =
         metricsPort === undefined
           ? undefined
-          : buildStatusServer({ db, logger, running: () => running, timeouts });
-      const refresh =
-        status === undefined
-          ? undefined
-          : startMetricsRefresh(refreshers, { intervalMs: config.BILLING_METRICS_REFRESH_MS, logger });
+          : await startStatusPort({
+              db,
+              logger,
+              running: () => running,
+              timeouts,
+              port: metricsPort,
+              host: config.BILLING_METRICS_HOST,
+              refreshers,
+              refreshMs: config.BILLING_METRICS_REFRESH_MS,
+            });
       if (status) {
-        try {
-          await status.listen({ port: metricsPort, host: config.BILLING_METRICS_HOST });
-        } catch (error) {
-          await refresh?.stop();
-          throw new OperationError(
-            `--metrics-port ${metricsPort}: cannot listen on ${config.BILLING_METRICS_HOST}: ${(error as Error).message}`,
-          );
-        }
         logger.info(
           {
             port: metricsPort,
@@ -137,8 +133,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
-      await refresh?.stop();
-      await status?.close().catch(() => {});
+      await status?.close();
       await queues?.close().catch(() => {});
       await redis?.quit().catch(() => redis?.disconnect());
     });

@@ -10,6 +10,7 @@ import {
 } from '../../tenancy/tenant.service.ts';
 import { importTenantsFile } from '../../tenancy/tenant-import.service.ts';
 import type { CliContext } from '../context.ts';
+import { parseKeyExpiry } from '../key-expiry.ts';
 import { parseIntOption } from '../options.ts';
 
 export function registerTenants(program: Command, ctx: CliContext): void {
@@ -86,7 +87,9 @@ export function registerTenants(program: Command, ctx: CliContext): void {
     .action(async (opts: { tenant?: string; expiresIn?: string; expiresAt?: string }) => {
       if (opts.tenant === undefined) throw new InputError("required option '--tenant <id>' not specified");
       const { db } = await ctx.database();
-      const created = await createTenantKey(db, { ...opts, tenantId: opts.tenant, now: new Date() });
+      const now = new Date();
+      const expiresAt = parseKeyExpiry(opts, now);
+      const created = await createTenantKey(db, { tenantId: opts.tenant, expiresAt, now });
       const expiry = created.expiresAt ? `expires ${created.expiresAt.toISOString()}` : 'no expiry';
       ctx.print(
         `API key ${created.id} (${created.prefix}…, ${expiry}) for tenant ${opts.tenant} (shown once, store it now): ${created.key}`,
@@ -100,6 +103,10 @@ export function registerTenants(program: Command, ctx: CliContext): void {
     .option('--id <id>', 'the key id (see `billing tenants keys`)')
     .option('--prefix <prefix>', 'the key prefix, e.g. bk_AbC123 (must match one key)')
     .action(async (opts: { tenant: string; id?: string; prefix?: string }) => {
+      if ((opts.id === undefined) === (opts.prefix === undefined))
+        throw new InputError(
+          'give the key to revoke with --id or --prefix (one of them; see `billing tenants keys`)',
+        );
       const { db } = await ctx.database();
       const now = new Date();
       const { key: k, revoked } = await revokeTenantKey(db, { ...opts, tenantId: opts.tenant, now });

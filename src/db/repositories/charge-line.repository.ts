@@ -151,22 +151,3 @@ export async function computedTotals(
   const r = rows[0] as { n: string; total: string };
   return { lineCount: Number(r.n), total: parseMinor(r.total) };
 }
-
-/** The lines of one run in (user, item) byte order. */
-export async function listRunLines(db: Db, runId: string): Promise<StoredChargeLine[]> {
-  const rows = await db
-    .selectFrom('charge_lines')
-    .selectAll()
-    .where('run_id', '=', runId)
-    .orderBy('user_id')
-    .orderBy('item')
-    .execute();
-  return rows.map((r) => ({
-    userId: r.user_id,
-    item: r.item,
-    billing: r.billing as BillingMode,
-    amount: parseMinor(r.amount),
-    unitPrice: parseMinor(r.unit_price),
-    priceBookId: r.price_book_id,
-  }));
-}

@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { dayRange } from '../../domain/calendar.ts';
+import type { Revision } from '../../domain/run.ts';
 import type { Db } from '../database.ts';
-import { dayRevisionsWithin, type Revision } from './day-revision.repository.ts';
+import { dayRevisionsWithin } from './day-revision.repository.ts';
 
 // Users with activity per tenant-day, kept as one row per tenant-day (`day_activity_counts`,
 // migration 0007) so that reconcile and the console read O(days) rows, not O(users x days).

@@ -5,6 +5,7 @@ import {
   type TenantDay,
   type TenantDayRange,
 } from '../../domain/day-ranges.ts';
+import type { Revision } from '../../domain/run.ts';
 import type { Db } from '../database.ts';
 
 export type { TenantDay, TenantDayRange };
@@ -19,9 +20,8 @@ export type { TenantDay, TenantDayRange };
  * (`runs.input_revision`); a day is due for re-billing when its revision is above the one its
  * latest run (current or adjustment) read.
  *
- * A revision is a `number`: a per-tenant counter, a safe integer (checked when read).
+ * A revision (`Revision`, domain/run.ts) is a per-tenant counter, a safe integer (checked when read).
  */
-export type Revision = number;
 
 /** int8 from pg (a string) to a Revision; refuses anything but a non-negative safe integer. */
 export function toRevision(value: string | number | bigint | null | undefined): Revision {

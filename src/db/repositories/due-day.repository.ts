@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
+import type { Revision } from '../../domain/run.ts';
 import type { Db } from '../database.ts';
-import { type Revision, toRevision } from './day-revision.repository.ts';
+import { toRevision } from './day-revision.repository.ts';
 
 /**
  * A tenant with what bounds its billable days: the instant of its earliest settings version

@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { parseMinor } from '../../domain/money.ts';
+import type { Revision } from '../../domain/run.ts';
 import type { Db } from '../database.ts';
-import { dayRevisionsWithin, type Revision, toRevision } from './day-revision.repository.ts';
+import { dayRevisionsWithin, toRevision } from './day-revision.repository.ts';
 
 export interface DayRunState {
   tenantId: string;

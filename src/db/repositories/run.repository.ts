@@ -1,26 +1,8 @@
 import { sql } from 'kysely';
 import { type Minor, parseMinor } from '../../domain/money.ts';
-import type { Db, RunTrigger } from '../database.ts';
-import { type Revision, toRevision } from './day-revision.repository.ts';
-
-export interface Run {
-  id: string;
-  tenantId: string;
-  day: string;
-  kind: 'charge' | 'adjustment';
-  trigger: RunTrigger;
-  isCurrent: boolean;
-  /** The day revision this run read before its data (`day-revision.repository.ts`). */
-  inputRevision: Revision;
-  startedAt: Date;
-  finishedAt: Date;
-  lineCount: number;
-  /** Minor units of `currency`. */
-  total: Minor;
-  currency: string;
-  supersededAt: Date | null;
-  jobId: string | null;
-}
+import type { Revision, Run, RunTrigger } from '../../domain/run.ts';
+import type { Db } from '../database.ts';
+import { toRevision } from './day-revision.repository.ts';
 
 export interface NewRun {
   tenantId: string;

@@ -1,20 +1,6 @@
 import { type Selectable, sql } from 'kysely';
+import type { StoredSettingsVersion } from '../../domain/settings-version.ts';
 import type { Db, SettingsVersionsTable } from '../database.ts';
-
-export interface StoredSettingsVersion {
-  tenantId: string;
-  userId: string;
-  effectiveAt: Date;
-  active: boolean;
-  email: string | null;
-  lastName: string | null;
-  /** The normalised settings of `docs/licensing.md`. */
-  settings: Record<string, unknown>;
-  license: string;
-  billing: string;
-  recordCalls: boolean;
-  reasons: string[];
-}
 
 export interface VersionKey {
   tenantId: string;

@@ -1,13 +1,6 @@
 import { sql } from 'kysely';
+import type { Tenant } from '../../domain/tenant.ts';
 import type { Db, TenantRow } from '../database.ts';
-
-export interface Tenant {
-  id: string;
-  name: string;
-  timezone: string;
-  currency: string;
-  cutoffHour: number;
-}
 
 function rowToTenant(row: TenantRow): Tenant {
   return {

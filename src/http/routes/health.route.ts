@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { sql } from 'kysely';
+import { pingDatabase } from '../../db/connection.ts';
 import type { Db } from '../../db/database.ts';
 import { registry } from '../../metrics.ts';
 
@@ -34,7 +34,7 @@ export const statusRoutes: FastifyPluginAsync<StatusRoutesOptions> = async (app,
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        sql`SELECT 1`.execute(options.db),
+        pingDatabase(options.db),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new Error(`the database did not answer within ${healthTimeoutMs} ms`)),

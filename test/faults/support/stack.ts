@@ -171,6 +171,21 @@ export async function countRows(db: Db): Promise<{ events: number; logins: numbe
   return { events: Number(e.n), logins: Number(a.n), rejects: Number(r.n) };
 }
 
+/** What a tenant holds of ingest: its rejects and its events (a claim of another tenant must add neither). */
+export async function ingestOf(db: Db, tenantId: string): Promise<{ rejects: number; events: number }> {
+  const count = async (table: 'ingest_rejects' | 'login_events') =>
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select(db.fn.countAll<string>().as('n'))
+          .where('tenant_id', '=', tenantId)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+  return { rejects: await count('ingest_rejects'), events: await count('login_events') };
+}
+
 export interface ServeStack {
   stack: Stack;
   serve: Awaited<ReturnType<typeof startServe>>;

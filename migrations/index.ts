@@ -5,6 +5,7 @@ import * as m0003 from './0003_api_key_lifecycle.ts';
 import * as m0004 from './0004_day_mark_ranges.ts';
 import * as m0005 from './0005_ingest_counts.ts';
 import * as m0006 from './0006_console_audit.ts';
+import * as m0008 from './0008_license_intervals.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004_day_mark_ranges': m0004,
   '0005_ingest_counts': m0005,
   '0006_console_audit': m0006,
+  '0008_license_intervals': m0008,
 };

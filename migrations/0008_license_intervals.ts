@@ -60,9 +60,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       GROUP BY g.island
     $fn$;
 
-    -- Per-user index lookups only: a batch of new users must never scan the whole table.
-    CREATE FUNCTION license_intervals_refresh() RETURNS trigger
-    LANGUAGE plpgsql SET enable_hashjoin = off SET enable_mergejoin = off AS $fn$
+    -- Per-user index lookups only (LATERAL ... OFFSET 0, rows by ctid): a batch of new users must
+    -- never scan the whole table, whatever the planner guesses of the batch.
+    CREATE FUNCTION license_intervals_refresh() RETURNS trigger LANGUAGE plpgsql AS $fn$
     DECLARE
       t text;
     BEGIN
@@ -78,10 +78,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ),
       removed AS (
         DELETE FROM license_intervals li
-        USING affected a
-        WHERE li.tenant_id = a.tenant_id AND li.user_id = a.user_id
-          AND NOT EXISTS (SELECT 1 FROM computed c
-                          WHERE c.tenant_id = li.tenant_id AND c.user_id = li.user_id AND c.iv_from = li.valid_from)
+        WHERE li.ctid = ANY (ARRAY(
+          SELECT x.ctid
+          FROM affected a
+          CROSS JOIN LATERAL (SELECT y.ctid, y.valid_from FROM license_intervals y
+                              WHERE y.tenant_id = a.tenant_id AND y.user_id = a.user_id OFFSET 0) x
+          WHERE NOT EXISTS (SELECT 1 FROM computed c
+                            WHERE c.tenant_id = a.tenant_id AND c.user_id = a.user_id AND c.iv_from = x.valid_from)
+        ))
       )
       INSERT INTO license_intervals AS li (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)
       SELECT * FROM computed

@@ -38,43 +38,39 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX license_intervals_tenant_to ON license_intervals (tenant_id, valid_to, user_id)
       INCLUDE (valid_from, license, billing, record_calls);
 
-    -- The intervals of one user, computed from all of their versions (gaps and islands).
-    CREATE FUNCTION license_intervals_of(p_tenant text, p_user text)
-    RETURNS TABLE (iv_from timestamptz, iv_to timestamptz, iv_license text, iv_billing text, iv_record_calls boolean)
-    LANGUAGE sql STABLE AS $fn$
-      SELECT min(g.effective_at), max(g.next_at), min(g.license), min(g.billing), bool_and(g.record_calls)
-      FROM (
-        SELECT v.*, count(*) FILTER (WHERE v.opens) OVER (ORDER BY v.effective_at) AS island
-        FROM (
-          SELECT s.effective_at, s.active, s.license, s.billing, s.record_calls,
-                 lead(s.effective_at, 1, 'infinity') OVER w AS next_at,
-                 s.active AND NOT coalesce(lag(s.active) OVER w
-                   AND (lag(s.license) OVER w, lag(s.billing) OVER w, lag(s.record_calls) OVER w)
-                       = (s.license, s.billing, s.record_calls), false) AS opens
-          FROM settings_versions s
-          WHERE s.tenant_id = p_tenant AND s.user_id = p_user
-          WINDOW w AS (ORDER BY s.effective_at)
-        ) v
-      ) g
-      WHERE g.active
-      GROUP BY g.island
-    $fn$;
-
-    -- Per-user index lookups only (LATERAL ... OFFSET 0, rows by ctid): a batch of new users must
-    -- never scan the whole table, whatever the planner guesses of the batch.
-    CREATE FUNCTION license_intervals_refresh() RETURNS trigger LANGUAGE plpgsql AS $fn$
-    DECLARE
-      t text;
-    BEGIN
-      FOR t IN SELECT DISTINCT n.tenant_id FROM new_versions n ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(hashtext('license-intervals:' || t));
-      END LOOP;
+    -- The intervals of the given users recomputed from all of their versions (gaps and islands),
+    -- and only the rows that differ written: stale ones deleted, new or changed ones upserted.
+    -- Versions are read per user (LATERAL ... OFFSET 0) and intervals deleted by ctid, so a batch
+    -- of users never scans the whole table, whatever the planner guesses of the batch.
+    CREATE FUNCTION license_intervals_refresh_users(p_tenants text[], p_users text[]) RETURNS void
+    LANGUAGE sql AS $fn$
       WITH affected AS (
-        SELECT DISTINCT n.tenant_id, n.user_id FROM new_versions n
+        SELECT DISTINCT u.tenant_id, u.user_id FROM unnest(p_tenants, p_users) AS u(tenant_id, user_id)
+      ),
+      v AS (
+        SELECT x.* FROM affected a
+        CROSS JOIN LATERAL (SELECT s.tenant_id, s.user_id, s.effective_at, s.active, s.license, s.billing, s.record_calls
+                            FROM settings_versions s
+                            WHERE s.tenant_id = a.tenant_id AND s.user_id = a.user_id OFFSET 0) x
+      ),
+      marked AS (
+        SELECT v.*, lead(v.effective_at, 1, 'infinity') OVER w AS next_at,
+               v.active AND NOT coalesce(lag(v.active) OVER w
+                 AND (lag(v.license) OVER w, lag(v.billing) OVER w, lag(v.record_calls) OVER w)
+                     = (v.license, v.billing, v.record_calls), false) AS opens
+        FROM v
+        WINDOW w AS (PARTITION BY v.tenant_id, v.user_id ORDER BY v.effective_at)
+      ),
+      islands AS (
+        SELECT m.*, count(*) FILTER (WHERE m.opens)
+                      OVER (PARTITION BY m.tenant_id, m.user_id ORDER BY m.effective_at) AS island
+        FROM marked m
       ),
       computed AS MATERIALIZED (
-        SELECT a.tenant_id, a.user_id, i.*
-        FROM affected a CROSS JOIN LATERAL license_intervals_of(a.tenant_id, a.user_id) i
+        SELECT tenant_id, user_id, min(effective_at) AS valid_from, max(next_at) AS valid_to,
+               min(license) AS license, min(billing) AS billing, bool_and(record_calls) AS record_calls
+        FROM islands WHERE active
+        GROUP BY tenant_id, user_id, island
       ),
       removed AS (
         DELETE FROM license_intervals li
@@ -84,7 +80,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
           CROSS JOIN LATERAL (SELECT y.ctid, y.valid_from FROM license_intervals y
                               WHERE y.tenant_id = a.tenant_id AND y.user_id = a.user_id OFFSET 0) x
           WHERE NOT EXISTS (SELECT 1 FROM computed c
-                            WHERE c.tenant_id = a.tenant_id AND c.user_id = a.user_id AND c.iv_from = x.valid_from)
+                            WHERE c.tenant_id = a.tenant_id AND c.user_id = a.user_id AND c.valid_from = x.valid_from)
         ))
       )
       INSERT INTO license_intervals AS li (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)
@@ -93,7 +89,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         SET valid_to = excluded.valid_to, license = excluded.license, billing = excluded.billing,
             record_calls = excluded.record_calls
         WHERE (li.valid_to, li.license, li.billing, li.record_calls)
-              IS DISTINCT FROM (excluded.valid_to, excluded.license, excluded.billing, excluded.record_calls);
+              IS DISTINCT FROM (excluded.valid_to, excluded.license, excluded.billing, excluded.record_calls)
+    $fn$;
+
+    -- The statement's new versions: their users' intervals, after the tenants' settings writers
+    -- are serialised (in code-point order, so two batches never deadlock).
+    CREATE FUNCTION license_intervals_refresh() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    DECLARE
+      t text;
+    BEGIN
+      FOR t IN SELECT DISTINCT n.tenant_id FROM new_versions n ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('license-intervals:' || t));
+      END LOOP;
+      PERFORM license_intervals_refresh_users(array_agg(n.tenant_id), array_agg(n.user_id)) FROM new_versions n;
       RETURN NULL;
     END
     $fn$;
@@ -104,10 +112,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       FOR EACH STATEMENT EXECUTE FUNCTION license_intervals_refresh();
 
     -- Backfill: every user that has versions.
-    INSERT INTO license_intervals (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)
-    SELECT u.tenant_id, u.user_id, i.*
-    FROM (SELECT DISTINCT tenant_id, user_id FROM settings_versions) u
-    CROSS JOIN LATERAL license_intervals_of(u.tenant_id, u.user_id) i;
+    SELECT license_intervals_refresh_users(array_agg(tenant_id), array_agg(user_id))
+    FROM (SELECT DISTINCT tenant_id, user_id FROM settings_versions) u;
   `.execute(db);
 }
 
@@ -115,7 +121,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`
     DROP TRIGGER settings_versions_license_intervals ON settings_versions;
     DROP FUNCTION license_intervals_refresh();
-    DROP FUNCTION license_intervals_of(text, text);
+    DROP FUNCTION license_intervals_refresh_users(text[], text[]);
     DROP TABLE license_intervals;
   `.execute(db);
 }

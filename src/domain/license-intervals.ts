@@ -13,7 +13,7 @@ export interface LicenseInterval {
 
 /**
  * Reference of the rule "license intervals"; production twin: the trigger function
- * `license_intervals_refresh` (with `license_intervals_of`) of migration 0008, which keeps the
+ * `license_intervals_refresh_users` of migration 0008 (run by a trigger), which keeps the
  * table `license_intervals` that the day's snapshot reads; kept equal by
  * `test/integration/license-intervals.test.ts`.
  *

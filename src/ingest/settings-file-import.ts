@@ -29,9 +29,9 @@ export interface SettingsFileImportResult {
 /**
  * Lines per batch (one transaction each). Big batches amortise the per-batch statements (staging,
  * insert, successor lookup, marks); two batches are held at once (one parsed while the previous
- * one is stored), ~20 MB each.
+ * one is stored), ~10 MB each.
  */
-const BATCH_SIZE = 20_000;
+const BATCH_SIZE = 10_000;
 
 /** How many refused lines an import keeps with their reasons; the rest are only counted. */
 export const MAX_KEPT_REFUSALS = 100;

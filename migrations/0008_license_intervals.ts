@@ -38,17 +38,21 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX license_intervals_tenant_to ON license_intervals (tenant_id, valid_to, user_id)
       INCLUDE (valid_from, license, billing, record_calls);
 
-    -- The intervals of the given users recomputed from all of their versions (gaps and islands),
-    -- and only the rows that differ written: stale ones deleted, new or changed ones upserted.
-    -- Versions are read per user (LATERAL ... OFFSET 0) and intervals deleted by ctid, so a batch
-    -- of users never scans the whole table, whatever the planner guesses of the batch.
+    -- The intervals of the users of the given NEW versions (one array entry per new version),
+    -- recomputed from all of their versions (gaps and islands), and only the rows that differ
+    -- written. A user whose every version is new (the common case of an import) has no intervals
+    -- yet: a plain insert. Others: stale rows deleted, new or changed ones upserted. Versions are
+    -- read per user (LATERAL ... OFFSET 0) and intervals deleted by ctid, so a batch of users never
+    -- scans the whole table, whatever the planner guesses of the batch.
     CREATE FUNCTION license_intervals_refresh_users(p_tenants text[], p_users text[]) RETURNS void
     LANGUAGE sql AS $fn$
       WITH affected AS (
-        SELECT DISTINCT u.tenant_id, u.user_id FROM unnest(p_tenants, p_users) AS u(tenant_id, user_id)
+        SELECT u.tenant_id, u.user_id, count(*) AS new_versions
+        FROM unnest(p_tenants, p_users) AS u(tenant_id, user_id)
+        GROUP BY u.tenant_id, u.user_id
       ),
       v AS (
-        SELECT x.* FROM affected a
+        SELECT x.*, a.new_versions FROM affected a
         CROSS JOIN LATERAL (SELECT s.tenant_id, s.user_id, s.effective_at, s.active, s.license, s.billing, s.record_calls
                             FROM settings_versions s
                             WHERE s.tenant_id = a.tenant_id AND s.user_id = a.user_id OFFSET 0) x
@@ -57,7 +61,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         SELECT v.*, lead(v.effective_at, 1, 'infinity') OVER w AS next_at,
                v.active AND NOT coalesce(lag(v.active) OVER w
                  AND (lag(v.license) OVER w, lag(v.billing) OVER w, lag(v.record_calls) OVER w)
-                     = (v.license, v.billing, v.record_calls), false) AS opens
+                     = (v.license, v.billing, v.record_calls), false) AS opens,
+               count(*) OVER (PARTITION BY v.tenant_id, v.user_id) = v.new_versions AS all_new
         FROM v
         WINDOW w AS (PARTITION BY v.tenant_id, v.user_id ORDER BY v.effective_at)
       ),
@@ -68,23 +73,31 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ),
       computed AS MATERIALIZED (
         SELECT tenant_id, user_id, min(effective_at) AS valid_from, max(next_at) AS valid_to,
-               min(license) AS license, min(billing) AS billing, bool_and(record_calls) AS record_calls
+               min(license) AS license, min(billing) AS billing, bool_and(record_calls) AS record_calls,
+               bool_and(all_new) AS all_new
         FROM islands WHERE active
         GROUP BY tenant_id, user_id, island
+      ),
+      known AS (
+        SELECT DISTINCT m.tenant_id, m.user_id FROM marked m WHERE NOT m.all_new
       ),
       removed AS (
         DELETE FROM license_intervals li
         WHERE li.ctid = ANY (ARRAY(
           SELECT x.ctid
-          FROM affected a
+          FROM known k
           CROSS JOIN LATERAL (SELECT y.ctid, y.valid_from FROM license_intervals y
-                              WHERE y.tenant_id = a.tenant_id AND y.user_id = a.user_id OFFSET 0) x
+                              WHERE y.tenant_id = k.tenant_id AND y.user_id = k.user_id OFFSET 0) x
           WHERE NOT EXISTS (SELECT 1 FROM computed c
-                            WHERE c.tenant_id = a.tenant_id AND c.user_id = a.user_id AND c.valid_from = x.valid_from)
+                            WHERE c.tenant_id = k.tenant_id AND c.user_id = k.user_id AND c.valid_from = x.valid_from)
         ))
+      ),
+      fresh AS (
+        INSERT INTO license_intervals (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)
+        SELECT tenant_id, user_id, valid_from, valid_to, license, billing, record_calls FROM computed WHERE all_new
       )
       INSERT INTO license_intervals AS li (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)
-      SELECT * FROM computed
+      SELECT tenant_id, user_id, valid_from, valid_to, license, billing, record_calls FROM computed WHERE NOT all_new
       ON CONFLICT (tenant_id, user_id, valid_from) DO UPDATE
         SET valid_to = excluded.valid_to, license = excluded.license, billing = excluded.billing,
             record_calls = excluded.record_calls
@@ -111,9 +124,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       REFERENCING NEW TABLE AS new_versions
       FOR EACH STATEMENT EXECUTE FUNCTION license_intervals_refresh();
 
-    -- Backfill: every user that has versions.
-    SELECT license_intervals_refresh_users(array_agg(tenant_id), array_agg(user_id))
-    FROM (SELECT DISTINCT tenant_id, user_id FROM settings_versions) u;
+    -- Backfill: every version is new to the (empty) table.
+    SELECT license_intervals_refresh_users(array_agg(tenant_id), array_agg(user_id)) FROM settings_versions;
   `.execute(db);
 }
 

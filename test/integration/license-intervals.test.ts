@@ -5,9 +5,10 @@
  * batch, repeats and conflicting versions at the same instant. On PostgreSQL and PGlite.
  */
 import fc from 'fast-check';
-import { sql } from 'kysely';
+import { type Kysely, Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseConnection } from '../../src/db/connection.ts';
+import { migrations } from '../../migrations/index.ts';
+import { type DatabaseConnection, openEmbedded } from '../../src/db/connection.ts';
 import { listLicenseIntervals } from '../../src/db/repositories/license-interval.repository.ts';
 import { inTransaction } from '../../src/db/transaction.ts';
 import { licenseIntervals } from '../../src/domain/license-intervals.ts';
@@ -145,5 +146,42 @@ describe.each(BACKENDS)('license intervals on $name', ({ open }) => {
       '2026-02-01..2026-03-01 enterprise',
       '2026-03-01.. standard',
     ]);
+  });
+});
+
+describe('migration 0008 backfills the intervals of versions stored before it', () => {
+  it('gives every existing user the intervals the domain computes from their versions', async () => {
+    const conn = await openEmbedded('memory://');
+    try {
+      const migrator = new Migrator({
+        db: conn.db as unknown as Kysely<unknown>,
+        provider: { getMigrations: async () => migrations },
+      });
+      const before = await migrator.migrateTo('0006_console_audit');
+      expect(before.error).toBeUndefined();
+      await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES ('old', 'Old', 'UTC', 'EUR')`.execute(
+        conn.db,
+      );
+      // u1: standard, the same again (one interval), removed, enterprise; u2: removed only.
+      await sql`
+        INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, settings, license, billing, record_calls, reasons)
+        VALUES ('old', 'u1', '2026-01-01Z', true, '{}', 'standard', 'monthly', false, '[]'),
+               ('old', 'u1', '2026-02-01Z', true, '{}', 'standard', 'monthly', false, '[]'),
+               ('old', 'u1', '2026-03-01Z', false, '{}', 'standard', 'monthly', false, '[]'),
+               ('old', 'u1', '2026-04-01Z', true, '{}', 'enterprise', 'daily', true, '[]'),
+               ('old', 'u2', '2026-01-01Z', false, '{}', 'dashboard', 'monthly', false, '[]')
+      `.execute(conn.db);
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      const view = (await listLicenseIntervals(conn.db, 'old')).map(
+        (i) =>
+          `${i.userId} ${i.validFrom.toISOString().slice(0, 10)}..${i.validTo?.toISOString().slice(0, 10) ?? ''} ${i.license} ${i.billing} ${i.recordCalls}`,
+      );
+      expect(view).toEqual([
+        'u1 2026-01-01..2026-03-01 standard monthly false',
+        'u1 2026-04-01.. enterprise daily true',
+      ]);
+    } finally {
+      await conn.close();
+    }
   });
 });

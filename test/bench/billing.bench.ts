@@ -110,7 +110,7 @@ async function seed(db: Db): Promise<void> {
 }
 
 async function truncateRuns(db: Db): Promise<void> {
-  await sql`TRUNCATE charge_lines, adjustment_lines, runs`.execute(db);
+  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, runs`.execute(db);
   await sql`CHECKPOINT`.execute(db);
 }
 

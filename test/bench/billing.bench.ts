@@ -40,6 +40,7 @@ import { dayLinesSql } from '../../src/db/repositories/day-lines.repository.ts';
 import { dayBounds } from '../../src/domain/calendar.ts';
 import { startLocalPostgres } from '../support/services.ts';
 import { buildDist } from './build-dist.ts';
+import { runTimed } from './timed-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/billing.js');
@@ -216,44 +217,25 @@ function helpRssMb(entry: string): Promise<number> {
   });
 }
 
-function billingRun(url: string, entry: string): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(
-      '/usr/bin/time',
-      ['-v', process.execPath, entry, 'run', '--day', DAY, '--tenant', TENANT],
-      {
-        env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'info', BILLING_FROM_SOURCE: '1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const wallSeconds = (performance.now() - t0) / 1000;
-      if (code !== 0) return reject(new Error(`billing run exited ${code}: ${err}`));
-      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
-      const summary = err
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { msg?: string; seconds?: number; lineCount?: number })
-        .find((l) => l.msg === 'tenant-day run finished');
-      if (!summary) return reject(new Error(`no run summary in: ${out}${err}`));
-      resolve({
-        wallSeconds,
-        billDaySeconds: summary.seconds ?? Number.NaN,
-        peakRssMb: rss ? Number(rss[1]) / 1024 : Number.NaN,
-        lines: summary.lineCount ?? 0,
-      });
-    });
+async function billingRun(url: string, entry: string): Promise<CliRun> {
+  const r = await runTimed([entry, 'run', '--day', DAY, '--tenant', TENANT], {
+    DATABASE_URL: url,
+    LOG_LEVEL: 'info',
+    BILLING_FROM_SOURCE: '1',
   });
+  if (r.code !== 0) throw new Error(`billing run exited ${r.code}: ${r.stderr}`);
+  const summary = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { msg?: string; seconds?: number; lineCount?: number })
+    .find((l) => l.msg === 'tenant-day run finished');
+  if (!summary) throw new Error(`no run summary in: ${r.stdout}${r.stderr}`);
+  return {
+    wallSeconds: r.seconds,
+    billDaySeconds: summary.seconds ?? Number.NaN,
+    peakRssMb: r.peakRssMb,
+    lines: summary.lineCount ?? 0,
+  };
 }
 
 const f2 = (n: number) => n.toFixed(2);

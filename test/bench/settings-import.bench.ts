@@ -14,7 +14,6 @@
  *
  *   npm run bench -- settings              (BENCH_VERSIONS=200000 for a quick look)
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +27,7 @@ import { eachChunkLines, isBadLine, parseJsonLine } from '../../src/ingest/line-
 import { LicenseShapes, parseSettingsVersionLine } from '../../src/ingest/settings-import.service.ts';
 import { startLocalPostgres } from '../support/services.ts';
 import { buildDist } from './build-dist.ts';
+import { runTimed } from './timed-process.ts';
 
 const VERSIONS = Number(process.env.BENCH_VERSIONS ?? 1_000_000);
 const TENANT = 'big';
@@ -148,33 +148,13 @@ interface CliRun {
   out: string;
 }
 
-function usersImport(url: string, entry: string, file: string): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn('/usr/bin/time', ['-v', process.execPath, entry, 'users', 'import', file, '--json'], {
-      env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - t0) / 1000;
-      if (code !== 0) return reject(new Error(`users import exited ${code}: ${out}${err.slice(-2000)}`));
-      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
-      resolve({
-        seconds,
-        peakRssMb: rss ? Number(rss[1]) / 1024 : Number.NaN,
-        out: out.trim().split('\n').at(-1) ?? '',
-      });
-    });
+async function usersImport(url: string, entry: string, file: string): Promise<CliRun> {
+  const r = await runTimed([entry, 'users', 'import', file, '--json'], {
+    DATABASE_URL: url,
+    LOG_LEVEL: 'warn',
   });
+  if (r.code !== 0) throw new Error(`users import exited ${r.code}: ${r.stdout}${r.stderr.slice(-2000)}`);
+  return { seconds: r.seconds, peakRssMb: r.peakRssMb, out: r.stdout.trim().split('\n').at(-1) ?? '' };
 }
 
 const f2 = (n: number) => n.toFixed(2);

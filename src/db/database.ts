@@ -46,6 +46,20 @@ export interface SettingsVersionsTable {
   imported_at: TimestamptzDefault;
 }
 
+/**
+ * A stretch of one user's time with one active state (migration 0008): kept equal to the versions
+ * by a database trigger, never written by application code. `valid_to` is 'infinity' while open.
+ */
+export interface LicenseIntervalsTable {
+  tenant_id: string;
+  user_id: string;
+  valid_from: Timestamptz;
+  valid_to: Timestamptz;
+  license: string;
+  billing: string;
+  record_calls: boolean;
+}
+
 export interface PriceBooksTable {
   id: Int8Generated;
   tenant_id: string | null;
@@ -204,6 +218,7 @@ export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   settings_versions: SettingsVersionsTable;
+  license_intervals: LicenseIntervalsTable;
   price_books: PriceBooksTable;
   login_events: LoginEventsTable;
   daily_activity: DailyActivityTable;

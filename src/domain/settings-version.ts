@@ -19,4 +19,8 @@ export interface StoredSettingsVersion {
 /** A settings version with the full license resolution it was stored with (addons, reasons). */
 export interface SettingsVersion extends StoredSettingsVersion {
   result: LicenseResult;
+  /** `JSON.stringify(settings)`, serialised once, for the batch that stores it. */
+  settingsJson: string;
+  /** `JSON.stringify(reasons)` (the same text for every version of one settings shape). */
+  reasonsJson: string;
 }

@@ -1,11 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { Db } from '../db/database.ts';
 import { isTransientDatabaseError } from '../db/database-errors.ts';
+import { acceptsCopy } from '../db/repositories/settings-version-batch.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import type { SettingsVersion } from '../domain/settings-version.ts';
-import { batched, isBadLine, parseJsonLine, readLines } from './line-source.ts';
-import { parseSettingsVersionLine, storeSettingsVersions } from './settings-import.service.ts';
+import { eachChunkLines, isBadLine, parseJsonLine, type SplitLine } from './line-source.ts';
+import { LicenseShapes, parseSettingsVersionLine, storeSettingsVersions } from './settings-import.service.ts';
 
 export interface Refusal {
   lineNo: number;
@@ -21,7 +22,12 @@ export interface SettingsFileImportResult {
   refused: Refusal[];
 }
 
-const BATCH_SIZE = 1000;
+/**
+ * Lines per batch (one transaction each). Big batches amortise the per-batch statements (staging,
+ * insert, successor lookup, marks); two batches are held at once (one parsed while the previous
+ * one is stored), ~10 MB each.
+ */
+const BATCH_SIZE = 10_000;
 
 /** How many refused lines an import keeps with their reasons; the rest are only counted. */
 export const MAX_KEPT_REFUSALS = 100;
@@ -30,7 +36,12 @@ export const MAX_KEPT_REFUSALS = 100;
  * Imports an NDJSON file of settings versions. Each line is judged on its own: good lines are
  * stored (a batch per transaction, so a line is never half-written), bad lines (including lines
  * that are not valid UTF-8, hold a NUL byte or exceed `MAX_LINE_BYTES`) are counted and the first
- * `MAX_KEPT_REFUSALS` reported with their line number and reason. `now` is the time of receipt (for marking back-dated days).
+ * `MAX_KEPT_REFUSALS` reported with their line number and reason. `now` is the time of receipt
+ * (for marking back-dated days).
+ *
+ * Node parses batch N+1 while PostgreSQL stores batch N (one batch in flight, so batches commit in
+ * file order); licenses are resolved once per settings shape (`LicenseShapes`); on real
+ * PostgreSQL a batch reaches the server by COPY.
  */
 export async function importSettingsFile(
   db: Db,
@@ -39,12 +50,23 @@ export async function importSettingsFile(
 ): Promise<SettingsFileImportResult> {
   const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refusedTotal: 0, refused: [] };
   const tenantIds = new Set((await listTenants(db)).map((t) => t.id));
-  for await (const lines of batched(readLines(input), BATCH_SIZE)) {
+  const byCopy = await acceptsCopy(db);
+  const shapes = new LicenseShapes();
+  let lines: SplitLine[] = [];
+  let inFlight: Promise<Refusal[]> | undefined;
+
+  const finishPrevious = async () => {
+    if (inFlight) keepRefusals(result, await inFlight);
+    inFlight = undefined;
+  };
+  const flush = async () => {
+    const batch = lines;
+    lines = [];
     const good: GoodLine[] = [];
     const refused: Refusal[] = [];
-    for (const line of lines) {
+    for (const line of batch) {
       const json = isBadLine(line) ? { ok: false as const, reason: line.reason } : parseJsonLine(line.text);
-      const parsed = json.ok ? parseSettingsVersionLine(json.value) : json;
+      const parsed = json.ok ? parseSettingsVersionLine(json.value, shapes) : json;
       if (!parsed.ok) {
         refused.push({ lineNo: line.lineNo, reason: parsed.reason });
       } else if (!tenantIds.has(parsed.version.tenantId)) {
@@ -56,9 +78,24 @@ export async function importSettingsFile(
         good.push({ lineNo: line.lineNo, version: parsed.version });
       }
     }
-    await storeIsolating(db, good, now(), result, refused);
-    keepRefusals(result, refused);
-  }
+    await finishPrevious();
+    // Started now, awaited after the next batch is parsed (or at the end).
+    inFlight = storeIsolating(db, good, now(), result, refused, byCopy).then(() => refused);
+    // An error is rethrown where it is awaited; until then it must not count as unhandled.
+    inFlight.catch(() => {});
+  };
+
+  await eachChunkLines(
+    input,
+    () => {},
+    (line) => lines.push(line),
+    async () => {
+      if (lines.length >= BATCH_SIZE) await flush();
+      return true;
+    },
+  );
+  if (lines.length > 0) await flush();
+  await finishPrevious();
   return result;
 }
 
@@ -76,6 +113,7 @@ async function storeIsolating(
   receivedAt: Date,
   result: SettingsFileImportResult,
   refused: Refusal[],
+  byCopy: boolean,
 ): Promise<void> {
   if (good.length === 0) return;
   let outcomes: Awaited<ReturnType<typeof storeSettingsVersions>>['outcomes'];
@@ -85,6 +123,7 @@ async function storeIsolating(
         trx,
         good.map((g) => g.version),
         receivedAt,
+        { byCopy },
       ),
     ));
   } catch (error) {
@@ -95,8 +134,8 @@ async function storeIsolating(
       return;
     }
     const half = Math.ceil(good.length / 2);
-    await storeIsolating(db, good.slice(0, half), receivedAt, result, refused);
-    await storeIsolating(db, good.slice(half), receivedAt, result, refused);
+    await storeIsolating(db, good.slice(0, half), receivedAt, result, refused, byCopy);
+    await storeIsolating(db, good.slice(half), receivedAt, result, refused, byCopy);
     return;
   }
   outcomes.forEach((o, i) => {

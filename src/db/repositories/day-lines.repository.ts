@@ -28,38 +28,52 @@ export interface DayLinesParams {
  * add-on when that license is standard/professional and any of them records calls; daily users
  * without a daily_activity row get nothing.
  *
- * Written so that PostgreSQL never sorts: versions are read in (user_id, effective_at) order
- * from the primary key index; one window pass in that order gives each version its successor
- * (`lead`) and its position `n`; one GroupAggregate per user then picks the snapshot with
- * `max(key)`, where key packs (license rank, n, daily?) into one bigint with integer arithmetic
- * only: the highest license, and among its versions the latest, whose billing is the low bit.
+ * It reads `license_intervals` (migration 0008: runs of active versions with one state, kept by
+ * the database), never the whole settings history, so a tenant with years of changes pays for
+ * the day's users only:
+ * - `whole`: users one interval holds for the whole day (valid_from <= start, valid_to >= end).
+ *   That interval is then the only one touching the day, its state is the day's; no grouping.
+ *   One range of the index (tenant_id, valid_to, user_id), read index-only: the intervals that
+ *   reach past the day's end (the open ones, in user order, and those closed since).
+ * - `split`: users with a version inside the day (start < effectiveAt < end, the index
+ *   (tenant_id, effective_at) of settings_versions): their intervals that touch the day without
+ *   covering it, grouped per user (highest license, the latest interval holding it, any
+ *   recording). A user is in one of the two at most: an interval covering the day leaves no
+ *   other touching it.
  */
 export function dayItemsSql(p: DayLinesParams): RawBuilder<unknown> {
+  const start = p.start.toISOString();
+  const end = p.end.toISOString();
   return sql`
-    WITH v AS (
-      SELECT user_id, active, license, billing, record_calls,
-             lead(effective_at) OVER w AS next_at,
-             row_number() OVER w AS n
-      FROM settings_versions
-      WHERE tenant_id = ${p.tenantId}::text AND effective_at < ${p.end.toISOString()}::timestamptz
-      WINDOW w AS (PARTITION BY user_id ORDER BY effective_at)
+    WITH whole AS (
+      SELECT user_id, license, billing, record_calls AND license IN ('standard', 'professional') AS recording
+      FROM license_intervals
+      WHERE tenant_id = ${p.tenantId}::text AND valid_to >= ${end}::timestamptz AND valid_from <= ${start}::timestamptz
     ),
-    snap AS (
+    changed AS (
+      SELECT DISTINCT user_id FROM settings_versions
+      WHERE tenant_id = ${p.tenantId}::text
+        AND effective_at > ${start}::timestamptz AND effective_at < ${end}::timestamptz
+    ),
+    split AS (
       SELECT user_id,
-             max((CASE license WHEN 'dashboard' THEN 0 WHEN 'standard' THEN 1 WHEN 'professional' THEN 2
-                               WHEN 'enterprise' THEN 3 ELSE 4 END)::bigint * 4294967296
-                 + n * 2 + (billing = 'daily')::int) AS key,
+             (array_agg(license ORDER BY rank DESC, valid_from DESC))[1] AS license,
+             (array_agg(billing ORDER BY rank DESC, valid_from DESC))[1] AS billing,
              bool_or(record_calls) AS any_recording
-      FROM v
-      WHERE active AND (next_at IS NULL OR next_at > ${p.start.toISOString()}::timestamptz)
+      FROM (
+        SELECT li.user_id, li.license, li.billing, li.record_calls, li.valid_from,
+               array_position(ARRAY['dashboard', 'standard', 'professional', 'enterprise', 'developer'], li.license) AS rank
+        FROM changed c
+        JOIN license_intervals li ON li.tenant_id = ${p.tenantId}::text AND li.user_id = c.user_id
+        WHERE li.valid_from < ${end}::timestamptz AND li.valid_to > ${start}::timestamptz
+          AND (li.valid_from > ${start}::timestamptz OR li.valid_to < ${end}::timestamptz)
+      ) t
       GROUP BY user_id
     ),
     snapshot AS (
-      SELECT user_id,
-             (ARRAY['dashboard', 'standard', 'professional', 'enterprise', 'developer'])[1 + key / 4294967296] AS license,
-             CASE WHEN key % 2 = 1 THEN 'daily' ELSE 'monthly' END AS billing,
-             any_recording AND key / 4294967296 IN (1, 2) AS recording
-      FROM snap
+      SELECT user_id, license, billing, recording FROM whole
+      UNION ALL
+      SELECT user_id, license, billing, any_recording AND license IN ('standard', 'professional') FROM split
     )
     SELECT s.user_id, x.item, s.billing, x.name
     FROM snapshot s

@@ -10,7 +10,7 @@ const ROWS_PER_CHUNK = 2_000;
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
 
 /** A value in COPY's text format: backslash, tab and line breaks escaped (`\N` is never produced). */
-function copyText(value: string): string {
+export function copyText(value: string): string {
   if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/[\\\t\n\r]/g, (c) =>
     c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',

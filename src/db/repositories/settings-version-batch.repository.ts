@@ -1,0 +1,121 @@
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import { CompiledQuery, sql } from 'kysely';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { StoredSettingsVersion } from '../../domain/settings-version.ts';
+import type { Db } from '../database.ts';
+import { copyText } from './login-event-copy.repository.ts';
+
+/** A version on its way in, with the JSON texts of its settings and reasons already made. */
+export interface StagedSettingsVersion extends StoredSettingsVersion {
+  /** `JSON.stringify(settings)`. */
+  settingsJson: string;
+  /** `JSON.stringify(reasons)` (the same text for every version of one settings shape). */
+  reasonsJson: string;
+}
+
+export interface StoredBatch {
+  /** Positions (in the input) of the versions whose key was already stored: nothing written. */
+  notInserted: number[];
+  /** Position -> the instant of the user's next version, for the stored versions that have one. */
+  successors: Map<number, Date>;
+}
+
+const ROWS_PER_CHUNK = 2_000;
+const STAGING = 'settings_version_staging';
+
+/** Whether the server takes COPY FROM STDIN: real PostgreSQL does, the embedded PGlite does not. */
+export async function acceptsCopy(db: Db): Promise<boolean> {
+  const { rows } = await sql<{ v: string }>`SELECT version() AS v`.execute(db);
+  return !String(rows[0]?.v).includes('PGlite');
+}
+
+const nullable = (s: string | null) => (s === null ? '\\N' : copyText(s));
+
+/** Fills the staging table by COPY (real PostgreSQL): one text row per version, in input order. */
+async function copyIntoStaging(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<void> {
+  const stream = copyFrom(
+    `COPY ${STAGING} (ord, tenant_id, user_id, effective_ms, active, email, last_name, settings, license, billing, record_calls, reasons) FROM STDIN`,
+  );
+  const done = finished(stream);
+  // pg runs an object with `submit` (a pg-copy-streams stream) on the transaction's connection.
+  await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
+  let chunk = '';
+  for (let i = 0; i < versions.length; i++) {
+    const v = versions[i] as StagedSettingsVersion;
+    chunk += `${i}\t${copyText(v.tenantId)}\t${copyText(v.userId)}\t${v.effectiveAt.getTime()}\t${v.active ? 't' : 'f'}\t${nullable(v.email)}\t${nullable(v.lastName)}\t${copyText(v.settingsJson)}\t${v.license}\t${v.billing}\t${v.recordCalls ? 't' : 'f'}\t${copyText(v.reasonsJson)}\n`;
+    if ((i + 1) % ROWS_PER_CHUNK === 0) {
+      if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
+      chunk = '';
+    }
+  }
+  stream.end(chunk);
+  await done;
+}
+
+/** Fills the staging table with one `unnest` statement (the embedded database has no COPY FROM STDIN). */
+async function unnestIntoStaging(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<void> {
+  await sql`
+    INSERT INTO settings_version_staging
+      (ord, tenant_id, user_id, effective_ms, active, email, last_name, settings, license, billing, record_calls, reasons)
+    SELECT * FROM unnest(
+      ${versions.map((_, i) => i)}::int[], ${versions.map((v) => v.tenantId)}::text[],
+      ${versions.map((v) => v.userId)}::text[], ${versions.map((v) => v.effectiveAt.getTime())}::bigint[],
+      ${versions.map((v) => v.active)}::bool[], ${versions.map((v) => v.email)}::text[],
+      ${versions.map((v) => v.lastName)}::text[], ${versions.map((v) => v.settingsJson)}::jsonb[],
+      ${versions.map((v) => v.license)}::text[], ${versions.map((v) => v.billing)}::text[],
+      ${versions.map((v) => v.recordCalls)}::bool[], ${versions.map((v) => v.reasonsJson)}::jsonb[])
+  `.execute(trx);
+}
+
+/**
+ * Stores a batch of versions whose keys are distinct, inside `trx`: staged (COPY when `byCopy`,
+ * else `unnest`) into a per-session temp table, then ONE `INSERT ... SELECT ... ON CONFLICT DO
+ * NOTHING` (which fires the license-interval trigger once for the batch) that returns only the
+ * positions NOT inserted, and ONE lookup of the next version of each staged one (only those that
+ * have one come back). Instants travel as integer ms (exact in an interval).
+ */
+export async function storeSettingsVersionBatch(
+  trx: Db,
+  versions: readonly StagedSettingsVersion[],
+  byCopy: boolean,
+): Promise<StoredBatch> {
+  if (versions.length === 0) return { notInserted: [], successors: new Map() };
+  await sql`
+    CREATE TEMP TABLE IF NOT EXISTS settings_version_staging (
+      ord int NOT NULL, tenant_id text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
+      effective_ms bigint NOT NULL, active boolean NOT NULL, email text, last_name text, settings jsonb NOT NULL,
+      license text NOT NULL, billing text NOT NULL, record_calls boolean NOT NULL, reasons jsonb NOT NULL
+    ) ON COMMIT DELETE ROWS`.execute(trx);
+  // A caller's transaction may store several batches: each starts from an empty table.
+  await sql`TRUNCATE settings_version_staging`.execute(trx);
+  await (byCopy ? copyIntoStaging : unnestIntoStaging)(trx, versions);
+  const instant = sql`'epoch'::timestamptz + s.effective_ms * interval '1 millisecond'`;
+  const notInserted = await sql<{ ord: number }>`
+    WITH ins AS (
+      INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings, license,
+        billing, record_calls, reasons)
+      SELECT s.tenant_id, s.user_id, ${instant}, s.active, s.email, s.last_name, s.settings, s.license, s.billing,
+             s.record_calls, s.reasons
+      FROM settings_version_staging s
+      ON CONFLICT (tenant_id, user_id, effective_at) DO NOTHING
+      RETURNING tenant_id, user_id, effective_at
+    )
+    SELECT s.ord FROM settings_version_staging s
+    WHERE NOT EXISTS (SELECT 1 FROM ins
+                      WHERE ins.tenant_id = s.tenant_id AND ins.user_id = s.user_id AND ins.effective_at = ${instant})
+  `.execute(trx);
+  const next = await sql<{ ord: number; next_at: Date }>`
+    SELECT s.ord, n.effective_at AS next_at
+    FROM settings_version_staging s
+    CROSS JOIN LATERAL (
+      SELECT v.effective_at FROM settings_versions v
+      WHERE v.tenant_id = s.tenant_id AND v.user_id = s.user_id AND v.effective_at > ${instant}
+      ORDER BY v.effective_at LIMIT 1
+    ) n
+  `.execute(trx);
+  return {
+    notInserted: notInserted.rows.map((r) => r.ord),
+    successors: new Map(next.rows.map((r) => [r.ord, r.next_at])),
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * Settings import benchmark (issue 10): `billing users import` of BENCH_VERSIONS settings
+ * versions (default 1,000,000: one per user, effective two months back, 40 settings shapes, a
+ * few skills each) on a durable PostgreSQL (fsync on, shared_buffers 1 GB), against the floor
+ * measured in the same run:
+ *
+ * (a) floor: COPY of the same rows (key + jsonb settings) into a table with the same primary key;
+ * (b) Node alone: the file read, split, parsed, validated and resolved in-process with the
+ *     import's own functions, no database (what Node costs per version);
+ * (c) `billing users import FILE`, compiled as the production image runs it, wall time and peak
+ *     RSS from /usr/bin/time -v; the license intervals and day marks are written as in production;
+ * (d) a second file of the same users, each with a version back-dated by a day, and (e) one
+ *     back-dated by ten years: both split every user's interval; (e) must cost what (d) does.
+ *
+ *   npm run bench -- settings              (BENCH_VERSIONS=200000 for a quick look)
+ */
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import { CompiledQuery, sql } from 'kysely';
+import { from as copyFrom } from 'pg-copy-streams';
+import { openPostgres } from '../../src/db/connection.ts';
+import { migrateToLatest } from '../../src/db/migrator.ts';
+import { eachChunkLines, isBadLine, parseJsonLine } from '../../src/ingest/line-source.ts';
+import { LicenseShapes, parseSettingsVersionLine } from '../../src/ingest/settings-import.service.ts';
+import { startLocalPostgres } from '../support/services.ts';
+import { buildDist } from './build-dist.ts';
+import { runTimed } from './timed-process.ts';
+
+const VERSIONS = Number(process.env.BENCH_VERSIONS ?? 1_000_000);
+const TENANT = 'big';
+const NOW = Date.now();
+const DAY_MS = 86_400_000;
+const ROLES = ['user', 'team_leader', 'administrator'];
+const PERMS = [
+  [],
+  ['communication'],
+  ['dashboard'],
+  ['communication', 'statistics'],
+  ['workspace'],
+  ['api'],
+  ['team'],
+  ['communication', 'workflow'],
+];
+
+/** Version i of user i, `backMs` before now (40 shapes: role x permissions x tracking, a few skills). */
+function versionLine(i: number, backMs: number): string {
+  return JSON.stringify({
+    tenantId: TENANT,
+    userId: `u${String(i).padStart(7, '0')}`,
+    effectiveAt: new Date(NOW - backMs - (i % 1000) * 1000).toISOString(),
+    email: `user${i}@big.example`,
+    lastName: `User ${i}`,
+    role: ROLES[i % 3],
+    permissions: PERMS[i % 8],
+    trackStatistics: i % 5 === 0,
+    skills: i % 4 === 0 ? ['cz-voice', 'sk-voice'] : ['en-voice'],
+    recordCalls: i % 10 < 3,
+    billing: i % 2 === 0 ? 'daily' : 'monthly',
+  });
+}
+
+async function writeFile(file: string, backMs: number): Promise<void> {
+  const out = createWriteStream(file);
+  let chunk = '';
+  for (let i = 1; i <= VERSIONS; i++) {
+    chunk += `${versionLine(i, backMs)}\n`;
+    if (i % 10_000 === 0) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  out.end(chunk);
+  await finished(out);
+}
+
+/** (a) COPY the same rows (key + jsonb settings) into a table with the same primary key. */
+async function floorCopy(url: string, file: string): Promise<number> {
+  const conn = await openPostgres(url, 1);
+  try {
+    await sql`DROP TABLE IF EXISTS floor_versions`.execute(conn.db);
+    await sql`CREATE TABLE floor_versions (tenant_id text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
+      effective_at timestamptz NOT NULL, settings jsonb NOT NULL, PRIMARY KEY (tenant_id, user_id, effective_at))`.execute(
+      conn.db,
+    );
+    // The COPY text is made before the clock starts: the floor is the server's work alone.
+    const rows: string[] = [];
+    await eachChunkLines(
+      createReadStream(file),
+      () => {},
+      (line) => {
+        if (isBadLine(line)) return;
+        const v = JSON.parse(line.text) as Record<string, unknown>;
+        const { tenantId, userId, effectiveAt, ...settings } = v;
+        rows.push(
+          `${tenantId}\t${userId}\t${effectiveAt}\t${JSON.stringify(settings).replace(/\\/g, '\\\\')}\n`,
+        );
+      },
+      async () => true,
+    );
+    const t0 = performance.now();
+    await conn.db.connection().execute(async (c) => {
+      await c.transaction().execute(async (trx) => {
+        const stream = copyFrom('COPY floor_versions FROM STDIN');
+        const done = finished(stream);
+        await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
+        for (let i = 0; i < rows.length; i += 2000) {
+          if (!stream.write(rows.slice(i, i + 2000).join('')))
+            await Promise.race([once(stream, 'drain'), done]);
+        }
+        stream.end();
+        await done;
+      });
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    await sql`DROP TABLE floor_versions`.execute(conn.db);
+    await sql`CHECKPOINT`.execute(conn.db);
+    return seconds;
+  } finally {
+    await conn.close();
+  }
+}
+
+/** (b) Node's share: every line split, parsed, validated and resolved as the import does, no database. */
+async function nodeOnly(file: string): Promise<number> {
+  const shapes = new LicenseShapes();
+  let good = 0;
+  const t0 = performance.now();
+  await eachChunkLines(
+    createReadStream(file),
+    () => {},
+    (line) => {
+      if (isBadLine(line)) return;
+      const json = parseJsonLine(line.text);
+      if (json.ok && parseSettingsVersionLine(json.value, shapes).ok) good += 1;
+    },
+    async () => true,
+  );
+  if (good !== VERSIONS) throw new Error(`parsed ${good} of ${VERSIONS}`);
+  return (performance.now() - t0) / 1000;
+}
+
+interface CliRun {
+  seconds: number;
+  peakRssMb: number;
+  out: string;
+}
+
+async function usersImport(url: string, entry: string, file: string): Promise<CliRun> {
+  const r = await runTimed([entry, 'users', 'import', file, '--json'], {
+    DATABASE_URL: url,
+    LOG_LEVEL: 'warn',
+  });
+  if (r.code !== 0) throw new Error(`users import exited ${r.code}: ${r.stdout}${r.stderr.slice(-2000)}`);
+  return { seconds: r.seconds, peakRssMb: r.peakRssMb, out: r.stdout.trim().split('\n').at(-1) ?? '' };
+}
+
+const f2 = (n: number) => n.toFixed(2);
+const rate = (s: number) => Math.round(VERSIONS / s).toLocaleString('en-US');
+
+export async function run(): Promise<void> {
+  const pgServer = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
+  const conn = await openPostgres(pgServer.url, 1);
+  const dir = mkdtempSync(path.join(tmpdir(), 'settings-import-bench-'));
+  try {
+    const entry = await buildDist(dir);
+    await migrateToLatest(conn.db);
+    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big', 'Europe/Prague', 'EUR')`.execute(
+      conn.db,
+    );
+    const files = {
+      twoMonths: path.join(dir, 'two-months.ndjson'),
+      oneDay: path.join(dir, 'one-day.ndjson'),
+      tenYears: path.join(dir, 'ten-years.ndjson'),
+    };
+    await writeFile(files.twoMonths, 61 * DAY_MS);
+    await writeFile(files.oneDay, 1 * DAY_MS);
+    await writeFile(files.tenYears, 3652 * DAY_MS);
+    console.log(`${VERSIONS} versions per file, one per user`);
+
+    const floor = await floorCopy(pgServer.url, files.twoMonths);
+    console.log(`(a) floor COPY (key + jsonb, same primary key): ${f2(floor)} s = ${rate(floor)} rows/s`);
+    const node = await nodeOnly(files.twoMonths);
+    console.log(
+      `(b) Node alone (split, JSON.parse, validate, resolve): ${f2(node)} s = ${rate(node)} versions/s, ${f2((node / VERSIONS) * 1e6)} µs/version`,
+    );
+    const first = await usersImport(pgServer.url, entry, files.twoMonths);
+    console.log(
+      `(c) billing users import (compiled), new users, 2 months back: ${f2(first.seconds)} s = ${rate(first.seconds)} versions/s, ${f2(floor / first.seconds)}x COPY, peak RSS ${f2(first.peakRssMb)} MB; ${first.out}`,
+    );
+    await sql`CHECKPOINT`.execute(conn.db);
+    const day = await usersImport(pgServer.url, entry, files.oneDay);
+    console.log(
+      `(d) every user back-dated by 1 day (before their version): ${f2(day.seconds)} s = ${rate(day.seconds)} versions/s, peak RSS ${f2(day.peakRssMb)} MB; ${day.out}`,
+    );
+    await sql`CHECKPOINT`.execute(conn.db);
+    const years = await usersImport(pgServer.url, entry, files.tenYears);
+    console.log(
+      `(e) every user back-dated by 10 years: ${f2(years.seconds)} s = ${rate(years.seconds)} versions/s (${f2(years.seconds / day.seconds)}x the 1-day file), peak RSS ${f2(years.peakRssMb)} MB; ${years.out}`,
+    );
+    const { rows } = await sql<{ v: string; i: string; m: string }>`
+      SELECT (SELECT count(*) FROM settings_versions)::text AS v, (SELECT count(*) FROM license_intervals)::text AS i,
+             (SELECT count(*) FROM day_marks)::text AS m`.execute(conn.db);
+    console.log(
+      `stored: ${rows[0]?.v} versions, ${rows[0]?.i} license intervals, ${rows[0]?.m} day-mark rows`,
+    );
+    console.log(`\ntarget: >= 50,000 versions/s and >= 0.25x COPY, peak RSS < 200 MB`);
+  } finally {
+    await conn.close();
+    await pgServer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

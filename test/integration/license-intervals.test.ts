@@ -1,0 +1,187 @@
+/**
+ * License intervals (migration 0008): the table the day's snapshot reads always equals the
+ * intervals recomputed by the domain reference (`licenseIntervals`) from every stored version,
+ * whatever order the versions arrive in: back-dated before later ones, several of one user in a
+ * batch, repeats and conflicting versions at the same instant. On PostgreSQL and PGlite.
+ */
+import fc from 'fast-check';
+import { type Kysely, Migrator, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../../migrations/index.ts';
+import { type DatabaseConnection, openEmbedded } from '../../src/db/connection.ts';
+import { listLicenseIntervals } from '../../src/db/repositories/license-interval.repository.ts';
+import { inTransaction } from '../../src/db/transaction.ts';
+import { licenseIntervals } from '../../src/domain/license-intervals.ts';
+import type { BillingMode, License } from '../../src/domain/settings.ts';
+import { parseSettingsVersionLine, storeSettingsVersions } from '../../src/ingest/settings-import.service.ts';
+import { addTenant } from '../../src/tenancy/tenant.service.ts';
+import { BACKENDS } from '../support/backends.ts';
+import { LICENSE_SETTINGS } from './bill-day-fixtures.ts';
+
+const BASE = Date.UTC(2026, 10, 1);
+const RECEIVED = new Date('2030-01-01T00:00:00Z');
+
+const versionArb = fc.record({
+  user: fc.constantFrom('u0', 'u1', 'u2'),
+  // Few instants: the same instant comes back (a repeat or a conflict), and later batches
+  // often carry versions older than stored ones (back-dating).
+  slot: fc.integer({ min: 0, max: 9 }),
+  license: fc.constantFrom('standard', 'professional', 'enterprise') as fc.Arbitrary<
+    keyof typeof LICENSE_SETTINGS
+  >,
+  billing: fc.constantFrom('monthly', 'daily') as fc.Arbitrary<BillingMode>,
+  recordCalls: fc.boolean(),
+  active: fc.boolean(),
+  email: fc.constantFrom('a@x.example', 'b@x.example'),
+});
+const caseArb = fc.record({
+  versions: fc.array(versionArb, { minLength: 1, maxLength: 24 }),
+  cuts: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 24 }),
+});
+
+describe.each(BACKENDS)('license intervals on $name', ({ open }) => {
+  let conn: DatabaseConnection;
+  let n = 0;
+  beforeAll(async () => {
+    conn = await open();
+  });
+  afterAll(async () => conn?.close());
+
+  it('equal the intervals recomputed from all versions after every batch, in any insertion order', async () => {
+    await fc.assert(
+      fc.asyncProperty(caseArb, async ({ versions, cuts }) => {
+        const tenantId = `t${++n}`;
+        await addTenant(conn.db, {
+          id: tenantId,
+          name: tenantId,
+          timezone: 'Europe/Prague',
+          currency: 'EUR',
+        });
+        const parsed = versions.map((v) => {
+          const p = parseSettingsVersionLine({
+            tenantId,
+            userId: v.user,
+            effectiveAt: new Date(BASE + v.slot * 3_600_000).toISOString(),
+            active: v.active,
+            email: v.email,
+            ...LICENSE_SETTINGS[v.license],
+            billing: v.billing,
+            recordCalls: v.recordCalls,
+          });
+          if (!p.ok) throw new Error(p.reason);
+          return p.version;
+        });
+        let at = 0;
+        for (let b = 0; at < parsed.length; b++) {
+          const size = cuts[b % cuts.length] as number;
+          const batch = parsed.slice(at, at + size);
+          at += size;
+          await inTransaction(conn.db, (trx) => storeSettingsVersions(trx, batch, RECEIVED));
+
+          const { rows } = await sql<{
+            user_id: string;
+            effective_at: Date;
+            active: boolean;
+            license: License;
+            billing: BillingMode;
+            record_calls: boolean;
+          }>`SELECT user_id, effective_at, active, license, billing, record_calls FROM settings_versions
+             WHERE tenant_id = ${tenantId}`.execute(conn.db);
+          const users = [...new Set(rows.map((r) => r.user_id))].sort();
+          const expected = users.flatMap((u) =>
+            licenseIntervals(
+              rows
+                .filter((r) => r.user_id === u)
+                .map((r) => ({
+                  effectiveAt: r.effective_at,
+                  active: r.active,
+                  license: r.license,
+                  billing: r.billing,
+                  recordCalls: r.record_calls,
+                })),
+            ).map((i) => ({ userId: u, ...i })),
+          );
+          expect(await listLicenseIntervals(conn.db, tenantId)).toEqual(expected);
+          // The first content stored at a key stays: what was stored is what arrived first.
+          const firstAt = new Map<string, (typeof parsed)[number]>();
+          for (const v of parsed.slice(0, at)) {
+            const k = `${v.userId}|${v.effectiveAt.getTime()}`;
+            if (!firstAt.has(k)) firstAt.set(k, v);
+          }
+          expect(rows.length).toBe(firstAt.size);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a back-dated version splits the interval it falls into, and one of the same state does not', async () => {
+    const tenantId = 'split';
+    await addTenant(conn.db, { id: tenantId, name: tenantId, timezone: 'UTC', currency: 'EUR' });
+    const version = (at: string, license: keyof typeof LICENSE_SETTINGS) => {
+      const p = parseSettingsVersionLine({
+        tenantId,
+        userId: 'u',
+        effectiveAt: at,
+        ...LICENSE_SETTINGS[license],
+      });
+      if (!p.ok) throw new Error(p.reason);
+      return p.version;
+    };
+    const store = (at: string, license: keyof typeof LICENSE_SETTINGS) =>
+      inTransaction(conn.db, (trx) => storeSettingsVersions(trx, [version(at, license)], RECEIVED));
+    await store('2026-03-01T00:00:00Z', 'standard');
+    await store('2026-01-01T00:00:00Z', 'enterprise');
+    await store('2026-02-01T00:00:00Z', 'enterprise');
+    const view = async () =>
+      (await listLicenseIntervals(conn.db, tenantId)).map(
+        (i) =>
+          `${i.validFrom.toISOString().slice(0, 10)}..${i.validTo?.toISOString().slice(0, 10) ?? ''} ${i.license}`,
+      );
+    expect(await view()).toEqual(['2026-01-01..2026-03-01 enterprise', '2026-03-01.. standard']);
+    await store('2026-01-15T00:00:00Z', 'developer');
+    expect(await view()).toEqual([
+      '2026-01-01..2026-01-15 enterprise',
+      '2026-01-15..2026-02-01 developer',
+      '2026-02-01..2026-03-01 enterprise',
+      '2026-03-01.. standard',
+    ]);
+  });
+});
+
+describe('migration 0008 backfills the intervals of versions stored before it', () => {
+  it('gives every existing user the intervals the domain computes from their versions', async () => {
+    const conn = await openEmbedded('memory://');
+    try {
+      const migrator = new Migrator({
+        db: conn.db as unknown as Kysely<unknown>,
+        provider: { getMigrations: async () => migrations },
+      });
+      const before = await migrator.migrateTo('0006_console_audit');
+      expect(before.error).toBeUndefined();
+      await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES ('old', 'Old', 'UTC', 'EUR')`.execute(
+        conn.db,
+      );
+      // u1: standard, the same again (one interval), removed, enterprise; u2: removed only.
+      await sql`
+        INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, settings, license, billing, record_calls, reasons)
+        VALUES ('old', 'u1', '2026-01-01Z', true, '{}', 'standard', 'monthly', false, '[]'),
+               ('old', 'u1', '2026-02-01Z', true, '{}', 'standard', 'monthly', false, '[]'),
+               ('old', 'u1', '2026-03-01Z', false, '{}', 'standard', 'monthly', false, '[]'),
+               ('old', 'u1', '2026-04-01Z', true, '{}', 'enterprise', 'daily', true, '[]'),
+               ('old', 'u2', '2026-01-01Z', false, '{}', 'dashboard', 'monthly', false, '[]')
+      `.execute(conn.db);
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      const view = (await listLicenseIntervals(conn.db, 'old')).map(
+        (i) =>
+          `${i.userId} ${i.validFrom.toISOString().slice(0, 10)}..${i.validTo?.toISOString().slice(0, 10) ?? ''} ${i.license} ${i.billing} ${i.recordCalls}`,
+      );
+      expect(view).toEqual([
+        'u1 2026-01-01..2026-03-01 standard monthly false',
+        'u1 2026-04-01.. enterprise daily true',
+      ]);
+    } finally {
+      await conn.close();
+    }
+  });
+});

@@ -3,11 +3,7 @@ import type { Db } from '../db/database.ts';
 import { isDataError } from '../db/database-errors.ts';
 import { bumpDayRevisions, type TenantDay } from '../db/repositories/day-revision.repository.ts';
 import { insertIngestCounts } from '../db/repositories/ingest-count.repository.ts';
-import {
-  type IngestSource,
-  insertIngestRejects,
-  type NewIngestReject,
-} from '../db/repositories/ingest-reject.repository.ts';
+import { insertIngestRejects, type NewIngestReject } from '../db/repositories/ingest-reject.repository.ts';
 import {
   findLoginEvents,
   insertLoginEvents,
@@ -16,45 +12,31 @@ import {
 import { insertLoginEventsByCopy } from '../db/repositories/login-event-copy.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
-import { isCleanText } from '../domain/text.ts';
 import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
+import {
+  ACCEPTED,
+  type Batch,
+  type BatchResult,
+  conflictReason,
+  DUPLICATE,
+  FirstPositions,
+  followFirsts,
+  type IngestContext,
+  type IngestItem,
+  type Judged,
+  keyOf,
+  type Outcome,
+  ownerOf,
+  sameContent,
+} from './event-batch.ts';
 import { tallyTenantDays } from './ingest-tally.ts';
-import type { LoginEvent, ParsedEvent } from './login-event.schema.ts';
 import { TenantDayCache } from './tenant-day-cache.ts';
+
+export type { BatchResult, IngestContext, IngestItem, RejectedItem } from './event-batch.ts';
+export { hintOf } from './event-batch.ts';
 
 /** How far ahead of the time of receipt an event may lie (`docs/file-formats.md`). */
 export const MAX_FUTURE_MS = 5 * 60_000;
-
-/**
- * One received item: its raw payload (kept if rejected: text, or the bytes of a line that is not
- * UTF-8), where it came from, and its parse result.
- */
-export interface IngestItem {
-  raw: string | Uint8Array;
-  location: string;
-  parsed: ParsedEvent;
-  /** tenantId/eventId read from a payload that failed validation, so its reject can be found by tenant. */
-  hint?: { tenantId?: string; eventId?: string };
-}
-
-export interface RejectedItem {
-  /** 0-based position in the batch. */
-  index: number;
-  eventId: string | null;
-  reason: string;
-}
-
-export interface BatchResult {
-  accepted: number;
-  duplicates: number;
-  rejected: RejectedItem[];
-}
-
-export interface IngestContext {
-  source: IngestSource;
-  /** The only tenant the caller may write (HTTP key); undefined = any existing tenant. */
-  allowedTenant?: string;
-}
 
 /**
  * Batches with at least this many new-looking events go to PostgreSQL by COPY into a staging
@@ -66,53 +48,6 @@ export const COPY_MIN_EVENTS = 5_000;
 export interface IngestorOptions {
   /** Override of `COPY_MIN_EVENTS` (0 = always COPY on PostgreSQL; Infinity = never). */
   copyMinEvents?: number;
-}
-
-type Outcome = { kind: 'accepted' } | { kind: 'duplicate' } | { kind: 'rejected'; reason: string };
-/** A batch's answer and the outcome of each item (for the metrics). */
-type Judged = { result: BatchResult; outcomes: Outcome[] };
-/** A batch being judged: each item's outcome (undefined = not yet known) and the candidates to store. */
-interface Batch {
-  outcomes: (Outcome | undefined)[];
-  firstByKey: FirstPositions;
-  /** The first occurrence of each (tenant, eventId) that passed validation, with its day. */
-  candidates: NewLoginEvent[];
-  /** Position in the batch of each candidate. */
-  candidateIndex: number[];
-}
-const ACCEPTED: Outcome = { kind: 'accepted' };
-const DUPLICATE: Outcome = { kind: 'duplicate' };
-
-/** First position of each (tenant, eventId) in a batch; nested maps spare a key string per event. */
-class FirstPositions {
-  readonly #byTenant = new Map<string, Map<string, number>>();
-
-  get(tenantId: string, eventId: string): number | undefined {
-    return this.#byTenant.get(tenantId)?.get(eventId);
-  }
-
-  set(tenantId: string, eventId: string, position: number): void {
-    let ids = this.#byTenant.get(tenantId);
-    if (!ids) {
-      ids = new Map();
-      this.#byTenant.set(tenantId, ids);
-    }
-    ids.set(eventId, position);
-  }
-}
-
-const keyOf = (tenantId: string, eventId: string) => `${tenantId}\u0000${eventId}`;
-const sameContent = (
-  a: { userId: string; occurredAtMs: number },
-  b: { userId: string; occurredAtMs: number },
-) => a.userId === b.userId && a.occurredAtMs === b.occurredAtMs;
-
-function conflictReason(
-  e: LoginEvent,
-  other: { userId: string; occurredAtMs: number },
-  where: string,
-): string {
-  return `eventId "${e.eventId}" of tenant "${e.tenantId}" ${where} with other content (userId "${other.userId}", occurredAt ${new Date(other.occurredAtMs).toISOString()}); an eventId is never reused: send a new eventId`;
 }
 
 /**
@@ -409,50 +344,4 @@ export class EventIngestor {
       }
     }
   }
-}
-
-/** Later repeats inside the batch follow their first occurrence: same content, same fate; other content, a reject. */
-function followFirsts(items: readonly IngestItem[], batch: Batch): void {
-  const { outcomes, firstByKey } = batch;
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i] as IngestItem;
-    if (outcomes[i] !== undefined || !item.parsed.ok) continue;
-    const e = item.parsed.event;
-    const first = firstByKey.get(e.tenantId, e.eventId) as number;
-    const firstItem = items[first] as IngestItem;
-    const firstEvent = (firstItem.parsed as { ok: true; event: LoginEvent }).event;
-    const firstOutcome = outcomes[first] as Outcome;
-    if (!sameContent(firstEvent, e)) {
-      outcomes[i] = {
-        kind: 'rejected',
-        reason: conflictReason(e, firstEvent, `appears earlier (${firstItem.location})`),
-      };
-    } else {
-      outcomes[i] = firstOutcome.kind === 'rejected' ? firstOutcome : DUPLICATE;
-    }
-  }
-}
-
-/**
- * The tenant an item (and its reject, and its metrics) belongs to: the authenticated tenant of
- * the caller (HTTP key) whatever the payload claims; without one (files, streams) the claimed
- * tenant if it exists, else none. A claimed tenant is data: it stays in the raw payload and the
- * reason, and never lets one tenant write into another's rejects.
- */
-function ownerOf(item: IngestItem, ctx: IngestContext, zones: Map<string, string>): string | null {
-  if (ctx.allowedTenant !== undefined) return ctx.allowedTenant;
-  const claimed = item.parsed.ok ? item.parsed.event.tenantId : item.hint?.tenantId;
-  return claimed !== undefined && zones.has(claimed) ? claimed : null;
-}
-
-/** `{tenantId, eventId}` of a payload that failed validation, when they are clean strings. */
-export function hintOf(value: unknown): IngestItem['hint'] {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  const hint: { tenantId?: string; eventId?: string } = {};
-  if (typeof v.tenantId === 'string' && v.tenantId.length <= 63 && isCleanText(v.tenantId))
-    hint.tenantId = v.tenantId;
-  if (typeof v.eventId === 'string' && v.eventId.length <= 200 && isCleanText(v.eventId))
-    hint.eventId = v.eventId;
-  return hint;
 }

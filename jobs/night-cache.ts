@@ -1,6 +1,5 @@
-import type { Kysely } from 'kysely';
 import { type KnownTenant, loadNight } from '../src/billing/night-context.ts';
-import type { Database } from '../src/db/database.ts';
+import type { Db } from '../src/db/database.ts';
 import { listTenants } from '../src/db/repositories/tenant.repository.ts';
 
 /**
@@ -17,7 +16,7 @@ export class NightCache {
   #night: Promise<Map<string, KnownTenant>> | undefined;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly db: Db,
     private readonly maxAgeMs = 30_000,
   ) {}
 

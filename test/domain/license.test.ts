@@ -83,7 +83,12 @@ const settingsArb: fc.Arbitrary<Settings> = fc
 const rank = (l: License) => licenseRank(l);
 
 describe('laws of the license engine (property tests)', () => {
-  it('adding a permission, a skill or statistics tracking never lowers the license', () => {
+  // R2 is the one way down: adding `dashboard` to a user who has nothing else makes them
+  // Dashboard-only. Every other addition keeps or raises the license.
+  const isDashboardOnly = (s: Settings) =>
+    resolveLicense(s).license === 'dashboard' && rulesOf(resolveLicense(s).reasons).includes('R2');
+
+  it('adding a permission, a skill or statistics tracking never lowers the license, except into Dashboard-only', () => {
     fc.assert(
       fc.property(
         settingsArb,
@@ -95,11 +100,22 @@ describe('laws of the license engine (property tests)', () => {
             { ...s, permissions: [...s.permissions, p] },
             { ...s, skills: [...s.skills, skill] },
             { ...s, trackStatistics: true },
-          ].map((x) => rank(resolveLicense(normaliseSettings(x)).license));
-          for (const m of more) expect(m).toBeGreaterThanOrEqual(base);
+          ].map((x) => normaliseSettings(x));
+          for (const m of more) {
+            if (isDashboardOnly(m) && !isDashboardOnly(s)) continue;
+            expect(rank(resolveLicense(m).license)).toBeGreaterThanOrEqual(base);
+          }
         },
       ),
     );
+  });
+
+  it('the only addition that lowers a license is `dashboard` given to a user with nothing else', () => {
+    const empty = normaliseSettings(settingsSchema.parse({}));
+    expect(resolveLicense(empty).license).toBe('standard');
+    const withDashboard = normaliseSettings({ ...empty, permissions: ['dashboard'] });
+    expect(resolveLicense(withDashboard).license).toBe('dashboard');
+    expect(rulesOf(resolveLicense(withDashboard).reasons)).toEqual(['R2']);
   });
 
   it('the result is the lowest license that satisfies every rule that applied', () => {

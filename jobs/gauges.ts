@@ -1,10 +1,9 @@
 import type { Queue } from 'bullmq';
 import { billingLag } from '../src/billing/due-days.service.ts';
 import type { Db } from '../src/db/database.ts';
-import { listTenants } from '../src/db/repositories/tenant.repository.ts';
 import { ANOMALY_CODES } from '../src/domain/anomalies.ts';
 import { dayOf, monthOf } from '../src/domain/calendar.ts';
-import { reconcileMonth } from '../src/insight/reconcile.service.ts';
+import { reconcileTenantMonths } from '../src/insight/reconcile.service.ts';
 import { billingAnomalies, billingLagDays, queueJobs } from '../src/metrics.ts';
 
 const STATES = ['waiting', 'active', 'failed', 'delayed'] as const;
@@ -31,13 +30,16 @@ export async function updateLagGauge(db: Db, now: Date): Promise<void> {
 /**
  * Sets billing_anomalies{tenant,code} at instant `now`: per tenant, how many days of its current
  * month (in its zone) show each anomaly of `billing reconcile` (0 for codes not seen, so alerts
- * can use `> 0`). Reads only; the gauge is rebuilt in one synchronous step at the end.
+ * can use `> 0`). Reads only, set-based (`reconcileTenantMonths`: the statements do not grow with
+ * the tenants); the gauge is rebuilt in one synchronous step at the end.
  */
 export async function updateAnomalyGauge(db: Db, now: Date): Promise<void> {
   const counts: Array<{ tenant: string; code: string; n: number }> = [];
-  for (const tenant of await listTenants(db)) {
-    const month = monthOf(dayOf(now, tenant.timezone));
-    const { rows } = await reconcileMonth(db, { month, tenantId: tenant.id, now });
+  const months = await reconcileTenantMonths(db, {
+    now,
+    monthsOf: (tenant) => [monthOf(dayOf(now, tenant.timezone))],
+  });
+  for (const { tenant, rows } of months) {
     for (const code of ANOMALY_CODES) {
       counts.push({
         tenant: tenant.id,

@@ -1,16 +1,15 @@
 import { billingLag } from '../billing/due-days.service.ts';
 import type { Db } from '../db/database.ts';
 import {
+  closedPeriods,
   countOpenRejectsByTenant,
   sumPeriodAdjustments,
 } from '../db/repositories/console-month.repository.ts';
-import { findPeriod } from '../db/repositories/period.repository.ts';
-import { listTenants } from '../db/repositories/tenant.repository.ts';
 import type { DayStatus } from '../domain/anomalies.ts';
 import { addDays, dayOf, type Month, monthOf } from '../domain/calendar.ts';
 import { sumMinor } from '../domain/money.ts';
 import type { Tenant } from '../domain/tenant.ts';
-import { type Reconciliation, reconcileMonths } from '../insight/reconcile.service.ts';
+import { reconcileTenantMonths, type TenantMonth } from '../insight/reconcile.service.ts';
 
 export interface MonthSummary {
   month: Month;
@@ -38,37 +37,53 @@ export interface Overview {
   openRejectsWithoutTenant: number;
 }
 
-/** Every tenant's current and previous month (in its own zone) at `now`, from `reconcileMonth`. */
+/**
+ * Every tenant's current and previous month (in its own zone) at `now`, from one set-based
+ * reconcile of all tenants (`reconcileTenantMonths`): the statements do not grow with the tenants.
+ */
 export async function consoleOverview(db: Db, now: Date): Promise<Overview> {
-  const tenants = await listTenants(db);
   const lag = new Map((await billingLag(db, now)).map((l) => [l.tenantId, l.days]));
   const rejects = await countOpenRejectsByTenant(db);
-  const rows: OverviewRow[] = [];
-  for (const tenant of tenants) {
+  const monthsOf = (tenant: Tenant): [Month, Month] => {
     const current = monthOf(dayOf(now, tenant.timezone));
-    const previous = monthOf(addDays(`${current}-01`, -1));
-    // Both months in one reconcile: the tenant's open rejects are read and attributed once.
-    const [prev, cur] = await reconcileMonths(db, { months: [previous, current], tenantId: tenant.id, now });
+    return [monthOf(addDays(`${current}-01`, -1)), current];
+  };
+  const months = await reconcileTenantMonths(db, { now, monthsOf });
+  const ids = [...new Set(months.map((m) => m.tenant.id))];
+  const extras = new Map<Month, { adjustments: Map<string, number>; closed: Map<string, Date> }>();
+  for (const month of new Set(months.map((m) => m.month))) {
+    extras.set(month, {
+      adjustments: await sumPeriodAdjustments(db, ids, month),
+      closed: await closedPeriods(db, ids, month),
+    });
+  }
+  const rows: OverviewRow[] = [];
+  for (let i = 0; i + 1 < months.length; i += 2) {
+    const prev = months[i] as TenantMonth;
+    const cur = months[i + 1] as TenantMonth;
     rows.push({
-      tenant,
-      current: await summarise(db, tenant, cur as Reconciliation),
-      previous: await summarise(db, tenant, prev as Reconciliation),
-      openRejects: rejects.get(tenant.id) ?? 0,
-      lagDays: lag.get(tenant.id) ?? 0,
+      tenant: cur.tenant,
+      current: summarise(cur, extras),
+      previous: summarise(prev, extras),
+      openRejects: rejects.get(cur.tenant.id) ?? 0,
+      lagDays: lag.get(cur.tenant.id) ?? 0,
     });
   }
   return { rows, openRejectsWithoutTenant: rejects.get('') ?? 0 };
 }
 
-async function summarise(db: Db, tenant: Tenant, { month, rows }: Reconciliation): Promise<MonthSummary> {
+function summarise(
+  { tenant, month, rows }: TenantMonth,
+  extras: ReadonlyMap<Month, { adjustments: Map<string, number>; closed: Map<string, Date> }>,
+): MonthSummary {
   const days: Record<DayStatus, number> = { billed: 0, stale: 0, missing: 0, failed: 0, pending: 0 };
   for (const r of rows) days[r.status] += 1;
-  const adjustments = (await sumPeriodAdjustments(db, [tenant.id], month)).get(tenant.id) ?? 0;
+  const extra = extras.get(month);
   return {
     month,
     days,
     anomalyDays: rows.filter((r) => r.anomalies.length > 0).length,
-    closedAt: (await findPeriod(db, tenant.id, month))?.closedAt ?? null,
-    total: sumMinor([...rows.map((r) => r.total), adjustments]),
+    closedAt: extra?.closed.get(tenant.id) ?? null,
+    total: sumMinor([...rows.map((r) => r.total), extra?.adjustments.get(tenant.id) ?? 0]),
   };
 }

@@ -112,6 +112,8 @@ export interface IngestRejectsTable {
   dedup_key: string;
   reason: string;
   resolved_at: Timestamptz | null;
+  /** The tenant-local day the reject is attributed to (migration 0011); null when none. */
+  day: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A range of tenant-days whose input changed (inclusive): each day in it has at least `revision`. */

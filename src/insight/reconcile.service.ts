@@ -1,11 +1,12 @@
-import { tenantFirstDay } from '../billing/tenant-first-day.ts';
 import type { Db } from '../db/database.ts';
 import { countActiveUsers } from '../db/repositories/day-activity-count.repository.ts';
-import { sumIngestCounts } from '../db/repositories/ingest-count.repository.ts';
+import { type IngestCountRow, sumIngestCounts } from '../db/repositories/ingest-count.repository.ts';
 import {
+  countOpenRejectsByDay,
+  countUnattributedOpenRejects,
   type DayRunState,
+  firstVersionInstants,
   listDayRunStates,
-  listOpenRejects,
 } from '../db/repositories/reconcile.repository.ts';
 import { latestRunFailures } from '../db/repositories/run-failure.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
@@ -20,10 +21,8 @@ import {
   monthBounds,
   monthDays,
 } from '../domain/calendar.ts';
-import { rejectDay } from '../domain/reject-attribution.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
-import { TenantDayCache } from '../ingest/tenant-day-cache.ts';
 import { requireMonth, requireTenant } from './insight-range.ts';
 
 export const DEFAULT_JUMP = 0.3;
@@ -75,97 +74,193 @@ export async function reconcileMonth(db: Db, q: ReconcileQuery): Promise<Reconci
 }
 
 /**
- * `reconcileMonth` for several months at once, in one read-only snapshot: the open rejects are
- * read and attributed once for all of them (the console's overview shows two months per tenant).
- * Each result is exactly what `reconcileMonth` gives for that month.
+ * `reconcileMonth` for several months at once, in one read-only snapshot (see
+ * `reconcileTenantMonths`). Each result is exactly what `reconcileMonth` gives for that month.
  */
 export async function reconcileMonths(
   db: Db,
   q: Omit<ReconcileQuery, 'month'> & { months: readonly string[] },
 ): Promise<Reconciliation[]> {
-  const jump = q.jump ?? DEFAULT_JUMP;
-  if (!Number.isFinite(jump) || jump < 0)
-    throw new InputError(`--jump: must be a number >= 0, got ${q.jump}`);
+  const jump = requireJump(q.jump);
   return inReadOnlySnapshot(db, async (trx) => {
     const tenants =
       q.tenantId !== undefined ? [await requireTenant(trx, q.tenantId)] : await listTenants(trx);
     for (const month of q.months) requireMonth(month, tenants.length === 1 ? tenants[0] : undefined, q.now);
-    const rejects = await listOpenRejects(trx, q.tenantId);
-    const zones = new Map(tenants.map((t) => [t.id, t.timezone]));
-    const attributed = new Map<string, number>();
-    const unattributedAt: Date[] = [];
-    const days = new TenantDayCache();
-    const dayOfMs = (ms: number, zone: string) => days.dayOf(ms, zone);
-    for (const r of rejects) {
-      const zone = r.tenantId === null ? undefined : zones.get(r.tenantId);
-      const day = zone === undefined ? undefined : rejectDay(r.rawHead, zone, dayOfMs);
-      if (day !== undefined) {
-        const key = `${r.tenantId}\u0000${day}`;
-        attributed.set(key, (attributed.get(key) ?? 0) + 1);
-      } else {
-        unattributedAt.push(r.receivedAt);
-      }
-    }
+    const all = await reconcileWithin(trx, tenants, () => q.months, q.now, jump);
     const results: Reconciliation[] = [];
     for (const month of q.months) {
       const monthUtc = monthBounds(month, 'UTC');
-      const unattributed = unattributedAt.filter((at) => at >= monthUtc.start && at < monthUtc.end).length;
-      const rows: ReconcileRow[] = [];
-      for (const tenant of tenants) {
-        rows.push(...(await reconcileTenant(trx, tenant, month, q.now, jump, attributed)));
-      }
-      results.push({ month, unattributedRejects: unattributed, rows });
+      results.push({
+        month,
+        unattributedRejects: await countUnattributedOpenRejects(
+          trx,
+          q.tenantId,
+          monthUtc.start,
+          monthUtc.end,
+        ),
+        rows: all.filter((m) => m.month === month).flatMap((m) => m.rows),
+      });
     }
     return results;
   });
 }
 
-async function reconcileTenant(
+/** One tenant's month as `reconcileMonth` gives its rows. */
+export interface TenantMonth {
+  tenant: Tenant;
+  month: string;
+  rows: ReconcileRow[];
+}
+
+/**
+ * Every tenant's months `monthsOf(tenant)` (e.g. its current month in its own zone), in one
+ * read-only snapshot, set-based: each kind of fact (runs, activity counts, failures, ingest
+ * counts, open rejects per day) is read with one statement for all the tenants whose days span
+ * the same range, so the cost is statements x distinct ranges (one per zone and month, in
+ * practice) and rows x days: never a statement per tenant. In tenant order, then month order.
+ */
+export async function reconcileTenantMonths(
+  db: Db,
+  q: { now: Date; jump?: number; monthsOf: (tenant: Tenant) => readonly string[] },
+): Promise<TenantMonth[]> {
+  const jump = requireJump(q.jump);
+  return inReadOnlySnapshot(db, async (trx) =>
+    reconcileWithin(trx, await listTenants(trx), q.monthsOf, q.now, jump),
+  );
+}
+
+function requireJump(jump: number | undefined): number {
+  const j = jump ?? DEFAULT_JUMP;
+  if (!Number.isFinite(j) || j < 0) throw new InputError(`--jump: must be a number >= 0, got ${jump}`);
+  return j;
+}
+
+async function reconcileWithin(
   trx: Db,
-  tenant: Tenant,
-  month: string,
+  tenants: readonly Tenant[],
+  monthsOf: (tenant: Tenant) => readonly string[],
   now: Date,
   jump: number,
-  rejectsByDay: ReadonlyMap<string, number>,
-): Promise<ReconcileRow[]> {
-  const first = await tenantFirstDay(trx, tenant);
+): Promise<TenantMonth[]> {
+  const firsts = await firstVersionInstants(
+    trx,
+    tenants.map((t) => t.id),
+  );
+  const months: Array<{ tenant: Tenant; month: string; span: TenantSpan | undefined }> = [];
+  for (const tenant of tenants) {
+    const first = firsts.get(tenant.id);
+    for (const month of monthsOf(tenant)) {
+      months.push({
+        tenant,
+        month,
+        span: spanOf(tenant, month, now, first && dayOf(first, tenant.timezone)),
+      });
+    }
+  }
+  const facts = await readFacts(
+    trx,
+    months.flatMap((m) => (m.span ? [m.span] : [])),
+  );
+  return months.map(({ tenant, month, span }) => ({
+    tenant,
+    month,
+    rows: span ? reconcileTenant(span, now, jump, facts) : [],
+  }));
+}
+
+/** The days of one tenant's month that reconcile shows (`from`..`to`) and reads (`historyFrom`..`to`). */
+interface TenantSpan {
+  tenant: Tenant;
+  month: string;
+  from: Day;
+  to: Day;
+  historyFrom: Day;
+}
+
+function spanOf(tenant: Tenant, month: string, now: Date, first: Day | undefined): TenantSpan | undefined {
   const all = monthDays(month);
   const today = dayOf(now, tenant.timezone);
   const to = today < (all.at(-1) as Day) ? today : (all.at(-1) as Day);
-  if (first === undefined || first > to) return [];
+  if (first === undefined || first > to) return undefined;
   const from = first > (all[0] as Day) ? first : (all[0] as Day);
-  const historyFrom = addDays(from, -HISTORY_DAYS);
-  const ids = [tenant.id];
-  const states = new Map((await listDayRunStates(trx, ids, historyFrom, to)).map((s) => [s.day, s]));
-  const active = new Map((await countActiveUsers(trx, ids, historyFrom, to)).map((a) => [a.day, a.users]));
-  const failures = new Map((await latestRunFailures(trx, ids, from, to)).map((f) => [f.day, f]));
-  const counts = await sumIngestCounts(trx, ids, from, to);
+  return { tenant, month, from, to, historyFrom: addDays(from, -HISTORY_DAYS) };
+}
+
+/** What reconcile reads, keyed by `tenant\0day`. */
+interface Facts {
+  states: Map<string, DayRunState>;
+  active: Map<string, number>;
+  failures: Map<string, Date>;
+  counts: Map<string, IngestCountRow[]>;
+  rejects: Map<string, number>;
+}
+
+const keyOf = (tenantId: string, day: string) => `${tenantId}\u0000${day}`;
+
+/**
+ * The facts of every span: tenants reading the same days are read together (one statement per
+ * kind of fact and distinct range), so many tenants cost no more statements than one.
+ */
+async function readFacts(trx: Db, spans: readonly TenantSpan[]): Promise<Facts> {
+  const facts: Facts = {
+    states: new Map(),
+    active: new Map(),
+    failures: new Map(),
+    counts: new Map(),
+    rejects: new Map(),
+  };
+  const ranges = new Map<string, { from: Day; historyFrom: Day; to: Day; ids: Set<string> }>();
+  for (const s of spans) {
+    const k = `${s.historyFrom}/${s.from}/${s.to}`;
+    const r = ranges.get(k) ?? { from: s.from, historyFrom: s.historyFrom, to: s.to, ids: new Set<string>() };
+    r.ids.add(s.tenant.id);
+    ranges.set(k, r);
+  }
+  for (const { from, historyFrom, to, ids: set } of ranges.values()) {
+    const ids = [...set];
+    for (const s of await listDayRunStates(trx, ids, historyFrom, to))
+      facts.states.set(keyOf(s.tenantId, s.day), s);
+    for (const a of await countActiveUsers(trx, ids, historyFrom, to))
+      facts.active.set(keyOf(a.tenantId, a.day), a.users);
+    for (const f of await latestRunFailures(trx, ids, from, to))
+      facts.failures.set(keyOf(f.tenantId, f.day), f.failedAt);
+    for (const c of await sumIngestCounts(trx, ids, from, to)) {
+      const k = keyOf(c.tenantId, c.day);
+      facts.counts.set(k, [...(facts.counts.get(k) ?? []), c]);
+    }
+    for (const r of await countOpenRejectsByDay(trx, ids, historyFrom, to))
+      facts.rejects.set(keyOf(r.tenantId, r.day), r.open);
+  }
+  return facts;
+}
+
+function reconcileTenant(span: TenantSpan, now: Date, jump: number, facts: Facts): ReconcileRow[] {
+  const { tenant, from, to, historyFrom } = span;
   const days = dayRange(historyFrom, to);
-  const facts: DayFacts[] = days.map((day) => {
-    const state = states.get(day);
-    const failedAt = failures.get(day)?.failedAt;
+  const dayFacts: DayFacts[] = days.map((day) => {
+    const k = keyOf(tenant.id, day);
+    const state = facts.states.get(k);
     return {
       day,
       status: statusOf(
         state,
-        failedAt,
+        facts.failures.get(k),
         now.getTime() >= billableAt(day, tenant.timezone, tenant.cutoffHour).getTime(),
       ),
       total: state?.currentRunId ? state.total : null,
-      activeUsers: active.get(day) ?? 0,
-      rejectsOpen: rejectsByDay.get(`${tenant.id}\u0000${day}`) ?? 0,
+      activeUsers: facts.active.get(k) ?? 0,
+      rejectsOpen: facts.rejects.get(k) ?? 0,
     };
   });
-  const anomalies = detectAnomalies(facts, { jump, currency: tenant.currency });
+  const anomalies = detectAnomalies(dayFacts, { jump, currency: tenant.currency });
   const rows: ReconcileRow[] = [];
   days.forEach((day, i) => {
     if (day < from) return;
-    const f = facts[i] as DayFacts;
-    const state = states.get(day);
+    const f = dayFacts[i] as DayFacts;
+    const state = facts.states.get(keyOf(tenant.id, day));
     const accepted = { http: 0, file: 0, stream: 0 };
     let duplicates = 0;
-    for (const c of counts) {
-      if (c.day !== day) continue;
+    for (const c of facts.counts.get(keyOf(tenant.id, day)) ?? []) {
       if (c.source === 'http' || c.source === 'file' || c.source === 'stream')
         accepted[c.source] += c.accepted;
       duplicates += c.duplicates;

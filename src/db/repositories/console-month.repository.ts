@@ -140,3 +140,15 @@ export async function countOpenRejectsByTenant(db: Db): Promise<Map<string, numb
   `.execute(db);
   return new Map(rows.map((r) => [r.tenant_id ?? '', Number(r.n)]));
 }
+
+/** When `month` was closed, per tenant among `tenantIds` (open months are absent). */
+export async function closedPeriods(
+  db: Db,
+  tenantIds: readonly string[],
+  month: string,
+): Promise<Map<string, Date>> {
+  const { rows } = await sql<{ tenant_id: string; closed_at: Date }>`
+    SELECT tenant_id, closed_at FROM periods WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND month = ${month}
+  `.execute(db);
+  return new Map(rows.map((r) => [r.tenant_id, r.closed_at]));
+}

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type RawBuilder, sql } from 'kysely';
+import { rejectDay, rejectHead } from '../../domain/reject-attribution.ts';
+import { TenantDayCache } from '../../ingest/tenant-day-cache.ts';
 import type { Db } from '../database.ts';
 
 export type IngestSource = 'http' | 'file' | 'stream';
@@ -138,7 +140,10 @@ function keyText(s: string | null, max: number): string | null {
  * Keeps rejected payloads. An open reject with the same tenant, eventId, payload (by SHA-256)
  * and reason is not kept twice, so re-running a file or retrying an HTTP batch does not pile up
  * copies. The check is one probe of the partial index `ingest_rejects_open_dedup` per reject
- * (`dedup_key`: the expression below, the same as in migration 0002). One statement for the batch.
+ * (`dedup_key`: the expression below, the same as in migration 0002). Each reject is stored with
+ * the tenant-local day it is attributed to (`rejectDay` in the tenant's zone, migration 0011), so
+ * reconcile counts open rejects per day from an index. Two statements for the batch (the tenants'
+ * zones, then the insert); one when no reject names a tenant.
  */
 export async function insertIngestRejects(
   db: Db,
@@ -146,15 +151,49 @@ export async function insertIngestRejects(
   receivedAt: Date,
 ): Promise<void> {
   if (rejects.length === 0) return;
-  await insertIngestRejectsStatement(rejects, receivedAt).execute(db);
+  const stored = rejects.map((r) => storedRaw(r.raw));
+  const days = await attributedDays(db, rejects, stored);
+  await insertIngestRejectsStatement(rejects, receivedAt, days, stored).execute(db);
 }
 
-/** The statement of `insertIngestRejects`, not executed (tests EXPLAIN it: docs/performance/ingest.md). */
+/** Day bounds per zone, shared by every batch (bounded: see TenantDayCache). */
+const dayCache = new TenantDayCache();
+const cachedDayOf = (ms: number, zone: string) => dayCache.dayOf(ms, zone);
+
+/**
+ * The day each reject is attributed to: `rejectDay` of the head of its stored payload in its
+ * tenant's zone; null without a (stored, existing) tenant or a readable instant. A payload kept
+ * in base64 never matches (its alphabet has no '-').
+ */
+async function attributedDays(
+  db: Db,
+  rejects: readonly NewIngestReject[],
+  stored: readonly StoredRaw[],
+): Promise<(string | null)[]> {
+  const tenantIds = rejects.map((r) => keyText(r.tenantId, 63));
+  const named = [...new Set(tenantIds.filter((t): t is string => t !== null))];
+  if (named.length === 0) return rejects.map(() => null);
+  const { rows } = await sql<{ id: string; timezone: string }>`
+    SELECT id, timezone FROM tenants WHERE id = ANY (${named}::text[])
+  `.execute(db);
+  const zones = new Map(rows.map((r) => [r.id, r.timezone]));
+  return stored.map((s, i) => {
+    const zone = zones.get(tenantIds[i] as string);
+    if (zone === undefined || s.encoding !== 'utf8') return null;
+    return rejectDay(rejectHead(s.raw), zone, cachedDayOf) ?? null;
+  });
+}
+
+/**
+ * The statement of `insertIngestRejects`, not executed (tests EXPLAIN it: docs/performance/ingest.md).
+ * `days`: the attributed day of each reject (null: none).
+ */
 export function insertIngestRejectsStatement(
   rejects: readonly NewIngestReject[],
   receivedAt: Date,
+  days: readonly (string | null)[] = rejects.map(() => null),
+  stored: readonly StoredRaw[] = rejects.map((r) => storedRaw(r.raw)),
 ): RawBuilder<unknown> {
-  const stored = rejects.map((r) => storedRaw(r.raw));
   return sql`
     WITH x AS (
       SELECT x.*, encode(sha256(convert_to(
@@ -167,12 +206,13 @@ export function insertIngestRejectsStatement(
         ${rejects.map((r) => (r.location === null ? null : metaText(r.location)))}::text[],
         ${stored.map((s) => s.raw)}::text[], ${stored.map((s) => s.encoding)}::text[],
         ${stored.map((s) => s.bytes)}::int8[], ${stored.map((s) => s.sha256)}::text[],
-        ${stored.map((s) => s.truncated)}::bool[], ${rejects.map((r) => metaText(r.reason))}::text[]
-      ) WITH ORDINALITY AS x(s, t, e, l, raw, enc, n, h, tr, reason, ord)
+        ${stored.map((s) => s.truncated)}::bool[], ${rejects.map((r) => metaText(r.reason))}::text[],
+        ${[...days]}::date[]
+      ) WITH ORDINALITY AS x(s, t, e, l, raw, enc, n, h, tr, reason, day, ord)
     )
     INSERT INTO ingest_rejects (received_at, source, tenant_id, event_id, location, raw, raw_encoding,
-      raw_bytes, raw_sha256, raw_truncated, reason, dedup_key)
-    SELECT ${receivedAt}::timestamptz, d.s, d.t, d.e, d.l, d.raw, d.enc, d.n, d.h, d.tr, d.reason, d.k
+      raw_bytes, raw_sha256, raw_truncated, reason, dedup_key, day)
+    SELECT ${receivedAt}::timestamptz, d.s, d.t, d.e, d.l, d.raw, d.enc, d.n, d.h, d.tr, d.reason, d.k, d.day
     FROM (
       SELECT DISTINCT ON (x.k) x.* FROM x
       WHERE NOT EXISTS (

@@ -67,23 +67,56 @@ export async function listDayRunStates(
   }));
 }
 
-export interface OpenReject {
-  tenantId: string | null;
-  /** The start of the raw payload (enough to find its `occurredAt`). */
-  rawHead: string;
-  receivedAt: Date;
+/**
+ * Open (unresolved) rejects per (tenant, day) attributed to days `from`..`to` (the day stored
+ * with each reject: `insertIngestRejects`, migration 0011): one range of the partial index
+ * `ingest_rejects_open_day` per tenant, read index-only.
+ */
+export async function countOpenRejectsByDay(
+  db: Db,
+  tenantIds: readonly string[],
+  from: string,
+  to: string,
+): Promise<Array<{ tenantId: string; day: string; open: number }>> {
+  const { rows } = await sql<{ tenant_id: string; day: string; n: string }>`
+    SELECT tenant_id, day, count(*)::text AS n FROM ingest_rejects
+    WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND resolved_at IS NULL AND day IS NOT NULL
+      AND day BETWEEN ${from}::date AND ${to}::date
+    GROUP BY tenant_id, day
+  `.execute(db);
+  return rows.map((r) => ({ tenantId: r.tenant_id, day: r.day, open: Number(r.n) }));
 }
 
 /**
- * Open (unresolved) rejects: of `tenantId`, or of every tenant and none when undefined. Only the
- * head of each payload is read: a reject may hold a whole body.
+ * Open rejects attributed to no day (no tenant, no readable instant) received in [start, end):
+ * of `tenantId`, or of every tenant and none when undefined (partial index
+ * `ingest_rejects_open_unattributed`).
  */
-export async function listOpenRejects(db: Db, tenantId: string | undefined): Promise<OpenReject[]> {
-  let q = db
-    .selectFrom('ingest_rejects')
-    .select(['tenant_id', sql<string>`substring(raw for 2000)`.as('raw_head'), 'received_at'])
-    .where('resolved_at', 'is', null);
-  if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
-  const rows = await q.execute();
-  return rows.map((r) => ({ tenantId: r.tenant_id, rawHead: r.raw_head, receivedAt: r.received_at }));
+export async function countUnattributedOpenRejects(
+  db: Db,
+  tenantId: string | undefined,
+  start: Date,
+  end: Date,
+): Promise<number> {
+  const { rows } = await sql<{ n: string }>`
+    SELECT count(*)::text AS n FROM ingest_rejects
+    WHERE resolved_at IS NULL AND day IS NULL
+      AND received_at >= ${start}::timestamptz AND received_at < ${end}::timestamptz
+      ${tenantId === undefined ? sql`` : sql`AND tenant_id = ${tenantId}`}
+  `.execute(db);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * The instant of each tenant's earliest settings version (its first day, in its zone); tenants
+ * without a version are absent. One index probe of `settings_versions (tenant_id, effective_at)`
+ * per tenant.
+ */
+export async function firstVersionInstants(db: Db, tenantIds: readonly string[]): Promise<Map<string, Date>> {
+  const { rows } = await sql<{ tenant_id: string; first: Date | null }>`
+    SELECT t.tenant_id,
+           (SELECT min(s.effective_at) FROM settings_versions s WHERE s.tenant_id = t.tenant_id) AS first
+    FROM unnest(${[...tenantIds]}::text[]) AS t(tenant_id)
+  `.execute(db);
+  return new Map(rows.filter((r) => r.first !== null).map((r) => [r.tenant_id, r.first as Date]));
 }

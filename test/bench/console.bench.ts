@@ -24,6 +24,10 @@ import type { Database, Db } from '../../src/db/database.ts';
 import { recordRunTotals } from '../../src/db/repositories/console-month.repository.ts';
 import { recordDayActivityCount } from '../../src/db/repositories/day-activity-count.repository.ts';
 import { bumpDayRevisions, readDayRevision } from '../../src/db/repositories/day-revision.repository.ts';
+import {
+  insertIngestRejects,
+  type NewIngestReject,
+} from '../../src/db/repositories/ingest-reject.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { reconcileMonth } from '../../src/insight/reconcile.service.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -85,24 +89,27 @@ export async function seed(db: Db): Promise<void> {
       `\rgenerating day ${d}/${DAYS} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
     );
   }
-  // Half of the rejects name an instant of the month (attributed to its day), half none.
-  await sql`
-    INSERT INTO ingest_rejects (received_at, source, tenant_id, event_id, raw, reason, raw_bytes, raw_sha256, dedup_key)
-    SELECT received_at, 'http', ${TENANT}, event_id, raw, reason, octet_length(raw),
-           encode(sha256(convert_to(raw, 'UTF8')), 'hex'),
-           encode(sha256(convert_to(length(${TENANT}::text)::text || ':' || ${TENANT} || '|' ||
-             length(event_id)::text || ':' || event_id || '|' || encode(sha256(convert_to(raw, 'UTF8')), 'hex')
-             || '|' || reason, 'UTF8')), 'hex')
-    FROM (
-      SELECT ${NOW}::timestamptz - make_interval(secs => i) AS received_at, 'e' || i AS event_id,
-             CASE WHEN i % 2 = 0
-                  THEN '{"eventId":"e' || i || '","userId":"<img src=x>","occurredAt":"' ||
-                       to_char((${NOW}::timestamptz - make_interval(hours => (i % (24 * ${DAYS}::int))::int)) AT TIME ZONE 'UTC',
-                               'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '","extra":1}'
-                  ELSE '{"eventId":"e' || i || '","userId":"<img src=x>"}' END AS raw,
-             CASE WHEN i % 2 = 0 THEN 'extra: unknown field' ELSE 'occurredAt: required' END AS reason
-      FROM generate_series(1, 20000) i
-    ) r`.execute(db);
+  // Half of the rejects name an instant of the month (attributed to its day), half none; kept
+  // through ingest's own write path (insertIngestRejects stores the attributed day), 1,000 per
+  // batch, one batch per 1,000 seconds before NOW.
+  for (let b = 0; b < 20; b++) {
+    const batch: NewIngestReject[] = [];
+    for (let i = b * 1_000 + 1; i <= (b + 1) * 1_000; i++) {
+      const at = new Date(NOW.getTime() - (i % (24 * DAYS)) * 3_600_000).toISOString().slice(0, 19);
+      batch.push({
+        source: 'http',
+        tenantId: TENANT,
+        eventId: `e${i}`,
+        location: null,
+        raw:
+          i % 2 === 0
+            ? `{"eventId":"e${i}","userId":"<img src=x>","occurredAt":"${at}Z","extra":1}`
+            : `{"eventId":"e${i}","userId":"<img src=x>"}`,
+        reason: i % 2 === 0 ? 'extra: unknown field' : 'occurredAt: required',
+      });
+    }
+    await insertIngestRejects(db, batch, new Date(NOW.getTime() - b * 1_000_000));
+  }
   await sql`DROP TABLE bench_universe`.execute(db);
   await sql`ALTER TABLE charge_lines ADD PRIMARY KEY (run_id, user_id, item)`.execute(db);
   await sql`ALTER TABLE daily_activity ADD PRIMARY KEY (tenant_id, day, user_id)`.execute(db);

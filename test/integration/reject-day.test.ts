@@ -97,9 +97,9 @@ beforeAll(async () => {
   `.execute(tdb.db);
   const rejects: NewIngestReject[] = [];
   for (const tenantId of [...Object.keys(ZONES), 'nobody', null]) {
-    PAYLOADS.forEach((raw, i) =>
-      rejects.push({ source: 'file', tenantId, eventId: `e${i}`, location: `f:${i}`, raw, reason: 'r' }),
-    );
+    PAYLOADS.forEach((raw, i) => {
+      rejects.push({ source: 'file', tenantId, eventId: `e${i}`, location: `f:${i}`, raw, reason: 'r' });
+    });
   }
   for (let i = 0; i < rejects.length; i += 2_000) {
     await insertIngestRejects(tdb.db, rejects.slice(i, i + 2_000), new Date('2026-11-01T00:00:00Z'));

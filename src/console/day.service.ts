@@ -22,11 +22,10 @@ import { NotFoundError } from '../insight/errors.ts';
 export const LINES_PER_PAGE = 50;
 export const DIFF_ROWS = 200;
 /**
- * The run diff walks both runs' lines in windows of DIFF_WINDOW lines, at most DIFF_WINDOWS per
- * page: a page compares at most 50,000 lines of each run, whatever the runs' size.
+ * A page of the run diff compares at most DIFF_BUDGET lines of each run (one merge of both runs'
+ * primary-key ranges from the keyset), whatever the runs' size and wherever the page starts.
  */
-export const DIFF_WINDOW = 10_000;
-export const DIFF_WINDOWS = 5;
+export const DIFF_BUDGET = 100_000;
 
 export interface DayQuery {
   tenantId: string;
@@ -126,8 +125,7 @@ export async function consoleDay(db: Db, q: DayQuery): Promise<DayPage> {
       afterRunId: to.id,
       after: q.diff.after,
       limit: DIFF_ROWS,
-      window: DIFF_WINDOW,
-      maxWindows: DIFF_WINDOWS,
+      budget: DIFF_BUDGET,
     });
     diff = { from, to, items, rows: page.rows, after: q.diff.after ?? null, next: page.next };
   }

@@ -65,11 +65,13 @@ const keyAfter = (k: LineKey | undefined) =>
 
 /**
  * One page of the differences between runs `beforeRunId` and `afterRunId` of a day (the same
- * rows `diffRunLines` gives, in the same order), found by walking both runs' primary keys from
- * the keyset `after` in windows of `window` lines: each window is one bounded merge of the two
- * key ranges, so a page costs at most `maxWindows` x `window` lines per run, never the whole run.
- * Stops as soon as `limit` differences are found (the page then ends on a whole (user, item)), or
- * when the scan budget is spent: `next` then says where to go on.
+ * rows `diffRunLines` gives, in the same order), from the keyset `after` on, comparing at most
+ * `budget` lines of each run. Two statements: the bound (the `budget`-th key of either run after
+ * `after`, whichever comes first: an index-only walk of the primary key), then ONE merge of both
+ * runs' primary-key ranges up to it, joined by (user, item), keeping the keys whose lines differ,
+ * at most `limit + 1` of them. A page costs O(budget) whatever the runs' size or where it starts;
+ * it holds at least `limit` rows (a billing change gives two rows for one key: a page ends on a
+ * whole key) unless the bound or the end came first; `next` says where to go on.
  */
 export async function pageRunDiff(
   db: Db,
@@ -78,65 +80,68 @@ export async function pageRunDiff(
     afterRunId: string;
     after?: LineKey | undefined;
     limit: number;
-    window: number;
-    maxWindows: number;
+    budget: number;
   },
 ): Promise<RunDiffPage> {
+  const bounds = await sql<{ user_id: string; item: string }>`
+    SELECT * FROM (
+      (SELECT user_id, item FROM charge_lines WHERE run_id = ${q.beforeRunId}::bigint ${keyAfter(q.after)}
+       ORDER BY user_id, item OFFSET ${q.budget - 1} LIMIT 1)
+      UNION ALL
+      (SELECT user_id, item FROM charge_lines WHERE run_id = ${q.afterRunId}::bigint ${keyAfter(q.after)}
+       ORDER BY user_id, item OFFSET ${q.budget - 1} LIMIT 1)
+    ) b ORDER BY user_id, item LIMIT 1
+  `.execute(db);
+  const upper = bounds.rows[0] ? { userId: bounds.rows[0].user_id, item: bounds.rows[0].item } : undefined;
+  const until = upper
+    ? sql`AND (user_id, item) <= (${upper.userId}::text COLLATE "C", ${upper.item}::text COLLATE "C")`
+    : sql``;
+  const { rows: pairs } = await sql<{
+    user_id: string;
+    item: string;
+    b_billing: StoredChargeLine['billing'] | null;
+    b_amount: string | null;
+    a_billing: StoredChargeLine['billing'] | null;
+    a_amount: string | null;
+  }>`
+    SELECT coalesce(b.user_id, a.user_id) AS user_id, coalesce(b.item, a.item) AS item,
+           b.billing AS b_billing, b.amount::text AS b_amount, a.billing AS a_billing, a.amount::text AS a_amount
+    FROM (SELECT user_id, item, billing, amount FROM charge_lines
+          WHERE run_id = ${q.beforeRunId}::bigint ${keyAfter(q.after)} ${until}) b
+    FULL JOIN (SELECT user_id, item, billing, amount FROM charge_lines
+               WHERE run_id = ${q.afterRunId}::bigint ${keyAfter(q.after)} ${until}) a
+      ON a.user_id = b.user_id AND a.item = b.item
+    WHERE CASE WHEN b.billing <> a.billing THEN b.amount <> 0 OR a.amount <> 0
+               ELSE coalesce(b.amount, 0) <> coalesce(a.amount, 0) END
+    ORDER BY 1, 2
+    LIMIT ${q.limit + 1}
+  `.execute(db);
   const rows: AmountDiff[] = [];
-  let after = q.after;
-  for (let w = 0; w < q.maxWindows; w++) {
-    // The window ends at the `window`-th key of either run after `after`, whichever comes first.
-    const bounds = await sql<{ user_id: string; item: string }>`
-      SELECT * FROM (
-        (SELECT user_id, item FROM charge_lines WHERE run_id = ${q.beforeRunId}::bigint ${keyAfter(after)}
-         ORDER BY user_id, item OFFSET ${q.window - 1} LIMIT 1)
-        UNION ALL
-        (SELECT user_id, item FROM charge_lines WHERE run_id = ${q.afterRunId}::bigint ${keyAfter(after)}
-         ORDER BY user_id, item OFFSET ${q.window - 1} LIMIT 1)
-      ) b ORDER BY user_id, item LIMIT 1
-    `.execute(db);
-    const upper = bounds.rows[0] ? { userId: bounds.rows[0].user_id, item: bounds.rows[0].item } : undefined;
-    const until = upper
-      ? sql`AND (user_id, item) <= (${upper.userId}::text COLLATE "C", ${upper.item}::text COLLATE "C")`
-      : sql``;
-    const found = await sql<{
-      user_id: string;
-      item: string;
-      billing: StoredChargeLine['billing'];
-      before: string;
-      after: string;
-    }>`
-      WITH b AS (SELECT user_id, item, billing, amount FROM charge_lines
-                 WHERE run_id = ${q.beforeRunId}::bigint ${keyAfter(after)} ${until}),
-           a AS (SELECT user_id, item, billing, amount FROM charge_lines
-                 WHERE run_id = ${q.afterRunId}::bigint ${keyAfter(after)} ${until})
-      SELECT coalesce(b.user_id, a.user_id) AS user_id, coalesce(b.item, a.item) AS item,
-             coalesce(b.billing, a.billing) AS billing,
-             coalesce(b.amount, 0)::text AS before, coalesce(a.amount, 0)::text AS after
-      FROM b FULL JOIN a ON a.user_id = b.user_id AND a.item = b.item AND a.billing = b.billing
-      WHERE coalesce(b.amount, 0) <> coalesce(a.amount, 0)
-      ORDER BY 1, 2, 3
-    `.execute(db);
-    for (const r of found.rows) {
+  let taken = 0;
+  for (const p of pairs) {
+    if (rows.length >= q.limit) break;
+    taken += 1;
+    const b = p.b_amount === null ? 0 : parseMinor(p.b_amount);
+    const a = p.a_amount === null ? 0 : parseMinor(p.a_amount);
+    if (p.b_billing !== null && p.a_billing !== null && p.b_billing !== p.a_billing) {
+      // The same (user, item) under another billing mode: one row per (user, item, billing).
+      const sides = [
+        { billing: p.b_billing, before: b, after: 0 },
+        { billing: p.a_billing, before: 0, after: a },
+      ].sort((x, y) => (x.billing < y.billing ? -1 : 1));
+      for (const side of sides)
+        if (side.before !== side.after) rows.push({ userId: p.user_id, item: p.item, ...side });
+    } else {
       rows.push({
-        userId: r.user_id,
-        item: r.item,
-        billing: r.billing,
-        before: parseMinor(r.before),
-        after: parseMinor(r.after),
+        userId: p.user_id,
+        item: p.item,
+        billing: (p.b_billing ?? p.a_billing) as AmountDiff['billing'],
+        before: b,
+        after: a,
       });
     }
-    if (rows.length >= q.limit) {
-      // End the page on a whole (user, item): a billing change gives two rows for one key.
-      let end = q.limit;
-      const last = rows[end - 1] as AmountDiff;
-      while (end < rows.length && rows[end]?.userId === last.userId && rows[end]?.item === last.item) end++;
-      const page = rows.slice(0, end);
-      const more = end < rows.length || upper !== undefined;
-      return { rows: page, next: more ? { userId: last.userId, item: last.item } : null };
-    }
-    if (upper === undefined) return { rows, next: null };
-    after = upper;
   }
-  return { rows, next: after ?? null };
+  const last = pairs[taken - 1];
+  if (taken < pairs.length && last) return { rows, next: { userId: last.user_id, item: last.item } };
+  return { rows, next: upper ?? null };
 }

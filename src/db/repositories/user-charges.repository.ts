@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { dayRange } from '../../domain/calendar.ts';
 import { parseMinor } from '../../domain/money.ts';
 import type { Db } from '../database.ts';
 
@@ -41,7 +42,11 @@ export interface UserDayActivity {
   loginCount: number;
 }
 
-/** The user's daily activity rows of days `from`..`to` (a range of the primary key per day). */
+/**
+ * The user's daily activity rows of days `from`..`to`: one descent of the primary key
+ * (tenant_id, day, user_id) per day (`day = ANY`), never the range of every user's rows of the
+ * days in between (half a million keys per day at 1M users).
+ */
 export async function listUserActivity(
   db: Db,
   tenantId: string,
@@ -49,15 +54,11 @@ export async function listUserActivity(
   from: string,
   to: string,
 ): Promise<UserDayActivity[]> {
-  const rows = await db
-    .selectFrom('daily_activity')
-    .select(['day', 'first_login_at', 'last_login_at', 'login_count'])
-    .where('tenant_id', '=', tenantId)
-    .where('user_id', '=', userId)
-    .where('day', '>=', from)
-    .where('day', '<=', to)
-    .orderBy('day')
-    .execute();
+  const { rows } = await sql<{ day: string; first_login_at: Date; last_login_at: Date; login_count: number }>`
+    SELECT day, first_login_at, last_login_at, login_count FROM daily_activity
+    WHERE tenant_id = ${tenantId}::text AND day = ANY (${dayRange(from, to)}::date[]) AND user_id = ${userId}::text
+    ORDER BY day
+  `.execute(db);
   return rows.map((r) => ({
     day: r.day,
     firstLoginAt: r.first_login_at,

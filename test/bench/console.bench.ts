@@ -16,6 +16,7 @@
  */
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { updateAnomalyGauge } from '../../jobs/gauges.ts';
 import { registerConsole } from '../../src/console/console.plugin.ts';
 import { consoleDay } from '../../src/console/day.service.ts';
 import { consoleMonth } from '../../src/console/month.service.ts';
@@ -29,6 +30,7 @@ import {
   type NewIngestReject,
 } from '../../src/db/repositories/ingest-reject.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
+import { explainCharges } from '../../src/insight/explain.service.ts';
 import { reconcileMonth } from '../../src/insight/reconcile.service.ts';
 import { createLogger } from '../../src/logger.ts';
 import { basicAuth } from '../support/http.ts';
@@ -224,6 +226,20 @@ async function explainPages(url: string, runIds: [string, string]): Promise<void
       'day: diff (sums + first page)',
       () => consoleDay(db, { tenantId: TENANT, day, diff: { from: runIds[0], to: runIds[1] } }),
     ],
+    [
+      'day: diff, a page from the middle',
+      () =>
+        consoleDay(db, {
+          tenantId: TENANT,
+          day,
+          diff: { from: runIds[0], to: runIds[1], after: { userId: uid(Math.floor(USERS / 2)), item: 'z' } },
+        }),
+    ],
+    [
+      'user: explain a month',
+      () => explainCharges(db, { tenantId: TENANT, userId: uid(5), month: MONTH, now: NOW }),
+    ],
+    ['anomaly gauge (every tenant)', () => updateAnomalyGauge(db, NOW)],
   ];
   console.log('\nEXPLAIN (ANALYZE, BUFFERS) of every statement of a page (auto_explain):');
   try {

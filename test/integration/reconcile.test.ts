@@ -9,7 +9,12 @@ import { dayRange } from '../../src/domain/calendar.ts';
 import { InputError } from '../../src/errors.ts';
 import { EventIngestor, type IngestItem } from '../../src/ingest/event-ingest.service.ts';
 import { parseLoginEvent } from '../../src/ingest/login-event.schema.ts';
-import { type ReconcileRow, reconcileMonth, reconcileMonths } from '../../src/insight/reconcile.service.ts';
+import {
+  type ReconcileRow,
+  reconcileMonth,
+  reconcileMonths,
+  reconcileTenantMonths,
+} from '../../src/insight/reconcile.service.ts';
 import { billingAnomalies, registry } from '../../src/metrics.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { addActivity, addVersions, seedTenant } from './bill-day-fixtures.ts';
@@ -209,6 +214,20 @@ describe.each(BACKENDS)('billing reconcile on $name', ({ open }) => {
     expect(gauge('broke', 'overdue')).toBeGreaterThan(0);
     expect(gauge('acme', 'open-rejects')).toBe(1);
     expect(await registry.metrics()).toMatch(/billing_anomalies\{tenant="steady",code="activity-drop"\} 1/);
+  });
+
+  it('reconciles every tenant set-based exactly as one tenant at a time', async () => {
+    const months = ['2026-10', '2026-11'];
+    const all = await reconcileTenantMonths(conn.db, { now: NOW, monthsOf: () => months });
+    expect(all.length).toBeGreaterThanOrEqual(6);
+    expect(all.some((m) => m.rows.some((r) => r.rejectsOpen > 0))).toBe(true);
+    for (const m of all) {
+      const one = await reconcileMonth(conn.db, { month: m.month, tenantId: m.tenant.id, now: NOW });
+      expect(m.rows).toEqual(one.rows);
+    }
+    const [oct, nov] = await reconcileMonths(conn.db, { months, now: NOW });
+    expect(oct?.rows).toEqual(all.filter((m) => m.month === '2026-10').flatMap((m) => m.rows));
+    expect(nov?.rows).toEqual(all.filter((m) => m.month === '2026-11').flatMap((m) => m.rows));
   });
 
   it('only reads: every table and every day revision are unchanged', async () => {

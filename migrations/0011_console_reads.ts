@@ -18,6 +18,9 @@ import { type Kysely, sql } from 'kysely';
  * up to that instant (a day starts when its date first appears, even where a clock falls back
  * across midnight), looked up minute by minute over the three hours before the instant only where
  * the zone's offset changed in them.
+ *
+ * adjustment_lines (tenant_id, user_id, day): the explain view of one user reads that user's
+ * adjustment lines (of a period, or correcting a day) instead of every user's of the period or day.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
@@ -70,11 +73,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       WHERE resolved_at IS NULL AND day IS NOT NULL;
     CREATE INDEX ingest_rejects_open_unattributed ON ingest_rejects (tenant_id, received_at)
       WHERE resolved_at IS NULL AND day IS NULL;
+    CREATE INDEX adjustment_lines_tenant_user ON adjustment_lines (tenant_id, user_id, day);
   `.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`
+    DROP INDEX adjustment_lines_tenant_user;
     DROP INDEX ingest_rejects_open_unattributed;
     DROP INDEX ingest_rejects_open_day;
     ALTER TABLE ingest_rejects DROP COLUMN day;

@@ -1,10 +1,6 @@
 import { billingLag } from '../billing/due-days.service.ts';
 import type { Db } from '../db/database.ts';
-import {
-  closedPeriods,
-  countOpenRejectsByTenant,
-  sumPeriodAdjustments,
-} from '../db/repositories/console-month.repository.ts';
+import { countOpenRejectsByTenant, periodFacts } from '../db/repositories/console-month.repository.ts';
 import type { DayStatus } from '../domain/anomalies.ts';
 import { addDays, dayOf, type Month, monthOf } from '../domain/calendar.ts';
 import { sumMinor } from '../domain/money.ts';
@@ -50,13 +46,9 @@ export async function consoleOverview(db: Db, now: Date): Promise<Overview> {
   };
   const months = await reconcileTenantMonths(db, { now, monthsOf });
   const ids = [...new Set(months.map((m) => m.tenant.id))];
-  const extras = new Map<Month, { adjustments: Map<string, number>; closed: Map<string, Date> }>();
-  for (const month of new Set(months.map((m) => m.month))) {
-    extras.set(month, {
-      adjustments: await sumPeriodAdjustments(db, ids, month),
-      closed: await closedPeriods(db, ids, month),
-    });
-  }
+  const extras = new Map<Month, Awaited<ReturnType<typeof periodFacts>>>();
+  for (const month of new Set(months.map((m) => m.month)))
+    extras.set(month, await periodFacts(db, ids, month));
   const rows: OverviewRow[] = [];
   for (let i = 0; i + 1 < months.length; i += 2) {
     const prev = months[i] as TenantMonth;
@@ -74,16 +66,16 @@ export async function consoleOverview(db: Db, now: Date): Promise<Overview> {
 
 function summarise(
   { tenant, month, rows }: TenantMonth,
-  extras: ReadonlyMap<Month, { adjustments: Map<string, number>; closed: Map<string, Date> }>,
+  extras: ReadonlyMap<Month, Awaited<ReturnType<typeof periodFacts>>>,
 ): MonthSummary {
   const days: Record<DayStatus, number> = { billed: 0, stale: 0, missing: 0, failed: 0, pending: 0 };
   for (const r of rows) days[r.status] += 1;
-  const extra = extras.get(month);
+  const extra = extras.get(month)?.get(tenant.id);
   return {
     month,
     days,
     anomalyDays: rows.filter((r) => r.anomalies.length > 0).length,
-    closedAt: extra?.closed.get(tenant.id) ?? null,
-    total: sumMinor([...rows.map((r) => r.total), extra?.adjustments.get(tenant.id) ?? 0]),
+    closedAt: extra?.closedAt ?? null,
+    total: sumMinor([...rows.map((r) => r.total), extra?.adjustments ?? 0]),
   };
 }

@@ -119,18 +119,28 @@ export async function monthItemTotals(
   }));
 }
 
-/** Sum of the adjustment lines invoiced in `month` per tenant (minor units), for the tenants given. */
-export async function sumPeriodAdjustments(
+/**
+ * Per tenant among `tenantIds`, for `month`: the sum of the adjustment lines invoiced in it
+ * (minor units) and when it was closed (null: open). One statement: an index range of
+ * `adjustment_lines (tenant_id, period)` and a `periods` key lookup per tenant.
+ */
+export async function periodFacts(
   db: Db,
   tenantIds: readonly string[],
   month: string,
-): Promise<Map<string, number>> {
-  const { rows } = await sql<{ tenant_id: string; total: string }>`
-    SELECT tenant_id, sum(amount)::text AS total FROM adjustment_lines
-    WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND period = ${month}
-    GROUP BY tenant_id
+): Promise<Map<string, { adjustments: number; closedAt: Date | null }>> {
+  const { rows } = await sql<{ tenant_id: string; total: string | null; closed_at: Date | null }>`
+    SELECT t.tenant_id,
+           (SELECT sum(a.amount)::text FROM adjustment_lines a WHERE a.tenant_id = t.tenant_id AND a.period = ${month}) AS total,
+           (SELECT p.closed_at FROM periods p WHERE p.tenant_id = t.tenant_id AND p.month = ${month}) AS closed_at
+    FROM unnest(${[...tenantIds]}::text[]) AS t(tenant_id)
   `.execute(db);
-  return new Map(rows.map((r) => [r.tenant_id, parseMinor(r.total)]));
+  return new Map(
+    rows.map((r) => [
+      r.tenant_id,
+      { adjustments: r.total === null ? 0 : parseMinor(r.total), closedAt: r.closed_at },
+    ]),
+  );
 }
 
 /** Open (unresolved) rejects per tenant; rejects without a tenant under the key ''. */
@@ -139,16 +149,4 @@ export async function countOpenRejectsByTenant(db: Db): Promise<Map<string, numb
     SELECT tenant_id, count(*)::text AS n FROM ingest_rejects WHERE resolved_at IS NULL GROUP BY tenant_id
   `.execute(db);
   return new Map(rows.map((r) => [r.tenant_id ?? '', Number(r.n)]));
-}
-
-/** When `month` was closed, per tenant among `tenantIds` (open months are absent). */
-export async function closedPeriods(
-  db: Db,
-  tenantIds: readonly string[],
-  month: string,
-): Promise<Map<string, Date>> {
-  const { rows } = await sql<{ tenant_id: string; closed_at: Date }>`
-    SELECT tenant_id, closed_at FROM periods WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND month = ${month}
-  `.execute(db);
-  return new Map(rows.map((r) => [r.tenant_id, r.closed_at]));
 }

@@ -25,7 +25,7 @@ export const DIFF_ROWS = 200;
  * A page of the run diff compares at most DIFF_BUDGET lines of each run (one merge of both runs'
  * primary-key ranges from the keyset), whatever the runs' size and wherever the page starts.
  */
-export const DIFF_BUDGET = 50_000;
+export const DIFF_BUDGET = 25_000;
 
 export interface DayQuery {
   tenantId: string;

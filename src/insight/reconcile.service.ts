@@ -7,6 +7,7 @@ import {
   type DayRunState,
   firstVersionInstants,
   listDayRunStates,
+  withoutJit,
 } from '../db/repositories/reconcile.repository.ts';
 import { latestRunFailures } from '../db/repositories/run-failure.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
@@ -142,6 +143,7 @@ async function reconcileWithin(
   now: Date,
   jump: number,
 ): Promise<TenantMonth[]> {
+  await withoutJit(trx);
   const firsts = await firstVersionInstants(
     trx,
     tenants.map((t) => t.id),

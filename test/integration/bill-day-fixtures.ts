@@ -52,6 +52,12 @@ export async function seedTenant(
   }
 }
 
+/** The usual start of a billing test: tenant acme (Prague, EUR, the default book) and its users' versions. */
+export async function seedAcme(db: Db, versions: readonly VersionSpec[]): Promise<void> {
+  await seedTenant(db, { id: 'acme' });
+  await addVersions(db, 'acme', versions);
+}
+
 export async function addVersions(
   db: Db,
   tenantId: string,

@@ -5,7 +5,7 @@ import { closePeriod } from '../../src/billing/close-period.service.ts';
 import { type BillRangeInput, billRange } from '../../src/billing/run-range.service.ts';
 import { InputError } from '../../src/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
-import { addActivity, addVersions, seedTenant } from './bill-day-fixtures.ts';
+import { addActivity, addVersions, seedAcme } from './bill-day-fixtures.ts';
 
 const NOW = new Date('2026-12-15T00:00:00Z');
 
@@ -46,8 +46,7 @@ describe('closing periods and adjustments', () => {
   let conn: TestDatabase;
   beforeAll(async () => {
     conn = await createTestDatabase();
-    await seedTenant(conn.db, { id: 'acme' });
-    await addVersions(conn.db, 'acme', [
+    await seedAcme(conn.db, [
       { userId: 'u1', at: '2026-11-20T00:00:00+01:00', license: 'standard' },
       { userId: 'd1', at: '2026-11-20T00:00:00+01:00', license: 'enterprise', billing: 'daily' },
     ]);

@@ -110,8 +110,7 @@ export interface BatchResponse {
 }
 
 /** The load of the HTTP ingest stories: batches of a thousand events, four clients posting at once. */
-export const INGEST_BATCH_SIZE = 1000;
-export const INGEST_CLIENTS = 4;
+export const INGEST_LOAD = { batchSize: 1000, clients: 4 } as const;
 
 /**
  * Posts a batch until the server acknowledges it with 200, as a well-behaved client does: a

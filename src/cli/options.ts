@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { Argument, InvalidArgumentError, Option } from 'commander';
 import { isValidDay, isValidMonth } from '../domain/calendar.ts';
 import { InputError } from '../errors.ts';
 
@@ -30,3 +30,11 @@ export function checkDayOrder(opts: { day: string; to?: string | undefined }): v
   if (opts.to !== undefined && opts.to < opts.day)
     throw new InputError(`--to ${opts.to} is before --day ${opts.day}`);
 }
+
+/** The file of an NDJSON import command. */
+export const importFileArgument = (): Argument =>
+  new Argument('<file>', 'NDJSON file, or - for standard input');
+
+/** `--json` of an import command: the counts again, as one JSON object on the last line. */
+export const importCountsJsonOption = (): Option =>
+  new Option('--json', 'print the counts as one JSON object on the last line');

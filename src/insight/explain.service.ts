@@ -52,6 +52,12 @@ export interface ExplainedLineView {
   explanation: string;
 }
 
+/** A stored settings version as the explanation shows it: its instant as ISO text, and whether it decided the day. */
+export type ExplainedVersionView = Omit<UserVersion, 'effectiveAt'> & {
+  effectiveAt: string;
+  chosen: boolean;
+};
+
 export interface ExplainedDay {
   day: Day;
   license: License | null;
@@ -61,16 +67,7 @@ export interface ExplainedDay {
   reasons: string[];
   billingWhy: string | null;
   recordingWhy: string | null;
-  versions: Array<{
-    effectiveAt: string;
-    active: boolean;
-    license: string;
-    billing: string;
-    recordCalls: boolean;
-    settings: Record<string, unknown>;
-    reasons: string[];
-    chosen: boolean;
-  }>;
+  versions: ExplainedVersionView[];
   activity: {
     firstLoginAt: string;
     lastLoginAt: string;

@@ -3,6 +3,7 @@ import { type DayFacts, type DayStatus, detectAnomalies } from '../../src/domain
 import { addDays } from '../../src/domain/calendar.ts';
 import { rejectDay } from '../../src/domain/reject-attribution.ts';
 import { projectMonthTotal } from '../../src/domain/usage-projection.ts';
+import { itReturns } from '../support/table.ts';
 
 const OPTS = { jump: 0.3, currency: 'EUR' };
 
@@ -90,7 +91,7 @@ describe('detectAnomalies', () => {
 });
 
 describe('rejectDay', () => {
-  it.each([
+  itReturns('%s in %s -> %s', rejectDay, [
     [
       '{"eventId":"e1","tenantId":"acme","userId":"u","occurredAt":"2026-10-14T23:30:00Z"}',
       'Europe/Prague',
@@ -101,9 +102,7 @@ describe('rejectDay', () => {
     ['{"occurredAt":"2026-10-14 10:00"}', 'UTC', undefined],
     ['{"occurredAt":"2026-13-40T10:00:00Z"}', 'UTC', undefined],
     ['not json at all', 'UTC', undefined],
-  ])('%s in %s -> %s', (raw, zone, day) => {
-    expect(rejectDay(raw, zone)).toBe(day);
-  });
+  ]);
 });
 
 describe('projectMonthTotal', () => {

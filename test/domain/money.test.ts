@@ -9,18 +9,17 @@ import {
   parseMinor,
   sumMinor,
 } from '../../src/domain/money.ts';
+import { itReturns } from '../support/table.ts';
 
 describe('minorDigits', () => {
-  it.each([
+  itReturns('%s has %d minor digits', minorDigits, [
     ['EUR', 2],
     ['USD', 2],
     ['CZK', 2],
     ['JPY', 0],
     ['KWD', 3],
     ['BHD', 3],
-  ])('%s has %d minor digits', (currency, digits) => {
-    expect(minorDigits(currency)).toBe(digits);
-  });
+  ]);
 
   it('refuses an unknown currency, naming it', () => {
     expect(() => minorDigits('ABC')).toThrow(/"ABC"/);
@@ -29,7 +28,7 @@ describe('minorDigits', () => {
 });
 
 describe('isIsoCurrency', () => {
-  it.each([
+  itReturns('%j -> %s', isIsoCurrency, [
     ['EUR', true],
     ['JPY', true],
     ['KWD', true],
@@ -38,13 +37,11 @@ describe('isIsoCurrency', () => {
     ['EU', false],
     ['ABC', false],
     ['', false],
-  ])('%j -> %s', (code, ok) => {
-    expect(isIsoCurrency(code)).toBe(ok);
-  });
+  ]);
 });
 
 describe('formatMinor', () => {
-  it.each([
+  itReturns('%d %s is %s', formatMinor, [
     [0, 'EUR', '0.00'],
     [-0, 'EUR', '0.00'],
     [5, 'EUR', '0.05'],
@@ -64,9 +61,7 @@ describe('formatMinor', () => {
     [1, 'KWD', '0.001'],
     [-1234, 'KWD', '-1.234'],
     [1000, 'KWD', '1.000'],
-  ])('%d %s is %s', (amount, currency, text) => {
-    expect(formatMinor(amount, currency)).toBe(text);
-  });
+  ]);
 
   it.each([1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53])('refuses non-safe-integer %d', (amount) => {
     expect(() => formatMinor(amount, 'EUR')).toThrow(DomainError);
@@ -89,15 +84,13 @@ describe('formatMinor', () => {
 });
 
 describe('parseMinor', () => {
-  it.each([
+  itReturns('%s -> %d', parseMinor, [
     ['0', 0],
     ['-1250', -1250],
     ['1900', 1900],
     ['9007199254740991', Number.MAX_SAFE_INTEGER],
     ['-9007199254740991', Number.MIN_SAFE_INTEGER],
-  ])('%s -> %d', (text, value) => {
-    expect(parseMinor(text)).toBe(value);
-  });
+  ]);
 
   it('"-0" is an unsigned zero', () => {
     expect(Object.is(parseMinor('-0'), 0)).toBe(true);

@@ -6,6 +6,7 @@ import {
   priceBookInForce,
 } from '../../src/domain/price-book.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
+import { itReturns } from '../support/table.ts';
 
 const CLI_EXAMPLE = CLI_PRICE_BOOK;
 
@@ -82,7 +83,7 @@ const BOOKS = [
 ];
 
 describe('priceBookInForce', () => {
-  it.each([
+  itReturns('%s on %s: %s', (tenant: string, day: string) => priceBookInForce(BOOKS, tenant, day)?.id, [
     ['acme', '2025-12-31', undefined],
     ['acme', '2026-01-01', 'default-2026-01'],
     ['acme', '2026-02-28', 'default-2026-01'],
@@ -96,9 +97,7 @@ describe('priceBookInForce', () => {
     // another tenant's book never applies
     ['zeta', '2026-07-31', 'default-2026-06'],
     ['zeta', '2026-08-01', 'zeta-2026-08'],
-  ])('%s on %s: %s', (tenant, day, id) => {
-    expect(priceBookInForce(BOOKS, tenant, day)?.id).toBe(id);
-  });
+  ]);
 
   it('returns the whole book, not the newest price of each item', () => {
     const inForce = priceBookInForce(BOOKS, 'acme', '2026-07-01');

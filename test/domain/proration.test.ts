@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { monthlyShare } from '../../src/domain/proration.ts';
+import { itReturns } from '../support/table.ts';
 
 const shares = (price: number, n: number): number[] =>
   Array.from({ length: n }, (_, i) => monthlyShare(price, i + 1, n));
 
 describe('monthlyShare', () => {
-  it.each([
+  itReturns('P=%d, day %d of %d: %d', monthlyShare, [
     // price, d, n, share
     [1900, 1, 30, 63],
     [1900, 2, 30, 63],
@@ -21,9 +22,7 @@ describe('monthlyShare', () => {
     [1, 30, 31, 0],
     [1, 31, 31, 1],
     [2, 16, 31, 1],
-  ])('P=%d, day %d of %d: %d', (price, d, n, share) => {
-    expect(monthlyShare(price, d, n)).toBe(share);
-  });
+  ]);
 
   it('stays exact beyond 2^53 / 31 (where P*d in floats would round)', () => {
     const p = Number.MAX_SAFE_INTEGER;

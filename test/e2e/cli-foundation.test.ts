@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, tenantAddArgs } from '../support/cli.ts';
+import { lastJsonLine, runCli, tenantAddArgs } from '../support/cli.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
+import { createCliDatabase, type TestDatabase } from '../support/test-database.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'billing-cli-'));
 const file = (name: string, content: string) => {
@@ -45,8 +45,7 @@ describe('tenants, prices and users on PostgreSQL', () => {
   let tdb: TestDatabase;
   let env: Record<string, string>;
   beforeAll(async () => {
-    tdb = await createTestDatabase(2);
-    env = { DATABASE_URL: tdb.url };
+    ({ tdb, env } = await createCliDatabase());
   });
   afterAll(async () => tdb?.close());
 
@@ -132,20 +131,13 @@ describe('tenants, prices and users on PostgreSQL', () => {
       skills: ['a', 'b'],
     };
     const p = file('users.ndjson', `${JSON.stringify(v)}\n${JSON.stringify({ ...v, userId: 'u-2' })}\n`);
-    const first = await runCli(['users', 'import', p, '--json'], { env });
-    expect(first.code).toBe(0);
-    expect(JSON.parse(first.stdout.trim().split('\n').at(-1) as string)).toEqual({
-      stored: 2,
-      unchanged: 0,
-      refused: 0,
-    });
-    const second = await runCli(['users', 'import', p, '--json'], { env });
-    expect(second.code).toBe(0);
-    expect(JSON.parse(second.stdout.trim().split('\n').at(-1) as string)).toEqual({
-      stored: 0,
-      unchanged: 2,
-      refused: 0,
-    });
+    const importUsers = async () => {
+      const r = await runCli(['users', 'import', p, '--json'], { env });
+      expect(r.code).toBe(0);
+      return lastJsonLine(r.stdout);
+    };
+    expect(await importUsers()).toEqual({ stored: 2, unchanged: 0, refused: 0 });
+    expect(await importUsers()).toEqual({ stored: 0, unchanged: 2, refused: 0 });
     const conflict = await runCli(
       ['users', 'import', file('c.ndjson', `${JSON.stringify({ ...v, skills: ['a'] })}\n`)],
       { env },

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
+import { createCliDatabase, type TestDatabase } from '../support/test-database.ts';
 
 const HEADER =
   'period,tenant_id,user_id,user_last_name,user_email,item,billing,quantity,unit_price,amount,currency,first_day,last_day\r\n';
@@ -15,8 +15,7 @@ describe('billing export on PostgreSQL', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'billing-export-'));
 
   beforeAll(async () => {
-    tdb = await createTestDatabase(2);
-    env = { DATABASE_URL: tdb.url };
+    ({ tdb, env } = await createCliDatabase());
     await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES ('acme', 'Acme', 'Europe/Prague', 'EUR')`.execute(
       tdb.db,
     );

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, tenantAddArgs } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
+import { lastJsonLine, runCli, tenantAddArgs } from '../support/cli.ts';
+import { createCliDatabase, type TestDatabase } from '../support/test-database.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'billing-hostile-file-'));
 const write = (name: string, parts: (string | Buffer)[]) => {
@@ -12,7 +12,6 @@ const write = (name: string, parts: (string | Buffer)[]) => {
   writeFileSync(p, Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : x))));
   return p;
 };
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1) as string);
 const ev = (eventId: string, userId = 'u1') =>
   JSON.stringify({ eventId, tenantId: 'acme', userId, occurredAt: '2026-11-10T08:00:00Z' });
 const BIG = 20 * 1024 * 1024;
@@ -39,8 +38,7 @@ describe('hostile files on PostgreSQL: each line judged on its own, with its lin
     ).rows.map((r) => r.event_id);
 
   beforeAll(async () => {
-    tdb = await createTestDatabase(2);
-    env = { DATABASE_URL: tdb.url };
+    ({ tdb, env } = await createCliDatabase());
     const r = await runCli(tenantAddArgs('acme', 'Acme'), { env });
     expect(r.code).toBe(0);
   });
@@ -64,7 +62,7 @@ describe('hostile files on PostgreSQL: each line judged on its own, with its lin
     ]);
     const r = await runCli(['ingest', file, '--json'], { env });
     expect(r.code).toBe(2);
-    expect(lastJson(r.stdout)).toEqual({ accepted: 5, duplicates: 0, rejected: 4 });
+    expect(lastJsonLine(r.stdout)).toEqual({ accepted: 5, duplicates: 0, rejected: 4 });
     expect(r.stderr).toContain(`${file}:3: contains a NUL byte (0x00) at byte offset 49 of the line`);
     expect(r.stderr).toContain(`${file}:5: not valid UTF-8 at byte offset 49 of the line`);
     expect(r.stderr).toMatch(new RegExp(`${file}:6: .*(userId|0x00)`));
@@ -90,7 +88,7 @@ describe('hostile files on PostgreSQL: each line judged on its own, with its lin
     ]);
     const r = await runCli(['ingest', file, '--json'], { env });
     expect(r.code).toBe(2);
-    expect(lastJson(r.stdout)).toEqual({ accepted: 3, duplicates: 0, rejected: 3 });
+    expect(lastJsonLine(r.stdout)).toEqual({ accepted: 3, duplicates: 0, rejected: 3 });
     expect(r.stderr).toContain(`${file}:3: contains a NUL byte (0x00) at byte offset 13 of the line`);
     expect(r.stderr).toContain(`${file}:4: not valid UTF-8 at byte offset 13 of the line`);
     expect(r.stderr).toContain(`${file}:5: line too long:`);
@@ -138,7 +136,7 @@ describe('hostile files on PostgreSQL: each line judged on its own, with its lin
     const file = write('settings.ndjson', lines);
     const r = await runCli(['users', 'import', file, '--json'], { env });
     expect(r.code).toBe(2);
-    expect(lastJson(r.stdout)).toEqual({ stored: 2, unchanged: 0, refused: 251 });
+    expect(lastJsonLine(r.stdout)).toEqual({ stored: 2, unchanged: 0, refused: 251 });
     const listed = r.stderr.split('\n').filter((l) => l.startsWith(`${file}:`));
     expect(listed).toHaveLength(100);
     expect(listed[0]).toMatch(new RegExp(`^${file}:2: .*(lastName|0x00)`));

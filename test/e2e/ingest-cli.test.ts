@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli } from '../support/cli.ts';
+import type { FileImportResult } from '../../src/ingest/event-file-import.ts';
+import { BIN, lastJsonLine, runCli } from '../support/cli.ts';
 import { freePort } from '../support/services.ts';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
+import { createCliDatabase, type TestDatabase } from '../support/test-database.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'billing-ingest-'));
 const write = (name: string, content: string) => {
@@ -14,7 +15,6 @@ const write = (name: string, content: string) => {
   writeFileSync(p, content);
   return p;
 };
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1) as string);
 const ev = (eventId: string, userId: string, occurredAt: string, tenantId = 'acme') =>
   JSON.stringify({ eventId, tenantId, userId, occurredAt });
 
@@ -25,8 +25,7 @@ describe('billing ingest and serve on PostgreSQL', () => {
     Number((await query.execute(tdb.db)).rows[0]?.n);
 
   beforeAll(async () => {
-    tdb = await createTestDatabase(2);
-    env = { DATABASE_URL: tdb.url };
+    ({ tdb, env } = await createCliDatabase());
     for (const [id, tz] of [
       ['acme', 'Europe/Prague'],
       ['kol', 'Asia/Kolkata'],
@@ -73,12 +72,12 @@ describe('billing ingest and serve on PostgreSQL', () => {
     );
     const b = await runCli(['ingest', csv, '--json'], { env });
     expect(b.code).toBe(0);
-    expect(lastJson(b.stdout)).toEqual({ accepted: 2, duplicates: 0, rejected: 0 });
+    expect(lastJsonLine(b.stdout)).toEqual({ accepted: 2, duplicates: 0, rejected: 0 });
     const stdin = await runCli(['ingest', '-', '--format', 'csv', '--json'], {
       env,
       input: 'event_id,tenant_id,user_id,occurred_at\nc1,acme,u1,2026-11-10T08:00:00.000Z\n',
     });
-    expect(lastJson(stdin.stdout)).toEqual({ accepted: 0, duplicates: 1, rejected: 0 });
+    expect(lastJsonLine(stdin.stdout)).toEqual({ accepted: 0, duplicates: 1, rejected: 0 });
     const day = await tdb.db
       .selectFrom('login_events')
       .select('day')
@@ -93,7 +92,7 @@ describe('billing ingest and serve on PostgreSQL', () => {
       ['ingest', write('fixed.ndjson', ev('n2', 'u1', '2026-11-10T08:00:00Z')), '--json'],
       { env },
     );
-    expect(lastJson(fixed.stdout)).toEqual({ accepted: 1, duplicates: 0, rejected: 0 });
+    expect(lastJsonLine(fixed.stdout)).toEqual({ accepted: 1, duplicates: 0, rejected: 0 });
     const after = await runCli(['ingest', 'rejects', '--tenant', 'acme'], { env });
     expect(after.stdout.trim()).toBe('no rejects');
   });
@@ -137,7 +136,7 @@ describe('billing ingest and serve on PostgreSQL', () => {
 
     const again = await runCli(['ingest', file, '--json'], { env });
     expect(again.code).toBe(0);
-    const counts = lastJson(again.stdout);
+    const counts = lastJsonLine<FileImportResult>(again.stdout);
     expect(counts.rejected).toBe(0);
     expect(counts.accepted).toBe(distinct.size - atKill);
     expect(counts.accepted + counts.duplicates).toBe(total);

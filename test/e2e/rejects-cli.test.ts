@@ -3,14 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertIngestRejects } from '../../src/db/repositories/ingest-reject.repository.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { runCli } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
+import { createCliDatabase, type TestDatabase } from '../support/test-database.ts';
 
 describe('billing ingest rejects (listing and retention)', () => {
   let tdb: TestDatabase;
   let env: Record<string, string>;
   beforeAll(async () => {
-    tdb = await createTestDatabase(2);
-    env = { DATABASE_URL: tdb.url };
+    ({ tdb, env } = await createCliDatabase());
     await addTenant(tdb.db, { id: 'acme', name: 'Acme', timezone: 'Europe/Prague', currency: 'EUR' });
     const rejects = Array.from({ length: 2500 }, (_, i) => ({
       source: 'file' as const,

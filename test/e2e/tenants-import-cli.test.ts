@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { lastJsonLine, runCli } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 
 describe('billing tenants import', () => {
@@ -36,7 +36,7 @@ describe('billing tenants import', () => {
     expect(first.code).toBe(2);
     expect(first.stderr).toContain(`${file}:3: currency: "EURO" is not an ISO 4217 currency code`);
     expect(first.stdout).toContain('created 2, unchanged 0, refused 1');
-    expect(JSON.parse(first.stdout.trim().split('\n').at(-1) as string)).toEqual({
+    expect(lastJsonLine(first.stdout)).toEqual({
       created: 2,
       unchanged: 0,
       refused: 1,

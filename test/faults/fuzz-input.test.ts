@@ -4,7 +4,8 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isCleanText } from '../../src/domain/text.ts';
-import { runCli } from '../support/cli.ts';
+import type { FileImportResult } from '../../src/ingest/event-file-import.ts';
+import { lastJsonLine, runCli } from '../support/cli.ts';
 import { type BatchResponse, ingestOf, seedTenant, useServeStack } from './support/stack.ts';
 
 /** JSON text sent as is inside a batch (a depth bomb is built as text: JSON.stringify would overflow). */
@@ -196,7 +197,7 @@ describe('fuzzed bad input', () => {
           writeFileSync(file, `${flat.join('\n')}\n`);
           const r = await runCli(['ingest', file, '--json'], { env: ctx.stack.env });
           expect([0, 2]).toContain(r.code);
-          const counts = JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
+          const counts = lastJsonLine<FileImportResult>(r.stdout);
           const nonBlank = flat.filter((l) => l.trim() !== '').length;
           expect(counts.accepted + counts.duplicates + counts.rejected).toBe(nonBlank);
         },

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import type { FileImportResult } from '../../src/ingest/event-file-import.ts';
+import { lastJsonLine, runCli } from '../support/cli.ts';
 import { countRows, makeEvents, type Stack, seedTenant, startStack } from './support/stack.ts';
 
 const GOOD = 20_000;
@@ -62,7 +63,7 @@ describe('hostile lines in an import file', () => {
 
     const r = await runCli(['ingest', file, '--json'], { env: { ...stack.env, LOG_LEVEL: 'info' } });
     expect(r.code, r.stderr.slice(-2000)).toBe(2);
-    const counts = JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
+    const counts = lastJsonLine<FileImportResult>(r.stdout);
     expect(counts).toEqual({ accepted: GOOD, duplicates: 0, rejected: hostile.length });
     expect(counts.accepted + counts.duplicates + counts.rejected).toBe(lines.length);
     for (const [name, lineNo] of at) expect(r.stderr, name).toContain(`${file}:${lineNo}: `);
@@ -89,7 +90,7 @@ describe('hostile lines in an import file', () => {
 
     // Run again: the good lines are duplicates, the hostile ones rejects again, nothing stored twice.
     const again = await runCli(['ingest', file, '--json'], { env: stack.env });
-    expect(JSON.parse(again.stdout.trim().split('\n').at(-1) as string)).toEqual({
+    expect(lastJsonLine(again.stdout)).toEqual({
       accepted: 0,
       duplicates: GOOD,
       rejected: hostile.length,

@@ -2,14 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   type BatchResponse,
   countRows,
+  INGEST_LOAD,
   makeEvents,
   postUntilAcknowledged,
   useServeStack,
 } from './support/stack.ts';
 
 const BATCHES = 200;
-const BATCH_SIZE = 1000;
-const IN_FLIGHT = 4;
 
 describe('PostgreSQL restarted while HTTP ingest runs under load', () => {
   const ctx = useServeStack();
@@ -30,15 +29,15 @@ describe('PostgreSQL restarted while HTTP ingest runs under load', () => {
         const { response, attempts } = await postUntilAcknowledged(
           ctx.serve.base,
           ctx.key,
-          makeEvents('acme', batch, BATCH_SIZE, 5000),
+          makeEvents('acme', batch, INGEST_LOAD.batchSize, 5000),
         );
         responses[batch] = response;
         if (attempts > 1) retried += 1;
       }
     };
-    await Promise.all([restart(), ...Array.from({ length: IN_FLIGHT }, client)]);
+    await Promise.all([restart(), ...Array.from({ length: INGEST_LOAD.clients }, client)]);
 
-    const sent = BATCHES * BATCH_SIZE;
+    const sent = BATCHES * INGEST_LOAD.batchSize;
     const accepted = responses.reduce((s, r) => s + r.accepted, 0);
     const duplicates = responses.reduce((s, r) => s + r.duplicates, 0);
     const rows = await countRows(ctx.stack.db);
@@ -48,7 +47,7 @@ describe('PostgreSQL restarted while HTTP ingest runs under load', () => {
     expect(restarted).toBe(true);
     for (const r of responses) {
       expect(r.rejected).toEqual([]);
-      expect(r.accepted + r.duplicates).toBe(BATCH_SIZE);
+      expect(r.accepted + r.duplicates).toBe(INGEST_LOAD.batchSize);
     }
     expect(rows.events).toBe(sent);
     expect(rows.logins).toBe(sent);

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { countRows, makeEvents, postUntilAcknowledged, useServeStack } from './support/stack.ts';
+import { countRows, INGEST_LOAD, makeEvents, postUntilAcknowledged, useServeStack } from './support/stack.ts';
 
 const DURATION_MS = 60_000;
-const BATCH_SIZE = 1000;
-const IN_FLIGHT = 4;
 
 describe('sustained HTTP ingest for 60 seconds', () => {
   const ctx = useServeStack();
@@ -20,12 +18,12 @@ describe('sustained HTTP ingest for 60 seconds', () => {
         const { response } = await postUntilAcknowledged(
           ctx.serve.base,
           ctx.key,
-          makeEvents('acme', batch, BATCH_SIZE, 100_000),
+          makeEvents('acme', batch, INGEST_LOAD.batchSize, 100_000),
         );
         acknowledged += response.accepted + response.duplicates;
       }
     };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, client));
+    await Promise.all(Array.from({ length: INGEST_LOAD.clients }, client));
     clearInterval(sampler);
     const seconds = (Date.now() - started) / 1000;
     const rows = await countRows(ctx.stack.db);
@@ -35,9 +33,9 @@ describe('sustained HTTP ingest for 60 seconds', () => {
     console.log(
       `[fault] sustained ingest: ${next} batches, ${acknowledged} events acknowledged in ${seconds.toFixed(1)} s (${Math.round(acknowledged / seconds)} ev/s); stored ${rows.events}, activity ${rows.logins}; serve RSS max ${early.toFixed(0)} MB (middle third) -> ${late.toFixed(0)} MB (last third)`,
     );
-    expect(rows.events).toBe(next * BATCH_SIZE);
-    expect(rows.logins).toBe(next * BATCH_SIZE);
-    expect(acknowledged).toBe(next * BATCH_SIZE);
+    expect(rows.events).toBe(next * INGEST_LOAD.batchSize);
+    expect(rows.logins).toBe(next * INGEST_LOAD.batchSize);
+    expect(acknowledged).toBe(next * INGEST_LOAD.batchSize);
     // Flat: the last third of the run needs no more than 25% (+32 MB of slack) above the middle third.
     expect(late).toBeLessThanOrEqual(early * 1.25 + 32);
   });

@@ -52,6 +52,12 @@ export async function seedTenant(
   }
 }
 
+/** The usual start of a billing test: tenant acme (Prague, EUR, the default book) and its users' versions. */
+export async function seedAcme(db: Db, versions: readonly VersionSpec[]): Promise<void> {
+  await seedTenant(db, { id: 'acme' });
+  await addVersions(db, 'acme', versions);
+}
+
 export async function addVersions(
   db: Db,
   tenantId: string,
@@ -107,18 +113,16 @@ export interface LineView {
 
 /** The current lines of a tenant-day, in (user, item) byte order. */
 export async function currentLines(db: Db, tenantId: string, day: string): Promise<LineView[]> {
-  const { rows } = await sql<{
-    user_id: string;
-    item: string;
-    billing: string;
-    amount: string;
-    unit_price: string;
-  }>`
-    SELECT l.user_id, l.item, l.billing, l.amount, l.unit_price
-    FROM charge_lines l JOIN runs r ON r.id = l.run_id
-    WHERE r.tenant_id = ${tenantId} AND r.day = ${day}::date AND r.is_current
-    ORDER BY l.user_id, l.item
-  `.execute(db);
+  const rows = await db
+    .selectFrom('charge_lines as l')
+    .innerJoin('runs as r', 'r.id', 'l.run_id')
+    .select(['l.user_id', 'l.item', 'l.billing', 'l.amount', 'l.unit_price'])
+    .where('r.tenant_id', '=', tenantId)
+    .where('r.day', '=', day)
+    .where('r.is_current', '=', true)
+    .orderBy('l.user_id')
+    .orderBy('l.item')
+    .execute();
   return rows.map((r) => ({
     userId: r.user_id,
     item: r.item,

@@ -7,7 +7,7 @@ import type { DatabaseConnection } from '../../src/db/connection.ts';
 import type { Database, Db } from '../../src/db/database.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
-import { addActivity, addVersions, BOOK, currentLines, seedTenant } from './bill-day-fixtures.ts';
+import { addActivity, addVersions, BOOK, currentLines, seedAcme, seedTenant } from './bill-day-fixtures.ts';
 
 const NOW = new Date('2026-12-15T00:00:00Z');
 const bill = (db: DatabaseConnection['db'], tenantId: string, day: string, now = NOW) =>
@@ -19,8 +19,7 @@ describe.each(BACKENDS)('snapshot and charge rules through billDay on $name', ({
   let conn: DatabaseConnection;
   beforeAll(async () => {
     conn = await open();
-    await seedTenant(conn.db, { id: 'acme' });
-    await addVersions(conn.db, 'acme', [
+    await seedAcme(conn.db, [
       { userId: 'up', at: '2026-11-01T00:00:00+01:00', license: 'standard' },
       { userId: 'up', at: '2026-11-10T23:59:00+01:00', license: 'professional' },
       { userId: 'down', at: '2026-11-01T00:00:00+01:00', license: 'enterprise' },

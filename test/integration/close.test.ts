@@ -2,12 +2,28 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { billDay } from '../../src/billing/bill-day.service.ts';
 import { closePeriod } from '../../src/billing/close-period.service.ts';
-import { billRange } from '../../src/billing/run-range.service.ts';
+import { type BillRangeInput, billRange } from '../../src/billing/run-range.service.ts';
 import { InputError } from '../../src/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
-import { addActivity, addVersions, seedTenant } from './bill-day-fixtures.ts';
+import { addActivity, addVersions, seedAcme } from './bill-day-fixtures.ts';
 
 const NOW = new Date('2026-12-15T00:00:00Z');
+
+/** Bills acme's November: from its first day (the 20th) to the end of the month. */
+function billNovember(
+  conn: TestDatabase,
+  trigger: BillRangeInput['trigger'],
+  more: Partial<BillRangeInput> = {},
+) {
+  return billRange(conn.db, {
+    tenantId: 'acme',
+    from: '2026-11-20',
+    to: '2026-11-30',
+    trigger,
+    now: NOW,
+    ...more,
+  });
+}
 
 /** Every charge line of the current runs of a month, as stored (for "never changes again"). */
 async function monthLines(conn: TestDatabase, month: string) {
@@ -30,8 +46,7 @@ describe('closing periods and adjustments', () => {
   let conn: TestDatabase;
   beforeAll(async () => {
     conn = await createTestDatabase();
-    await seedTenant(conn.db, { id: 'acme' });
-    await addVersions(conn.db, 'acme', [
+    await seedAcme(conn.db, [
       { userId: 'u1', at: '2026-11-20T00:00:00+01:00', license: 'standard' },
       { userId: 'd1', at: '2026-11-20T00:00:00+01:00', license: 'enterprise', billing: 'daily' },
     ]);
@@ -39,13 +54,7 @@ describe('closing periods and adjustments', () => {
   afterAll(async () => conn?.close());
 
   it('refuses to close while a day has no current run, and lists the missing days', async () => {
-    await billRange(conn.db, {
-      tenantId: 'acme',
-      from: '2026-11-20',
-      to: '2026-11-30',
-      trigger: 'manual',
-      now: NOW,
-    });
+    await billNovember(conn, 'manual');
     await sql`DELETE FROM charge_lines WHERE run_id IN (SELECT id FROM runs WHERE day IN ('2026-11-23', '2026-11-27'))`.execute(
       conn.db,
     );
@@ -69,13 +78,7 @@ describe('closing periods and adjustments', () => {
   });
 
   it('closes once every day is billed; closing again is a no-op', async () => {
-    await billRange(conn.db, {
-      tenantId: 'acme',
-      from: '2026-11-20',
-      to: '2026-11-30',
-      trigger: 'catch-up',
-      now: NOW,
-    });
+    await billNovember(conn, 'catch-up');
     expect(await closePeriod(conn.db, { tenantId: 'acme', month: '2026-11', now: NOW })).toEqual({
       closed: true,
       month: '2026-11',
@@ -102,23 +105,9 @@ describe('closing periods and adjustments', () => {
     await addVersions(conn.db, 'acme', [
       { userId: 'u1', at: '2026-11-28T09:00:00+01:00', license: 'professional' },
     ]);
-    const dry = await billRange(conn.db, {
-      tenantId: 'acme',
-      from: '2026-11-20',
-      to: '2026-11-30',
-      trigger: 'replay',
-      now: NOW,
-      dryRun: true,
-    });
+    const dry = await billNovember(conn, 'replay', { dryRun: true });
     expect(await adjustments(conn)).toEqual([]);
-    const replay = await billRange(conn.db, {
-      tenantId: 'acme',
-      from: '2026-11-20',
-      to: '2026-11-30',
-      trigger: 'replay',
-      now: NOW,
-      maxDiffRows: null,
-    });
+    const replay = await billNovember(conn, 'replay', { maxDiffRows: null });
     expect(await monthLines(conn, '2026-11')).toEqual(closedLines);
     // The current runs are the same ones; only non-current adjustment runs were added.
     const runsAfter = await conn.db
@@ -200,13 +189,7 @@ describe('closing periods and adjustments', () => {
 
     // Replaying again with nothing changed adds nothing at all.
     const runCount = runsAfter.length;
-    const again = await billRange(conn.db, {
-      tenantId: 'acme',
-      from: '2026-11-20',
-      to: '2026-11-30',
-      trigger: 'replay',
-      now: NOW,
-    });
+    const again = await billNovember(conn, 'replay');
     expect(
       again.results.every(
         (r) => 'outcome' in r && r.outcome.status === 'adjusted' && r.outcome.runId === null,

@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
-import { type Kysely, Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrations } from '../../migrations/index.ts';
 import { billingLag, findDueDays, planRanges } from '../../src/billing/due-days.service.ts';
 import { loadPriceBook } from '../../src/billing/price-book.service.ts';
 import { type DatabaseConnection, openEmbedded } from '../../src/db/connection.ts';
@@ -17,6 +16,7 @@ import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { markedDays, markRowCount } from '../support/day-marks.ts';
 import { CLI_PRICE_BOOK } from '../support/fixtures.ts';
+import { migratorFor } from '../support/migrations.ts';
 
 /*
  * Day marks are ranges (issue 10, issue 14 "Amplification"): a back-dated version costs one mark
@@ -244,10 +244,7 @@ describe('migration 0004 turns per-day marks into ranges (embedded database)', (
   it('keeps every day at its revision, consecutive equal days as one range', async () => {
     const conn = await openEmbedded('memory://');
     try {
-      const migrator = new Migrator({
-        db: conn.db as unknown as Kysely<unknown>,
-        provider: { getMigrations: async () => migrations },
-      });
+      const migrator = migratorFor(conn.db);
       expect((await migrator.migrateTo('0001_initial')).error).toBeUndefined();
       await sql`
         INSERT INTO day_revisions (tenant_id, day, revision) VALUES

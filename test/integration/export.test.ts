@@ -62,18 +62,24 @@ async function addAdjustment(db: Db, tenantId: string, day: string, period: stri
   }
 }
 
-async function addVersion(
-  db: Db,
-  tenantId: string,
-  userId: string,
-  effectiveAt: string,
-  names: { lastName: string | null; email: string | null; active?: boolean; importedAt?: string },
-) {
-  await sql`INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings,
-                                           license, billing, record_calls, reasons, imported_at)
-            VALUES (${tenantId}, ${userId}, ${effectiveAt}::timestamptz, ${names.active ?? true}, ${names.email},
-                    ${names.lastName}, '{}', 'standard', 'monthly', false, '[]',
-                    ${names.importedAt ?? '2026-10-01T00:00:00Z'}::timestamptz)`.execute(db);
+interface NamedVersion {
+  userId: string;
+  at: string;
+  lastName: string | null;
+  email: string | null;
+  active?: boolean;
+  importedAt?: string;
+}
+
+/** Settings versions that only matter for the names they carry (license standard, monthly). */
+async function addVersions(db: Db, tenantId: string, versions: readonly NamedVersion[]) {
+  for (const v of versions) {
+    await sql`INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings,
+                                             license, billing, record_calls, reasons, imported_at)
+              VALUES (${tenantId}, ${v.userId}, ${v.at}::timestamptz, ${v.active ?? true}, ${v.email},
+                      ${v.lastName}, '{}', 'standard', 'monthly', false, '[]',
+                      ${v.importedAt ?? '2026-10-01T00:00:00Z'}::timestamptz)`.execute(db);
+  }
 }
 
 const days = (from: number, to: number) =>
@@ -127,42 +133,34 @@ async function seed(db: Db) {
   ]);
 
   // Names: the latest version before the end of November in Prague (2026-11-30T23:00Z), active or not.
-  await addVersion(db, 'acme', 'a', '2026-10-01T00:00:00Z', { lastName: 'Old', email: 'old@acme.example' });
-  await addVersion(db, 'acme', 'a', '2026-11-30T22:59:59.999Z', {
-    lastName: 'Last',
-    email: 'last@acme.example',
-  });
-  await addVersion(db, 'acme', 'a', '2026-11-30T23:00:00Z', {
-    lastName: 'December',
-    email: 'dec@acme.example',
-  });
-  await addVersion(db, 'acme', 'a,b', '2026-10-01T00:00:00Z', {
-    lastName: 'O"Brien, Jr.',
-    email: '-x@acme.example',
-  });
-  await addVersion(db, 'acme', 'é', '2026-10-01T00:00:00Z', {
-    lastName: 'Line\nBreak',
-    email: 'cr\r@acme.example',
-  });
-  await addVersion(db, 'acme', '😀', '2026-10-01T00:00:00Z', { lastName: 'Smile', email: 's@acme.example' });
-  await addVersion(db, 'acme', '😀', '2026-11-07T12:00:00Z', {
-    lastName: '@Gone',
-    email: null,
-    active: false,
-  });
+  await addVersions(db, 'acme', [
+    { userId: 'a', at: '2026-10-01T00:00:00Z', lastName: 'Old', email: 'old@acme.example' },
+    { userId: 'a', at: '2026-11-30T22:59:59.999Z', lastName: 'Last', email: 'last@acme.example' },
+    { userId: 'a', at: '2026-11-30T23:00:00Z', lastName: 'December', email: 'dec@acme.example' },
+    { userId: 'a,b', at: '2026-10-01T00:00:00Z', lastName: 'O"Brien, Jr.', email: '-x@acme.example' },
+    { userId: 'é', at: '2026-10-01T00:00:00Z', lastName: 'Line\nBreak', email: 'cr\r@acme.example' },
+    { userId: '😀', at: '2026-10-01T00:00:00Z', lastName: 'Smile', email: 's@acme.example' },
+    { userId: '😀', at: '2026-11-07T12:00:00Z', lastName: '@Gone', email: null, active: false },
+  ]);
 
   // fin: November is closed; a back-dated version imported after the close is not shown.
   await addRun(db, 'fin', '2026-11-01', [['u1', 'license.standard', 'monthly', 63, 1900]]);
-  await addVersion(db, 'fin', 'u1', '2026-11-10T10:00:00Z', {
-    lastName: 'Before',
-    email: 'before@fin.example',
-    importedAt: '2026-11-11T00:00:00Z',
-  });
-  await addVersion(db, 'fin', 'u1', '2026-11-20T10:00:00Z', {
-    lastName: 'AfterClose',
-    email: 'after@fin.example',
-    importedAt: '2026-12-10T00:00:00Z',
-  });
+  await addVersions(db, 'fin', [
+    {
+      userId: 'u1',
+      at: '2026-11-10T10:00:00Z',
+      lastName: 'Before',
+      email: 'before@fin.example',
+      importedAt: '2026-11-11T00:00:00Z',
+    },
+    {
+      userId: 'u1',
+      at: '2026-11-20T10:00:00Z',
+      lastName: 'AfterClose',
+      email: 'after@fin.example',
+      importedAt: '2026-12-10T00:00:00Z',
+    },
+  ]);
   await sql`INSERT INTO periods (tenant_id, month, closed_at) VALUES ('fin', '2026-11', '2026-12-05T00:00:00Z')`.execute(
     db,
   );

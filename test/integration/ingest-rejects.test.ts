@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrations } from '../../migrations/index.ts';
 import { type DatabaseConnection, openEmbedded } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import {
@@ -16,6 +15,7 @@ import {
 import { purgeRejects, streamRejects } from '../../src/ingest/rejects.service.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { BACKENDS } from '../support/backends.ts';
+import { migratorFor } from '../support/migrations.ts';
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 const reject = (over: Partial<NewIngestReject> = {}): NewIngestReject => ({
@@ -180,7 +180,7 @@ describe('migration 0002_reject_store on rejects kept before it', () => {
   afterAll(async () => conn?.close());
 
   it('describes old rows (size, hash) and keys them so that the same reject is not kept again', async () => {
-    const migrator = new Migrator({ db: conn.db, provider: { getMigrations: async () => migrations } });
+    const migrator = migratorFor(conn.db);
     const { error } = await migrator.migrateTo('0001_initial');
     expect(error).toBeUndefined();
     await sql`

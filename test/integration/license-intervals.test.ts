@@ -5,9 +5,8 @@
  * batch, repeats and conflicting versions at the same instant. On PostgreSQL and PGlite.
  */
 import fc from 'fast-check';
-import { type Kysely, Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrations } from '../../migrations/index.ts';
 import { type DatabaseConnection, openEmbedded } from '../../src/db/connection.ts';
 import { listLicenseIntervals } from '../../src/db/repositories/license-interval.repository.ts';
 import { inTransaction } from '../../src/db/transaction.ts';
@@ -16,6 +15,7 @@ import type { BillingMode, License } from '../../src/domain/settings.ts';
 import { parseSettingsVersionLine, storeSettingsVersions } from '../../src/ingest/settings-import.service.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { BACKENDS } from '../support/backends.ts';
+import { migratorFor } from '../support/migrations.ts';
 import { LICENSE_SETTINGS } from './bill-day-fixtures.ts';
 
 const BASE = Date.UTC(2026, 10, 1);
@@ -153,10 +153,7 @@ describe('migration 0008 backfills the intervals of versions stored before it', 
   it('gives every existing user the intervals the domain computes from their versions', async () => {
     const conn = await openEmbedded('memory://');
     try {
-      const migrator = new Migrator({
-        db: conn.db as unknown as Kysely<unknown>,
-        provider: { getMigrations: async () => migrations },
-      });
+      const migrator = migratorFor(conn.db);
       const before = await migrator.migrateTo('0006_console_audit');
       expect(before.error).toBeUndefined();
       await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES ('old', 'Old', 'UTC', 'EUR')`.execute(

@@ -7,7 +7,7 @@ import { ROUTE_SPECS } from '../../src/http/route-schemas.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createApiKey } from '../../src/tenancy/api-key.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
-import { addActivity, addVersions, seedTenant } from './bill-day-fixtures.ts';
+import { addActivity, seedAcme } from './bill-day-fixtures.ts';
 import { NOW } from './insight-fixtures.ts';
 
 type Doc = {
@@ -46,8 +46,7 @@ describe('GET /openapi.json', () => {
 
   beforeAll(async () => {
     t = await createTestDatabase();
-    await seedTenant(t.db, { id: 'acme' });
-    await addVersions(t.db, 'acme', [
+    await seedAcme(t.db, [
       {
         userId: 'u1',
         at: '2026-10-01T00:00:00Z',

@@ -54,3 +54,8 @@ export function tenantAddArgs(
 ): string[] {
   return ['tenants', 'add', '--id', id, '--name', name, '--timezone', timezone, '--currency', currency];
 }
+
+/** What a `--json` command printed on its last line (the counts of an import, for example). */
+export function lastJsonLine<T = unknown>(stdout: string): T {
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as T;
+}

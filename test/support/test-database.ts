@@ -55,3 +55,12 @@ export function testPrefix(label = 'test'): string {
 export function redisUrl(): string {
   return inject('redisUrl');
 }
+
+/**
+ * A test database for `billing` child processes, and the environment that points them at it.
+ * Its own pool stays small (two connections): the CLI under test brings its own.
+ */
+export async function createCliDatabase(): Promise<{ tdb: TestDatabase; env: Record<string, string> }> {
+  const tdb = await createTestDatabase(2);
+  return { tdb, env: { DATABASE_URL: tdb.url } };
+}

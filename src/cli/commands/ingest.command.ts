@@ -8,6 +8,7 @@ import type { EventFormat } from '../../ingest/event-line.parser.ts';
 import { openInput } from '../../ingest/line-source.ts';
 import { formatReject, purgeRejects, rejectJson, streamRejects } from '../../ingest/rejects.service.ts';
 import type { CliContext } from '../context.ts';
+import { printImportCounts } from '../import-counts.ts';
 import { parseIntOption } from '../options.ts';
 
 /** At most this many reject lines on stderr; the rest are listed by `billing ingest rejects`. */
@@ -90,17 +91,8 @@ export function registerIngest(program: Command, ctx: CliContext): void {
         },
         'ingest finished',
       );
-      ctx.print(`accepted ${result.accepted}, duplicates ${result.duplicates}, rejected ${result.rejected}`);
-      if (opts.json) {
-        ctx.print(
-          JSON.stringify({
-            accepted: result.accepted,
-            duplicates: result.duplicates,
-            rejected: result.rejected,
-          }),
-        );
-      }
-      if (result.rejected > 0) process.exitCode = 2;
+      const { accepted, duplicates, rejected } = result;
+      printImportCounts(ctx, { accepted, duplicates, rejected }, rejected, opts.json);
     });
 
   const rejects = ingest

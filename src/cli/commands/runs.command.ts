@@ -14,6 +14,26 @@ interface RunsOptions {
 
 const money = (r: Run) => `${formatMinor(r.total, r.currency)} ${r.currency}`;
 
+/** A run as `billing runs --json` prints it (amounts in minor units, instants in ISO 8601). */
+function runJson(r: Run) {
+  return {
+    runId: r.id,
+    tenantId: r.tenantId,
+    day: r.day,
+    kind: r.kind,
+    trigger: r.trigger,
+    isCurrent: r.isCurrent,
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: r.finishedAt.toISOString(),
+    supersededAt: r.supersededAt?.toISOString() ?? null,
+    inputRevision: Number(r.inputRevision),
+    lineCount: r.lineCount,
+    total: r.total,
+    currency: r.currency,
+    jobId: r.jobId,
+  };
+}
+
 function historyLine(r: Run): string {
   const state = r.isCurrent
     ? 'current'
@@ -55,28 +75,7 @@ export function registerRuns(program: Command, ctx: CliContext): void {
         day: opts.day,
         history: opts.history ?? false,
       });
-      if (opts.json) {
-        return ctx.print(
-          JSON.stringify(
-            runs.map((r) => ({
-              runId: r.id,
-              tenantId: r.tenantId,
-              day: r.day,
-              kind: r.kind,
-              trigger: r.trigger,
-              isCurrent: r.isCurrent,
-              startedAt: r.startedAt.toISOString(),
-              finishedAt: r.finishedAt.toISOString(),
-              supersededAt: r.supersededAt?.toISOString() ?? null,
-              inputRevision: Number(r.inputRevision),
-              lineCount: r.lineCount,
-              total: r.total,
-              currency: r.currency,
-              jobId: r.jobId,
-            })),
-          ),
-        );
-      }
+      if (opts.json) return ctx.print(JSON.stringify(runs.map(runJson)));
       if (runs.length === 0) return ctx.print(opts.history ? 'no runs' : 'no current runs');
       for (const r of runs) {
         ctx.print(

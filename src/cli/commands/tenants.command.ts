@@ -10,8 +10,9 @@ import {
 } from '../../tenancy/tenant.service.ts';
 import { importTenantsFile } from '../../tenancy/tenant-import.service.ts';
 import type { CliContext } from '../context.ts';
+import { printImportCounts } from '../import-counts.ts';
 import { parseKeyExpiry } from '../key-expiry.ts';
-import { parseIntOption } from '../options.ts';
+import { importCountsJsonOption, importFileArgument, parseIntOption } from '../options.ts';
 
 export function registerTenants(program: Command, ctx: CliContext): void {
   const tenants = program
@@ -48,8 +49,8 @@ export function registerTenants(program: Command, ctx: CliContext): void {
       'add many tenants from NDJSON, one {"id","name","timezone","currency","cutoffHour"?} a line; ' +
         'an identical existing tenant is unchanged, a different one refused; exit 2 if any line was refused',
     )
-    .argument('<file>', 'NDJSON file, or - for standard input')
-    .option('--json', 'print the counts as one JSON object on the last line')
+    .addArgument(importFileArgument())
+    .addOption(importCountsJsonOption())
     .action(async (file: string, opts: { json?: boolean }) => {
       const input = await openInput(file);
       const { db } = await ctx.database();
@@ -57,9 +58,8 @@ export function registerTenants(program: Command, ctx: CliContext): void {
       const result = await importTenantsFile(db, input, (r) =>
         process.stderr.write(`${name}:${r.lineNo}: ${r.reason}\n`),
       );
-      ctx.print(`created ${result.created}, unchanged ${result.unchanged}, refused ${result.refused}`);
-      if (opts.json) ctx.print(JSON.stringify(result));
-      if (result.refused > 0) process.exitCode = 2;
+      const { created, unchanged, refused } = result;
+      printImportCounts(ctx, { created, unchanged, refused }, refused, opts.json);
     });
 
   tenants

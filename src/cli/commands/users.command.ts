@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { openInput } from '../../ingest/line-source.ts';
 import { importSettingsFile } from '../../ingest/settings-file-import.ts';
 import type { CliContext } from '../context.ts';
+import { printImportCounts } from '../import-counts.ts';
+import { importCountsJsonOption, importFileArgument } from '../options.ts';
 
 /** A pass-through that reports the running byte count. */
 function countBytes(onBytes: (total: number) => void): Transform {
@@ -24,8 +26,8 @@ export function registerUsers(program: Command, ctx: CliContext): void {
     .description(
       'import settings versions from NDJSON (one version per line); exit 2 if any line was refused',
     )
-    .argument('<file>', 'NDJSON file, or - for standard input')
-    .option('--json', 'print the counts as one JSON object on the last line')
+    .addArgument(importFileArgument())
+    .addOption(importCountsJsonOption())
     .action(async (file: string, opts: { json?: boolean }) => {
       const input = await openInput(file);
       const { db } = await ctx.database();
@@ -43,16 +45,7 @@ export function registerUsers(program: Command, ctx: CliContext): void {
         process.stderr.write(
           `... and ${more} more refused lines (only the first ${result.refused.length} are listed)\n`,
         );
-      ctx.print(`stored ${result.stored}, unchanged ${result.unchanged}, refused ${result.refusedTotal}`);
-      if (opts.json) {
-        ctx.print(
-          JSON.stringify({
-            stored: result.stored,
-            unchanged: result.unchanged,
-            refused: result.refusedTotal,
-          }),
-        );
-      }
-      if (result.refusedTotal > 0) process.exitCode = 2;
+      const { stored, unchanged, refusedTotal: refused } = result;
+      printImportCounts(ctx, { stored, unchanged, refused }, refused, opts.json);
     });
 }

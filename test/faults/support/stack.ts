@@ -109,6 +109,9 @@ export interface BatchResponse {
   rejected: { index: number; eventId?: string; reason: string }[];
 }
 
+/** The load of the HTTP ingest stories: batches of a thousand events, four clients posting at once. */
+export const INGEST_LOAD = { batchSize: 1000, clients: 4 } as const;
+
 /**
  * Posts a batch until the server acknowledges it with 200, as a well-behaved client does: a
  * failed or unanswered request is retried with the same events (same ids), so a batch that was

@@ -1,5 +1,6 @@
 import { CompiledQuery, type RawBuilder, sql } from 'kysely';
 import { to as copyTo } from 'pg-copy-streams';
+import { compareCodePoints } from '../../domain/code-point-order.ts';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import { CopyBinaryReader, type CopyTuple } from '../copy-binary.ts';
 import type { Db } from '../database.ts';
@@ -33,9 +34,6 @@ export interface TenantPeriodEnd {
 export interface InvoiceQuery {
   /** `YYYY-MM`. */
   month: string;
-  /** First and last calendar day of the month (`YYYY-MM-DD`). */
-  firstDay: string;
-  lastDay: string;
   /** The tenants to export, each with the end of its period; rows of other tenants are left out. */
   tenants: readonly TenantPeriodEnd[];
 }
@@ -70,26 +68,35 @@ const toInvoiceRow = (r: RawInvoiceRow): InvoiceRow => ({
   lastDay: r.last_day,
 });
 
+/** One tenant's part of the file: the month and where the tenant's period ends. */
+export interface TenantMonth extends TenantPeriodEnd {
+  /** `YYYY-MM`. */
+  month: string;
+}
+
 /**
- * The one aggregate query behind the invoice CSV, rows already in the file's order (tenant,
- * user, item, billing, first day by UTF-8 bytes: every text key is compared `COLLATE "C"`).
+ * The query behind one tenant's part of the invoice CSV, rows already in the file's order
+ * (user, item, billing, first day by UTF-8 bytes: every text key is compared `COLLATE "C"`).
+ * The file is the tenants' parts in byte order of their ids (`tenantsInFileOrder`).
  *
- * - Charge rows: the lines of the current runs of the month's days, one row per (tenant, user,
- *   item, billing, unit price). `count(*)` is the number of distinct days: a tenant-day has at
- *   most one current run (unique partial index) and a run at most one line per (user, item)
- *   (primary key), so no day can repeat inside a group. That keeps the aggregate hashable
- *   (`count(DISTINCT)` would force a sort of every line).
- * - Adjustment rows: adjustment lines invoiced in this period, one row per (tenant, user, item,
- *   billing); several adjustment runs may correct the same day, hence `count(DISTINCT day)`.
+ * - Charge rows: `invoice_month_rows` (migration 0010), the grouping of the month's current
+ *   charge lines by (user, item, billing, unit price, currency) that every charge run keeps in
+ *   its own transaction (`applyRunToMonthRows`). Read in file order from its index
+ *   `invoice_month_rows_file_order`: nothing is grouped or sorted at export time.
+ * - Adjustment rows: adjustment lines invoiced in this period, grouped here (they are few): one
+ *   row per (user, item, billing, currency); several adjustment runs may correct the same day,
+ *   hence `count(DISTINCT day)`. Merged into the order of the charge rows.
  * - Names: the user's latest version (active or not) effective before the tenant's period
- *   end; for a closed period only versions imported by the time it was closed.
+ *   end; for a closed period only versions imported by the time it was closed. One pass over
+ *   the tenant's versions in user order (primary key), merged with the rows by user: no lookup
+ *   per row.
  *
  * Also used verbatim by the export benchmark as `COPY (…) TO STDOUT`.
  */
-export function invoiceRowsQuery(q: InvoiceQuery): RawBuilder<RawInvoiceRow> {
+export function invoiceRowsQuery(t: TenantMonth): RawBuilder<RawInvoiceRow> {
   return invoiceQuery<RawInvoiceRow>(
-    q,
-    sql`g.tenant_id, g.user_id, n.last_name, n.email, g.item, g.billing, g.quantity,
+    t,
+    sql`${t.tenantId}::text AS tenant_id, g.user_id, n.last_name, n.email, g.item, g.billing, g.quantity,
         g.unit_price::text AS unit_price, g.amount::text AS amount, g.currency::text AS currency,
         g.first_day, g.last_day`,
     sql``,
@@ -98,47 +105,40 @@ export function invoiceRowsQuery(q: InvoiceQuery): RawBuilder<RawInvoiceRow> {
 
 /** The one query's body with `select` as its select list and `from` joined after the names. */
 function invoiceQuery<R>(
-  q: InvoiceQuery,
+  t: TenantMonth,
   select: RawBuilder<unknown>,
   from: RawBuilder<unknown>,
 ): RawBuilder<R> {
-  const ids = q.tenants.map((t) => t.tenantId);
-  const ends = q.tenants.map((t) => t.periodEnd.toISOString());
   return sql<R>`
-    WITH bounds AS (
-      SELECT b.tenant_id, b.period_end, p.closed_at
-      FROM unnest(${ids}::text[], ${ends}::timestamptz[]) AS b (tenant_id, period_end)
-      LEFT JOIN periods p ON p.tenant_id = b.tenant_id AND p.month = ${q.month}
-    ),
-    grouped AS (
-      SELECT r.tenant_id, l.user_id, l.item, l.billing, l.unit_price, count(*)::int AS quantity,
-             sum(l.amount) AS amount, r.currency, min(r.day) AS first_day, max(r.day) AS last_day
-      FROM runs r
-      JOIN charge_lines l ON l.run_id = r.id
-      WHERE r.is_current AND r.day BETWEEN ${q.firstDay}::date AND ${q.lastDay}::date
-        AND r.tenant_id = ANY (${ids}::text[])
-      GROUP BY r.tenant_id, l.user_id, l.item, l.billing, l.unit_price, r.currency
-      UNION ALL
-      SELECT a.tenant_id, a.user_id, a.item, a.billing, NULL, count(DISTINCT a.day)::int,
-             sum(a.amount), a.currency, min(a.day), max(a.day)
-      FROM adjustment_lines a
-      WHERE a.period = ${q.month} AND a.tenant_id = ANY (${ids}::text[])
-      GROUP BY a.tenant_id, a.user_id, a.item, a.billing, a.currency
-    )
     SELECT ${select}
-    FROM grouped g
-    JOIN bounds b ON b.tenant_id = g.tenant_id
-    LEFT JOIN LATERAL (
-      SELECT v.last_name, v.email
+    FROM (
+      SELECT m.user_id, m.item, m.billing, m.unit_price, m.quantity, m.amount, m.currency, m.first_day, m.last_day
+      FROM invoice_month_rows m
+      WHERE m.tenant_id = ${t.tenantId}::text AND m.month = ${t.month}::text
+      UNION ALL
+      SELECT a.user_id, a.item, a.billing COLLATE "C", NULL, count(DISTINCT a.day)::int, sum(a.amount), a.currency,
+             min(a.day), max(a.day)
+      FROM adjustment_lines a
+      WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}
+      GROUP BY a.user_id, a.item, a.billing, a.currency
+    ) g
+    LEFT JOIN (
+      SELECT DISTINCT ON (v.user_id) v.user_id, v.last_name, v.email
       FROM settings_versions v
-      WHERE v.tenant_id = g.tenant_id AND v.user_id = g.user_id AND v.effective_at < b.period_end
-        AND (b.closed_at IS NULL OR v.imported_at <= b.closed_at)
-      ORDER BY v.effective_at DESC
-      LIMIT 1
-    ) n ON true
+      WHERE v.tenant_id = ${t.tenantId}::text AND v.effective_at < ${t.periodEnd.toISOString()}::timestamptz
+        AND v.imported_at <= coalesce((SELECT p.closed_at FROM periods p
+                                       WHERE p.tenant_id = ${t.tenantId}::text AND p.month = ${t.month}), 'infinity')
+      ORDER BY v.user_id, v.effective_at DESC
+    ) n ON n.user_id = g.user_id
     ${from}
-    ORDER BY g.tenant_id COLLATE "C", g.user_id COLLATE "C", g.item COLLATE "C", g.billing COLLATE "C",
-             g.first_day, g.unit_price`;
+    ORDER BY g.user_id COLLATE "C", g.item COLLATE "C", g.billing COLLATE "C", g.first_day, g.unit_price`;
+}
+
+/** The tenants of a file in its order: tenant ids by UTF-8 bytes (code points). */
+export function tenantsInFileOrder(q: InvoiceQuery): TenantMonth[] {
+  return q.tenants
+    .map((t) => ({ ...t, month: q.month }))
+    .sort((a, b) => compareCodePoints(a.tenantId, b.tenantId));
 }
 
 /** Minor digits per currency, for formatting amounts in SQL. */
@@ -169,11 +169,19 @@ const moneySql = (a: RawBuilder<unknown>) =>
  * test/integration/export.test.ts compares the two byte for byte on every fixture. Only real
  * PostgreSQL streams it (`copyInvoiceCsv`); the period is written as given (a valid `YYYY-MM`).
  */
-export function invoiceCsvQuery(q: InvoiceQuery, money: CurrencyDigits): RawBuilder<unknown> {
+export function invoiceCsvQuery(t: TenantMonth, money: CurrencyDigits): RawBuilder<unknown> {
   const c = (name: string) => csvCellSql(sql.ref(name));
+  // The currency's minor digits d and 10^d as constants of the statement (NULL: not in `money`).
+  const byCurrency = (value: (digits: number) => number, type: RawBuilder<unknown>) =>
+    sql`CASE f.currency ${sql.join(
+      money.currencies.map(
+        (code, i) => sql`WHEN ${code}::text THEN ${value(money.digits[i] as number)}::${type}`,
+      ),
+      sql` `,
+    )} END`;
   return invoiceQuery(
-    q,
-    sql`${q.month}::text || ',' || ${c('g.tenant_id')} || ',' || ${c('f.user_id')} || ',' || ${c('f.last_name')}
+    t,
+    sql`${t.month}::text || ',' || ${csvCellSql(sql`${t.tenantId}::text`)} || ',' || ${c('f.user_id')} || ',' || ${c('f.last_name')}
         || ',' || ${c('f.email')} || ',' || ${c('g.item')} || ',' || ${c('g.billing')} || ',' || g.quantity::text
         || ',' || coalesce(${moneySql(sql`g.unit_price`)}, '') || ',' || ${moneySql(sql`f.amount`)}
         || ',' || ${c('f.currency')} || ',' || g.first_day::text || ',' || g.last_day::text || E'\\r\\n' AS record,
@@ -184,11 +192,7 @@ export function invoiceCsvQuery(q: InvoiceQuery, money: CurrencyDigits): RawBuil
              ${guardSql(sql`coalesce(n.email, '')`)} AS email,
              g.amount::bigint AS amount, g.currency::text AS currency
     ) f
-    LEFT JOIN LATERAL (
-      SELECT m.d, (10::bigint ^ m.d)::bigint AS p
-      FROM unnest(${money.currencies}::text[], ${money.digits}::int[]) AS m (currency, d)
-      WHERE m.currency = f.currency
-    ) m ON true`,
+    CROSS JOIN LATERAL (SELECT ${byCurrency((d) => d, sql`int`)} AS d, ${byCurrency((d) => 10 ** d, sql`bigint`)} AS p) m`,
   );
 }
 
@@ -207,17 +211,19 @@ export async function copyInvoiceCsv(
 ): Promise<void> {
   if (q.tenants.length === 0) return;
   await inReadOnlySnapshot(db, async (trx) => {
-    const compiled = sql`COPY (${invoiceCsvQuery(q, money)}) TO STDOUT (FORMAT binary)`.compile(trx);
-    const stream = copyTo(inlineParameters(compiled.sql, compiled.parameters));
-    // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
-    // `submit` on the transaction's own connection; the rows then come through the stream.
-    await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
-    const reader = new CopyBinaryReader();
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      reader.push(chunk, onTuple);
-      await afterChunk();
+    for (const t of tenantsInFileOrder(q)) {
+      const compiled = sql`COPY (${invoiceCsvQuery(t, money)}) TO STDOUT (FORMAT binary)`.compile(trx);
+      const stream = copyTo(inlineParameters(compiled.sql, compiled.parameters));
+      // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
+      // `submit` on the transaction's own connection; the rows then come through the stream.
+      await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
+      const reader = new CopyBinaryReader();
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        reader.push(chunk, onTuple);
+        await afterChunk();
+      }
+      reader.end();
     }
-    reader.end();
   });
 }
 
@@ -262,12 +268,15 @@ export async function* streamInvoiceRows(
     // A cursor is planned for its first rows by default; the export reads all of them, so plan
     // it like the COPY of the same query (hash aggregate and one sort instead of nested loops).
     await sql`SET LOCAL cursor_tuple_fraction = 1`.execute(trx);
-    await sql`DECLARE invoice_rows NO SCROLL CURSOR FOR ${invoiceRowsQuery(q)}`.execute(trx);
     const fetch = sql<RawInvoiceRow>`FETCH FORWARD ${sql.raw(String(chunkSize))} FROM invoice_rows`;
-    for (;;) {
-      const { rows } = await fetch.execute(trx);
-      if (rows.length > 0) yield rows.map(toInvoiceRow);
-      if (rows.length < chunkSize) break;
+    for (const t of tenantsInFileOrder(q)) {
+      await sql`DECLARE invoice_rows NO SCROLL CURSOR FOR ${invoiceRowsQuery(t)}`.execute(trx);
+      for (;;) {
+        const { rows } = await fetch.execute(trx);
+        if (rows.length > 0) yield rows.map(toInvoiceRow);
+        if (rows.length < chunkSize) break;
+      }
+      await sql`CLOSE invoice_rows`.execute(trx);
     }
     await trx.commit().execute();
     done = true;

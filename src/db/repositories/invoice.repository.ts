@@ -82,14 +82,17 @@ export interface TenantMonth extends TenantPeriodEnd {
  * - Charge rows: `invoice_month_rows` (migration 0010), the grouping of the month's current
  *   charge lines by (user, item, billing, unit price, currency) that every charge run keeps in
  *   its own transaction (`applyRunToMonthRows`). Read in file order from its index
- *   `invoice_month_rows_file_order`: nothing is grouped or sorted at export time.
- * - Adjustment rows: adjustment lines invoiced in this period, grouped here (they are few): one
- *   row per (user, item, billing, currency); several adjustment runs may correct the same day,
- *   hence `count(DISTINCT day)`. Merged into the order of the charge rows.
+ *   `invoice_month_rows_file_order`: nothing is grouped or sorted at export time. (The ORDER BY
+ *   inside the branch is what lets the planner use that order: a UNION ALL branch with a WHERE
+ *   is planned as a subquery of its own.)
+ * - Adjustment rows: adjustment lines invoiced in this period, grouped and sorted here (they are
+ *   few): one row per (user, item, billing, currency); several adjustment runs may correct the
+ *   same day, hence `count(DISTINCT day)`. Merged into the order of the charge rows (Merge
+ *   Append: both branches have exactly the same column types and collations).
  * - Names: the user's latest version (active or not) effective before the tenant's period
  *   end; for a closed period only versions imported by the time it was closed. One pass over
- *   the tenant's versions in user order (primary key), merged with the rows by user: no lookup
- *   per row.
+ *   the tenant's versions in primary-key order (user, effective_at), keeping each user's last
+ *   (`lead`), merged with the rows by user: no lookup and no sort per row.
  *
  * Also used verbatim by the export benchmark as `COPY (…) TO STDOUT`.
  */
@@ -112,23 +115,27 @@ function invoiceQuery<R>(
   return sql<R>`
     SELECT ${select}
     FROM (
-      SELECT m.user_id, m.item, m.billing, m.unit_price, m.quantity, m.amount, m.currency, m.first_day, m.last_day
-      FROM invoice_month_rows m
-      WHERE m.tenant_id = ${t.tenantId}::text AND m.month = ${t.month}::text
+      (SELECT m.user_id, m.item, m.billing, m.unit_price, m.quantity, m.amount, m.currency, m.first_day, m.last_day
+       FROM invoice_month_rows m
+       WHERE m.tenant_id = ${t.tenantId}::text AND m.month = ${t.month}::text
+       ORDER BY m.user_id, m.item, m.billing, m.first_day, m.unit_price)
       UNION ALL
-      SELECT a.user_id, a.item, a.billing COLLATE "C", NULL, count(DISTINCT a.day)::int, sum(a.amount), a.currency,
-             min(a.day), max(a.day)
+      SELECT a.user_id, a.item, a.billing COLLATE "C", NULL::bigint, count(DISTINCT a.day)::int,
+             sum(a.amount)::bigint, a.currency, min(a.day), max(a.day)
       FROM adjustment_lines a
       WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}
       GROUP BY a.user_id, a.item, a.billing, a.currency
     ) g
     LEFT JOIN (
-      SELECT DISTINCT ON (v.user_id) v.user_id, v.last_name, v.email
-      FROM settings_versions v
-      WHERE v.tenant_id = ${t.tenantId}::text AND v.effective_at < ${t.periodEnd.toISOString()}::timestamptz
-        AND v.imported_at <= coalesce((SELECT p.closed_at FROM periods p
-                                       WHERE p.tenant_id = ${t.tenantId}::text AND p.month = ${t.month}), 'infinity')
-      ORDER BY v.user_id, v.effective_at DESC
+      SELECT v.user_id, v.last_name, v.email
+      FROM (
+        SELECT v.user_id, v.last_name, v.email, lead(v.user_id) OVER (ORDER BY v.user_id, v.effective_at) AS next_user
+        FROM settings_versions v
+        WHERE v.tenant_id = ${t.tenantId}::text AND v.effective_at < ${t.periodEnd.toISOString()}::timestamptz
+          AND v.imported_at <= coalesce((SELECT p.closed_at FROM periods p
+                                         WHERE p.tenant_id = ${t.tenantId}::text AND p.month = ${t.month}), 'infinity')
+      ) v
+      WHERE v.next_user IS DISTINCT FROM v.user_id
     ) n ON n.user_id = g.user_id
     ${from}
     ORDER BY g.user_id COLLATE "C", g.item COLLATE "C", g.billing COLLATE "C", g.first_day, g.unit_price`;
@@ -151,9 +158,19 @@ export interface CurrencyDigits {
 const csvCellSql = (x: RawBuilder<unknown>) =>
   sql`CASE WHEN ${x} ~ E'[",\\r\\n]' THEN '"' || replace(${x}, '"', '""') || '"' ELSE ${x} END`;
 
-/** Rule "formula guard" (`guardFormula` in src/export/csv.ts): a leading `'` before = + - @ TAB CR. */
+/**
+ * Rule "formula guard" (`guardFormula` in src/export/csv.ts): a leading `'` before = + - @ TAB CR
+ * (`ascii` is the first character's code point, 0 for ''; cheaper than comparing `left(x, 1)`).
+ */
 const guardSql = (x: RawBuilder<unknown>) =>
-  sql`CASE WHEN left(${x}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') THEN '''' || ${x} ELSE ${x} END`;
+  sql`CASE WHEN ascii(${x}) IN (61, 43, 45, 64, 9, 13) THEN '''' || ${x} ELSE ${x} END`;
+
+/**
+ * `csvCell(guardFormula(x))` with the guard evaluated once: the guard only adds `'`, which never
+ * makes a cell need quotes, so the test for quotes may look at `x` itself.
+ */
+const guardedCellSql = (x: RawBuilder<unknown>) =>
+  sql`CASE WHEN ${x} ~ E'[",\\r\\n]' THEN '"' || replace(${guardSql(x)}, '"', '""') || '"' ELSE ${guardSql(x)} END`;
 
 /** Rule "money" (`moneyFormatter` in src/export/money-format.ts): major units, exactly `d` minor digits. */
 const moneySql = (a: RawBuilder<unknown>) =>
@@ -181,15 +198,13 @@ export function invoiceCsvQuery(t: TenantMonth, money: CurrencyDigits): RawBuild
     )} END`;
   return invoiceQuery(
     t,
-    sql`${t.month}::text || ',' || ${csvCellSql(sql`${t.tenantId}::text`)} || ',' || ${c('f.user_id')} || ',' || ${c('f.last_name')}
-        || ',' || ${c('f.email')} || ',' || ${c('g.item')} || ',' || ${c('g.billing')} || ',' || g.quantity::text
+    sql`${t.month}::text || ',' || ${csvCellSql(sql`${t.tenantId}::text`)} || ',' || ${guardedCellSql(sql`g.user_id`)}
+        || ',' || ${guardedCellSql(sql`f.last_name`)} || ',' || ${guardedCellSql(sql`f.email`)} || ',' || ${c('g.item')} || ',' || ${c('g.billing')} || ',' || g.quantity::text
         || ',' || coalesce(${moneySql(sql`g.unit_price`)}, '') || ',' || ${moneySql(sql`f.amount`)}
         || ',' || ${c('f.currency')} || ',' || g.first_day::text || ',' || g.last_day::text || E'\\r\\n' AS record,
         f.amount, f.currency`,
     sql`CROSS JOIN LATERAL (
-      SELECT ${guardSql(sql`g.user_id`)} AS user_id,
-             ${guardSql(sql`coalesce(n.last_name, '')`)} AS last_name,
-             ${guardSql(sql`coalesce(n.email, '')`)} AS email,
+      SELECT coalesce(n.last_name, '') AS last_name, coalesce(n.email, '') AS email,
              g.amount::bigint AS amount, g.currency::text AS currency
     ) f
     CROSS JOIN LATERAL (SELECT ${byCurrency((d) => d, sql`int`)} AS d, ${byCurrency((d) => 10 ** d, sql`bigint`)} AS p) m`,

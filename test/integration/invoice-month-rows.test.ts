@@ -8,6 +8,7 @@
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as m0010 from '../../migrations/0010_invoice_month_rows.ts';
 import { billDay } from '../../src/billing/bill-day.service.ts';
 import { closePeriod } from '../../src/billing/close-period.service.ts';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
@@ -224,4 +225,17 @@ describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
       ['license.enterprise', 3, '2026-11-01', '2026-11-03'],
     ]);
   }, 60_000);
+
+  it('migration 0010 backfills the same rows from the current lines (every tenant billed above)', async () => {
+    const { rows } = await sql<{ id: string }>`SELECT id FROM tenants ORDER BY id`.execute(conn.db);
+    const kept = await Promise.all(rows.map((t) => storedRows(conn.db, t.id)));
+    expect(kept.flat().length).toBeGreaterThan(0);
+    await m0010.down(conn.db as never);
+    await m0010.up(conn.db as never);
+    for (const [i, t] of rows.entries()) {
+      const backfilled = await storedRows(conn.db, t.id);
+      expect(backfilled).toEqual(kept[i]);
+      expect(backfilled).toEqual(await groupedCurrentLines(conn.db, t.id));
+    }
+  }, 120_000);
 });

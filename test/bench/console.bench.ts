@@ -24,6 +24,7 @@ import type { Database, Db } from '../../src/db/database.ts';
 import { recordRunTotals } from '../../src/db/repositories/console-month.repository.ts';
 import { recordDayActivityCount } from '../../src/db/repositories/day-activity-count.repository.ts';
 import { bumpDayRevisions, readDayRevision } from '../../src/db/repositories/day-revision.repository.ts';
+import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { reconcileMonth } from '../../src/insight/reconcile.service.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -139,6 +140,13 @@ export async function seed(db: Db): Promise<void> {
       );
       costs.totals.push(grouped - plain + (performance.now() - t0));
     }
+    // And the month's invoice rows, which the export reads (the day's current run added).
+    const { rows: current } = await sql<{ id: string }>`
+      SELECT id::text AS id FROM runs WHERE tenant_id = ${TENANT} AND day = ${day}::date AND is_current`.execute(
+      db,
+    );
+    for (const { id } of current)
+      await applyRunToMonthRows(db, { tenantId: TENANT, day, addedRunId: id, removedRunId: null });
   }
   await sql`VACUUM ANALYZE`.execute(db);
   await sql`CHECKPOINT`.execute(db);

@@ -20,6 +20,10 @@ import { type Kysely, sql } from 'kysely';
  * month once; with room on the page the update is HOT (no index touched, the row stays where
  * the ordered read expects it) and the previous version is pruned by the next one.
  *
+ * invoice_month_days: per tenant-day, the run whose lines the month rows hold (the current run
+ * when every current run went through billing). The export compares it with `runs` and groups
+ * the lines itself for a month where they differ (a run inserted or superseded by hand).
+ *
  * Backfill: every month of every tenant from the current charge runs' lines.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -42,6 +46,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX invoice_month_rows_file_order
       ON invoice_month_rows (tenant_id, month, user_id, item, billing, first_day, unit_price);
 
+    CREATE TABLE invoice_month_days (
+      tenant_id  text COLLATE "C" NOT NULL,
+      day        date NOT NULL,
+      run_id     bigint NOT NULL,
+      PRIMARY KEY (tenant_id, day)
+    );
+    INSERT INTO invoice_month_days (tenant_id, day, run_id)
+    SELECT tenant_id, day, id FROM runs WHERE is_current;
+
     INSERT INTO invoice_month_rows (tenant_id, month, user_id, item, billing, unit_price, currency,
                                     days, quantity, amount, first_day, last_day)
     SELECT r.tenant_id, to_char(r.day, 'YYYY-MM'), l.user_id, l.item, l.billing, l.unit_price, r.currency,
@@ -54,5 +67,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`DROP TABLE invoice_month_rows`.execute(db);
+  await sql`DROP TABLE invoice_month_rows, invoice_month_days`.execute(db);
 }

@@ -231,6 +231,13 @@ export interface InvoiceMonthRowsTable {
   last_day: DateCol;
 }
 
+/** Per tenant-day, the run whose lines `invoice_month_rows` holds (migration 0010). */
+export interface InvoiceMonthDaysTable {
+  tenant_id: string;
+  day: DateCol;
+  run_id: Int8;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -251,6 +258,7 @@ export interface Database {
   console_audit: ConsoleAuditTable;
   console_run_totals: ConsoleRunTotalsTable;
   invoice_month_rows: InvoiceMonthRowsTable;
+  invoice_month_days: InvoiceMonthDaysTable;
 }
 
 /** A database handle or an open transaction: repositories accept either as their first argument. */

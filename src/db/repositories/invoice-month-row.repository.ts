@@ -23,6 +23,7 @@ export interface CurrentRunChange {
  * only changed its amount touches `amount` alone, and a line that did not change is not written
  * at all (a replay of an unchanged day writes nothing here). First and last day follow the
  * bits. Rows left with no day are deleted in a second statement (only when there are any).
+ * `invoice_month_days` records the run the rows now hold for the day (what the export checks).
  * Rows are locked in (user, item) order, the order in which any other run of the same month
  * would lock them. Kept equal to the grouping by test/integration/invoice-month-rows.test.ts.
  */
@@ -47,6 +48,9 @@ export async function applyRunToMonthRows(trx: Db, c: CurrentRunChange): Promise
   const monthStart = sql`${`${month}-01`}::date`;
   // Lowest and highest day in a bit set (bit d-1 = day d): positions in its 31-bit text.
   const mask = sql`(t.days + EXCLUDED.days)::bit(31)::text`;
+  await sql`
+    INSERT INTO invoice_month_days (tenant_id, day, run_id) VALUES (${c.tenantId}::text, ${c.day}::date, ${c.addedRunId}::bigint)
+    ON CONFLICT (tenant_id, day) DO UPDATE SET run_id = EXCLUDED.run_id`.execute(trx);
   const { rows } = await sql<{ emptied: string }>`
     WITH up AS (
       INSERT INTO invoice_month_rows AS t (tenant_id, month, user_id, item, billing, unit_price, currency,

@@ -17,6 +17,7 @@ import {
   maxRunRevision,
   readDayRevision,
 } from '../db/repositories/day-revision.repository.ts';
+import { applyRunToMonthRows } from '../db/repositories/invoice-month-row.repository.ts';
 import { findPeriod, lockPeriod } from '../db/repositories/period.repository.ts';
 import { listPriceBooksFor } from '../db/repositories/price-book.repository.ts';
 import {
@@ -251,6 +252,13 @@ async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutco
   });
   const { lineCount, total, byItem } = await insertDayLines(trx, runId, params, bookId);
   await recordRunTotals(trx, runId, byItem); // the console's sums by item
+  // The export's finished rows of the month: this run's lines in, the superseded run's out.
+  await applyRunToMonthRows(trx, {
+    tenantId: tenant.id,
+    day: input.day,
+    addedRunId: runId,
+    removedRunId: current?.id ?? null,
+  });
   const rows = await diffRunLines(trx, current?.id ?? null, runId, ctx.limit);
   await finishRun(trx, {
     id: runId,

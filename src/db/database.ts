@@ -216,6 +216,30 @@ export interface ConsoleRunTotalsTable {
   amount: Int8;
 }
 
+/** The invoice CSV's charge rows of a tenant-month, kept by every charge run (migration 0010). */
+export interface InvoiceMonthRowsTable {
+  tenant_id: string;
+  month: string;
+  user_id: string;
+  item: string;
+  billing: string;
+  unit_price: Int8;
+  currency: string;
+  /** Bit d-1 set: day d of the month is in the row. */
+  days: number;
+  quantity: number;
+  amount: Int8;
+  first_day: DateCol;
+  last_day: DateCol;
+}
+
+/** Per tenant-day, the run whose lines `invoice_month_rows` holds (migration 0010). */
+export interface InvoiceMonthDaysTable {
+  tenant_id: string;
+  day: DateCol;
+  run_id: Int8;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -235,6 +259,8 @@ export interface Database {
   run_failures: RunFailuresTable;
   console_audit: ConsoleAuditTable;
   console_run_totals: ConsoleRunTotalsTable;
+  invoice_month_rows: InvoiceMonthRowsTable;
+  invoice_month_days: InvoiceMonthDaysTable;
 }
 
 /** A database handle or an open transaction: repositories accept either as their first argument. */

@@ -11,7 +11,7 @@ import {
   type TenantPeriodEnd,
 } from '../db/repositories/invoice.repository.ts';
 import { findTenant, listTenants } from '../db/repositories/tenant.repository.ts';
-import { isValidMonth, type Month, monthBounds, monthDays } from '../domain/calendar.ts';
+import { isValidMonth, type Month, monthBounds } from '../domain/calendar.ts';
 import { type Minor, minorDigits, sumMinor } from '../domain/money.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
@@ -104,15 +104,12 @@ export async function writeInvoiceCsv(
 ): Promise<InvoiceExportResult> {
   if (!isValidMonth(input.month)) throw new InputError(`invalid month "${input.month}": expected YYYY-MM`);
   const tenants = await tenantsToExport(db, input.tenantId);
-  const days = monthDays(input.month);
   const periodEnds: TenantPeriodEnd[] = tenants.map((t) => ({
     tenantId: t.id,
     periodEnd: monthBounds(input.month, t.timezone).end,
   }));
   const query: InvoiceQuery = {
     month: input.month,
-    firstDay: days[0] as string,
-    lastDay: days[days.length - 1] as string,
     tenants: periodEnds,
   };
   await write(out, INVOICE_HEADER);

@@ -49,6 +49,7 @@ const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const TENANT = 'big';
 const TZ = 'Europe/Prague';
 const DAY = '2026-11-10';
+const NEXT_DAY = '2026-11-11';
 
 const HISTORY_USERS = Number(process.env.BENCH_HISTORY_USERS ?? 200_000);
 
@@ -112,7 +113,9 @@ async function seed(db: Db): Promise<void> {
 }
 
 async function truncateRuns(db: Db): Promise<void> {
-  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, runs`.execute(db);
+  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, invoice_month_rows, runs`.execute(
+    db,
+  );
   await sql`CHECKPOINT`.execute(db);
 }
 
@@ -218,8 +221,8 @@ function helpRssMb(entry: string): Promise<number> {
   });
 }
 
-async function billingRun(url: string, entry: string): Promise<CliRun> {
-  const r = await runTimed([entry, 'run', '--day', DAY, '--tenant', TENANT], {
+async function billingRun(url: string, entry: string, day = DAY): Promise<CliRun> {
+  const r = await runTimed([entry, 'run', '--day', day, '--tenant', TENANT], {
     DATABASE_URL: url,
     LOG_LEVEL: 'info',
     BILLING_FROM_SOURCE: '1',
@@ -284,6 +287,11 @@ export async function run(): Promise<void> {
     const rerun = await billingRun(pgServer.url, compiled);
     console.log(
       `    re-run of the same day (supersede + diff against ${rerun.lines} old lines): billDay ${f2(rerun.billDaySeconds)} s, wall ${f2(rerun.wallSeconds)} s, peak RSS ${f2(rerun.peakRssMb)} MB`,
+    );
+    // The night's usual case: the month's invoice rows exist (day DAY) and are updated, not inserted.
+    const next = await billingRun(pgServer.url, compiled, NEXT_DAY);
+    console.log(
+      `    the next day (${NEXT_DAY}, no activity: monthly lines only; the month's invoice rows updated): billDay ${f2(next.billDaySeconds)} s, ${next.lines} lines`,
     );
     const bestFloor = Math.min(...floors);
     const bestRun = Math.min(...runs.map((r) => r.billDaySeconds));

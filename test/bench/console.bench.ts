@@ -29,6 +29,7 @@ import {
   insertIngestRejects,
   type NewIngestReject,
 } from '../../src/db/repositories/ingest-reject.repository.ts';
+import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { explainCharges } from '../../src/insight/explain.service.ts';
 import { reconcileMonth } from '../../src/insight/reconcile.service.ts';
@@ -148,6 +149,13 @@ export async function seed(db: Db): Promise<void> {
       );
       costs.totals.push(grouped - plain + (performance.now() - t0));
     }
+    // And the month's invoice rows, which the export reads (the day's current run added).
+    const { rows: current } = await sql<{ id: string }>`
+      SELECT id::text AS id FROM runs WHERE tenant_id = ${TENANT} AND day = ${day}::date AND is_current`.execute(
+      db,
+    );
+    for (const { id } of current)
+      await applyRunToMonthRows(db, { tenantId: TENANT, day, addedRunId: id, removedRunId: null });
   }
   await sql`VACUUM ANALYZE`.execute(db);
   await sql`CHECKPOINT`.execute(db);

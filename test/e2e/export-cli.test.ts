@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { runCli } from '../support/cli.ts';
 import { createCliDatabase, type TestDatabase } from '../support/test-database.ts';
 
@@ -29,6 +30,16 @@ describe('billing export on PostgreSQL', { timeout: 120_000 }, () => {
       INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
       SELECT r.id, u.id, 'license.standard', 'monthly', u.amount, 1900, 1
       FROM r, (VALUES ('=cmd', 63), ('Nováková, J.', 50)) AS u (id, amount)`.execute(tdb.db);
+    // What billDay does in each run's transaction: the export reads the month rows it keeps.
+    const { rows } = await sql<{ id: string; day: string }>`
+      SELECT id::text AS id, day::text AS day FROM runs ORDER BY day`.execute(tdb.db);
+    for (const r of rows)
+      await applyRunToMonthRows(tdb.db, {
+        tenantId: 'acme',
+        day: r.day,
+        addedRunId: r.id,
+        removedRunId: null,
+      });
   });
   afterAll(async () => tdb?.close());
 

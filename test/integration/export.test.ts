@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
 import type { Db } from '../../src/db/database.ts';
+import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { compareKeys } from '../../src/domain/code-point-order.ts';
 import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
 import { BACKENDS } from '../support/backends.ts';
@@ -42,6 +43,8 @@ async function addRun(db: Db, tenantId: string, day: string, lines: Line[], curr
     await sql`INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
               VALUES (${runId}, ${userId}, ${item}, ${billing}, ${amount}, ${unitPrice}, 1)`.execute(db);
   }
+  // What billDay does in the run's transaction: the export reads the month rows it keeps.
+  if (current) await applyRunToMonthRows(db, { tenantId, day, addedRunId: runId, removedRunId: null });
 }
 
 type AdjLine = [userId: string, item: string, billing: string, amount: number];

@@ -1,5 +1,6 @@
 import { CompiledQuery, type RawBuilder, sql } from 'kysely';
 import { to as copyTo } from 'pg-copy-streams';
+import { compareCodePoints } from '../../domain/code-point-order.ts';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import { CopyBinaryReader, type CopyTuple } from '../copy-binary.ts';
 import type { Db } from '../database.ts';
@@ -33,9 +34,6 @@ export interface TenantPeriodEnd {
 export interface InvoiceQuery {
   /** `YYYY-MM`. */
   month: string;
-  /** First and last calendar day of the month (`YYYY-MM-DD`). */
-  firstDay: string;
-  lastDay: string;
   /** The tenants to export, each with the end of its period; rows of other tenants are left out. */
   tenants: readonly TenantPeriodEnd[];
 }
@@ -70,75 +68,132 @@ const toInvoiceRow = (r: RawInvoiceRow): InvoiceRow => ({
   lastDay: r.last_day,
 });
 
+/** One tenant's part of the file: the month and where the tenant's period ends. */
+export interface TenantMonth extends TenantPeriodEnd {
+  /** `YYYY-MM`. */
+  month: string;
+  /**
+   * Group the month's current lines here instead of reading `invoice_month_rows`: for a month
+   * whose rows do not hold its current runs (`monthRowsHoldCurrentRuns` is false).
+   */
+  fromLines?: boolean;
+}
+
 /**
- * The one aggregate query behind the invoice CSV, rows already in the file's order (tenant,
- * user, item, billing, first day by UTF-8 bytes: every text key is compared `COLLATE "C"`).
+ * The query behind one tenant's part of the invoice CSV, rows already in the file's order
+ * (user, item, billing, first day by UTF-8 bytes: every text key is compared `COLLATE "C"`).
+ * The file is the tenants' parts in byte order of their ids (`tenantsInFileOrder`).
  *
- * - Charge rows: the lines of the current runs of the month's days, one row per (tenant, user,
- *   item, billing, unit price). `count(*)` is the number of distinct days: a tenant-day has at
- *   most one current run (unique partial index) and a run at most one line per (user, item)
- *   (primary key), so no day can repeat inside a group. That keeps the aggregate hashable
- *   (`count(DISTINCT)` would force a sort of every line).
- * - Adjustment rows: adjustment lines invoiced in this period, one row per (tenant, user, item,
- *   billing); several adjustment runs may correct the same day, hence `count(DISTINCT day)`.
+ * - Charge rows: `invoice_month_rows` (migration 0010), the grouping of the month's current
+ *   charge lines by (user, item, billing, unit price, currency) that every charge run keeps in
+ *   its own transaction (`applyRunToMonthRows`). Read in file order from its index
+ *   `invoice_month_rows_file_order`: nothing is grouped or sorted at export time. (The ORDER BY
+ *   inside the branch is what lets the planner use that order: a UNION ALL branch with a WHERE
+ *   is planned as a subquery of its own.)
+ * - Adjustment rows: adjustment lines invoiced in this period, grouped and sorted here (they are
+ *   few): one row per (user, item, billing, currency); several adjustment runs may correct the
+ *   same day, hence `count(DISTINCT day)`. Merged into the order of the charge rows (Merge
+ *   Append: both branches have exactly the same column types and collations).
  * - Names: the user's latest version (active or not) effective before the tenant's period
- *   end; for a closed period only versions imported by the time it was closed.
+ *   end; for a closed period only versions imported by the time it was closed. One pass over
+ *   the tenant's versions in primary-key order (user, effective_at), keeping each user's last
+ *   (`lead`), merged with the rows by user: no lookup and no sort per row.
  *
  * Also used verbatim by the export benchmark as `COPY (…) TO STDOUT`.
  */
-export function invoiceRowsQuery(q: InvoiceQuery): RawBuilder<RawInvoiceRow> {
+export function invoiceRowsQuery(t: TenantMonth): RawBuilder<RawInvoiceRow> {
   return invoiceQuery<RawInvoiceRow>(
-    q,
-    sql`g.tenant_id, g.user_id, n.last_name, n.email, g.item, g.billing, g.quantity,
+    t,
+    sql`${t.tenantId}::text AS tenant_id, g.user_id, n.last_name, n.email, g.item, g.billing, g.quantity,
         g.unit_price::text AS unit_price, g.amount::text AS amount, g.currency::text AS currency,
         g.first_day, g.last_day`,
     sql``,
   );
 }
 
+/** The charge rows as billing keeps them, in file order from the index. */
+const monthRows = (t: TenantMonth) => sql`
+  (SELECT m.user_id, m.item, m.billing, m.unit_price, m.quantity, m.amount, m.currency, m.first_day, m.last_day
+   FROM invoice_month_rows m
+   WHERE m.tenant_id = ${t.tenantId}::text AND m.month = ${t.month}::text
+   ORDER BY m.user_id, m.item, m.billing, m.first_day, m.unit_price)`;
+
+/**
+ * The same rows grouped from the month's current lines (what `invoice_month_rows` holds when
+ * every current run went through billing). `count(*)` is the number of distinct days: one
+ * current run per tenant-day, one line per run, user and item.
+ */
+const groupedLines = (t: TenantMonth) => sql`
+  (SELECT l.user_id, l.item, l.billing COLLATE "C" AS billing, l.unit_price, count(*)::int AS quantity,
+          sum(l.amount)::bigint AS amount, r.currency, min(r.day) AS first_day, max(r.day) AS last_day
+   FROM runs r
+   JOIN charge_lines l ON l.run_id = r.id
+   WHERE r.tenant_id = ${t.tenantId}::text AND r.is_current
+     AND r.day >= ${`${t.month}-01`}::date AND r.day < ${`${t.month}-01`}::date + interval '1 month'
+   GROUP BY l.user_id, l.item, l.billing, l.unit_price, r.currency)`;
+
+/**
+ * Whether `invoice_month_rows` of the tenant-month holds exactly its current runs: every current
+ * run of the month is the run `invoice_month_days` records for its day, and no recorded run has
+ * stopped being current. Billing keeps both in each run's transaction, so this is false only for
+ * runs made or superseded by hand (SQL seeds, repairs); the export then groups the lines itself.
+ */
+export async function monthRowsHoldCurrentRuns(db: Db, t: TenantMonth): Promise<boolean> {
+  const from = `${t.month}-01`;
+  const { rows } = await sql<{ ok: boolean }>`
+    SELECT NOT EXISTS (
+             SELECT 1 FROM runs r
+             WHERE r.tenant_id = ${t.tenantId}::text AND r.is_current
+               AND r.day >= ${from}::date AND r.day < ${from}::date + interval '1 month'
+               AND NOT EXISTS (SELECT 1 FROM invoice_month_days d
+                               WHERE d.tenant_id = r.tenant_id AND d.day = r.day AND d.run_id = r.id))
+       AND NOT EXISTS (
+             SELECT 1 FROM invoice_month_days d
+             WHERE d.tenant_id = ${t.tenantId}::text
+               AND d.day >= ${from}::date AND d.day < ${from}::date + interval '1 month'
+               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = d.run_id AND r.is_current)) AS ok`.execute(
+    db,
+  );
+  return rows[0]?.ok === true;
+}
+
 /** The one query's body with `select` as its select list and `from` joined after the names. */
 function invoiceQuery<R>(
-  q: InvoiceQuery,
+  t: TenantMonth,
   select: RawBuilder<unknown>,
   from: RawBuilder<unknown>,
 ): RawBuilder<R> {
-  const ids = q.tenants.map((t) => t.tenantId);
-  const ends = q.tenants.map((t) => t.periodEnd.toISOString());
   return sql<R>`
-    WITH bounds AS (
-      SELECT b.tenant_id, b.period_end, p.closed_at
-      FROM unnest(${ids}::text[], ${ends}::timestamptz[]) AS b (tenant_id, period_end)
-      LEFT JOIN periods p ON p.tenant_id = b.tenant_id AND p.month = ${q.month}
-    ),
-    grouped AS (
-      SELECT r.tenant_id, l.user_id, l.item, l.billing, l.unit_price, count(*)::int AS quantity,
-             sum(l.amount) AS amount, r.currency, min(r.day) AS first_day, max(r.day) AS last_day
-      FROM runs r
-      JOIN charge_lines l ON l.run_id = r.id
-      WHERE r.is_current AND r.day BETWEEN ${q.firstDay}::date AND ${q.lastDay}::date
-        AND r.tenant_id = ANY (${ids}::text[])
-      GROUP BY r.tenant_id, l.user_id, l.item, l.billing, l.unit_price, r.currency
-      UNION ALL
-      SELECT a.tenant_id, a.user_id, a.item, a.billing, NULL, count(DISTINCT a.day)::int,
-             sum(a.amount), a.currency, min(a.day), max(a.day)
-      FROM adjustment_lines a
-      WHERE a.period = ${q.month} AND a.tenant_id = ANY (${ids}::text[])
-      GROUP BY a.tenant_id, a.user_id, a.item, a.billing, a.currency
-    )
     SELECT ${select}
-    FROM grouped g
-    JOIN bounds b ON b.tenant_id = g.tenant_id
-    LEFT JOIN LATERAL (
-      SELECT v.last_name, v.email
-      FROM settings_versions v
-      WHERE v.tenant_id = g.tenant_id AND v.user_id = g.user_id AND v.effective_at < b.period_end
-        AND (b.closed_at IS NULL OR v.imported_at <= b.closed_at)
-      ORDER BY v.effective_at DESC
-      LIMIT 1
-    ) n ON true
+    FROM (
+      ${t.fromLines ? groupedLines(t) : monthRows(t)}
+      UNION ALL
+      SELECT a.user_id, a.item, a.billing COLLATE "C", NULL::bigint, count(DISTINCT a.day)::int,
+             sum(a.amount)::bigint, a.currency, min(a.day), max(a.day)
+      FROM adjustment_lines a
+      WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}
+      GROUP BY a.user_id, a.item, a.billing, a.currency
+    ) g
+    LEFT JOIN (
+      SELECT v.user_id, v.last_name, v.email
+      FROM (
+        SELECT v.user_id, v.last_name, v.email, lead(v.user_id) OVER (ORDER BY v.user_id, v.effective_at) AS next_user
+        FROM settings_versions v
+        WHERE v.tenant_id = ${t.tenantId}::text AND v.effective_at < ${t.periodEnd.toISOString()}::timestamptz
+          AND v.imported_at <= coalesce((SELECT p.closed_at FROM periods p
+                                         WHERE p.tenant_id = ${t.tenantId}::text AND p.month = ${t.month}), 'infinity')
+      ) v
+      WHERE v.next_user IS DISTINCT FROM v.user_id
+    ) n ON n.user_id = g.user_id
     ${from}
-    ORDER BY g.tenant_id COLLATE "C", g.user_id COLLATE "C", g.item COLLATE "C", g.billing COLLATE "C",
-             g.first_day, g.unit_price`;
+    ORDER BY g.user_id COLLATE "C", g.item COLLATE "C", g.billing COLLATE "C", g.first_day, g.unit_price`;
+}
+
+/** The tenants of a file in its order: tenant ids by UTF-8 bytes (code points). */
+export function tenantsInFileOrder(q: InvoiceQuery): TenantMonth[] {
+  return q.tenants
+    .map((t) => ({ ...t, month: q.month }))
+    .sort((a, b) => compareCodePoints(a.tenantId, b.tenantId));
 }
 
 /** Minor digits per currency, for formatting amounts in SQL. */
@@ -151,9 +206,19 @@ export interface CurrencyDigits {
 const csvCellSql = (x: RawBuilder<unknown>) =>
   sql`CASE WHEN ${x} ~ E'[",\\r\\n]' THEN '"' || replace(${x}, '"', '""') || '"' ELSE ${x} END`;
 
-/** Rule "formula guard" (`guardFormula` in src/export/csv.ts): a leading `'` before = + - @ TAB CR. */
+/**
+ * Rule "formula guard" (`guardFormula` in src/export/csv.ts): a leading `'` before = + - @ TAB CR
+ * (`ascii` is the first character's code point, 0 for ''; cheaper than comparing `left(x, 1)`).
+ */
 const guardSql = (x: RawBuilder<unknown>) =>
-  sql`CASE WHEN left(${x}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') THEN '''' || ${x} ELSE ${x} END`;
+  sql`CASE WHEN ascii(${x}) IN (61, 43, 45, 64, 9, 13) THEN '''' || ${x} ELSE ${x} END`;
+
+/**
+ * `csvCell(guardFormula(x))` with the guard evaluated once: the guard only adds `'`, which never
+ * makes a cell need quotes, so the test for quotes may look at `x` itself.
+ */
+const guardedCellSql = (x: RawBuilder<unknown>) =>
+  sql`CASE WHEN ${x} ~ E'[",\\r\\n]' THEN '"' || replace(${guardSql(x)}, '"', '""') || '"' ELSE ${guardSql(x)} END`;
 
 /** Rule "money" (`moneyFormatter` in src/export/money-format.ts): major units, exactly `d` minor digits. */
 const moneySql = (a: RawBuilder<unknown>) =>
@@ -169,26 +234,28 @@ const moneySql = (a: RawBuilder<unknown>) =>
  * test/integration/export.test.ts compares the two byte for byte on every fixture. Only real
  * PostgreSQL streams it (`copyInvoiceCsv`); the period is written as given (a valid `YYYY-MM`).
  */
-export function invoiceCsvQuery(q: InvoiceQuery, money: CurrencyDigits): RawBuilder<unknown> {
+export function invoiceCsvQuery(t: TenantMonth, money: CurrencyDigits): RawBuilder<unknown> {
   const c = (name: string) => csvCellSql(sql.ref(name));
+  // The currency's minor digits d and 10^d as constants of the statement (NULL: not in `money`).
+  const byCurrency = (value: (digits: number) => number, type: RawBuilder<unknown>) =>
+    sql`CASE f.currency ${sql.join(
+      money.currencies.map(
+        (code, i) => sql`WHEN ${code}::text THEN ${value(money.digits[i] as number)}::${type}`,
+      ),
+      sql` `,
+    )} END`;
   return invoiceQuery(
-    q,
-    sql`${q.month}::text || ',' || ${c('g.tenant_id')} || ',' || ${c('f.user_id')} || ',' || ${c('f.last_name')}
-        || ',' || ${c('f.email')} || ',' || ${c('g.item')} || ',' || ${c('g.billing')} || ',' || g.quantity::text
+    t,
+    sql`${t.month}::text || ',' || ${csvCellSql(sql`${t.tenantId}::text`)} || ',' || ${guardedCellSql(sql`g.user_id`)}
+        || ',' || ${guardedCellSql(sql`f.last_name`)} || ',' || ${guardedCellSql(sql`f.email`)} || ',' || ${c('g.item')} || ',' || ${c('g.billing')} || ',' || g.quantity::text
         || ',' || coalesce(${moneySql(sql`g.unit_price`)}, '') || ',' || ${moneySql(sql`f.amount`)}
         || ',' || ${c('f.currency')} || ',' || g.first_day::text || ',' || g.last_day::text || E'\\r\\n' AS record,
         f.amount, f.currency`,
     sql`CROSS JOIN LATERAL (
-      SELECT ${guardSql(sql`g.user_id`)} AS user_id,
-             ${guardSql(sql`coalesce(n.last_name, '')`)} AS last_name,
-             ${guardSql(sql`coalesce(n.email, '')`)} AS email,
+      SELECT coalesce(n.last_name, '') AS last_name, coalesce(n.email, '') AS email,
              g.amount::bigint AS amount, g.currency::text AS currency
     ) f
-    LEFT JOIN LATERAL (
-      SELECT m.d, (10::bigint ^ m.d)::bigint AS p
-      FROM unnest(${money.currencies}::text[], ${money.digits}::int[]) AS m (currency, d)
-      WHERE m.currency = f.currency
-    ) m ON true`,
+    CROSS JOIN LATERAL (SELECT ${byCurrency((d) => d, sql`int`)} AS d, ${byCurrency((d) => 10 ** d, sql`bigint`)} AS p) m`,
   );
 }
 
@@ -207,17 +274,20 @@ export async function copyInvoiceCsv(
 ): Promise<void> {
   if (q.tenants.length === 0) return;
   await inReadOnlySnapshot(db, async (trx) => {
-    const compiled = sql`COPY (${invoiceCsvQuery(q, money)}) TO STDOUT (FORMAT binary)`.compile(trx);
-    const stream = copyTo(inlineParameters(compiled.sql, compiled.parameters));
-    // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
-    // `submit` on the transaction's own connection; the rows then come through the stream.
-    await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
-    const reader = new CopyBinaryReader();
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      reader.push(chunk, onTuple);
-      await afterChunk();
+    for (const month of tenantsInFileOrder(q)) {
+      const t = { ...month, fromLines: !(await monthRowsHoldCurrentRuns(trx, month)) };
+      const compiled = sql`COPY (${invoiceCsvQuery(t, money)}) TO STDOUT (FORMAT binary)`.compile(trx);
+      const stream = copyTo(inlineParameters(compiled.sql, compiled.parameters));
+      // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
+      // `submit` on the transaction's own connection; the rows then come through the stream.
+      await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
+      const reader = new CopyBinaryReader();
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        reader.push(chunk, onTuple);
+        await afterChunk();
+      }
+      reader.end();
     }
-    reader.end();
   });
 }
 
@@ -262,12 +332,16 @@ export async function* streamInvoiceRows(
     // A cursor is planned for its first rows by default; the export reads all of them, so plan
     // it like the COPY of the same query (hash aggregate and one sort instead of nested loops).
     await sql`SET LOCAL cursor_tuple_fraction = 1`.execute(trx);
-    await sql`DECLARE invoice_rows NO SCROLL CURSOR FOR ${invoiceRowsQuery(q)}`.execute(trx);
     const fetch = sql<RawInvoiceRow>`FETCH FORWARD ${sql.raw(String(chunkSize))} FROM invoice_rows`;
-    for (;;) {
-      const { rows } = await fetch.execute(trx);
-      if (rows.length > 0) yield rows.map(toInvoiceRow);
-      if (rows.length < chunkSize) break;
+    for (const month of tenantsInFileOrder(q)) {
+      const t = { ...month, fromLines: !(await monthRowsHoldCurrentRuns(trx, month)) };
+      await sql`DECLARE invoice_rows NO SCROLL CURSOR FOR ${invoiceRowsQuery(t)}`.execute(trx);
+      for (;;) {
+        const { rows } = await fetch.execute(trx);
+        if (rows.length > 0) yield rows.map(toInvoiceRow);
+        if (rows.length < chunkSize) break;
+      }
+      await sql`CLOSE invoice_rows`.execute(trx);
     }
     await trx.commit().execute();
     done = true;

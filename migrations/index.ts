@@ -7,6 +7,7 @@ import * as m0005 from './0005_ingest_counts.ts';
 import * as m0006 from './0006_console_audit.ts';
 import * as m0007 from './0007_console_aggregates.ts';
 import * as m0008 from './0008_license_intervals.ts';
+import * as m0009 from './0009_settings_import_speed.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_console_audit': m0006,
   '0007_console_aggregates': m0007,
   '0008_license_intervals': m0008,
+  '0009_settings_import_speed': m0009,
 };

@@ -9,42 +9,31 @@ import { type Kysely, sql } from 'kysely';
  * A writer that already knows the answer may now write the intervals itself: it sets the
  * transaction-local `billing.license_intervals_by_writer` to 'on' around its own insert, after
  * taking the tenants' advisory locks as the trigger does, and the trigger then leaves that
- * statement alone. The settings repository does so (brand-new users' intervals straight from its
- * staging table, in the insert's own statement; the others through
- * license_intervals_refresh_users). Every other writer (a restore, a seed, psql) is unchanged:
- * the trigger keeps their intervals right.
+ * statement alone (the trigger's WHEN). The settings repository does so: brand-new users'
+ * intervals straight from its staging table in the insert's own statement, the others through
+ * license_intervals_refresh_users. Every other writer (a restore, a seed, psql) is unchanged: the
+ * trigger keeps their intervals right. A writer that sets the flag must hold the locks before it
+ * inserts; a plain writer inserting the very same key at the same moment may then deadlock with
+ * it (PostgreSQL aborts one of the two, a transient error: the importer fails and a re-run is exact).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
-    CREATE OR REPLACE FUNCTION license_intervals_refresh() RETURNS trigger LANGUAGE plpgsql AS $fn$
-    DECLARE
-      t text;
-    BEGIN
-      IF current_setting('billing.license_intervals_by_writer', true) = 'on' THEN
-        RETURN NULL;
-      END IF;
-      FOR t IN SELECT DISTINCT n.tenant_id FROM new_versions n ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(hashtext('license-intervals:' || t));
-      END LOOP;
-      PERFORM license_intervals_refresh_users(array_agg(n.tenant_id), array_agg(n.user_id)) FROM new_versions n;
-      RETURN NULL;
-    END
-    $fn$;
+    DROP TRIGGER settings_versions_license_intervals ON settings_versions;
+    CREATE TRIGGER settings_versions_license_intervals
+      AFTER INSERT ON settings_versions
+      REFERENCING NEW TABLE AS new_versions
+      FOR EACH STATEMENT
+      WHEN (current_setting('billing.license_intervals_by_writer', true) IS DISTINCT FROM 'on')
+      EXECUTE FUNCTION license_intervals_refresh();
   `.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`
-    CREATE OR REPLACE FUNCTION license_intervals_refresh() RETURNS trigger LANGUAGE plpgsql AS $fn$
-    DECLARE
-      t text;
-    BEGIN
-      FOR t IN SELECT DISTINCT n.tenant_id FROM new_versions n ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(hashtext('license-intervals:' || t));
-      END LOOP;
-      PERFORM license_intervals_refresh_users(array_agg(n.tenant_id), array_agg(n.user_id)) FROM new_versions n;
-      RETURN NULL;
-    END
-    $fn$;
+    DROP TRIGGER settings_versions_license_intervals ON settings_versions;
+    CREATE TRIGGER settings_versions_license_intervals
+      AFTER INSERT ON settings_versions
+      REFERENCING NEW TABLE AS new_versions
+      FOR EACH STATEMENT EXECUTE FUNCTION license_intervals_refresh();
   `.execute(db);
 }

@@ -7,6 +7,7 @@ import * as m0005 from './0005_ingest_counts.ts';
 import * as m0006 from './0006_console_audit.ts';
 import * as m0007 from './0007_console_aggregates.ts';
 import * as m0008 from './0008_license_intervals.ts';
+import * as m0009 from './0009_settings_import_speed.ts';
 import * as m0010 from './0010_invoice_month_rows.ts';
 import * as m0011 from './0011_console_reads.ts';
 
@@ -23,6 +24,7 @@ export const migrations: Record<string, Migration> = {
   '0006_console_audit': m0006,
   '0007_console_aggregates': m0007,
   '0008_license_intervals': m0008,
+  '0009_settings_import_speed': m0009,
   '0010_invoice_month_rows': m0010,
   '0011_console_reads': m0011,
 };

@@ -1,4 +1,4 @@
-import { addDays, type Day } from './calendar.ts';
+import { addDays, type Day, dayOf } from './calendar.ts';
 import { compareKeys } from './code-point-order.ts';
 
 /** One tenant-day (`day` is tenant-local, `YYYY-MM-DD`). */
@@ -38,4 +38,42 @@ export function mergeDayRanges(ranges: readonly TenantDayRange[]): TenantDayRang
 /** Single days as ranges, merged: consecutive days of a tenant become one range. */
 export function daysToRanges(days: readonly TenantDay[]): TenantDayRange[] {
   return mergeDayRanges(days.map((d) => ({ tenantId: d.tenantId, from: d.day, to: d.day })));
+}
+
+/** A stretch of instants `[fromMs, toMs]` (both inclusive, integer ms) of a tenant in `zone`. */
+export interface TenantInstantSpan {
+  tenantId: string;
+  zone: string;
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * The tenant-days that `spans` touch, as `mergeDayRanges` returns them (the fewest disjoint
+ * ranges). Spans that overlap or touch in time are joined first, since their days are one range
+ * from the first one's day to the last one's: only the joined spans' ends go through the zone.
+ * A million back-dated versions whose stretches overlap cost one `dayOf` pair, not a million.
+ */
+export function spansToDayRanges(spans: readonly TenantInstantSpan[]): TenantDayRange[] {
+  const sorted = spans
+    .filter((s) => s.fromMs <= s.toMs)
+    .sort((a, b) => compareKeys([a.tenantId], [b.tenantId]) || a.fromMs - b.fromMs);
+  const ranges: TenantDayRange[] = [];
+  let run: TenantInstantSpan | undefined;
+  const close = (r: TenantInstantSpan) =>
+    ranges.push({
+      tenantId: r.tenantId,
+      from: dayOf(new Date(r.fromMs), r.zone),
+      to: dayOf(new Date(r.toMs), r.zone),
+    });
+  for (const s of sorted) {
+    if (run && run.tenantId === s.tenantId && s.fromMs <= run.toMs + 1) {
+      if (s.toMs > run.toMs) run.toMs = s.toMs;
+      continue;
+    }
+    if (run) close(run);
+    run = { ...s };
+  }
+  if (run) close(run);
+  return mergeDayRanges(ranges);
 }

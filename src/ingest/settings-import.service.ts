@@ -6,7 +6,7 @@ import { findSettingsVersions, type VersionKey } from '../db/repositories/settin
 import { storeSettingsVersionBatch } from '../db/repositories/settings-version-batch.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
-import { dayOf } from '../domain/calendar.ts';
+import { spansToDayRanges, type TenantInstantSpan } from '../domain/day-ranges.ts';
 import { type LicenseResult, resolveLicense } from '../domain/license.ts';
 import { describeZodError, normaliseSettings, type Settings } from '../domain/settings.ts';
 import type { SettingsVersion, StoredSettingsVersion } from '../domain/settings-version.ts';
@@ -110,12 +110,11 @@ export interface StoreOutcome {
 }
 
 /**
- * The tenant-days newly stored versions change: for each, ONE range from its own day to the day
- * before its successor starts, but not past `receivedAt` (later days are not billed yet). A range,
- * never a list of days: a version back-dated by ten years costs what one back-dated by a day does.
- * Versions without a successor all end at the day of receipt, so per tenant only the earliest of
- * them needs its day computed: the merged marks are the same, with one time-zone conversion per
- * tenant instead of one per version.
+ * The tenant-days newly stored versions change: for each, its stretch from its own instant to the
+ * one before its successor starts, but not past `receivedAt` (later days are not billed yet), as
+ * merged day RANGES, never a list of days: a version back-dated by ten years costs what one
+ * back-dated by a day does. Stretches are joined in time before any goes through the zone, so a
+ * batch costs a few time-zone conversions per tenant, not two per version.
  */
 function touchedRanges(
   versions: readonly VersionKey[],
@@ -124,31 +123,16 @@ function touchedRanges(
   receivedAt: Date,
 ): TenantDayRange[] {
   const received = receivedAt.getTime();
-  const earliestOpen = new Map<string, number>();
-  const ranges: TenantDayRange[] = [];
+  const spans: TenantInstantSpan[] = [];
   versions.forEach((v, i) => {
     const tenant = tenants.get(v.tenantId);
-    const startMs = v.effectiveAt.getTime();
-    if (!tenant || startMs > received) return;
+    const fromMs = v.effectiveAt.getTime();
+    if (!tenant || fromMs > received) return;
     const successor = successorOf(i);
-    if (successor === undefined || successor.getTime() - 1 >= received) {
-      const seen = earliestOpen.get(tenant.id);
-      if (seen === undefined || startMs < seen) earliestOpen.set(tenant.id, startMs);
-      return;
-    }
-    const endMs = successor.getTime() - 1;
-    if (endMs < startMs) return;
-    ranges.push({
-      tenantId: tenant.id,
-      from: dayOf(v.effectiveAt, tenant.timezone),
-      to: dayOf(new Date(endMs), tenant.timezone),
-    });
+    const toMs = successor === undefined ? received : Math.min(successor.getTime() - 1, received);
+    spans.push({ tenantId: tenant.id, zone: tenant.timezone, fromMs, toMs });
   });
-  for (const [tenantId, startMs] of earliestOpen) {
-    const zone = (tenants.get(tenantId) as Tenant).timezone;
-    ranges.push({ tenantId, from: dayOf(new Date(startMs), zone), to: dayOf(receivedAt, zone) });
-  }
-  return ranges;
+  return spansToDayRanges(spans);
 }
 
 /**

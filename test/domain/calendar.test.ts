@@ -102,6 +102,26 @@ describe('dayOf', () => {
   it('rejects an invalid Date', () => {
     expect(() => dayOf(new Date('nope'), 'UTC')).toThrow(/Invalid Date/);
   });
+
+  it('builds no time-zone formatter per call (each holds memory outside the heap until a late GC)', () => {
+    const created: unknown[] = [];
+    const Original = Intl.DateTimeFormat;
+    const Counting = ((...args: ConstructorParameters<typeof Intl.DateTimeFormat>) => {
+      created.push(args);
+      return new Original(...args);
+    }) as unknown as typeof Intl.DateTimeFormat;
+    Counting.supportedLocalesOf = Original.supportedLocalesOf;
+    Intl.DateTimeFormat = Counting;
+    const t0 = Date.UTC(2016, 0, 1);
+    const days = new Set<string>();
+    try {
+      for (let i = 0; i < 1000; i++) days.add(dayOf(new Date(t0 + i * 86_400_000), 'Europe/Prague'));
+    } finally {
+      Intl.DateTimeFormat = Original;
+    }
+    expect(days.size).toBe(1000);
+    expect(created.length).toBeLessThan(10);
+  });
 });
 
 describe('billableAt', () => {

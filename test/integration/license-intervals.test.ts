@@ -76,7 +76,20 @@ describe.each(BACKENDS)('license intervals on $name', ({ open }) => {
           const size = cuts[b % cuts.length] as number;
           const batch = parsed.slice(at, at + size);
           at += size;
-          await inTransaction(conn.db, (trx) => storeSettingsVersions(trx, batch, RECEIVED));
+          await inTransaction(conn.db, async (trx) => {
+            if (b % 3 !== 2) return storeSettingsVersions(trx, batch, RECEIVED);
+            // Every third batch: half by the repository (which writes the intervals itself), then
+            // half by a plain INSERT in the same transaction, which the trigger must still follow.
+            const half = Math.floor(batch.length / 2);
+            await storeSettingsVersions(trx, batch.slice(0, half), RECEIVED);
+            for (const v of batch.slice(half)) {
+              await sql`INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name,
+                          settings, license, billing, record_calls, reasons)
+                        VALUES (${v.tenantId}, ${v.userId}, ${v.effectiveAt}, ${v.active}, ${v.email}, ${v.lastName},
+                          ${v.settingsJson}::jsonb, ${v.license}, ${v.billing}, ${v.recordCalls}, ${v.reasonsJson}::jsonb)
+                        ON CONFLICT DO NOTHING`.execute(trx);
+            }
+          });
 
           const { rows } = await sql<{
             user_id: string;

@@ -69,11 +69,22 @@ async function unnestIntoStaging(trx: Db, versions: readonly StagedSettingsVersi
 }
 
 /**
- * Stores a batch of versions whose keys are distinct, inside `trx`: staged (COPY when `byCopy`,
- * else `unnest`) into a per-session temp table, then ONE `INSERT ... SELECT ... ON CONFLICT DO
- * NOTHING` (which fires the license-interval trigger once for the batch) that returns only the
- * positions NOT inserted, and ONE lookup of the next version of each staged one (only those that
- * have one come back). Instants travel as integer ms (exact in an interval).
+ * Stores a batch of versions whose keys are distinct, inside `trx`, and keeps `license_intervals`
+ * equal to them (migration 0008's rules) itself, set-based, instead of leaving it to the trigger
+ * (migration 0009: the trigger skips a statement whose writer says it did the work):
+ * 1. staged (COPY when `byCopy`, else `unnest`) into a per-session temp table;
+ * 2. the tenants' advisory locks taken (the trigger's, in the same order), so no other settings
+ *    writer of these tenants runs between the checks below and the commit; staged users that
+ *    already have a version are flagged `known` (one primary-key probe per staged version: a
+ *    scalar subquery, which the planner never turns into a join reading the whole table);
+ * 3. ONE statement: `INSERT ... ON CONFLICT DO NOTHING` of the versions, and the intervals of the
+ *    brand-new users computed from the staging table alone (all their versions are in it) and
+ *    inserted; it returns only the positions NOT inserted (repeats and conflicts, usually none);
+ * 4. the known users that got a version: `license_intervals_refresh_users` (the trigger's own
+ *    recompute: stale rows deleted, changed ones upserted);
+ * 5. ONE lookup of the next version of each staged one (only those that have one come back): the
+ *    next staged one for a new user, one index probe for a known one.
+ * Instants travel as integer ms (exact in an interval).
  */
 export async function storeSettingsVersionBatch(
   trx: Db,
@@ -85,12 +96,21 @@ export async function storeSettingsVersionBatch(
     CREATE TEMP TABLE IF NOT EXISTS settings_version_staging (
       ord int NOT NULL, tenant_id text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
       effective_ms bigint NOT NULL, active boolean NOT NULL, email text, last_name text, settings jsonb NOT NULL,
-      license text NOT NULL, billing text NOT NULL, record_calls boolean NOT NULL, reasons jsonb NOT NULL
+      license text NOT NULL, billing text NOT NULL, record_calls boolean NOT NULL, reasons jsonb NOT NULL,
+      known boolean NOT NULL DEFAULT false
     ) ON COMMIT DELETE ROWS`.execute(trx);
   // A caller's transaction may store several batches: each starts from an empty table.
   await sql`TRUNCATE settings_version_staging`.execute(trx);
   await (byCopy ? copyIntoStaging : unnestIntoStaging)(trx, versions);
+  await sql`
+    SELECT pg_advisory_xact_lock(hashtext('license-intervals:' || t.tenant_id))
+    FROM (SELECT DISTINCT tenant_id FROM settings_version_staging ORDER BY 1) t`.execute(trx);
+  const known = await sql`
+    UPDATE settings_version_staging s SET known = true
+    WHERE (SELECT true FROM settings_versions v WHERE v.tenant_id = s.tenant_id AND v.user_id = s.user_id LIMIT 1)
+  `.execute(trx);
   const instant = sql`'epoch'::timestamptz + s.effective_ms * interval '1 millisecond'`;
+  await sql`SELECT set_config('billing.license_intervals_by_writer', 'on', true)`.execute(trx);
   const notInserted = await sql<{ ord: number }>`
     WITH ins AS (
       INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings, license,
@@ -100,22 +120,58 @@ export async function storeSettingsVersionBatch(
       FROM settings_version_staging s
       ON CONFLICT (tenant_id, user_id, effective_at) DO NOTHING
       RETURNING tenant_id, user_id, effective_at
+    ),
+    marked AS (
+      SELECT s.tenant_id, s.user_id, ${instant} AS effective_at, s.active, s.license, s.billing, s.record_calls,
+             lead(${instant}, 1, 'infinity') OVER w AS next_at,
+             s.active AND NOT coalesce(lag(s.active) OVER w
+               AND (lag(s.license) OVER w, lag(s.billing) OVER w, lag(s.record_calls) OVER w)
+                   = (s.license, s.billing, s.record_calls), false) AS opens
+      FROM settings_version_staging s
+      WHERE NOT s.known
+      WINDOW w AS (PARTITION BY s.tenant_id, s.user_id ORDER BY s.effective_ms)
+    ),
+    islands AS (
+      SELECT m.*, count(*) FILTER (WHERE m.opens)
+                    OVER (PARTITION BY m.tenant_id, m.user_id ORDER BY m.effective_at) AS island
+      FROM marked m
+    ),
+    fresh AS (
+      INSERT INTO license_intervals (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)
+      SELECT tenant_id, user_id, min(effective_at), max(next_at), min(license), min(billing), bool_and(record_calls)
+      FROM islands WHERE active
+      GROUP BY tenant_id, user_id, island
     )
     SELECT s.ord FROM settings_version_staging s
     WHERE NOT EXISTS (SELECT 1 FROM ins
                       WHERE ins.tenant_id = s.tenant_id AND ins.user_id = s.user_id AND ins.effective_at = ${instant})
   `.execute(trx);
+  await sql`SELECT set_config('billing.license_intervals_by_writer', 'off', true)`.execute(trx);
+  const notStored = notInserted.rows.map((r) => r.ord);
+  if (Number(known.numAffectedRows ?? 0) > 0) {
+    // One entry per version NEW to a known user: the recompute tells a user whose every version
+    // is new by that count.
+    await sql`
+      SELECT license_intervals_refresh_users(array_agg(s.tenant_id), array_agg(s.user_id))
+      FROM settings_version_staging s
+      WHERE s.known AND s.ord <> ALL (${notStored}::int[])
+      HAVING count(*) > 0
+    `.execute(trx);
+  }
+  // A new user's versions are all in the staging table: its successor is the next staged one.
   const next = await sql<{ ord: number; next_at: Date }>`
-    SELECT s.ord, n.effective_at AS next_at
-    FROM settings_version_staging s
-    CROSS JOIN LATERAL (
-      SELECT v.effective_at FROM settings_versions v
-      WHERE v.tenant_id = s.tenant_id AND v.user_id = s.user_id AND v.effective_at > ${instant}
-      ORDER BY v.effective_at LIMIT 1
-    ) n
+    SELECT x.ord, x.next_at FROM (
+      SELECT s.ord,
+             CASE WHEN s.known THEN (SELECT v.effective_at FROM settings_versions v
+                                     WHERE v.tenant_id = s.tenant_id AND v.user_id = s.user_id AND v.effective_at > ${instant}
+                                     ORDER BY v.effective_at LIMIT 1)
+                  ELSE lead(${instant}) OVER (PARTITION BY s.tenant_id, s.user_id ORDER BY s.effective_ms) END AS next_at
+      FROM settings_version_staging s
+    ) x
+    WHERE x.next_at IS NOT NULL
   `.execute(trx);
   return {
-    notInserted: notInserted.rows.map((r) => r.ord),
+    notInserted: notStored,
     successors: new Map(next.rows.map((r) => [r.ord, r.next_at])),
   };
 }

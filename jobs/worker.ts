@@ -14,7 +14,10 @@ export interface BillingWorkerOptions {
   redisUrl: string;
   /** Redis key prefix of the queues (BILLING_QUEUE_PREFIX). */
   prefix: string;
-  /** Jobs of the bill queue processed at once by this process. */
+  /**
+   * Jobs of the bill queue processed at once by this process. The bill-day jobs among them are
+   * billed together in batches (`DayBatcher`), at most two batches at a time.
+   */
   concurrency: number;
   logger: Logger;
   /** When set, registers the plan-night scheduler with this cron pattern (idempotent). */
@@ -110,7 +113,8 @@ function openWorkers(
     logger,
     ...(opts.planMaxJobs === undefined ? {} : { maxJobs: opts.planMaxJobs }),
   });
-  const billDay = billDayProcessor({ db, logger });
+  // Batches of bill-day jobs at once: two, so that one big tenant-day never holds up the rest.
+  const billDay = billDayProcessor({ db, logger, lanes: Math.min(2, opts.concurrency) });
   const replayDay = replayDayProcessor({ db, logger });
   const planWorker = new Worker(PLAN_QUEUE, track(planNight), {
     connection,

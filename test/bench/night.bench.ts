@@ -11,7 +11,7 @@
  *     one day is the floor, the night bills every tenant's day D; ratio and overhead per
  *     tenant-day = (night - floor) / TENANTS in ms;
  * (2) the same through the queue: a `plan-night` job at a fixed instant and two billing workers
- *     (two connections, concurrency 1 each) until every tenant-day has its current run; the floor
+ *     (own connections, concurrency BENCH_WORKER_CONCURRENCY each) until every tenant-day has its current run; the floor
  *     is the big tenant through the same queue.
  * Runs are truncated between measurements, so each is a first run of the day; the night is
  * checked to have written exactly the lines of the floor (count and total).
@@ -43,6 +43,8 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 /** `run`, `queue` or both (default): which of the two measurements to make. */
 /** Seconds after which a queued night is stopped unfinished (BENCH_QUEUE_LIMIT_S; default: none). */
 const QUEUE_LIMIT_S = Number(process.env.BENCH_QUEUE_LIMIT_S ?? Number.POSITIVE_INFINITY);
+/** Bill jobs each worker runs at once (BENCH_WORKER_CONCURRENCY, default 64, the most the config allows); they are billed in batches. */
+const CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 64);
 const PARTS = (process.env.BENCH_PARTS ?? 'run,queue').split(',');
 const DAY = '2026-11-10';
 /** The planning instant of the queued night: day D is the latest billable day in every zone used. */
@@ -138,7 +140,7 @@ async function queueNight(url: string, redisUrl: string, expected: number, label
         db: c.db,
         redisUrl,
         prefix,
-        concurrency: 1,
+        concurrency: CONCURRENCY,
         logger: createLogger('silent'),
         planMaxJobs: expected + 10,
       }),

@@ -187,3 +187,107 @@ export async function daysWithCurrentRun(
     .execute();
   return new Set(rows.map((r) => r.day));
 }
+
+/**
+ * `lockTenantDay` for many tenant-days in ONE statement, taken in (tenant, day) code-point
+ * order whatever the order given, so two batches sharing tenant-days never deadlock.
+ */
+export async function lockTenantDays(
+  trx: Db,
+  days: readonly { tenantId: string; day: string }[],
+): Promise<void> {
+  if (days.length === 0) return;
+  await sql`
+    SELECT count(pg_advisory_xact_lock(hashtext('run:' || x.t), hashtext(x.d)))
+    FROM (
+      SELECT t, d FROM unnest(${days.map((d) => d.tenantId)}::text[], ${days.map((d) => d.day)}::text[]) AS u(t, d)
+      ORDER BY t COLLATE "C", d COLLATE "C"
+      OFFSET 0
+    ) x
+  `.execute(trx);
+}
+
+/** What billing a tenant-day reads under its locks, before its data (`readDayStates`). */
+export interface DayState {
+  /** The day's revision: the highest revision of the marks covering it, 0 when none. */
+  revision: Revision;
+  /** Its month is closed (a `periods` row). */
+  closed: boolean;
+  current: Run | undefined;
+  /** The input revision of the latest current or adjustment run (`latestRunRevision`); null without. */
+  latestRevision: Revision | null;
+}
+
+/**
+ * For each of `days` (in the order given), in ONE statement: what `readDayRevision`,
+ * `findPeriod`, `findCurrentRun` and `latestRunRevision` read for one tenant-day. Call it after
+ * the days' locks are held, in a statement of its own (its snapshot must follow the locks).
+ */
+export async function readDayStates(
+  trx: Db,
+  days: readonly { tenantId: string; day: string; month: string }[],
+): Promise<DayState[]> {
+  if (days.length === 0) return [];
+  const { rows } = await sql<{
+    i: string;
+    day_revision: string | null;
+    closed: boolean;
+    latest_revision: string | null;
+    id: string | null;
+    tenant_id: string;
+    day: string;
+    kind: 'charge' | 'adjustment';
+    trigger: RunTrigger;
+    is_current: boolean;
+    input_revision: string;
+    started_at: Date;
+    finished_at: Date;
+    line_count: number;
+    total: string;
+    currency: string;
+    superseded_at: Date | null;
+    job_id: string | null;
+  }>`
+    SELECT x.i,
+           (SELECT max(m.revision) FROM day_marks m
+            WHERE m.tenant_id = x.t AND m.from_day <= x.d AND m.to_day >= x.d) AS day_revision,
+           EXISTS (SELECT 1 FROM periods p WHERE p.tenant_id = x.t AND p.month = x.m) AS closed,
+           (SELECT l.input_revision FROM runs l
+            WHERE l.tenant_id = x.t AND l.day = x.d AND (l.is_current OR l.kind = 'adjustment')
+            ORDER BY l.id DESC LIMIT 1) AS latest_revision,
+           c.*
+    FROM unnest(${days.map((d) => d.tenantId)}::text[], ${days.map((d) => d.day)}::date[],
+                ${days.map((d) => d.month)}::bpchar[]) WITH ORDINALITY AS x(t, d, m, i)
+    LEFT JOIN runs c ON c.tenant_id = x.t AND c.day = x.d AND c.is_current
+    ORDER BY x.i
+  `.execute(trx);
+  return rows.map((r) => ({
+    revision: toRevision(r.day_revision),
+    closed: r.closed,
+    current: r.id === null ? undefined : rowToRun({ ...r, id: r.id }),
+    latestRevision: r.latest_revision === null ? null : toRevision(r.latest_revision),
+  }));
+}
+
+/**
+ * `finishRun` with `makeCurrent` for many charge runs of distinct tenant-days, in two
+ * statements: the previous current runs of those days are superseded first, then each run gets
+ * its counts and becomes current.
+ */
+export async function finishChargeRuns(
+  trx: Db,
+  runs: readonly { id: string; tenantId: string; day: string; lineCount: number; total: Minor }[],
+): Promise<void> {
+  if (runs.length === 0) return;
+  await sql`
+    UPDATE runs r SET is_current = false, superseded_at = clock_timestamp()
+    FROM unnest(${runs.map((r) => r.tenantId)}::text[], ${runs.map((r) => r.day)}::date[]) AS x(t, d)
+    WHERE r.tenant_id = x.t AND r.day = x.d AND r.is_current
+  `.execute(trx);
+  await sql`
+    UPDATE runs r SET is_current = true, line_count = x.n, total = x.total, finished_at = clock_timestamp()
+    FROM unnest(${runs.map((r) => r.id)}::bigint[], ${runs.map((r) => r.lineCount)}::int[],
+                ${runs.map((r) => String(r.total))}::bigint[]) AS x(id, n, total)
+    WHERE r.id = x.id
+  `.execute(trx);
+}

@@ -1,5 +1,5 @@
-import { type DayBilled, billDays } from '../src/billing/bill-days.service.ts';
 import type { BillDayInput } from '../src/billing/bill-day.service.ts';
+import { billDays, type DayBilled } from '../src/billing/bill-days.service.ts';
 import type { Db } from '../src/db/database.ts';
 import type { Logger } from '../src/logger.ts';
 
@@ -38,6 +38,7 @@ export class DayBatcher {
   #start(): void {
     while (this.#running < this.lanes && this.#waiting.length > 0) {
       const batch = this.#waiting.splice(0, this.#waiting.length);
+      if (process.env.DEBUG_BATCH) console.error(`batch ${batch.length} at ${Math.round(performance.now())}`);
       this.#running += 1;
       billDays(
         this.db,
@@ -47,7 +48,9 @@ export class DayBatcher {
         .then(
           (results) => batch.forEach((b, k) => b.resolve(results[k] as DayBilled)),
           (error: unknown) =>
-            batch.forEach((b) => b.resolve({ error: error instanceof Error ? error : new Error(String(error)) })),
+            batch.forEach((b) =>
+              b.resolve({ error: error instanceof Error ? error : new Error(String(error)) }),
+            ),
         )
         .finally(() => {
           this.#running -= 1;

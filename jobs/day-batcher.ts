@@ -7,10 +7,13 @@ import type { Logger } from '../src/logger.ts';
  * Bills the tenant-days of the `bill-day` jobs a worker holds at once together (`billDays`):
  * each job hands its day over and gets that day's own result back, so a job still succeeds,
  * fails and is retried alone, while the database sees a few batches instead of one transaction
- * per day. The days that arrive while `lanes` batches are running wait and go together into the
- * next one, so batches grow with the backlog (up to the worker's concurrency) and a lone job is
- * billed at once.
+ * per day. The days that arrive while batches are running wait and go together into the next
+ * one, so batches grow with the backlog (up to the worker's concurrency), and a lone job is
+ * billed at once when no batch is running.
  */
+/** The fewest days a second batch starts with while another one is running. */
+const MIN_BATCH = 8;
+
 export class DayBatcher {
   #waiting: { input: BillDayInput; resolve: (r: DayBilled) => void }[] = [];
   #running = 0;
@@ -36,9 +39,12 @@ export class DayBatcher {
   }
 
   #start(): void {
-    while (this.#running < this.lanes && this.#waiting.length > 0) {
+    // A lane that is free while another batch runs waits for a few days to gather: batches of
+    // one day each would cost what one transaction per day costs.
+    const ready = () =>
+      this.#waiting.length > 0 && (this.#running === 0 || this.#waiting.length >= MIN_BATCH);
+    while (this.#running < this.lanes && ready()) {
       const batch = this.#waiting.splice(0, this.#waiting.length);
-      if (process.env.DEBUG_BATCH) console.error(`batch ${batch.length} at ${Math.round(performance.now())}`);
       this.#running += 1;
       billDays(
         this.db,

@@ -7,9 +7,10 @@ import {
   computedTotals,
   diffComputedAgainstRun,
   diffRunLines,
+  type ItemSum,
   insertDayLines,
 } from '../db/repositories/charge-line.repository.ts';
-import { recordRunTotals } from '../db/repositories/console-month.repository.ts';
+import { recordRunsTotals } from '../db/repositories/console-month.repository.ts';
 import { recordDayActivityCount } from '../db/repositories/day-activity-count.repository.ts';
 import { type DayLinesParams, firstNeededItem } from '../db/repositories/day-lines.repository.ts';
 import {
@@ -282,7 +283,8 @@ export async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillD
     currency: tenant.currency,
     jobId: input.jobId ?? null,
   });
-  const { lineCount, total } = await writeChargeLines(trx, runId, params, bookId);
+  const { lineCount, total, byItem } = await insertDayLines(trx, runId, params, bookId);
+  await recordChargeRuns(trx, [{ runId, byItem }]);
   const rows = await diffRunLines(trx, current?.id ?? null, runId, ctx.limit);
   await finishRun(trx, {
     id: runId,
@@ -296,18 +298,15 @@ export async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillD
 }
 
 /**
- * Writes the lines of charge run `runId` and what is kept beside them (the console's sums by
- * item): every charge run, billed alone or in a batch (`billDays`), is written here.
+ * What is kept beside the lines of charge runs written in one transaction (the console's sums by
+ * item, as `insertDayLines` returned them): every charge run, billed alone or in a batch
+ * (`billDays`), goes through here, in one statement per call.
  */
-export async function writeChargeLines(
+export async function recordChargeRuns(
   trx: Db,
-  runId: string,
-  params: DayLinesParams,
-  bookId: string | null,
-): Promise<{ lineCount: number; total: Minor }> {
-  const { lineCount, total, byItem } = await insertDayLines(trx, runId, params, bookId);
-  await recordRunTotals(trx, runId, byItem); // the console's sums by item
-  return { lineCount, total };
+  runs: readonly { runId: string; byItem: readonly ItemSum[] }[],
+): Promise<void> {
+  await recordRunsTotals(trx, runs);
 }
 
 async function adjustClosedDay(

@@ -1,11 +1,12 @@
 import type { Db } from '../db/database.ts';
-import { diffRunLines } from '../db/repositories/charge-line.repository.ts';
+import { diffRunLines, type ItemSum, insertDayLines } from '../db/repositories/charge-line.repository.ts';
 import { recordDayActivityCounts } from '../db/repositories/day-activity-count.repository.ts';
 import { lockPeriodsShared } from '../db/repositories/period.repository.ts';
 import {
   type DayState,
+  deleteUnfinishedRuns,
   finishChargeRuns,
-  insertRun,
+  insertRuns,
   lockTenantDays,
   readDayStates,
   tuneForDayRun,
@@ -20,11 +21,11 @@ import {
   billInTransaction,
   type DayContext,
   prepareDay,
+  recordChargeRuns,
   recordDayFailure,
   recordDayOutcome,
   usableBook,
   withTotals,
-  writeChargeLines,
 } from './bill-day.service.ts';
 import { DayBillingError } from './errors.ts';
 
@@ -73,7 +74,15 @@ export async function billDays(
   }
   let pending = ready;
   while (pending.length > 0) {
-    const batch = pending.slice(0, BATCH_DAYS);
+    // A tenant-day at most once per batch (two jobs of one day: the second waits for the next).
+    const seen = new Set<string>();
+    const batch: typeof pending = [];
+    for (const p of pending) {
+      const key = `${p.ctx.tenant.id}\u0000${p.ctx.input.day}`;
+      if (seen.has(key) || batch.length === BATCH_DAYS) break;
+      seen.add(key);
+      batch.push(p);
+    }
     const done =
       batch.length === 1
         ? await billOne(db, batch, results, logger)
@@ -142,48 +151,78 @@ async function billBatch(
       await lockPeriodsShared(trx, keys);
       // Its own statement, after the locks: what a run committed before them wrote is seen.
       const states = await readDayStates(trx, keys);
+      // What each day needs, decided before anything is written: billDay's own steps (a closed
+      // month, a dry run), nothing (not due), its error (a missing price), or a charge run.
+      const plan: (
+        | { kind: 'alone' }
+        | { kind: 'done'; result: DayBilled }
+        | { kind: 'charge'; bookId: string | null }
+      )[] = [];
+      for (const [k, { ctx }] of batch.entries()) {
+        const state = states[k] as DayState;
+        if (state.closed || ctx.input.dryRun) plan.push({ kind: 'alone' });
+        else if (ctx.input.onlyIfDue && state.current && (state.latestRevision ?? -1) >= state.revision)
+          plan.push({ kind: 'done', result: { outcome: { status: 'skipped', reason: 'up-to-date' } } });
+        else {
+          try {
+            plan.push({ kind: 'charge', bookId: (await usableBook(trx, ctx))?.id ?? null });
+          } catch (error) {
+            // A missing price fails this day alone (nothing of it is written); the batch goes on.
+            if (!(error instanceof DayBillingError)) throw error;
+            plan.push({ kind: 'done', result: { error } });
+          }
+        }
+      }
+      const charged = batch.flatMap(({ ctx }, k) => (plan[k]?.kind === 'charge' ? [k] : []));
+      const runIds = await insertRuns(
+        trx,
+        charged.map((k) => {
+          const { ctx } = batch[k] as { ctx: DayContext };
+          const state = states[k] as DayState;
+          return {
+            tenantId: ctx.tenant.id,
+            day: ctx.input.day,
+            kind: 'charge',
+            trigger: ctx.input.trigger,
+            inputRevision: state.revision,
+            currency: ctx.tenant.currency,
+            jobId: ctx.input.jobId ?? null,
+          };
+        }),
+      );
+      const runOf = new Map(charged.map((k, j) => [k, runIds[j] as string]));
       const written: Written[] = [];
-      const counted: { tenantId: string; day: string; revision: number }[] = [];
+      const sums: { runId: string; byItem: ItemSum[] }[] = [];
       let lines = 0;
       let n = 0;
       for (const [k, { ctx }] of batch.entries()) {
         if (k > 0 && lines >= BATCH_LINES) break;
         n += 1;
+        const step = plan[k] as (typeof plan)[number];
         const state = states[k] as DayState;
-        const { input, tenant, params } = ctx;
-        if (state.closed || input.dryRun) {
-          local[k] = { outcome: await billInTransaction(trx, ctx) };
-          continue;
+        if (step.kind === 'alone') local[k] = { outcome: await billInTransaction(trx, ctx) };
+        else if (step.kind === 'done') local[k] = step.result;
+        else {
+          const runId = runOf.get(k) as string;
+          const { lineCount, total, byItem } = await insertDayLines(trx, runId, ctx.params, step.bookId);
+          sums.push({ runId, byItem });
+          const rows =
+            ctx.limit === 0 ? [] : await diffRunLines(trx, state.current?.id ?? null, runId, ctx.limit);
+          written.push({ index: k, ctx, runId, lineCount, total, before: state.current?.total ?? 0, rows });
+          lines += lineCount;
         }
-        if (input.onlyIfDue && state.current && (state.latestRevision ?? -1) >= state.revision) {
-          local[k] = { outcome: { status: 'skipped', reason: 'up-to-date' } };
-          continue;
-        }
-        let bookId: string | null;
-        try {
-          bookId = (await usableBook(trx, ctx))?.id ?? null;
-        } catch (error) {
-          // A missing price fails this day alone (nothing of it is written); the batch goes on.
-          if (!(error instanceof DayBillingError)) throw error;
-          local[k] = { error };
-          continue;
-        }
-        counted.push({ tenantId: tenant.id, day: input.day, revision: state.revision });
-        const runId = await insertRun(trx, {
-          tenantId: tenant.id,
-          day: input.day,
-          kind: 'charge',
-          trigger: input.trigger,
-          inputRevision: state.revision,
-          currency: tenant.currency,
-          jobId: input.jobId ?? null,
-        });
-        const { lineCount, total } = await writeChargeLines(trx, runId, params, bookId);
-        const rows =
-          ctx.limit === 0 ? [] : await diffRunLines(trx, state.current?.id ?? null, runId, ctx.limit);
-        written.push({ index: k, ctx, runId, lineCount, total, before: state.current?.total ?? 0, rows });
-        lines += lineCount;
       }
+      // Runs of days left for the next batch (past BATCH_LINES): never finished, removed.
+      await deleteUnfinishedRuns(
+        trx,
+        charged.filter((k) => k >= n).map((k) => runOf.get(k) as string),
+      );
+      await recordChargeRuns(trx, sums);
+      const counted = written.map((w) => ({
+        tenantId: w.ctx.tenant.id,
+        day: w.ctx.input.day,
+        revision: (states[w.index] as DayState).revision,
+      }));
       // The console's and reconcile's active-user counts, true at the revision each run read.
       await recordDayActivityCounts(trx, counted);
       await finishChargeRuns(

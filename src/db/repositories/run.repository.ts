@@ -291,3 +291,34 @@ export async function finishChargeRuns(
     WHERE r.id = x.id
   `.execute(trx);
 }
+
+/**
+ * `insertRun` for many runs of distinct tenant-days in ONE statement; their ids in the order
+ * given (checked against the tenant-days returned: a mismatch throws, nothing is assumed).
+ */
+export async function insertRuns(trx: Db, runs: readonly NewRun[]): Promise<string[]> {
+  if (runs.length === 0) return [];
+  const { rows } = await sql<{ id: string; tenant_id: string; day: string }>`
+    INSERT INTO runs (tenant_id, day, kind, trigger, is_current, input_revision, started_at, finished_at,
+                      line_count, total, currency, job_id)
+    SELECT x.t, x.d, x.k, x.g, false, x.r, clock_timestamp(), clock_timestamp(), 0, 0, x.c, x.j
+    FROM unnest(${runs.map((r) => r.tenantId)}::text[], ${runs.map((r) => r.day)}::date[],
+                ${runs.map((r) => r.kind)}::text[], ${runs.map((r) => r.trigger)}::text[],
+                ${runs.map((r) => r.inputRevision)}::bigint[], ${runs.map((r) => r.currency)}::text[],
+                ${runs.map((r) => r.jobId)}::text[]) WITH ORDINALITY AS x(t, d, k, g, r, c, j, i)
+    ORDER BY x.i
+    RETURNING id, tenant_id, day::text AS day
+  `.execute(trx);
+  return runs.map((run, k) => {
+    const row = rows[k];
+    if (!row || row.tenant_id !== run.tenantId || row.day !== run.day)
+      throw new Error(`insertRuns: run ${k} came back out of order`);
+    return row.id;
+  });
+}
+
+/** Deletes runs this transaction inserted and will not finish (nothing refers to them yet). */
+export async function deleteUnfinishedRuns(trx: Db, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`DELETE FROM runs WHERE id = ANY (${[...ids]}::bigint[]) AND NOT is_current`.execute(trx);
+}

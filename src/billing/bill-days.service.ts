@@ -60,7 +60,9 @@ export async function billDays(
   db: Db,
   inputs: readonly BillDayInput[],
   logger?: Logger,
+  options: { maxLines?: number } = {},
 ): Promise<DayBilled[]> {
+  const maxLines = options.maxLines ?? BATCH_LINES;
   const results: DayBilled[] = new Array(inputs.length);
   const ready: { index: number; ctx: DayContext }[] = [];
   for (const [index, input] of inputs.entries()) {
@@ -86,7 +88,7 @@ export async function billDays(
     const done =
       batch.length === 1
         ? await billOne(db, batch, results, logger)
-        : await billBatch(db, batch, results, logger);
+        : await billBatch(db, batch, results, logger, maxLines);
     pending = pending.slice(done);
   }
   return results;
@@ -127,7 +129,7 @@ interface Written {
 }
 
 /**
- * Bills the first days of `batch` in one transaction, until `BATCH_LINES` lines are written;
+ * Bills the first days of `batch` in one transaction, until `maxLines` lines are written;
  * returns how many days it took (at least one). On a failed statement, bills them one by one.
  */
 async function billBatch(
@@ -135,6 +137,7 @@ async function billBatch(
   batch: { index: number; ctx: DayContext }[],
   results: DayBilled[],
   logger: Logger | undefined,
+  maxLines: number,
 ): Promise<number> {
   const startedMs = performance.now();
   const local: DayBilled[] = [];
@@ -196,7 +199,7 @@ async function billBatch(
       let lines = 0;
       let n = 0;
       for (const [k, { ctx }] of batch.entries()) {
-        if (k > 0 && lines >= BATCH_LINES) break;
+        if (k > 0 && lines >= maxLines) break;
         n += 1;
         const step = plan[k] as (typeof plan)[number];
         const state = states[k] as DayState;
@@ -212,7 +215,7 @@ async function billBatch(
           lines += lineCount;
         }
       }
-      // Runs of days left for the next batch (past BATCH_LINES): never finished, removed.
+      // Runs of days left for the next batch (past maxLines): never finished, removed.
       await deleteUnfinishedRuns(
         trx,
         charged.filter((k) => k >= n).map((k) => runOf.get(k) as string),

@@ -190,4 +190,34 @@ describe.each(BACKENDS)('billDays: many tenant-days per transaction on $name', (
       await sql`DELETE FROM periods WHERE tenant_id = 'nobook'`.execute(db);
     }
   });
+
+  it('a batch that reaches its line limit commits and leaves the rest to the next; a day given twice is billed twice', async () => {
+    const db = conn.db;
+    await reset(db);
+    const days: [string, string][] = [
+      ['a1', '2026-11-02'],
+      ['b2', '2026-11-02'],
+      ['c3', '2026-11-02'],
+      ['a1', '2026-11-02'],
+    ];
+    // 4 lines a day: a limit of 5 lines makes batches of two days, then one, then one.
+    const cut = await billDays(db, inputs(days), undefined, { maxLines: 5 });
+    const cutRows = await written(db);
+    await reset(db);
+    const whole = await billDays(db, inputs(days));
+    expect(cut.map(comparable)).toEqual(whole.map(comparable));
+    expect(cutRows).toEqual(await written(db));
+    expect(cut.map((r) => ('outcome' in r ? r.outcome.status : 'error'))).toEqual([
+      'billed',
+      'billed',
+      'billed',
+      'billed',
+    ]);
+    // No run is left behind by the cut: a current run per tenant-day, a1's first one superseded.
+    const { rows } = await sql<{ runs: string; current: string }>`
+      SELECT count(*)::text AS runs, count(*) FILTER (WHERE is_current)::text AS current FROM runs`.execute(
+      db,
+    );
+    expect(rows[0]).toEqual({ runs: '4', current: '3' });
+  });
 });

@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import type { Revision, Run, RunTrigger } from '../../domain/run.ts';
-import type { Db } from '../database.ts';
+import type { Db, RunsTable } from '../database.ts';
 import { toRevision } from './day-revision.repository.ts';
 
 export interface NewRun {
@@ -100,22 +100,9 @@ export async function finishRun(
     .execute();
 }
 
-function rowToRun(r: {
-  id: string;
-  tenant_id: string;
-  day: string;
-  kind: 'charge' | 'adjustment';
-  trigger: RunTrigger;
-  is_current: boolean;
-  input_revision: string;
-  started_at: Date;
-  finished_at: Date;
-  line_count: number;
-  total: string;
-  currency: string;
-  superseded_at: Date | null;
-  job_id: string | null;
-}): Run {
+type RunRow = Selectable<RunsTable>;
+
+function rowToRun(r: RunRow): Run {
   return {
     id: r.id,
     tenantId: r.tenant_id,
@@ -228,26 +215,14 @@ export async function readDayStates(
   days: readonly { tenantId: string; day: string; month: string }[],
 ): Promise<DayState[]> {
   if (days.length === 0) return [];
-  const { rows } = await sql<{
-    i: string;
-    day_revision: string | null;
-    closed: boolean;
-    latest_revision: string | null;
-    id: string | null;
-    tenant_id: string;
-    day: string;
-    kind: 'charge' | 'adjustment';
-    trigger: RunTrigger;
-    is_current: boolean;
-    input_revision: string;
-    started_at: Date;
-    finished_at: Date;
-    line_count: number;
-    total: string;
-    currency: string;
-    superseded_at: Date | null;
-    job_id: string | null;
-  }>`
+  const { rows } = await sql<
+    Omit<RunRow, 'id'> & {
+      id: string | null;
+      day_revision: string | null;
+      closed: boolean;
+      latest_revision: string | null;
+    }
+  >`
     SELECT x.i,
            (SELECT max(m.revision) FROM day_marks m
             WHERE m.tenant_id = x.t AND m.from_day <= x.d AND m.to_day >= x.d) AS day_revision,

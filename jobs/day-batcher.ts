@@ -52,11 +52,13 @@ export class DayBatcher {
         this.logger,
       )
         .then(
-          (results) => batch.forEach((b, k) => b.resolve(results[k] as DayBilled)),
-          (error: unknown) =>
-            batch.forEach((b) =>
-              b.resolve({ error: error instanceof Error ? error : new Error(String(error)) }),
-            ),
+          (results) => {
+            for (const [k, b] of batch.entries()) b.resolve(results[k] as DayBilled);
+          },
+          (error: unknown) => {
+            const failed = error instanceof Error ? error : new Error(String(error));
+            for (const b of batch) b.resolve({ error: failed });
+          },
         )
         .finally(() => {
           this.#running -= 1;

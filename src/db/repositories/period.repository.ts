@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../database.ts';
+import { lockPairsInOrder } from './advisory-locks.ts';
 
 /**
  * Period lock of (tenant, month): runs take it shared, `close` exclusive, so a run that read
@@ -62,18 +63,14 @@ export async function insertPeriod(
  * `lockPeriod(…, 'shared')` for many (tenant, month) in ONE statement, in code-point order
  * (shared locks never wait on each other; a `close` holding one exclusively is waited for).
  */
-export async function lockPeriodsShared(
+export function lockPeriodsShared(
   trx: Db,
   periods: readonly { tenantId: string; month: string }[],
 ): Promise<void> {
-  if (periods.length === 0) return;
-  await sql`
-    SELECT count(pg_advisory_xact_lock_shared(hashtext('period:' || x.t), hashtext(x.m)))
-    FROM (
-      SELECT DISTINCT t COLLATE "C" AS t, m COLLATE "C" AS m
-      FROM unnest(${periods.map((p) => p.tenantId)}::text[], ${periods.map((p) => p.month)}::text[]) AS u(t, m)
-      ORDER BY 1, 2
-      OFFSET 0
-    ) x
-  `.execute(trx);
+  return lockPairsInOrder(
+    trx,
+    'period',
+    'shared',
+    periods.map((p) => [p.tenantId, p.month] as const),
+  );
 }

@@ -2,6 +2,7 @@ import { type Selectable, sql } from 'kysely';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import type { Revision, Run, RunTrigger } from '../../domain/run.ts';
 import type { Db, RunsTable } from '../database.ts';
+import { lockPairsInOrder } from './advisory-locks.ts';
 import { toRevision } from './day-revision.repository.ts';
 
 export interface NewRun {
@@ -175,23 +176,14 @@ export async function daysWithCurrentRun(
   return new Set(rows.map((r) => r.day));
 }
 
-/**
- * `lockTenantDay` for many tenant-days in ONE statement, taken in (tenant, day) code-point
- * order whatever the order given, so two batches sharing tenant-days never deadlock.
- */
-export async function lockTenantDays(
-  trx: Db,
-  days: readonly { tenantId: string; day: string }[],
-): Promise<void> {
-  if (days.length === 0) return;
-  await sql`
-    SELECT count(pg_advisory_xact_lock(hashtext('run:' || x.t), hashtext(x.d)))
-    FROM (
-      SELECT t, d FROM unnest(${days.map((d) => d.tenantId)}::text[], ${days.map((d) => d.day)}::text[]) AS u(t, d)
-      ORDER BY t COLLATE "C", d COLLATE "C"
-      OFFSET 0
-    ) x
-  `.execute(trx);
+/** `lockTenantDay` for many tenant-days in ONE statement, in (tenant, day) code-point order. */
+export function lockTenantDays(trx: Db, days: readonly { tenantId: string; day: string }[]): Promise<void> {
+  return lockPairsInOrder(
+    trx,
+    'run',
+    'exclusive',
+    days.map((d) => [d.tenantId, d.day] as const),
+  );
 }
 
 /** What billing a tenant-day reads under its locks, before its data (`readDayStates`). */

@@ -12,6 +12,7 @@ import { listTenants } from '../src/db/repositories/tenant.repository.ts';
  */
 export class NightCache {
   #now: string | undefined;
+  /** When the last read finished; +Infinity while a read is in flight (never stale then). */
   #readAt = 0;
   #night: Promise<Map<string, KnownTenant>> | undefined;
 
@@ -21,15 +22,26 @@ export class NightCache {
   ) {}
 
   async known(now: string, tenantId: string): Promise<KnownTenant | undefined> {
+    // The age counts from the END of the read: a read slower than maxAgeMs (10,000 tenants on a
+    // saturated machine) must not make every following job start another one.
     const stale = performance.now() - this.#readAt > this.maxAgeMs;
     if (this.#now !== now || this.#night === undefined || stale) {
       this.#now = now;
-      this.#readAt = performance.now();
-      this.#night = listTenants(this.db).then((tenants) => loadNight(this.db, tenants));
-      // A failed read is not kept: the next job reads again.
-      this.#night.catch(() => {
-        if (this.#now === now) this.#night = undefined;
-      });
+      this.#readAt = Number.POSITIVE_INFINITY;
+      const night = listTenants(this.db).then((tenants) => loadNight(this.db, tenants));
+      this.#night = night;
+      night.then(
+        () => {
+          if (this.#night === night) this.#readAt = performance.now();
+        },
+        // A failed read is not kept: the next job reads again.
+        () => {
+          if (this.#night === night) {
+            this.#night = undefined;
+            this.#readAt = 0;
+          }
+        },
+      );
     }
     return (await this.#night).get(tenantId);
   }

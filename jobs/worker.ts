@@ -2,6 +2,7 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Db } from '../src/db/database.ts';
 import type { Logger } from '../src/logger.ts';
+import { DayBatcher } from './day-batcher.ts';
 import { updateQueueGauges } from './gauges.ts';
 import { billDayProcessor } from './processors/bill-day.processor.ts';
 import { planNightProcessor } from './processors/plan-night.processor.ts';
@@ -14,7 +15,10 @@ export interface BillingWorkerOptions {
   redisUrl: string;
   /** Redis key prefix of the queues (BILLING_QUEUE_PREFIX). */
   prefix: string;
-  /** Jobs of the bill queue processed at once by this process. */
+  /**
+   * Jobs of the bill queue held at once by this process; their tenant-days are billed together
+   * in batches (`DayBatcher`), at most two batches at a time.
+   */
   concurrency: number;
   logger: Logger;
   /** When set, registers the plan-night scheduler with this cron pattern (idempotent). */
@@ -110,8 +114,11 @@ function openWorkers(
     logger,
     ...(opts.planMaxJobs === undefined ? {} : { maxJobs: opts.planMaxJobs }),
   });
-  const billDay = billDayProcessor({ db, logger });
-  const replayDay = replayDayProcessor({ db, logger });
+  // The days of the bill jobs held at once are billed together, two batches at a time (so that
+  // one big tenant-day never holds up the rest).
+  const batcher = new DayBatcher(db, logger, Math.min(2, opts.concurrency));
+  const billDay = billDayProcessor({ db, batcher });
+  const replayDay = replayDayProcessor({ batcher });
   const planWorker = new Worker(PLAN_QUEUE, track(planNight), {
     connection,
     prefix: opts.prefix,

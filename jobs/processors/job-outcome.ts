@@ -1,9 +1,8 @@
 import { type Job, UnrecoverableError } from 'bullmq';
-import { type BillDayInput, type BillDayOutcome, billDay } from '../../src/billing/bill-day.service.ts';
+import type { BillDayInput, BillDayOutcome } from '../../src/billing/bill-day.service.ts';
 import { DayNotBillableError, UnknownTenantError } from '../../src/billing/errors.ts';
-import type { Db } from '../../src/db/database.ts';
 import type { Minor } from '../../src/domain/money.ts';
-import type { Logger } from '../../src/logger.ts';
+import type { DayBatcher } from '../day-batcher.ts';
 
 /**
  * Inputs that can never be billed with this payload fail the job at once; everything else
@@ -36,18 +35,15 @@ export function summary(outcome: BillDayOutcome): JobOutcome {
 }
 
 /**
- * billDay for one job: a child logger with the job's tenant, day and id, no diff rows kept (the
- * outcome is stored in Redis), errors mapped for BullMQ's retries.
+ * The day of one job billed through `batcher` (with the other days the worker holds at once),
+ * no diff rows kept (the outcome is stored in Redis), errors mapped for BullMQ's retries.
  */
 export async function billDayForJob(
-  deps: { db: Db; logger: Logger },
+  batcher: DayBatcher,
   job: Job,
   input: Omit<BillDayInput, 'jobId' | 'maxDiffRows'>,
 ): Promise<JobOutcome> {
-  const logger = deps.logger.child({ tenantId: input.tenantId, day: input.day, jobId: job.id });
-  try {
-    return summary(await billDay(deps.db, { ...input, jobId: job.id, maxDiffRows: 0 }, logger));
-  } catch (error) {
-    throw asJobError(error);
-  }
+  const billed = await batcher.bill({ ...input, jobId: job.id, maxDiffRows: 0 });
+  if ('error' in billed) throw asJobError(billed.error);
+  return summary(billed.outcome);
 }

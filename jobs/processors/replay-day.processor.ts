@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Db } from '../../src/db/database.ts';
-import type { Logger } from '../../src/logger.ts';
+import type { DayBatcher } from '../day-batcher.ts';
 import { parsePayload } from '../payload.ts';
 import { replayDayPayload } from '../queues.ts';
 import { billDayForJob, type JobOutcome } from './job-outcome.ts';
@@ -10,10 +9,10 @@ import { billDayForJob, type JobOutcome } from './job-outcome.ts';
  * billDay as `billing replay` (a closed period gets adjustment lines). Idempotent: replaying
  * unchanged data reproduces the same lines.
  */
-export function replayDayProcessor(deps: { db: Db; logger: Logger }) {
+export function replayDayProcessor(deps: { batcher: DayBatcher }) {
   return async (job: Job): Promise<JobOutcome> => {
     const p = parsePayload(replayDayPayload, job);
-    return billDayForJob(deps, job, {
+    return billDayForJob(deps.batcher, job, {
       tenantId: p.tenantId,
       day: p.day,
       trigger: 'replay',

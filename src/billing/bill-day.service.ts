@@ -7,9 +7,10 @@ import {
   computedTotals,
   diffComputedAgainstRun,
   diffRunLines,
+  type ItemSum,
   insertDayLines,
 } from '../db/repositories/charge-line.repository.ts';
-import { recordRunTotals } from '../db/repositories/console-month.repository.ts';
+import { recordRunsTotals } from '../db/repositories/console-month.repository.ts';
 import { recordDayActivityCount } from '../db/repositories/day-activity-count.repository.ts';
 import { type DayLinesParams, firstNeededItem } from '../db/repositories/day-lines.repository.ts';
 import {
@@ -91,7 +92,8 @@ export type BillDayOutcome =
 
 const DEFAULT_MAX_DIFF_ROWS = 1000;
 
-interface DayContext {
+/** A tenant-day ready to be billed (`prepareDay`). */
+export interface DayContext {
   tenant: Tenant;
   input: BillDayInput;
   params: DayLinesParams;
@@ -115,50 +117,82 @@ interface DayContext {
  */
 export async function billDay(db: Db, input: BillDayInput, logger?: Logger): Promise<BillDayOutcome> {
   const startedMs = performance.now();
+  const prepared = await prepareDay(db, input);
+  if ('outcome' in prepared) return prepared.outcome;
+  const ctx = prepared.ctx;
+  let outcome: BillDayOutcome;
+  try {
+    outcome = await inTransaction(db, (trx) => billInTransaction(trx, ctx));
+  } catch (error) {
+    await recordDayFailure(db, ctx, error);
+    throw error;
+  }
+  return recordDayOutcome(ctx, outcome, (performance.now() - startedMs) / 1000, logger);
+}
+
+/**
+ * What billDay checks and reads before its transaction: the day, the tenant, its first day, the
+ * day's billability at `now`; the outcome when the day is before the tenant's first day, else
+ * the day's context. Throws as billDay does.
+ */
+export async function prepareDay(
+  db: Db,
+  input: BillDayInput,
+): Promise<{ outcome: BillDayOutcome } | { ctx: DayContext }> {
   if (!isValidDay(input.day)) throw new InputError(`invalid day "${input.day}": expected YYYY-MM-DD`);
   const tenant = input.known?.tenant ?? (await findTenant(db, input.tenantId));
   if (!tenant) throw new UnknownTenantError(input.tenantId);
   const firstDay = input.known ? input.known.firstDay : await tenantFirstDay(db, tenant);
   if (firstDay === undefined || input.day < firstDay) {
     runsTotal.inc({ trigger: input.trigger, outcome: 'skipped' });
-    return { status: 'skipped', reason: 'before-first-day' };
+    return { outcome: { status: 'skipped', reason: 'before-first-day' } };
   }
   const billable = billableAt(input.day, tenant.timezone, tenant.cutoffHour);
   if (input.now.getTime() < billable.getTime()) throw new DayNotBillableError(tenant.id, input.day, billable);
 
   const bounds = dayBounds(input.day, tenant.timezone);
-  const ctx: DayContext = {
-    tenant,
-    input,
-    month: monthOf(input.day),
-    limit: input.maxDiffRows === undefined ? DEFAULT_MAX_DIFF_ROWS : input.maxDiffRows,
-    params: {
-      tenantId: tenant.id,
-      day: input.day,
-      start: bounds.start,
-      end: bounds.end,
-      dayOfMonth: dayOfMonth(input.day),
-      monthLength: daysInMonth(input.day),
-    },
-  };
-  let outcome: BillDayOutcome;
-  try {
-    outcome = await inTransaction(db, (trx) => billInTransaction(trx, ctx));
-  } catch (error) {
-    runsTotal.inc({ trigger: input.trigger, outcome: 'failed' });
-    // Reconcile tells "the last attempt failed" from this row; a database that is away cannot
-    // take it either, and that must not hide the original error.
-    if (!input.dryRun) {
-      await insertRunFailure(db, {
+  return {
+    ctx: {
+      tenant,
+      input,
+      month: monthOf(input.day),
+      limit: input.maxDiffRows === undefined ? DEFAULT_MAX_DIFF_ROWS : input.maxDiffRows,
+      params: {
         tenantId: tenant.id,
         day: input.day,
-        trigger: input.trigger,
-        error: (error as Error).message ?? String(error),
-      }).catch(() => {});
-    }
-    throw error;
-  }
-  const seconds = (performance.now() - startedMs) / 1000;
+        start: bounds.start,
+        end: bounds.end,
+        dayOfMonth: dayOfMonth(input.day),
+        monthLength: daysInMonth(input.day),
+      },
+    },
+  };
+}
+
+/**
+ * After a tenant-day's transaction rolled back: the failure metric and, unless it was a dry
+ * run, the `run_failures` row reconcile reads (written on `db`; a database that is away cannot
+ * take it either, and that must not hide the original error).
+ */
+export async function recordDayFailure(db: Db, ctx: DayContext, error: unknown): Promise<void> {
+  runsTotal.inc({ trigger: ctx.input.trigger, outcome: 'failed' });
+  if (ctx.input.dryRun) return;
+  await insertRunFailure(db, {
+    tenantId: ctx.tenant.id,
+    day: ctx.input.day,
+    trigger: ctx.input.trigger,
+    error: (error as Error).message ?? String(error),
+  }).catch(() => {});
+}
+
+/** After a tenant-day's transaction committed: its metrics and its log line. Returns `outcome`. */
+export function recordDayOutcome(
+  ctx: DayContext,
+  outcome: BillDayOutcome,
+  seconds: number,
+  logger?: Logger,
+): BillDayOutcome {
+  const { tenant, input } = ctx;
   runSeconds.observe({ trigger: input.trigger }, seconds);
   runsTotal.inc({ trigger: input.trigger, outcome: outcome.status });
   if (outcome.status === 'billed' || outcome.status === 'adjusted') {
@@ -188,7 +222,7 @@ export async function billDay(db: Db, input: BillDayInput, logger?: Logger): Pro
 }
 
 /** The price book in force, or the DayBillingError a needed price makes (nothing is written then). */
-async function usableBook(trx: Db, ctx: DayContext): Promise<PriceBook | undefined> {
+export async function usableBook(trx: Db, ctx: DayContext): Promise<PriceBook | undefined> {
   const { tenant, params } = ctx;
   let book: PriceBook | undefined;
   try {
@@ -214,7 +248,7 @@ async function usableBook(trx: Db, ctx: DayContext): Promise<PriceBook | undefin
   );
 }
 
-async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutcome> {
+export async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutcome> {
   const { tenant, input, params } = ctx;
   await lockTenantDay(trx, tenant.id, input.day);
   await tuneForDayRun(trx);
@@ -251,14 +285,9 @@ async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutco
     jobId: input.jobId ?? null,
   });
   const { lineCount, total, byItem } = await insertDayLines(trx, runId, params, bookId);
-  await recordRunTotals(trx, runId, byItem); // the console's sums by item
-  // The export's finished rows of the month: this run's lines in, the superseded run's out.
-  await applyRunToMonthRows(trx, {
-    tenantId: tenant.id,
-    day: input.day,
-    addedRunId: runId,
-    removedRunId: current?.id ?? null,
-  });
+  await recordChargeRuns(trx, [
+    { runId, byItem, tenantId: tenant.id, day: input.day, removedRunId: current?.id ?? null },
+  ]);
   const rows = await diffRunLines(trx, current?.id ?? null, runId, ctx.limit);
   await finishRun(trx, {
     id: runId,
@@ -269,6 +298,34 @@ async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillDayOutco
     total,
   });
   return { status: 'billed', runId, lineCount, total, diff: withTotals(rows, current?.total ?? 0, total) };
+}
+
+/** A charge run whose lines are stored, what `insertDayLines` summed, and the run it supersedes. */
+export interface StoredChargeRun {
+  runId: string;
+  byItem: readonly ItemSum[];
+  tenantId: string;
+  day: string;
+  /** The day's current run until now (its lines leave the month rows); null on a first run. */
+  removedRunId: string | null;
+}
+
+/**
+ * What is kept beside the lines of charge runs written in one transaction: the console's sums by
+ * item (one statement for all runs) and the export's finished month rows (this run's lines in,
+ * the superseded run's out: a statement per run). Every charge run, billed alone or in a batch
+ * (`billDays`), goes through here, so neither can miss them.
+ */
+export async function recordChargeRuns(trx: Db, runs: readonly StoredChargeRun[]): Promise<void> {
+  await recordRunsTotals(trx, runs);
+  for (const r of runs) {
+    await applyRunToMonthRows(trx, {
+      tenantId: r.tenantId,
+      day: r.day,
+      addedRunId: r.runId,
+      removedRunId: r.removedRunId,
+    });
+  }
 }
 
 async function adjustClosedDay(
@@ -319,6 +376,6 @@ async function adjustClosedDay(
   return { status: 'adjusted', runId, lineCount: lines.length, total: delta, diff, period };
 }
 
-function withTotals(rows: RunDiff['rows'], before: number, after: number): RunDiff {
+export function withTotals(rows: RunDiff['rows'], before: number, after: number): RunDiff {
   return { rows, totals: { before, after, delta: sumMinor([after, -before]) } };
 }

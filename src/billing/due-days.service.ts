@@ -6,7 +6,9 @@ import {
   lagDays,
   listTenantPlanStarts,
   type PlanRange,
+  planWithoutJit,
 } from '../db/repositories/due-day.repository.ts';
+import { inReadOnlySnapshot } from '../db/transaction.ts';
 import { dayOf, latestBillableDay } from '../domain/calendar.ts';
 import type { Revision } from '../domain/run.ts';
 
@@ -72,7 +74,10 @@ export async function findDuePage(
   const limit = page.limit ?? DUE_PAGE_SIZE;
   const ranges = page.ranges ?? (await planRanges(db, now));
   const lastDayOf = new Map(ranges.map((r) => [r.tenantId, r.lastDay]));
-  const rows = await findDueDayPage(db, ranges, { after: page.after ?? null, limit });
+  const rows = await inReadOnlySnapshot(db, async (trx) => {
+    await planWithoutJit(trx);
+    return findDueDayPage(trx, ranges, { after: page.after ?? null, limit });
+  });
   const days = rows.map((r): DueDay => {
     if (r.revision !== null) {
       return { tenantId: r.tenantId, day: r.day, trigger: 'late-data', revision: r.revision };
@@ -120,5 +125,9 @@ export async function* duePages(
  * (only the latest missing: 1), 0 when every such day has a current run. One aggregate query.
  */
 export async function billingLag(db: Db, now: Date): Promise<{ tenantId: string; days: number }[]> {
-  return lagDays(db, await planRanges(db, now));
+  const ranges = await planRanges(db, now);
+  return inReadOnlySnapshot(db, async (trx) => {
+    await planWithoutJit(trx);
+    return lagDays(trx, ranges);
+  });
 }

@@ -4,7 +4,8 @@ import type { RunTrigger } from '../domain/run.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import type { Logger } from '../logger.ts';
 import { runsTotal } from '../metrics.ts';
-import { type BillDayOutcome, billDay } from './bill-day.service.ts';
+import type { BillDayOutcome } from './bill-day.service.ts';
+import { BATCH_DAYS, billDays, type DayBilled } from './bill-days.service.ts';
 import { DayNotBillableError } from './errors.ts';
 import { loadNight } from './night-context.ts';
 import { resolveTenantDays } from './tenant-days.ts';
@@ -22,10 +23,10 @@ export interface BillRangeInput {
   maxDiffRows?: number | null;
   /** Called after each tenant-day, billed or failed. */
   onProgress?: (progress: { done: number; total: number; tenantId: string; day: Day }) => void;
-  /** Checked between tenant-days: an abort stops the range cleanly (each tenant-day is atomic). */
+  /** Checked between batches of tenant-days: an abort stops the range cleanly (each tenant-day is atomic). */
   signal?: AbortSignal;
   /**
-   * Tenants billed at once, each on its own connection (default 1). A tenant's days stay in
+   * Batches billed at once, each on its own connection (default 1). A tenant's days stay in
    * order on one lane; results come back in tenant order whatever the lanes. Must be 1 on the
    * embedded database, which runs one transaction at a time.
    */
@@ -46,8 +47,10 @@ export interface BillRangeResult {
 }
 
 /**
- * Bills (or, with `dryRun`, diffs) every tenant-day of an inclusive range, one transaction per
- * tenant-day through `billDay`, tenants in id order, days oldest first. Refuses the whole range
+ * Bills (or, with `dryRun`, diffs) every tenant-day of an inclusive range through `billDays`,
+ * tenants in id order, days oldest first: consecutive tenants go in groups of up to `BATCH_DAYS`, and
+ * a group is billed day by day, each day of all its tenants in one batch (a lone tenant: one
+ * day at a time), each tenant-day atomic and with the outcome billDay would give it. Refuses the whole range
  * up front (DayNotBillableError, exit 2, naming the first such day) when a day is not billable
  * at `now` for a tenant, and with InputError for a malformed or inverted range (`resolveTenantDays`).
  * Days before a tenant's first day come back as ONE `skipped` result (`day`..`through`): a range
@@ -64,19 +67,18 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
   const night = await loadNight(db, tenants);
   const perTenant: DayResult[][] = tenants.map(() => []);
   let interrupted = false;
-  const billTenant = async (index: number): Promise<void> => {
-    const tenant = tenants[index] as Tenant;
-    const known = night.get(tenant.id);
-    const results = perTenant[index] as DayResult[];
-    // Days before the tenant's first day: one `skipped` result for all of them, never a loop
-    // over a range that may reach back centuries.
-    const firstDay = known?.firstDay;
+  // Each tenant's days before its first day: one `skipped` result for all of them, never a loop
+  // over a range that may reach back centuries. Tenants with billable days go into groups of up
+  // to BATCH_DAYS; a group is billed day by day, each day of all its tenants in one batch.
+  const groups: { index: number; start: Day }[][] = [];
+  for (const [index, tenant] of tenants.entries()) {
+    const firstDay = night.get(tenant.id)?.firstDay;
     let start: Day | undefined;
     if (firstDay !== undefined && firstDay <= to) start = [firstDay, from].sort()[1]; // the later one
     if (start === undefined || start > from) {
       const through = start === undefined ? to : addDays(start, -1);
       runsTotal.inc({ trigger: input.trigger, outcome: 'skipped' }, dayCount(from, through));
-      results.push({
+      perTenant[index]?.push({
         tenantId: tenant.id,
         day: from,
         ...(through === from ? {} : { through }),
@@ -85,16 +87,27 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
       done += dayCount(from, through);
       input.onProgress?.({ done, total, tenantId: tenant.id, day: through });
     }
-    if (start === undefined) return;
-    for (let day = start; day <= to; day = addDays(day, 1)) {
+    if (start === undefined) continue;
+    const last = groups[groups.length - 1];
+    if (last && last.length < BATCH_DAYS) last.push({ index, start });
+    else groups.push([{ index, start }]);
+  }
+
+  const billGroup = async (g: number): Promise<void> => {
+    const group = groups[g] as { index: number; start: Day }[];
+    const first = group.map((t) => t.start).sort()[0] as Day;
+    for (let day = first; day <= to; day = addDays(day, 1)) {
       if (input.signal?.aborted) {
         interrupted = true;
         return;
       }
-      try {
-        const outcome = await billDay(
-          db,
-          {
+      const batch = group.filter((t) => t.start <= day).map((t) => t.index);
+      const billed = await billDays(
+        db,
+        batch.map((index) => {
+          const tenant = tenants[index] as Tenant;
+          const known = night.get(tenant.id);
+          return {
             tenantId: tenant.id,
             day,
             trigger: input.trigger,
@@ -102,23 +115,24 @@ export async function billRange(db: Db, input: BillRangeInput, logger?: Logger):
             dryRun: input.dryRun ?? false,
             ...(known ? { known } : {}),
             ...(input.maxDiffRows !== undefined ? { maxDiffRows: input.maxDiffRows } : {}),
-          },
-          logger,
-        );
-        results.push({ tenantId: tenant.id, day, outcome });
-      } catch (error) {
-        logger?.error({ tenantId: tenant.id, day, err: error }, 'tenant-day failed');
-        results.push({
-          tenantId: tenant.id,
-          day,
-          error: error instanceof Error ? error : new Error(String(error)),
-        });
+          };
+        }),
+        logger,
+      );
+      for (const [k, index] of batch.entries()) {
+        const tenantId = (tenants[index] as Tenant).id;
+        const r = billed[k] as DayBilled;
+        if ('outcome' in r) perTenant[index]?.push({ tenantId, day, outcome: r.outcome });
+        else {
+          logger?.error({ tenantId, day, err: r.error }, 'tenant-day failed');
+          perTenant[index]?.push({ tenantId, day, error: r.error });
+        }
+        done += 1;
+        input.onProgress?.({ done, total, tenantId, day });
       }
-      done += 1;
-      input.onProgress?.({ done, total, tenantId: tenant.id, day });
     }
   };
-  await inLanes(tenants.length, input.concurrency ?? 1, billTenant, () => interrupted);
+  await inLanes(groups.length, input.concurrency ?? 1, billGroup, () => interrupted);
   return { tenants, results: perTenant.flat(), interrupted };
 }
 

@@ -11,7 +11,7 @@
  *     one day is the floor, the night bills every tenant's day D; ratio and overhead per
  *     tenant-day = (night - floor) / TENANTS in ms;
  * (2) the same through the queue: a `plan-night` job at a fixed instant and two billing workers
- *     (two connections, concurrency 1 each) until every tenant-day has its current run; the floor
+ *     (own connections, concurrency BENCH_WORKER_CONCURRENCY each) until every tenant-day has its current run; the floor
  *     is the big tenant through the same queue.
  * Runs are truncated between measurements, so each is a first run of the day; the night is
  * checked to have written exactly the lines of the floor (count and total).
@@ -23,7 +23,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
@@ -40,6 +40,12 @@ import { buildDist } from './build-dist.ts';
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 10_000);
 const USERS = Number(process.env.BENCH_USERS ?? 50);
 const PROFILE = process.env.BENCH_PROFILE === '1';
+/** `run`, `queue` or both (default): which of the two measurements to make. */
+/** Seconds after which a queued night is stopped unfinished (BENCH_QUEUE_LIMIT_S; default: none). */
+const QUEUE_LIMIT_S = Number(process.env.BENCH_QUEUE_LIMIT_S ?? Number.POSITIVE_INFINITY);
+/** Bill jobs each worker runs at once (BENCH_WORKER_CONCURRENCY, default 64, the most the config allows); they are billed in batches. */
+const CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 64);
+const PARTS = (process.env.BENCH_PARTS ?? 'run,queue').split(',');
 const DAY = '2026-11-10';
 /** The planning instant of the queued night: day D is the latest billable day in every zone used. */
 const NOW = '2026-11-11T08:00:00.000Z';
@@ -134,7 +140,7 @@ async function queueNight(url: string, redisUrl: string, expected: number, label
         db: c.db,
         redisUrl,
         prefix,
-        concurrency: 1,
+        concurrency: CONCURRENCY,
         logger: createLogger('silent'),
         planMaxJobs: expected + 10,
       }),
@@ -143,9 +149,22 @@ async function queueNight(url: string, redisUrl: string, expected: number, label
   try {
     await workers[0]?.queues.plan.add(PLAN_NIGHT, { now: NOW }, { jobId: `${PLAN_NIGHT}.${prefix}` });
     const db = conns[0]?.db as Db;
+    let reported = performance.now();
     for (;;) {
       await new Promise((r) => setTimeout(r, 200));
-      if ((await lineTotals(db)).runs >= expected) break;
+      const { runs } = await lineTotals(db);
+      if (runs >= expected) break;
+      if (performance.now() - t0 > QUEUE_LIMIT_S * 1000) {
+        console.log(
+          `  queue ${label}: stopped after ${QUEUE_LIMIT_S} s with ${runs}/${expected} tenant-days`,
+        );
+        break;
+      }
+      if (performance.now() - reported > 10_000) {
+        reported = performance.now();
+        const s = (reported - t0) / 1000;
+        console.log(`  queue ${label}: ${runs}/${expected} tenant-days after ${f2(s)} s`);
+      }
     }
     return (performance.now() - t0) / 1000;
   } finally {
@@ -192,56 +211,64 @@ export async function run(): Promise<void> {
       `seeded ${TENANTS * USERS} users twice (1 x ${TENANTS * USERS}, ${TENANTS} x ${USERS}) in ${f2((performance.now() - t0) / 1000)} s`,
     );
 
+    const rows: Record<string, string>[] = [];
+    const overhead = (s: number, f: number) => f2(((s - f) * 1000) / TENANTS);
+    const measured = (what: string, floorSeconds: number, nightSeconds: number) => {
+      rows.push(
+        {
+          what: `${what}: 1 tenant x ${TENANTS * USERS} users (floor)`,
+          seconds: f2(floorSeconds),
+          ratio: '1.00',
+          'ms per tenant-day over the floor': '',
+        },
+        {
+          what: `${what}: ${TENANTS} tenants x ${USERS} users`,
+          seconds: f2(nightSeconds),
+          ratio: f2(nightSeconds / floorSeconds),
+          'ms per tenant-day over the floor': overhead(nightSeconds, floorSeconds),
+        },
+      );
+    };
+    const check = (
+      label: string,
+      night: Awaited<ReturnType<typeof lineTotals>>,
+      floor: Awaited<ReturnType<typeof lineTotals>>,
+    ) => {
+      if (night.lines !== floor.lines || night.total !== floor.total || night.runs !== TENANTS)
+        console.log(`MISMATCH: ${label} ${JSON.stringify(night)}, floor ${JSON.stringify(floor)}`);
+    };
+    let floor: Awaited<ReturnType<typeof lineTotals>> | undefined;
+
     // (1) billing run --day D
-    const floorSeconds = await billingRun(entry, floorUrl);
-    const floor = await lineTotals(floorConn.db);
-    const profileDir = PROFILE ? path.resolve('night-cpu-prof') : undefined;
-    if (profileDir) mkdirSync(profileDir, { recursive: true });
-    const nightSeconds = await billingRun(entry, nightUrl, profileDir);
-    const night = await lineTotals(nightConn.db);
-    console.log(`billing run: floor ${f2(floorSeconds)} s, night ${f2(nightSeconds)} s`);
-    if (night.lines !== floor.lines || night.total !== floor.total || night.runs !== TENANTS)
-      console.log(`MISMATCH: night ${JSON.stringify(night)}, floor ${JSON.stringify(floor)}`);
+    if (PARTS.includes('run')) {
+      const floorSeconds = await billingRun(entry, floorUrl);
+      floor = await lineTotals(floorConn.db);
+      const profileDir = PROFILE ? path.resolve('night-cpu-prof') : undefined;
+      if (profileDir) mkdirSync(profileDir, { recursive: true });
+      const nightSeconds = await billingRun(entry, nightUrl, profileDir);
+      console.log(`billing run: floor ${f2(floorSeconds)} s, night ${f2(nightSeconds)} s`);
+      check('night', await lineTotals(nightConn.db), floor);
+      measured(`billing run --day ${DAY}`, floorSeconds, nightSeconds);
+      await truncateRuns(floorConn.db);
+      await truncateRuns(nightConn.db);
+    }
 
     // (2) through the queue, two workers
-    await truncateRuns(floorConn.db);
-    await truncateRuns(nightConn.db);
-    const queueFloorSeconds = await queueNight(floorUrl, redis.url, 1, 'floor');
-    const queueNightSeconds = await queueNight(nightUrl, redis.url, TENANTS, 'night');
-    const queued = await lineTotals(nightConn.db);
-    console.log(`queue: floor ${f2(queueFloorSeconds)} s, night ${f2(queueNightSeconds)} s`);
-    if (queued.lines !== floor.lines || queued.total !== floor.total)
-      console.log(`MISMATCH: queued night ${JSON.stringify(queued)}, floor ${JSON.stringify(floor)}`);
+    if (PARTS.includes('queue')) {
+      const queueFloorSeconds = await queueNight(floorUrl, redis.url, 1, 'floor');
+      floor ??= await lineTotals(floorConn.db);
+      const queueNightSeconds = await queueNight(nightUrl, redis.url, TENANTS, 'night');
+      console.log(`queue: floor ${f2(queueFloorSeconds)} s, night ${f2(queueNightSeconds)} s`);
+      check('queued night', await lineTotals(nightConn.db), floor);
+      measured('queue, 2 workers', queueFloorSeconds, queueNightSeconds);
+    }
 
-    const overhead = (s: number, f: number) => f2(((s - f) * 1000) / TENANTS);
-    console.table([
-      {
-        what: `billing run --day ${DAY}: 1 tenant x ${TENANTS * USERS} users (floor)`,
-        seconds: f2(floorSeconds),
-        ratio: '1.00',
-        'ms per tenant-day over the floor': '',
-      },
-      {
-        what: `billing run --day ${DAY}: ${TENANTS} tenants x ${USERS} users`,
-        seconds: f2(nightSeconds),
-        ratio: f2(nightSeconds / floorSeconds),
-        'ms per tenant-day over the floor': overhead(nightSeconds, floorSeconds),
-      },
-      {
-        what: `queue, 2 workers: 1 tenant x ${TENANTS * USERS} users (floor)`,
-        seconds: f2(queueFloorSeconds),
-        ratio: '1.00',
-        'ms per tenant-day over the floor': '',
-      },
-      {
-        what: `queue, 2 workers: ${TENANTS} tenants x ${USERS} users`,
-        seconds: f2(queueNightSeconds),
-        ratio: f2(queueNightSeconds / queueFloorSeconds),
-        'ms per tenant-day over the floor': overhead(queueNightSeconds, queueFloorSeconds),
-      },
-    ]);
+    console.table(rows);
     console.log(
-      `lines ${floor.lines} (total ${floor.total} minor units) in both; target: night <= 3x the floor`,
+      `lines ${floor?.lines} (total ${floor?.total} minor units) in both; target: night <= 3x the floor; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
     );
   } finally {
     for (const c of opened) await c.close();

@@ -13,20 +13,30 @@ export interface ItemTotal {
 }
 
 /**
- * Records run `runId`'s sums by (item, billing) in `console_run_totals`, as `insertDayLines`
- * returned them while inserting the lines: ONE insert of ~10 rows. Billing calls it in the
- * run's transaction, so every committed run has its sums and no console page ever reads a run's
- * lines to add them up. Idempotent.
+ * Records the sums by (item, billing) of runs written in one transaction in
+ * `console_run_totals`, as `insertDayLines` returned them while inserting their lines: ONE
+ * insert of ~10 rows a run. Billing calls it in the runs' transaction, so every committed run
+ * has its sums and no console page ever reads a run's lines to add them up. Idempotent.
  */
-export async function recordRunTotals(trx: Db, runId: string, sums: readonly ItemSum[]): Promise<void> {
-  if (sums.length === 0) return;
+export async function recordRunsTotals(
+  trx: Db,
+  runs: readonly { runId: string; byItem: readonly ItemSum[] }[],
+): Promise<void> {
+  const rows = runs.flatMap((r) => r.byItem.map((s) => ({ runId: r.runId, ...s })));
+  if (rows.length === 0) return;
   await sql`
     INSERT INTO console_run_totals (run_id, item, billing, lines, amount)
-    SELECT ${runId}::bigint, i, b, n, a
-    FROM unnest(${sums.map((s) => s.item)}::text[], ${sums.map((s) => s.billing)}::text[],
-                ${sums.map((s) => s.lines)}::int[], ${sums.map((s) => String(s.amount))}::bigint[]) AS x(i, b, n, a)
+    SELECT r, i, b, n, a
+    FROM unnest(${rows.map((s) => s.runId)}::bigint[], ${rows.map((s) => s.item)}::text[],
+                ${rows.map((s) => s.billing)}::text[], ${rows.map((s) => s.lines)}::int[],
+                ${rows.map((s) => String(s.amount))}::bigint[]) AS x(r, i, b, n, a)
     ON CONFLICT DO NOTHING
   `.execute(trx);
+}
+
+/** `recordRunsTotals` of one run. */
+export function recordRunTotals(trx: Db, runId: string, sums: readonly ItemSum[]): Promise<void> {
+  return recordRunsTotals(trx, [{ runId, byItem: sums }]);
 }
 
 /**

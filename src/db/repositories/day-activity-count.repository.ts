@@ -71,3 +71,21 @@ export async function countActiveUsers(
     .map((r) => ({ tenantId: r.tenant_id, day: r.day, users: Number(r.users) }))
     .filter((r) => r.users > 0);
 }
+
+/** `recordDayActivityCount` for many tenant-days (distinct) in ONE statement. */
+export async function recordDayActivityCounts(
+  trx: Db,
+  days: readonly { tenantId: string; day: string; revision: Revision }[],
+): Promise<void> {
+  if (days.length === 0) return;
+  await sql`
+    INSERT INTO day_activity_counts AS c (tenant_id, day, revision, active_users)
+    SELECT x.t, x.d, x.r,
+           (SELECT count(*) FROM daily_activity a WHERE a.tenant_id = x.t AND a.day = x.d)
+    FROM unnest(${days.map((d) => d.tenantId)}::text[], ${days.map((d) => d.day)}::date[],
+                ${days.map((d) => d.revision)}::bigint[]) AS x(t, d, r)
+    ON CONFLICT (tenant_id, day) DO UPDATE
+      SET revision = excluded.revision, active_users = excluded.active_users, counted_at = now()
+      WHERE excluded.revision >= c.revision
+  `.execute(trx);
+}

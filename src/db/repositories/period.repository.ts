@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../database.ts';
+import { lockPairsInOrder } from './advisory-locks.ts';
 
 /**
  * Period lock of (tenant, month): runs take it shared, `close` exclusive, so a run that read
@@ -56,4 +57,20 @@ export async function insertPeriod(
     .onConflict((oc) => oc.columns(['tenant_id', 'month']).doNothing())
     .executeTakeFirst();
   return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+}
+
+/**
+ * `lockPeriod(…, 'shared')` for many (tenant, month) in ONE statement, in code-point order
+ * (shared locks never wait on each other; a `close` holding one exclusively is waited for).
+ */
+export function lockPeriodsShared(
+  trx: Db,
+  periods: readonly { tenantId: string; month: string }[],
+): Promise<void> {
+  return lockPairsInOrder(
+    trx,
+    'period',
+    'shared',
+    periods.map((p) => [p.tenantId, p.month] as const),
+  );
 }

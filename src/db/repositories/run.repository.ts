@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import type { Revision, Run, RunTrigger } from '../../domain/run.ts';
-import type { Db } from '../database.ts';
+import type { Db, RunsTable } from '../database.ts';
+import { lockPairsInOrder } from './advisory-locks.ts';
 import { toRevision } from './day-revision.repository.ts';
 
 export interface NewRun {
@@ -100,22 +101,9 @@ export async function finishRun(
     .execute();
 }
 
-function rowToRun(r: {
-  id: string;
-  tenant_id: string;
-  day: string;
-  kind: 'charge' | 'adjustment';
-  trigger: RunTrigger;
-  is_current: boolean;
-  input_revision: string;
-  started_at: Date;
-  finished_at: Date;
-  line_count: number;
-  total: string;
-  currency: string;
-  superseded_at: Date | null;
-  job_id: string | null;
-}): Run {
+type RunRow = Selectable<RunsTable>;
+
+function rowToRun(r: RunRow): Run {
   return {
     id: r.id,
     tenantId: r.tenant_id,
@@ -186,4 +174,118 @@ export async function daysWithCurrentRun(
     .where('day', '<=', to)
     .execute();
   return new Set(rows.map((r) => r.day));
+}
+
+/** `lockTenantDay` for many tenant-days in ONE statement, in (tenant, day) code-point order. */
+export function lockTenantDays(trx: Db, days: readonly { tenantId: string; day: string }[]): Promise<void> {
+  return lockPairsInOrder(
+    trx,
+    'run',
+    'exclusive',
+    days.map((d) => [d.tenantId, d.day] as const),
+  );
+}
+
+/** What billing a tenant-day reads under its locks, before its data (`readDayStates`). */
+export interface DayState {
+  /** The day's revision: the highest revision of the marks covering it, 0 when none. */
+  revision: Revision;
+  /** Its month is closed (a `periods` row). */
+  closed: boolean;
+  current: Run | undefined;
+  /** The input revision of the latest current or adjustment run (`latestRunRevision`); null without. */
+  latestRevision: Revision | null;
+}
+
+/**
+ * For each of `days` (in the order given), in ONE statement: what `readDayRevision`,
+ * `findPeriod`, `findCurrentRun` and `latestRunRevision` read for one tenant-day. Call it after
+ * the days' locks are held, in a statement of its own (its snapshot must follow the locks).
+ */
+export async function readDayStates(
+  trx: Db,
+  days: readonly { tenantId: string; day: string; month: string }[],
+): Promise<DayState[]> {
+  if (days.length === 0) return [];
+  const { rows } = await sql<
+    Omit<RunRow, 'id'> & {
+      id: string | null;
+      day_revision: string | null;
+      closed: boolean;
+      latest_revision: string | null;
+    }
+  >`
+    SELECT x.i,
+           (SELECT max(m.revision) FROM day_marks m
+            WHERE m.tenant_id = x.t AND m.from_day <= x.d AND m.to_day >= x.d) AS day_revision,
+           EXISTS (SELECT 1 FROM periods p WHERE p.tenant_id = x.t AND p.month = x.m) AS closed,
+           (SELECT l.input_revision FROM runs l
+            WHERE l.tenant_id = x.t AND l.day = x.d AND (l.is_current OR l.kind = 'adjustment')
+            ORDER BY l.id DESC LIMIT 1) AS latest_revision,
+           c.*
+    FROM unnest(${days.map((d) => d.tenantId)}::text[], ${days.map((d) => d.day)}::date[],
+                ${days.map((d) => d.month)}::bpchar[]) WITH ORDINALITY AS x(t, d, m, i)
+    LEFT JOIN runs c ON c.tenant_id = x.t AND c.day = x.d AND c.is_current
+    ORDER BY x.i
+  `.execute(trx);
+  return rows.map((r) => ({
+    revision: toRevision(r.day_revision),
+    closed: r.closed,
+    current: r.id === null ? undefined : rowToRun({ ...r, id: r.id }),
+    latestRevision: r.latest_revision === null ? null : toRevision(r.latest_revision),
+  }));
+}
+
+/**
+ * `finishRun` with `makeCurrent` for many charge runs of distinct tenant-days, in two
+ * statements: the previous current runs of those days are superseded first, then each run gets
+ * its counts and becomes current.
+ */
+export async function finishChargeRuns(
+  trx: Db,
+  runs: readonly { id: string; tenantId: string; day: string; lineCount: number; total: Minor }[],
+): Promise<void> {
+  if (runs.length === 0) return;
+  await sql`
+    UPDATE runs r SET is_current = false, superseded_at = clock_timestamp()
+    FROM unnest(${runs.map((r) => r.tenantId)}::text[], ${runs.map((r) => r.day)}::date[]) AS x(t, d)
+    WHERE r.tenant_id = x.t AND r.day = x.d AND r.is_current
+  `.execute(trx);
+  await sql`
+    UPDATE runs r SET is_current = true, line_count = x.n, total = x.total, finished_at = clock_timestamp()
+    FROM unnest(${runs.map((r) => r.id)}::bigint[], ${runs.map((r) => r.lineCount)}::int[],
+                ${runs.map((r) => String(r.total))}::bigint[]) AS x(id, n, total)
+    WHERE r.id = x.id
+  `.execute(trx);
+}
+
+/**
+ * `insertRun` for many runs of distinct tenant-days in ONE statement; their ids in the order
+ * given (checked against the tenant-days returned: a mismatch throws, nothing is assumed).
+ */
+export async function insertRuns(trx: Db, runs: readonly NewRun[]): Promise<string[]> {
+  if (runs.length === 0) return [];
+  const { rows } = await sql<{ id: string; tenant_id: string; day: string }>`
+    INSERT INTO runs (tenant_id, day, kind, trigger, is_current, input_revision, started_at, finished_at,
+                      line_count, total, currency, job_id)
+    SELECT x.t, x.d, x.k, x.g, false, x.r, clock_timestamp(), clock_timestamp(), 0, 0, x.c, x.j
+    FROM unnest(${runs.map((r) => r.tenantId)}::text[], ${runs.map((r) => r.day)}::date[],
+                ${runs.map((r) => r.kind)}::text[], ${runs.map((r) => r.trigger)}::text[],
+                ${runs.map((r) => r.inputRevision)}::bigint[], ${runs.map((r) => r.currency)}::text[],
+                ${runs.map((r) => r.jobId)}::text[]) WITH ORDINALITY AS x(t, d, k, g, r, c, j, i)
+    ORDER BY x.i
+    RETURNING id, tenant_id, day::text AS day
+  `.execute(trx);
+  return runs.map((run, k) => {
+    const row = rows[k];
+    if (!row || row.tenant_id !== run.tenantId || row.day !== run.day)
+      throw new Error(`insertRuns: run ${k} came back out of order`);
+    return row.id;
+  });
+}
+
+/** Deletes runs this transaction inserted and will not finish (nothing refers to them yet). */
+export async function deleteUnfinishedRuns(trx: Db, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`DELETE FROM runs WHERE id = ANY (${[...ids]}::bigint[]) AND NOT is_current`.execute(trx);
 }

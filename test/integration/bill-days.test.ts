@@ -35,7 +35,25 @@ async function written(db: Db) {
       sql`SELECT tenant_id, day, revision, active_users FROM day_activity_counts ORDER BY 1, 2`,
     ),
     failures: await q(sql`SELECT tenant_id, day, trigger, error FROM run_failures ORDER BY 1, 2`),
+    monthRows: await q(sql`
+      SELECT tenant_id, month, user_id, item, billing, unit_price::text, currency, days, quantity,
+             amount::text, first_day::text, last_day::text
+      FROM invoice_month_rows ORDER BY 1, 2, 3, 4, 5, 6`),
   };
+}
+
+/** The export's month rows as the grouping of the current lines computes them from scratch. */
+async function groupedCurrentLines(db: Db) {
+  const { rows } = await sql`
+    SELECT r.tenant_id, to_char(r.day, 'YYYY-MM') AS month, l.user_id, l.item, l.billing COLLATE "C" AS billing,
+           l.unit_price::text, r.currency, sum(1 << (extract(day FROM r.day)::int - 1))::int AS days,
+           count(*)::int AS quantity, sum(l.amount)::text AS amount, min(r.day)::text AS first_day,
+           max(r.day)::text AS last_day
+    FROM runs r JOIN charge_lines l ON l.run_id = r.id
+    WHERE r.is_current
+    GROUP BY r.tenant_id, 2, l.user_id, l.item, 5, l.unit_price, r.currency
+    ORDER BY 1, 2, 3, 4, 5, 6`.execute(db);
+  return rows;
 }
 
 async function reset(db: Db) {
@@ -45,6 +63,8 @@ async function reset(db: Db) {
   await sql`DELETE FROM runs`.execute(db);
   await sql`DELETE FROM run_failures`.execute(db);
   await sql`DELETE FROM day_activity_counts`.execute(db);
+  await sql`DELETE FROM invoice_month_rows`.execute(db);
+  await sql`DELETE FROM invoice_month_days`.execute(db);
 }
 
 describe.each(BACKENDS)('billDays: many tenant-days per transaction on $name', ({ open }) => {
@@ -106,6 +126,8 @@ describe.each(BACKENDS)('billDays: many tenant-days per transaction on $name', (
     }
     expect(batched.map(comparable)).toEqual(alone.map(comparable));
     expect(batchedRows).toEqual(await written(db));
+    expect(batchedRows.monthRows.length).toBeGreaterThan(0);
+    expect(batchedRows.monthRows).toEqual(await groupedCurrentLines(db));
 
     expect(batched.map((r) => ('error' in r ? 'error' : r.outcome.status))).toEqual([
       'billed',
@@ -154,6 +176,9 @@ describe.each(BACKENDS)('billDays: many tenant-days per transaction on $name', (
     }
     const after = await written(db);
     expect(after.sums).toEqual(first.sums);
+    // Superseded in a batch, the month rows still equal the grouping of the current lines.
+    expect(after.monthRows).toEqual(first.monthRows);
+    expect(after.monthRows).toEqual(await groupedCurrentLines(db));
     // A re-run of unchanged data: empty diffs, the same totals.
     for (const r of rebilled.slice(0, 4)) {
       if (!('outcome' in r) || r.outcome.status !== 'billed') throw new Error('expected billed');

@@ -18,7 +18,7 @@ import {
   maxRunRevision,
   readDayRevision,
 } from '../db/repositories/day-revision.repository.ts';
-import { applyRunToMonthRows } from '../db/repositories/invoice-month-row.repository.ts';
+import { applyRunsToMonthRows } from '../db/repositories/invoice-month-row.repository.ts';
 import { findPeriod, lockPeriod } from '../db/repositories/period.repository.ts';
 import { listPriceBooksFor } from '../db/repositories/price-book.repository.ts';
 import {
@@ -312,20 +312,21 @@ export interface StoredChargeRun {
 
 /**
  * What is kept beside the lines of charge runs written in one transaction: the console's sums by
- * item (one statement for all runs) and the export's finished month rows (this run's lines in,
- * the superseded run's out: a statement per run). Every charge run, billed alone or in a batch
+ * item (one statement for all runs) and the export's finished month rows (each run's lines in,
+ * the superseded run's out: one statement for the batch, a round more per tenant-month repeated). Every charge run, billed alone or in a batch
  * (`billDays`), goes through here, so neither can miss them.
  */
 export async function recordChargeRuns(trx: Db, runs: readonly StoredChargeRun[]): Promise<void> {
   await recordRunsTotals(trx, runs);
-  for (const r of runs) {
-    await applyRunToMonthRows(trx, {
+  await applyRunsToMonthRows(
+    trx,
+    runs.map((r) => ({
       tenantId: r.tenantId,
       day: r.day,
       addedRunId: r.runId,
       removedRunId: r.removedRunId,
-    });
-  }
+    })),
+  );
 }
 
 async function adjustClosedDay(

@@ -15,50 +15,86 @@ export interface CurrentRunChange {
 /**
  * Rule "invoice charge rows" (docs/export.md): keeps `invoice_month_rows` (migration 0010) equal
  * to the grouping of the month's current charge lines by (user, item, billing, unit price,
- * currency) when `c.addedRunId` becomes the current run of `c.day` instead of
- * `c.removedRunId`. Call it in the run's own transaction, once both runs' lines are stored.
+ * currency) when, for each change, `addedRunId` becomes the current run of its day instead of
+ * `removedRunId`. Call it in the runs' own transaction, once all their lines are stored.
  *
- * One upsert of the difference: each line of the new run adds its day (bit d-1 of `days`), 1 to
- * `quantity` and its amount; each line of the superseded run takes them out again. A line that
- * only changed its amount touches `amount` alone, and a line that did not change is not written
- * at all (a replay of an unchanged day writes nothing here). First and last day follow the
- * bits. Rows left with no day are deleted in a second statement (only when there are any).
- * `invoice_month_days` records the run the rows now hold for the day (what the export checks).
- * Rows are locked in (user, item) order, the order in which any other run of the same month
- * would lock them. Kept equal to the grouping by test/integration/invoice-month-rows.test.ts.
+ * One upsert of the difference for all the changes: each line of a new run adds its day (bit
+ * d-1 of `days`), 1 to `quantity` and its amount; each line of a superseded run takes them out
+ * again. A line that only changed its amount touches `amount` alone, and a line that did not
+ * change is not written at all (a replay of an unchanged day writes nothing here). First and
+ * last day follow the bits. Rows left with no day are deleted in a second statement (only when
+ * there are any). `invoice_month_days` records the run the rows now hold for each day (what the
+ * export checks). Rows are locked in (tenant, user, item) order, the order in which any other
+ * run of the same months would lock them. Kept equal to the grouping by
+ * test/integration/invoice-month-rows.test.ts (alone) and bill-days.test.ts (in batches).
+ *
+ * One upsert cannot touch a row twice, so changes of the same tenant-month (two days of one
+ * tenant in one batch) go in successive rounds; a night's batch of many tenants is one round.
  */
+export async function applyRunsToMonthRows(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
+  for (const round of roundsOfDistinctMonths(changes)) await applyRound(trx, round);
+}
+
+/** `applyRunsToMonthRows` for one run. */
 export async function applyRunToMonthRows(trx: Db, c: CurrentRunChange): Promise<void> {
-  const month = c.day.slice(0, 7);
-  const bit = 2 ** (Number(c.day.slice(8, 10)) - 1);
-  // The difference (one row per key: n = +1 added, -1 taken out, 0 amount changed only).
-  const delta =
-    c.removedRunId === null
-      ? // The day's first run: a run has one line per (user, item), so its lines are the keys.
-        sql`SELECT l.user_id, l.item, l.billing, l.unit_price, r.currency, 1 AS n, l.amount
-            FROM charge_lines l JOIN runs r ON r.id = l.run_id
-            WHERE l.run_id = ${c.addedRunId}::bigint`
-      : sql`SELECT user_id, item, billing, unit_price, currency, sum(n)::int AS n, sum(amount) AS amount
-            FROM (SELECT l.user_id, l.item, l.billing, l.unit_price, r.currency, 1 AS n, l.amount
-                  FROM charge_lines l JOIN runs r ON r.id = l.run_id WHERE l.run_id = ${c.addedRunId}::bigint
-                  UNION ALL
-                  SELECT l.user_id, l.item, l.billing, l.unit_price, r.currency, -1, -l.amount
-                  FROM charge_lines l JOIN runs r ON r.id = l.run_id WHERE l.run_id = ${c.removedRunId}::bigint) x
-            GROUP BY user_id, item, billing, unit_price, currency
-            HAVING sum(n) <> 0 OR sum(amount) <> 0`;
-  const monthStart = sql`${`${month}-01`}::date`;
+  await applyRound(trx, [c]);
+}
+
+/** The changes split, in order, into groups in which no (tenant, month) appears twice. */
+function roundsOfDistinctMonths(changes: readonly CurrentRunChange[]): CurrentRunChange[][] {
+  const rounds: { months: Set<string>; changes: CurrentRunChange[] }[] = [];
+  for (const c of changes) {
+    const key = `${c.tenantId}\u0000${c.day.slice(0, 7)}`;
+    let round = rounds.find((r) => !r.months.has(key));
+    if (round === undefined) {
+      round = { months: new Set(), changes: [] };
+      rounds.push(round);
+    }
+    round.months.add(key);
+    round.changes.push(c);
+  }
+  return rounds.map((r) => r.changes);
+}
+
+async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const tenants = changes.map((c) => c.tenantId);
+  const days = changes.map((c) => c.day);
+  const added = changes.map((c) => c.addedRunId);
+  const removed = changes.map((c) => c.removedRunId);
+  const runs = sql`unnest(${tenants}::text[], ${days}::date[], ${added}::bigint[], ${removed}::bigint[])
+                   AS c(tenant_id, day, added, removed)`;
+  // The difference (one row per key: n = +1 added, -1 taken out, 0 amount changed only). A day's
+  // first run needs no grouping: a run has one line per (user, item), so its lines are the keys.
+  const delta = sql`
+    SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, 1 AS n, l.amount
+    FROM ${runs} JOIN charge_lines l ON l.run_id = c.added JOIN runs r ON r.id = l.run_id
+    WHERE c.removed IS NULL
+    UNION ALL
+    SELECT tenant_id, day, user_id, item, billing, unit_price, currency, sum(n)::int, sum(amount)
+    FROM (SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, 1 AS n, l.amount
+          FROM ${runs} JOIN charge_lines l ON l.run_id = c.added JOIN runs r ON r.id = l.run_id
+          WHERE c.removed IS NOT NULL
+          UNION ALL
+          SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, -1, -l.amount
+          FROM ${runs} JOIN charge_lines l ON l.run_id = c.removed JOIN runs r ON r.id = l.run_id) x
+    GROUP BY tenant_id, day, user_id, item, billing, unit_price, currency
+    HAVING sum(n) <> 0 OR sum(amount) <> 0`;
+  const monthStart = sql`(t.month || '-01')::date`;
   // Lowest and highest day in a bit set (bit d-1 = day d): positions in its 31-bit text.
   const mask = sql`(t.days + EXCLUDED.days)::bit(31)::text`;
   await sql`
-    INSERT INTO invoice_month_days (tenant_id, day, run_id) VALUES (${c.tenantId}::text, ${c.day}::date, ${c.addedRunId}::bigint)
+    INSERT INTO invoice_month_days (tenant_id, day, run_id)
+    SELECT c.tenant_id, c.day, c.added FROM ${runs}
     ON CONFLICT (tenant_id, day) DO UPDATE SET run_id = EXCLUDED.run_id`.execute(trx);
   const { rows } = await sql<{ emptied: string }>`
     WITH up AS (
       INSERT INTO invoice_month_rows AS t (tenant_id, month, user_id, item, billing, unit_price, currency,
                                            days, quantity, amount, first_day, last_day)
-      SELECT ${c.tenantId}::text, ${month}::text, d.user_id, d.item, d.billing, d.unit_price, d.currency,
-             ${bit}::int * d.n, d.n, d.amount, ${c.day}::date, ${c.day}::date
+      SELECT d.tenant_id, to_char(d.day, 'YYYY-MM'), d.user_id, d.item, d.billing, d.unit_price, d.currency,
+             (1 << (extract(day FROM d.day)::int - 1)) * d.n, d.n, d.amount, d.day, d.day
       FROM (${delta}) d
-      ORDER BY d.user_id, d.item
+      ORDER BY d.tenant_id, d.user_id, d.item
       ON CONFLICT (tenant_id, month, user_id, item, billing, unit_price, currency) DO UPDATE SET
         days = t.days + EXCLUDED.days,
         quantity = t.quantity + EXCLUDED.quantity,
@@ -72,11 +108,11 @@ export async function applyRunToMonthRows(trx: Db, c: CurrentRunChange): Promise
       RETURNING t.quantity
     )
     SELECT count(*) FILTER (WHERE quantity = 0)::text AS emptied FROM up`.execute(trx);
-  if (c.removedRunId === null || Number(rows[0]?.emptied ?? 0) === 0) return;
-  // Only keys of the superseded run can have lost their last day.
+  if (Number(rows[0]?.emptied ?? 0) === 0) return;
+  // Only keys of a superseded run can have lost their last day.
   await sql`
     DELETE FROM invoice_month_rows t
-    USING charge_lines l
-    WHERE l.run_id = ${c.removedRunId}::bigint AND t.tenant_id = ${c.tenantId}::text AND t.month = ${month}::text
+    USING ${runs} JOIN charge_lines l ON l.run_id = c.removed
+    WHERE t.tenant_id = c.tenant_id AND t.month = to_char(c.day, 'YYYY-MM')
       AND t.user_id = l.user_id AND t.item = l.item AND t.quantity = 0`.execute(trx);
 }

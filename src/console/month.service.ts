@@ -87,7 +87,12 @@ export async function consoleMonth(
     };
   });
   await fillRunTotals(db, tenant.id, all[0] as Day, all.at(-1) as Day);
-  const items = await monthItemTotals(db, tenant.id, q.month, all[0] as Day, all.at(-1) as Day);
+  const items = await monthItemTotals(db, {
+    tenantId: tenant.id,
+    month: q.month,
+    from: all[0] as Day,
+    to: all.at(-1) as Day,
+  });
   const closedAt = (await findPeriod(db, tenant.id, q.month))?.closedAt ?? null;
   return {
     tenant,

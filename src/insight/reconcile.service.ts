@@ -219,18 +219,17 @@ async function readFacts(trx: Db, spans: readonly TenantSpan[]): Promise<Facts> 
     ranges.set(k, r);
   }
   for (const { from, historyFrom, to, ids: set } of ranges.values()) {
-    const ids = [...set];
-    for (const s of await listDayRunStates(trx, ids, historyFrom, to))
-      facts.states.set(keyOf(s.tenantId, s.day), s);
-    for (const a of await countActiveUsers(trx, ids, historyFrom, to))
-      facts.active.set(keyOf(a.tenantId, a.day), a.users);
-    for (const f of await latestRunFailures(trx, ids, from, to))
+    const window = { tenantIds: [...set], from, to };
+    const history = { ...window, from: historyFrom };
+    for (const s of await listDayRunStates(trx, history)) facts.states.set(keyOf(s.tenantId, s.day), s);
+    for (const a of await countActiveUsers(trx, history)) facts.active.set(keyOf(a.tenantId, a.day), a.users);
+    for (const f of await latestRunFailures(trx, window))
       facts.failures.set(keyOf(f.tenantId, f.day), f.failedAt);
-    for (const c of await sumIngestCounts(trx, ids, from, to)) {
+    for (const c of await sumIngestCounts(trx, window)) {
       const k = keyOf(c.tenantId, c.day);
       facts.counts.set(k, [...(facts.counts.get(k) ?? []), c]);
     }
-    for (const r of await countOpenRejectsByDay(trx, ids, historyFrom, to))
+    for (const r of await countOpenRejectsByDay(trx, history))
       facts.rejects.set(keyOf(r.tenantId, r.day), r.open);
   }
   return facts;

@@ -36,7 +36,12 @@ export async function monthUsage(
     const tenant = await requireTenant(trx, q.tenantId);
     const month = requireMonth(q.month ?? monthOf(dayOf(q.now, tenant.timezone)), tenant, q.now);
     const days = monthDays(month);
-    const items = await sumUsageItems(trx, tenant.id, month, days[0] as Day, days.at(-1) as Day);
+    const items = await sumUsageItems(trx, {
+      tenantId: tenant.id,
+      month,
+      from: days[0] as Day,
+      to: days.at(-1) as Day,
+    });
     const total = sumMinor(items.map((i) => i.amount));
     const runs = await listRuns(trx, { tenantId: tenant.id, month });
     const billed = new Set(runs.map((r) => r.day));

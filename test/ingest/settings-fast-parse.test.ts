@@ -10,6 +10,7 @@ import {
   fastSettingsVersionLine,
   settingsVersionLineSchema,
 } from '../../src/ingest/settings-version.schema.ts';
+import { isoInstantArb } from '../support/arbitraries.ts';
 
 const text = (max: number) =>
   fc.oneof(
@@ -28,9 +29,7 @@ const instant = fc.oneof(
     '2026-11-03 13:05:00Z',
     'not a time',
   ),
-  fc
-    .date({ min: new Date('1990-01-01'), max: new Date('2040-01-01'), noInvalidDate: true })
-    .map((d) => d.toISOString()),
+  isoInstantArb({ min: '1990-01-01', max: '2040-01-01' }),
 );
 const field = <T>(arb: fc.Arbitrary<T>) =>
   fc.option(fc.oneof({ weight: 4, arbitrary: arb }, { weight: 1, arbitrary: anything }), { nil: undefined });

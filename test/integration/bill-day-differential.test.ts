@@ -3,14 +3,13 @@
  * (daySnapshot + chargeLinesForDay), on real PostgreSQL, for random versions and activity.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { billDay } from '../../src/billing/bill-day.service.ts';
 import { type Day, dayBounds } from '../../src/domain/calendar.ts';
 import { chargeLinesForDay } from '../../src/domain/charge-lines.ts';
 import { daySnapshot } from '../../src/domain/day-snapshot.ts';
 import type { PriceBook } from '../../src/domain/price-book.ts';
-import { parseSettingsVersionLine } from '../../src/ingest/settings-import.service.ts';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
+import { suiteDatabase } from '../support/test-database.ts';
 import {
   addActivity,
   addVersions,
@@ -18,6 +17,7 @@ import {
   currentLines,
   LICENSE_SETTINGS,
   type LicenseName,
+  parseVersionSpec,
   seedTenant,
   type VersionSpec,
 } from './bill-day-fixtures.ts';
@@ -65,12 +65,8 @@ const caseArb = fc.record({
 });
 
 describe('day snapshot and charge lines: the SQL twin (day-lines.repository) equals the domain reference', () => {
-  let conn: TestDatabase;
+  const conn = suiteDatabase();
   let n = 0;
-  beforeAll(async () => {
-    conn = await createTestDatabase();
-  });
-  afterAll(async () => conn?.close());
 
   it('for random versions, activity, zones and days, every line is the same', async () => {
     await fc.assert(
@@ -105,17 +101,7 @@ describe('day snapshot and charge lines: the SQL twin (day-lines.repository) equ
           const versions = specs
             .filter((s) => s.userId === `u${i}`)
             .map((s) => {
-              const parsed = parseSettingsVersionLine({
-                tenantId,
-                userId: s.userId,
-                effectiveAt: s.at,
-                active: s.active,
-                ...LICENSE_SETTINGS[s.license],
-                billing: s.billing,
-                recordCalls: s.recordCalls,
-              });
-              if (!parsed.ok) throw new Error(parsed.reason);
-              const v = parsed.version;
+              const v = parseVersionSpec(tenantId, s);
               return {
                 effectiveAt: v.effectiveAt,
                 active: v.active,

@@ -58,27 +58,42 @@ export async function seedAcme(db: Db, versions: readonly VersionSpec[]): Promis
   await addVersions(db, 'acme', versions);
 }
 
+/**
+ * The settings version `s` describes, read by the real line parser (defaults: active, monthly,
+ * no call recording; `more` adds contact fields); throws with the parser's reason when it refuses.
+ */
+export function parseVersionSpec(
+  tenantId: string,
+  s: VersionSpec,
+  more: { email?: string; lastName?: string } = {},
+) {
+  const parsed = parseSettingsVersionLine({
+    tenantId,
+    userId: s.userId,
+    effectiveAt: s.at,
+    active: s.active ?? true,
+    ...LICENSE_SETTINGS[s.license],
+    billing: s.billing ?? 'monthly',
+    recordCalls: s.recordCalls ?? false,
+    ...more,
+  });
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.version;
+}
+
 export async function addVersions(
   db: Db,
   tenantId: string,
   specs: readonly VersionSpec[],
   receivedAt = new Date('2030-01-01T00:00:00Z'),
 ): Promise<void> {
-  const versions = specs.map((s) => {
-    const parsed = parseSettingsVersionLine({
-      tenantId,
-      userId: s.userId,
-      effectiveAt: s.at,
-      active: s.active ?? true,
-      ...LICENSE_SETTINGS[s.license],
-      billing: s.billing ?? 'monthly',
-      recordCalls: s.recordCalls ?? false,
-      email: `${s.userId}@example.com`,
-      lastName: s.userId,
-    });
-    if (!parsed.ok) throw new Error(parsed.reason);
-    return parsed.version as SettingsVersion;
-  });
+  const versions = specs.map(
+    (s) =>
+      parseVersionSpec(tenantId, s, {
+        email: `${s.userId}@example.com`,
+        lastName: s.userId,
+      }) as SettingsVersion,
+  );
   const { outcomes } = await db
     .transaction()
     .execute((trx) => storeSettingsVersions(trx, versions, receivedAt));

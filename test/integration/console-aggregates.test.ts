@@ -54,7 +54,9 @@ async function expectAggregatesTrue(db: Db): Promise<string[]> {
     FROM day_activity_counts c WHERE c.tenant_id = ${T} ORDER BY c.day`.execute(db);
   const fresh = counts.filter((c) => c.fresh);
   for (const c of fresh) expect([c.day, c.active_users]).toEqual([c.day, recount.get(c.day) ?? 0]);
-  const read = new Map((await countActiveUsers(db, [T], FROM, TO)).map((r) => [r.day, r.users]));
+  const read = new Map(
+    (await countActiveUsers(db, { tenantIds: [T], from: FROM, to: TO })).map((r) => [r.day, r.users]),
+  );
   for (const day of dayRange(FROM, TO))
     expect([day, read.get(day) ?? 0]).toEqual([day, recount.get(day) ?? 0]);
   const sums = async (source: 'totals' | 'lines') =>

@@ -6,8 +6,8 @@
  */
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DatabaseConnection, openEmbedded } from '../../src/db/connection.ts';
+import { describe, expect, it } from 'vitest';
+import { openEmbedded } from '../../src/db/connection.ts';
 import { listLicenseIntervals } from '../../src/db/repositories/license-interval.repository.ts';
 import { inTransaction } from '../../src/db/transaction.ts';
 import { licenseIntervals } from '../../src/domain/license-intervals.ts';
@@ -16,7 +16,8 @@ import { parseSettingsVersionLine, storeSettingsVersions } from '../../src/inges
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { migratorFor } from '../support/migrations.ts';
-import { LICENSE_SETTINGS } from './bill-day-fixtures.ts';
+import { suiteDatabase } from '../support/test-database.ts';
+import { LICENSE_SETTINGS, parseVersionSpec } from './bill-day-fixtures.ts';
 
 const BASE = Date.UTC(2026, 10, 1);
 const RECEIVED = new Date('2030-01-01T00:00:00Z');
@@ -40,12 +41,8 @@ const caseArb = fc.record({
 });
 
 describe.each(BACKENDS)('license intervals on $name', ({ open }) => {
-  let conn: DatabaseConnection;
+  const conn = suiteDatabase(open);
   let n = 0;
-  beforeAll(async () => {
-    conn = await open();
-  });
-  afterAll(async () => conn?.close());
 
   it('equal the intervals recomputed from all versions after every batch, in any insertion order', async () => {
     await fc.assert(
@@ -57,20 +54,13 @@ describe.each(BACKENDS)('license intervals on $name', ({ open }) => {
           timezone: 'Europe/Prague',
           currency: 'EUR',
         });
-        const parsed = versions.map((v) => {
-          const p = parseSettingsVersionLine({
+        const parsed = versions.map((v) =>
+          parseVersionSpec(
             tenantId,
-            userId: v.user,
-            effectiveAt: new Date(BASE + v.slot * 3_600_000).toISOString(),
-            active: v.active,
-            email: v.email,
-            ...LICENSE_SETTINGS[v.license],
-            billing: v.billing,
-            recordCalls: v.recordCalls,
-          });
-          if (!p.ok) throw new Error(p.reason);
-          return p.version;
-        });
+            { userId: v.user, at: new Date(BASE + v.slot * 3_600_000).toISOString(), ...v },
+            { email: v.email },
+          ),
+        );
         let at = 0;
         for (let b = 0; at < parsed.length; b++) {
           const size = cuts[b % cuts.length] as number;

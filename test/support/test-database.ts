@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { type DatabaseConnection, openPostgres } from '../../src/db/connection.ts';
+import type { Db } from '../../src/db/database.ts';
 
 export interface TestDatabase extends DatabaseConnection {
   url: string;
@@ -63,4 +64,24 @@ export function redisUrl(): string {
 export async function createCliDatabase(): Promise<{ tdb: TestDatabase; env: Record<string, string> }> {
   const tdb = await createTestDatabase(2);
   return { tdb, env: { DATABASE_URL: tdb.url } };
+}
+
+/**
+ * The database of the enclosing `describe`: opened by `open` (by default a fresh test database)
+ * before its tests and closed after them. Read `.db` inside the tests, once `beforeAll` has run.
+ */
+export function suiteDatabase(open: () => Promise<DatabaseConnection> = createTestDatabase): {
+  readonly db: Db;
+} {
+  let conn: DatabaseConnection | undefined;
+  beforeAll(async () => {
+    conn = await open();
+  });
+  afterAll(async () => conn?.close());
+  return {
+    get db(): Db {
+      if (conn === undefined) throw new Error('suiteDatabase: .db is read before beforeAll opened it');
+      return conn.db;
+    },
+  };
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { explainCharges } from '../../insight/explain.service.ts';
 import { formatExplanation } from '../../insight/explain-format.ts';
 import type { CliContext } from '../context.ts';
+import { printReport, scopeOptions } from '../report.ts';
 
 interface ExplainOptions {
   tenant: string;
@@ -21,14 +22,11 @@ export function registerExplain(program: Command, ctx: CliContext): void {
     .option('--month <YYYY-MM>', 'every day of a month up to the latest billable day')
     .option('--json', 'one JSON object (amounts in minor units)')
     .action(async (opts: ExplainOptions) => {
-      const { db } = await ctx.database();
-      const explanation = await explainCharges(db, {
-        tenantId: opts.tenant,
-        userId: opts.user,
-        day: opts.day,
-        month: opts.month,
-        now: new Date(),
-      });
-      ctx.print(opts.json ? JSON.stringify(explanation) : formatExplanation(explanation));
+      await printReport(
+        ctx,
+        opts.json,
+        (db) => explainCharges(db, { ...scopeOptions(opts), userId: opts.user, now: new Date() }),
+        formatExplanation,
+      );
     });
 }

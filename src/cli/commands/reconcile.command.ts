@@ -3,6 +3,7 @@ import { InvalidArgumentError } from 'commander';
 import { DEFAULT_JUMP, reconcileMonth } from '../../insight/reconcile.service.ts';
 import { formatReconciliation } from '../../insight/reconcile-format.ts';
 import type { CliContext } from '../context.ts';
+import { printReport } from '../report.ts';
 
 interface ReconcileOptions {
   month: string;
@@ -35,15 +36,12 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
       DEFAULT_JUMP,
     )
     .action(async (opts: ReconcileOptions) => {
-      const { db } = await ctx.database();
-      const result = await reconcileMonth(db, {
-        month: opts.month,
-        tenantId: opts.tenant,
-        jump: opts.jump,
-        now: new Date(),
-      });
-      ctx.print(
-        opts.json ? JSON.stringify(result) : formatReconciliation(result, process.stdout.isTTY === true),
+      const result = await printReport(
+        ctx,
+        opts.json,
+        (db) =>
+          reconcileMonth(db, { month: opts.month, tenantId: opts.tenant, jump: opts.jump, now: new Date() }),
+        (r) => formatReconciliation(r, process.stdout.isTTY === true),
       );
       if (opts.failOnAnomaly && result.rows.some((r) => r.anomalies.length > 0)) process.exitCode = 1;
     });

@@ -3,6 +3,7 @@ import { listRuns, type Run } from '../../billing/runs.service.ts';
 import { formatMinor } from '../../domain/money.ts';
 import type { CliContext } from '../context.ts';
 import { parseDayOption, parseMonthOption } from '../options.ts';
+import { printReport, scopeOptions } from '../report.ts';
 
 interface RunsOptions {
   tenant?: string;
@@ -68,28 +69,22 @@ export function registerRuns(program: Command, ctx: CliContext): void {
     .option('--history', 'every run, not only current ones: which runs, why (trigger), when, totals')
     .option('--json', 'one JSON array (amounts in minor units)')
     .action(async (opts: RunsOptions) => {
-      const { db } = await ctx.database();
-      const runs = await listRuns(db, {
-        tenantId: opts.tenant,
-        month: opts.month,
-        day: opts.day,
-        history: opts.history ?? false,
-      });
-      if (opts.json) return ctx.print(JSON.stringify(runs.map(runJson)));
-      if (runs.length === 0) return ctx.print(opts.history ? 'no runs' : 'no current runs');
-      for (const r of runs) {
-        ctx.print(
-          opts.history
-            ? historyLine(r)
-            : [
-                r.tenantId,
-                r.day,
-                r.trigger,
-                r.finishedAt.toISOString(),
-                `${r.lineCount} lines`,
-                money(r),
-              ].join('\t'),
-        );
-      }
+      await printReport(
+        ctx,
+        opts.json,
+        (db) => listRuns(db, { ...scopeOptions(opts), history: opts.history ?? false }),
+        (runs) => {
+          if (runs.length === 0) return opts.history ? 'no runs' : 'no current runs';
+          return runs.map((r) => (opts.history ? historyLine(r) : currentLine(r))).join('\n');
+        },
+        (runs) => runs.map(runJson),
+      );
     });
+}
+
+/** A current run as `billing runs` prints it. */
+function currentLine(r: Run): string {
+  return [r.tenantId, r.day, r.trigger, r.finishedAt.toISOString(), `${r.lineCount} lines`, money(r)].join(
+    '\t',
+  );
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
-import { openInput } from '../../ingest/line-source.ts';
 import {
   addTenant,
   createTenantKey,
@@ -10,9 +9,9 @@ import {
 } from '../../tenancy/tenant.service.ts';
 import { importTenantsFile } from '../../tenancy/tenant-import.service.ts';
 import type { CliContext } from '../context.ts';
-import { printImportCounts } from '../import-counts.ts';
+import { printImportCounts, registerImport } from '../import-counts.ts';
 import { parseKeyExpiry } from '../key-expiry.ts';
-import { importCountsJsonOption, importFileArgument, parseIntOption } from '../options.ts';
+import { parseIntOption } from '../options.ts';
 
 export function registerTenants(program: Command, ctx: CliContext): void {
   const tenants = program
@@ -43,24 +42,16 @@ export function registerTenants(program: Command, ctx: CliContext): void {
       },
     );
 
-  tenants
-    .command('import')
-    .description(
-      'add many tenants from NDJSON, one {"id","name","timezone","currency","cutoffHour"?} a line; ' +
-        'an identical existing tenant is unchanged, a different one refused; exit 2 if any line was refused',
-    )
-    .addArgument(importFileArgument())
-    .addOption(importCountsJsonOption())
-    .action(async (file: string, opts: { json?: boolean }) => {
-      const input = await openInput(file);
-      const { db } = await ctx.database();
-      const name = file === '-' ? 'stdin' : file;
-      const result = await importTenantsFile(db, input, (r) =>
-        process.stderr.write(`${name}:${r.lineNo}: ${r.reason}\n`),
-      );
-      const { created, unchanged, refused } = result;
+  registerImport(
+    tenants,
+    ctx,
+    'add many tenants from NDJSON, one {"id","name","timezone","currency","cutoffHour"?} a line; ' +
+      'an identical existing tenant is unchanged, a different one refused; exit 2 if any line was refused',
+    async ({ db, input, refuse }, _file, opts) => {
+      const { created, unchanged, refused } = await importTenantsFile(db, input, refuse);
       printImportCounts(ctx, { created, unchanged, refused }, refused, opts.json);
-    });
+    },
+  );
 
   tenants
     .command('list')

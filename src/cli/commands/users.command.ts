@@ -1,11 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import type { Command } from 'commander';
-import { openInput } from '../../ingest/line-source.ts';
 import { importSettingsFile } from '../../ingest/settings-file-import.ts';
 import type { CliContext } from '../context.ts';
-import { printImportCounts } from '../import-counts.ts';
-import { importCountsJsonOption, importFileArgument } from '../options.ts';
+import { printImportCounts, registerImport } from '../import-counts.ts';
 
 /** A pass-through that reports the running byte count. */
 function countBytes(onBytes: (total: number) => void): Transform {
@@ -21,16 +19,11 @@ function countBytes(onBytes: (total: number) => void): Transform {
 
 export function registerUsers(program: Command, ctx: CliContext): void {
   const users = program.command('users').description('user settings versions');
-  users
-    .command('import')
-    .description(
-      'import settings versions from NDJSON (one version per line); exit 2 if any line was refused',
-    )
-    .addArgument(importFileArgument())
-    .addOption(importCountsJsonOption())
-    .action(async (file: string, opts: { json?: boolean }) => {
-      const input = await openInput(file);
-      const { db } = await ctx.database();
+  registerImport(
+    users,
+    ctx,
+    'import settings versions from NDJSON (one version per line); exit 2 if any line was refused',
+    async ({ db, input, refuse }, file, opts) => {
       // Progress on a terminal: the bytes of the file read so far, counted as they pass.
       const bar = ctx.progress('users', file === '-' ? 0 : Math.ceil((await stat(file)).size / 1024), 'KB');
       const counted = ctx.showProgress
@@ -38,8 +31,7 @@ export function registerUsers(program: Command, ctx: CliContext): void {
         : input;
       if (counted !== input) input.on('error', (e) => counted.destroy(e));
       const result = await importSettingsFile(db, counted, () => new Date()).finally(() => bar.stop());
-      const name = file === '-' ? 'stdin' : file;
-      for (const r of result.refused) process.stderr.write(`${name}:${r.lineNo}: ${r.reason}\n`);
+      for (const r of result.refused) refuse(r);
       const more = result.refusedTotal - result.refused.length;
       if (more > 0)
         process.stderr.write(
@@ -47,5 +39,6 @@ export function registerUsers(program: Command, ctx: CliContext): void {
         );
       const { stored, unchanged, refusedTotal: refused } = result;
       printImportCounts(ctx, { stored, unchanged, refused }, refused, opts.json);
-    });
+    },
+  );
 }

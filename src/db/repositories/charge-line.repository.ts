@@ -14,6 +14,31 @@ export interface StoredChargeLine {
   priceBookId: string;
 }
 
+/** A charge line as SQL reads it back (`chargeLineColumns`): bigints and money as text. */
+export interface ChargeLineSqlRow {
+  user_id: string;
+  item: string;
+  billing: string;
+  amount: string;
+  unit_price: string;
+  price_book_id: string;
+}
+
+/** The select list of `ChargeLineSqlRow` over `charge_lines`. */
+export const chargeLineColumns = sql`user_id, item, billing, amount::text AS amount, unit_price::text AS unit_price,
+           price_book_id::text AS price_book_id`;
+
+/** What a charge line bills (all but its user): the one mapping of `ChargeLineSqlRow` values. */
+export function chargeOfLine(r: ChargeLineSqlRow): Omit<StoredChargeLine, 'userId'> {
+  return {
+    item: r.item,
+    billing: r.billing as BillingMode,
+    amount: parseMinor(r.amount),
+    unitPrice: parseMinor(r.unit_price),
+    priceBookId: r.price_book_id,
+  };
+}
+
 /** A run's lines summed by (item, billing): what `console_run_totals` keeps. */
 export interface ItemSum {
   item: string;

@@ -2,7 +2,12 @@ import { sql } from 'kysely';
 import type { AmountDiff } from '../../domain/adjustments.ts';
 import { parseMinor } from '../../domain/money.ts';
 import type { Db } from '../database.ts';
-import type { StoredChargeLine } from './charge-line.repository.ts';
+import {
+  type ChargeLineSqlRow,
+  chargeLineColumns,
+  chargeOfLine,
+  type StoredChargeLine,
+} from './charge-line.repository.ts';
 
 export interface LinePageQuery {
   runId: string;
@@ -21,15 +26,8 @@ export interface LinePageQuery {
 export async function pageRunLines(db: Db, q: LinePageQuery): Promise<StoredChargeLine[]> {
   const prefix = q.userPrefix ?? '';
   const like = `${prefix.replace(/[\\%_]/g, '\\$&')}%`;
-  const { rows } = await sql<{
-    user_id: string;
-    item: string;
-    billing: string;
-    amount: string;
-    unit_price: string;
-    price_book_id: string;
-  }>`
-    SELECT user_id, item, billing, amount::text, unit_price::text, price_book_id::text
+  const { rows } = await sql<ChargeLineSqlRow>`
+    SELECT ${chargeLineColumns}
     FROM charge_lines
     WHERE run_id = ${q.runId}::bigint
       ${prefix === '' ? sql`` : sql`AND user_id >= ${prefix} AND user_id LIKE ${like}`}
@@ -37,14 +35,7 @@ export async function pageRunLines(db: Db, q: LinePageQuery): Promise<StoredChar
     ORDER BY user_id, item
     LIMIT ${q.limit + 1}
   `.execute(db);
-  return rows.map((r) => ({
-    userId: r.user_id,
-    item: r.item,
-    billing: r.billing as StoredChargeLine['billing'],
-    amount: parseMinor(r.amount),
-    unitPrice: parseMinor(r.unit_price),
-    priceBookId: r.price_book_id,
-  }));
+  return rows.map((r) => ({ userId: r.user_id, ...chargeOfLine(r) }));
 }
 
 /** A (user, item) position in a run's primary-key order. */

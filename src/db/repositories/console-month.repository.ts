@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { parseMinor } from '../../domain/money.ts';
 import type { Db } from '../database.ts';
 import type { ItemSum } from './charge-line.repository.ts';
+import { type MonthItemsScope, monthItemsSql } from './month-items.ts';
 
 export interface ItemTotal {
   item: string;
@@ -102,25 +103,13 @@ export async function runItemTotals(db: Db, runId: string): Promise<ItemTotal[]>
  * `console_run_totals`, see `fillRunTotals`) followed by the adjustment lines invoiced in
  * `month`; the same rows and amounts the invoice CSV adds up.
  */
-export async function monthItemTotals(
-  db: Db,
-  tenantId: string,
-  month: string,
-  from: string,
-  to: string,
-): Promise<ItemTotal[]> {
-  const { rows } = await sql<{ item: string; billing: string; lines: string; amount: string }>`
-    SELECT t.item, t.billing, sum(t.lines)::text AS lines, sum(t.amount)::text AS amount
-    FROM runs r JOIN console_run_totals t ON t.run_id = r.id
-    WHERE r.tenant_id = ${tenantId}::text AND r.is_current AND r.day BETWEEN ${from}::date AND ${to}::date
-    GROUP BY t.item, t.billing
-    UNION ALL
-    SELECT a.item, a.billing, count(*)::text, sum(a.amount)::text
-    FROM adjustment_lines a
-    WHERE a.tenant_id = ${tenantId}::text AND a.period = ${month}
-    GROUP BY a.item, a.billing
-    ORDER BY 1, 2
-  `.execute(db);
+export async function monthItemTotals(db: Db, scope: MonthItemsScope): Promise<ItemTotal[]> {
+  const { rows } = await monthItemsSql<{ item: string; billing: string; lines: string; amount: string }>(
+    scope,
+    'console_run_totals',
+    sql`sum(l.lines)::text AS lines, sum(l.amount)::text AS amount`,
+    sql`count(*)::text, sum(a.amount)::text`,
+  ).execute(db);
   return rows.map((r) => ({
     item: r.item,
     billing: r.billing,

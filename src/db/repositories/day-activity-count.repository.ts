@@ -3,6 +3,7 @@ import { dayRange } from '../../domain/calendar.ts';
 import type { Revision } from '../../domain/run.ts';
 import type { Db } from '../database.ts';
 import { dayRevisionsWithin } from './day-revision.repository.ts';
+import type { TenantDays } from './tenant-days.ts';
 
 // Users with activity per tenant-day, kept as one row per tenant-day (`day_activity_counts`,
 // migration 0007) so that reconcile and the console read O(days) rows, not O(users x days).
@@ -43,18 +44,16 @@ export async function recordDayActivityCount(
  */
 export async function countActiveUsers(
   db: Db,
-  tenantIds: readonly string[],
-  from: string,
-  to: string,
+  days: TenantDays,
 ): Promise<Array<{ tenantId: string; day: string; users: number }>> {
-  const days = dayRange(from, to);
+  const dates = dayRange(days.from, days.to);
   const { rows } = await sql<{ tenant_id: string; day: string; users: number | null }>`
     SELECT t.tenant_id, d.day,
            CASE WHEN c.revision >= coalesce(r.revision, 0) THEN c.active_users END AS users
-    FROM unnest(${[...tenantIds]}::text[]) AS t(tenant_id)
-    CROSS JOIN unnest(${days}::date[]) AS d(day)
+    FROM unnest(${[...days.tenantIds]}::text[]) AS t(tenant_id)
+    CROSS JOIN unnest(${dates}::date[]) AS d(day)
     LEFT JOIN day_activity_counts c ON c.tenant_id = t.tenant_id AND c.day = d.day
-    LEFT JOIN (${dayRevisionsWithin(tenantIds, from, to)}) r ON r.tenant_id = t.tenant_id AND r.day = d.day
+    LEFT JOIN (${dayRevisionsWithin(days)}) r ON r.tenant_id = t.tenant_id AND r.day = d.day
   `.execute(db);
   const recount = rows.filter((r) => r.users === null);
   const counted =

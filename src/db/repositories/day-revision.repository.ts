@@ -7,6 +7,7 @@ import {
 } from '../../domain/day-ranges.ts';
 import type { Revision } from '../../domain/run.ts';
 import type { Db } from '../database.ts';
+import type { TenantDays } from './tenant-days.ts';
 
 export type { TenantDay, TenantDayRange };
 
@@ -147,11 +148,7 @@ export async function pruneConsumedMarks(db: Db): Promise<number> {
  * `from`..`to` (unmarked days are absent: revision 0). Only the marks overlapping the window are
  * expanded, and only over the window: a mark reaching back ten years costs a month of rows.
  */
-export function dayRevisionsWithin(
-  tenantIds: readonly string[],
-  from: string,
-  to: string,
-): RawBuilder<unknown> {
+export function dayRevisionsWithin({ tenantIds, from, to }: TenantDays): RawBuilder<unknown> {
   return sql`
     SELECT m.tenant_id, g.day::date AS day, max(m.revision) AS revision
     FROM day_marks m

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../database.ts';
+import { inTenantDays, type TenantDays } from './tenant-days.ts';
 
 /** Events of one tenant-day judged in one batch: stored now, or found already stored. */
 export interface TenantDayTally {
@@ -39,12 +40,7 @@ export interface IngestCountRow {
 }
 
 /** Accepted events and duplicates per (tenant, day, source) for days `from`..`to` (both included). */
-export async function sumIngestCounts(
-  db: Db,
-  tenantIds: readonly string[],
-  from: string,
-  to: string,
-): Promise<IngestCountRow[]> {
+export async function sumIngestCounts(db: Db, days: TenantDays): Promise<IngestCountRow[]> {
   const { rows } = await sql<{
     tenant_id: string;
     day: string;
@@ -54,7 +50,7 @@ export async function sumIngestCounts(
   }>`
     SELECT tenant_id, day, source, sum(accepted)::text AS accepted, sum(duplicates)::text AS duplicates
     FROM ingest_counts
-    WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND day BETWEEN ${from}::date AND ${to}::date
+    WHERE ${inTenantDays(days)}
     GROUP BY tenant_id, day, source
   `.execute(db);
   return rows.map((r) => ({

@@ -3,6 +3,7 @@ import { parseMinor } from '../../domain/money.ts';
 import type { Revision } from '../../domain/run.ts';
 import type { Db } from '../database.ts';
 import { dayRevisionsWithin, toRevision } from './day-revision.repository.ts';
+import { inTenantDays, type TenantDays } from './tenant-days.ts';
 
 export interface DayRunState {
   tenantId: string;
@@ -23,12 +24,7 @@ export interface DayRunState {
  * Per tenant-day with a run or a revision, in days `from`..`to`: the current run's counts, what
  * the runs read and the day's revision: everything the run status needs, in one statement.
  */
-export async function listDayRunStates(
-  db: Db,
-  tenantIds: readonly string[],
-  from: string,
-  to: string,
-): Promise<DayRunState[]> {
+export async function listDayRunStates(db: Db, days: TenantDays): Promise<DayRunState[]> {
   const { rows } = await sql<{
     tenant_id: string;
     day: string;
@@ -47,13 +43,13 @@ export async function listDayRunStates(
              max(input_revision)::text AS max_rev,
              max(finished_at) AS last_at
       FROM runs
-      WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND day BETWEEN ${from}::date AND ${to}::date
+      WHERE ${inTenantDays(days)}
       GROUP BY tenant_id, day
     )
     SELECT coalesce(r.tenant_id, d.tenant_id) AS tenant_id, coalesce(r.day, d.day) AS day,
            r.current_id, r.line_count, r.total, r.max_rev, r.last_at, d.revision::text AS revision
     FROM r
-    FULL JOIN (${dayRevisionsWithin(tenantIds, from, to)}) d ON d.tenant_id = r.tenant_id AND d.day = r.day
+    FULL JOIN (${dayRevisionsWithin(days)}) d ON d.tenant_id = r.tenant_id AND d.day = r.day
   `.execute(db);
   return rows.map((x) => ({
     tenantId: x.tenant_id,
@@ -74,14 +70,11 @@ export async function listDayRunStates(
  */
 export async function countOpenRejectsByDay(
   db: Db,
-  tenantIds: readonly string[],
-  from: string,
-  to: string,
+  days: TenantDays,
 ): Promise<Array<{ tenantId: string; day: string; open: number }>> {
   const { rows } = await sql<{ tenant_id: string; day: string; n: string }>`
     SELECT tenant_id, day, count(*)::text AS n FROM ingest_rejects
-    WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND resolved_at IS NULL AND day IS NOT NULL
-      AND day BETWEEN ${from}::date AND ${to}::date
+    WHERE ${inTenantDays(days)} AND resolved_at IS NULL AND day IS NOT NULL
     GROUP BY tenant_id, day
   `.execute(db);
   return rows.map((r) => ({ tenantId: r.tenant_id, day: r.day, open: Number(r.n) }));

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../database.ts';
+import { inTenantDays, type TenantDays } from './tenant-days.ts';
 
 /**
  * Records that an attempt to bill a tenant-day failed (its transaction rolled back). Written
@@ -29,16 +30,11 @@ export interface LatestFailure {
 }
 
 /** The latest failed attempt per tenant-day of days `from`..`to`. */
-export async function latestRunFailures(
-  db: Db,
-  tenantIds: readonly string[],
-  from: string,
-  to: string,
-): Promise<LatestFailure[]> {
+export async function latestRunFailures(db: Db, days: TenantDays): Promise<LatestFailure[]> {
   const { rows } = await sql<{ tenant_id: string; day: string; failed_at: Date; error: string }>`
     SELECT DISTINCT ON (tenant_id, day) tenant_id, day, failed_at, error
     FROM run_failures
-    WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND day BETWEEN ${from}::date AND ${to}::date
+    WHERE ${inTenantDays(days)}
     ORDER BY tenant_id, day, failed_at DESC
   `.execute(db);
   return rows.map((r) => ({ tenantId: r.tenant_id, day: r.day, failedAt: r.failed_at, error: r.error }));

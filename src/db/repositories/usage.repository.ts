@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { parseMinor } from '../../domain/money.ts';
 import type { Db } from '../database.ts';
+import { type MonthItemsScope, monthItemsSql } from './month-items.ts';
 
 export interface UsageItemRow {
   item: string;
@@ -15,33 +16,19 @@ export interface UsageItemRow {
  * the current runs of the month's days, plus the adjustment lines invoiced in the month (their
  * `adjustment.*` items). users = distinct users, userDays = distinct (user, day) pairs.
  */
-export async function sumUsageItems(
-  db: Db,
-  tenantId: string,
-  month: string,
-  firstDay: string,
-  lastDay: string,
-): Promise<UsageItemRow[]> {
-  const { rows } = await sql<{
+export async function sumUsageItems(db: Db, scope: MonthItemsScope): Promise<UsageItemRow[]> {
+  const { rows } = await monthItemsSql<{
     item: string;
     billing: string;
     users: string;
     user_days: string;
     amount: string;
-  }>`
-    SELECT l.item, l.billing, count(DISTINCT l.user_id)::text AS users, count(*)::text AS user_days,
-           sum(l.amount)::text AS amount
-    FROM runs r JOIN charge_lines l ON l.run_id = r.id
-    WHERE r.tenant_id = ${tenantId}::text AND r.is_current AND r.day BETWEEN ${firstDay}::date AND ${lastDay}::date
-    GROUP BY l.item, l.billing
-    UNION ALL
-    SELECT a.item, a.billing, count(DISTINCT a.user_id)::text, count(DISTINCT (a.user_id, a.day))::text,
-           sum(a.amount)::text
-    FROM adjustment_lines a
-    WHERE a.tenant_id = ${tenantId}::text AND a.period = ${month}
-    GROUP BY a.item, a.billing
-    ORDER BY 1, 2
-  `.execute(db);
+  }>(
+    scope,
+    'charge_lines',
+    sql`count(DISTINCT l.user_id)::text AS users, count(*)::text AS user_days, sum(l.amount)::text AS amount`,
+    sql`count(DISTINCT a.user_id)::text, count(DISTINCT (a.user_id, a.day))::text, sum(a.amount)::text`,
+  ).execute(db);
   return rows.map((r) => ({
     item: r.item,
     billing: r.billing,

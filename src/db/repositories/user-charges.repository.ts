@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { dayRange } from '../../domain/calendar.ts';
 import { parseMinor } from '../../domain/money.ts';
 import type { Db } from '../database.ts';
+import { type ChargeLineSqlRow, chargeLineColumns, chargeOfLine } from './charge-line.repository.ts';
 
 /** A stored settings version of one user, as explain shows it. */
 export interface UserVersion {
@@ -116,28 +117,13 @@ export async function listUserLinesOfRuns(
   userId: string,
 ): Promise<UserRunLine[]> {
   if (runIds.length === 0) return [];
-  const { rows } = await sql<{
-    run_id: string;
-    item: string;
-    billing: string;
-    amount: string;
-    unit_price: string;
-    price_book_id: string;
-  }>`
-    SELECT run_id::text AS run_id, item, billing, amount::text AS amount, unit_price::text AS unit_price,
-           price_book_id::text AS price_book_id
+  const { rows } = await sql<ChargeLineSqlRow & { run_id: string }>`
+    SELECT run_id::text AS run_id, ${chargeLineColumns}
     FROM charge_lines
     WHERE run_id = ANY (${[...runIds]}::bigint[]) AND user_id = ${userId}::text
     ORDER BY run_id, item
   `.execute(db);
-  return rows.map((r) => ({
-    runId: r.run_id,
-    item: r.item,
-    billing: r.billing,
-    amount: parseMinor(r.amount),
-    unitPrice: parseMinor(r.unit_price),
-    priceBookId: r.price_book_id,
-  }));
+  return rows.map((r) => ({ runId: r.run_id, ...chargeOfLine(r) }));
 }
 
 export interface UserAdjustment {

@@ -3,6 +3,9 @@ import { billDays, type DayBilled } from '../src/billing/bill-days.service.ts';
 import type { Db } from '../src/db/database.ts';
 import type { Logger } from '../src/logger.ts';
 
+/** The fewest days a second batch starts with while another one is running. */
+const MIN_BATCH = 8;
+
 /**
  * Bills the tenant-days of the `bill-day` jobs a worker holds at once together (`billDays`):
  * each job hands its day over and gets that day's own result back, so a job still succeeds,
@@ -11,9 +14,6 @@ import type { Logger } from '../src/logger.ts';
  * one, so batches grow with the backlog (up to the worker's concurrency), and a lone job is
  * billed at once when no batch is running.
  */
-/** The fewest days a second batch starts with while another one is running. */
-const MIN_BATCH = 8;
-
 export class DayBatcher {
   #waiting: { input: BillDayInput; resolve: (r: DayBilled) => void }[] = [];
   #running = 0;

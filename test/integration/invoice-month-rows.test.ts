@@ -228,6 +228,39 @@ describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
     ]);
   }, 60_000);
 
+  // Two runs of one tenant-month at once (a catch-up on two workers): the first inserts the
+  // month's rows as they are, the other must wait for it and then add to them, not insert the
+  // same keys again (that fails with a unique violation without the month-rows lock).
+  it.skipIf(name !== 'postgres')(
+    'days of a new month billed at the same time: every run billed, rows equal the grouping',
+    async () => {
+      const tenantId = 'together';
+      await seedTenant(conn.db, { id: tenantId });
+      await addVersions(
+        conn.db,
+        tenantId,
+        Array.from({ length: 300 }, (_, i) => ({
+          userId: `c${String(i).padStart(3, '0')}`,
+          at: '2026-11-30T00:00:00+01:00',
+          license: LICENSES[i % LICENSES.length] as LicenseName,
+        })),
+      );
+      for (const month of ['2026-12', '2027-01', '2027-02', '2027-03']) {
+        const outcomes = await Promise.all(
+          ['01', '02', '03'].map((d) =>
+            billDay(conn.db, { tenantId, day: `${month}-${d}`, trigger: 'schedule', now: NOW }),
+          ),
+        );
+        expect(outcomes.map((o) => o.status)).toEqual(['billed', 'billed', 'billed']);
+      }
+      const rows = await storedRows(conn.db, tenantId);
+      expect(rows.length).toBe(4 * 300);
+      expect(rows.every((r) => r.quantity === 3)).toBe(true);
+      expect(rows).toEqual(await groupedCurrentLines(conn.db, tenantId));
+    },
+    60_000,
+  );
+
   it('migration 0010 backfills the same rows from the current lines (every tenant billed above)', async () => {
     const { rows } = await sql<{ id: string }>`SELECT id FROM tenants ORDER BY id`.execute(conn.db);
     const kept = await Promise.all(rows.map((t) => storedRows(conn.db, t.id)));

@@ -5,11 +5,12 @@ import type { Db } from '../database.ts';
  * Transaction-level advisory locks `(hashtext('<kind>:' || a), hashtext(b))` on many distinct
  * pairs in ONE statement, taken in (a, b) code-point order whatever the order given, so two
  * callers locking overlapping sets never deadlock. The keys are those of the one-pair locks
- * (`lockTenantDay`: kind `run`, tenant and day; `lockPeriod`: kind `period`, tenant and month).
+ * (`lockTenantDay`: kind `run`, tenant and day; `lockPeriod`: kind `period`, tenant and month;
+ * `applyRunsToMonthRows`: kind `month-rows`, tenant and month).
  */
 export async function lockPairsInOrder(
   trx: Db,
-  kind: 'run' | 'period',
+  kind: 'run' | 'period' | 'month-rows',
   mode: 'exclusive' | 'shared',
   pairs: readonly (readonly [string, string])[],
 ): Promise<void> {

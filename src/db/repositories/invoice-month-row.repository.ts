@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../database.ts';
+import { lockPairsInOrder } from './advisory-locks.ts';
 
 /** A charge run that became the current run of its day, and the run it superseded (if any). */
 export interface CurrentRunChange {
@@ -24,20 +25,34 @@ export interface CurrentRunChange {
  * change is not written at all (a replay of an unchanged day writes nothing here). First and
  * last day follow the bits. Rows left with no day are deleted in a second statement (only when
  * there are any). `invoice_month_days` records the run the rows now hold for each day (what the
- * export checks). Rows are locked in (tenant, user, item) order, the order in which any other
- * run of the same months would lock them. Kept equal to the grouping by
- * test/integration/invoice-month-rows.test.ts (alone) and bill-days.test.ts (in batches).
+ * export checks). The first run of a month that has no rows yet inserts its lines as rows
+ * without the upsert (half its cost). Each tenant-month is written by one transaction at a time
+ * (advisory lock `month-rows`, taken for all the changes' months at once, in order, until
+ * commit), which is what makes "no rows yet" hold until the insert; rows are written in
+ * (tenant, user, item) order, the order of the month rows' key. Kept equal to the grouping by
+ * test/integration/invoice-month-rows.test.ts (alone, and two days of a month at once) and
+ * bill-days.test.ts (in batches).
  *
  * One upsert cannot touch a row twice, so changes of the same tenant-month (two days of one
  * tenant in one batch) go in successive rounds; a night's batch of many tenants is one round.
  */
 export async function applyRunsToMonthRows(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  // One writer of a tenant-month's rows at a time, until commit. Its own statement: the upserts
+  // below then see every row a writer before them committed, so a month found empty stays
+  // empty until its rows are inserted (no other run can insert the same keys meanwhile).
+  await lockPairsInOrder(
+    trx,
+    'month-rows',
+    'exclusive',
+    changes.map((c) => [c.tenantId, c.day.slice(0, 7)] as const),
+  );
   for (const round of roundsOfDistinctMonths(changes)) await applyRound(trx, round);
 }
 
 /** `applyRunsToMonthRows` for one run. */
 export async function applyRunToMonthRows(trx: Db, c: CurrentRunChange): Promise<void> {
-  await applyRound(trx, [c]);
+  await applyRunsToMonthRows(trx, [c]);
 }
 
 /** The changes split, in order, into groups in which no (tenant, month) appears twice. */
@@ -64,33 +79,51 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
   const removed = changes.map((c) => c.removedRunId);
   const runs = sql`unnest(${tenants}::text[], ${days}::date[], ${added}::bigint[], ${removed}::bigint[])
                    AS c(tenant_id, day, added, removed)`;
-  // The difference (one row per key: n = +1 added, -1 taken out, 0 amount changed only). A day's
+  await sql`
+    INSERT INTO invoice_month_days (tenant_id, day, run_id)
+    SELECT c.tenant_id, c.day, c.added FROM ${runs}
+    ON CONFLICT (tenant_id, day) DO UPDATE SET run_id = EXCLUDED.run_id`.execute(trx);
+  // `fresh`: the first run of a month that has no rows yet (the month's first billed day): its
+  // lines are the rows, inserted as they are (a plain insert costs half an upsert: no arbiter
+  // probe, no speculative insertion). Every other change goes through the upsert of the
+  // difference (one row per key: n = +1 added, -1 taken out, 0 amount changed only). A day's
   // first run needs no grouping: a run has one line per (user, item), so its lines are the keys.
   const delta = sql`
     SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, 1 AS n, l.amount
-    FROM ${runs} JOIN charge_lines l ON l.run_id = c.added JOIN runs r ON r.id = l.run_id
-    WHERE c.removed IS NULL
+    FROM c JOIN runs r ON r.id = c.added JOIN charge_lines l ON l.run_id = c.added
+    WHERE c.removed IS NULL AND NOT c.fresh
     UNION ALL
     SELECT tenant_id, day, user_id, item, billing, unit_price, currency, sum(n)::int, sum(amount)
     FROM (SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, 1 AS n, l.amount
-          FROM ${runs} JOIN charge_lines l ON l.run_id = c.added JOIN runs r ON r.id = l.run_id
+          FROM c JOIN runs r ON r.id = c.added JOIN charge_lines l ON l.run_id = c.added
           WHERE c.removed IS NOT NULL
           UNION ALL
           SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, -1, -l.amount
-          FROM ${runs} JOIN charge_lines l ON l.run_id = c.removed JOIN runs r ON r.id = l.run_id) x
+          FROM c JOIN runs r ON r.id = c.removed JOIN charge_lines l ON l.run_id = c.removed) x
     GROUP BY tenant_id, day, user_id, item, billing, unit_price, currency
     HAVING sum(n) <> 0 OR sum(amount) <> 0`;
   const monthStart = sql`(t.month || '-01')::date`;
   // Lowest and highest day in a bit set (bit d-1 = day d): positions in its 31-bit text.
   const mask = sql`(t.days + EXCLUDED.days)::bit(31)::text`;
-  await sql`
-    INSERT INTO invoice_month_days (tenant_id, day, run_id)
-    SELECT c.tenant_id, c.day, c.added FROM ${runs}
-    ON CONFLICT (tenant_id, day) DO UPDATE SET run_id = EXCLUDED.run_id`.execute(trx);
+  const columns = sql`(tenant_id, month, user_id, item, billing, unit_price, currency, days, quantity, amount,
+                       first_day, last_day)`;
   const { rows } = await sql<{ emptied: string }>`
-    WITH up AS (
-      INSERT INTO invoice_month_rows AS t (tenant_id, month, user_id, item, billing, unit_price, currency,
-                                           days, quantity, amount, first_day, last_day)
+    WITH c AS MATERIALIZED (
+      SELECT c.tenant_id, c.day, c.added, c.removed,
+             c.removed IS NULL AND NOT EXISTS (SELECT 1 FROM invoice_month_rows m
+                                               WHERE m.tenant_id = c.tenant_id AND m.month = to_char(c.day, 'YYYY-MM')) AS fresh
+      FROM ${runs}
+    ),
+    fresh AS (
+      INSERT INTO invoice_month_rows ${columns}
+      SELECT c.tenant_id, to_char(c.day, 'YYYY-MM'), l.user_id, l.item, l.billing, l.unit_price, r.currency,
+             1 << (extract(day FROM c.day)::int - 1), 1, l.amount, c.day, c.day
+      FROM c JOIN runs r ON r.id = c.added JOIN charge_lines l ON l.run_id = c.added
+      WHERE c.fresh
+      ORDER BY c.tenant_id, l.user_id, l.item
+    ),
+    up AS (
+      INSERT INTO invoice_month_rows AS t ${columns}
       SELECT d.tenant_id, to_char(d.day, 'YYYY-MM'), d.user_id, d.item, d.billing, d.unit_price, d.currency,
              (1 << (extract(day FROM d.day)::int - 1)) * d.n, d.n, d.amount, d.day, d.day
       FROM (${delta}) d

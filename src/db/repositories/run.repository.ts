@@ -284,8 +284,18 @@ export async function insertRuns(trx: Db, runs: readonly NewRun[]): Promise<stri
   });
 }
 
-/** Deletes runs this transaction inserted and will not finish (nothing refers to them yet). */
+/**
+ * Deletes runs this transaction inserted and will not finish. Nothing may refer to them:
+ * `charge_lines.run_id` has no foreign key (migration 0012), so a run that has lines is refused
+ * here instead (the error rolls the transaction back).
+ */
 export async function deleteUnfinishedRuns(trx: Db, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
-  await sql`DELETE FROM runs WHERE id = ANY (${[...ids]}::bigint[]) AND NOT is_current`.execute(trx);
+  const { rows } = await sql<{ id: string; has_lines: boolean }>`
+    DELETE FROM runs r WHERE r.id = ANY (${[...ids]}::bigint[]) AND NOT r.is_current
+    RETURNING r.id::text AS id, EXISTS (SELECT 1 FROM charge_lines l WHERE l.run_id = r.id) AS has_lines
+  `.execute(trx);
+  const refused = rows.filter((r) => r.has_lines).map((r) => r.id);
+  if (refused.length > 0)
+    throw new Error(`deleteUnfinishedRuns: run(s) ${refused.join(', ')} have charge lines`);
 }

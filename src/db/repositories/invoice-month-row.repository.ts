@@ -88,18 +88,24 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
   // probe, no speculative insertion). Every other change goes through the upsert of the
   // difference (one row per key: n = +1 added, -1 taken out, 0 amount changed only). A day's
   // first run needs no grouping: a run has one line per (user, item), so its lines are the keys.
+  // A run's lines by its primary key (run_id, user_id, item), once per change: a lateral
+  // subquery kept apart (OFFSET 0) so that the plan cannot become a join over every run's lines.
+  const linesOf = (run: 'added' | 'removed') =>
+    sql.raw(`CROSS JOIN LATERAL (SELECT user_id, item, billing, unit_price, amount FROM charge_lines
+                                 WHERE run_id = c.${run} ORDER BY user_id, item OFFSET 0) l
+      JOIN runs r ON r.id = c.${run}`);
   const delta = sql`
     SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, 1 AS n, l.amount
-    FROM c JOIN runs r ON r.id = c.added JOIN charge_lines l ON l.run_id = c.added
+    FROM c ${linesOf('added')}
     WHERE c.removed IS NULL AND NOT c.fresh
     UNION ALL
     SELECT tenant_id, day, user_id, item, billing, unit_price, currency, sum(n)::int, sum(amount)
     FROM (SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, 1 AS n, l.amount
-          FROM c JOIN runs r ON r.id = c.added JOIN charge_lines l ON l.run_id = c.added
+          FROM c ${linesOf('added')}
           WHERE c.removed IS NOT NULL
           UNION ALL
           SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, -1, -l.amount
-          FROM c JOIN runs r ON r.id = c.removed JOIN charge_lines l ON l.run_id = c.removed) x
+          FROM c ${linesOf('removed')}) x
     GROUP BY tenant_id, day, user_id, item, billing, unit_price, currency
     HAVING sum(n) <> 0 OR sum(amount) <> 0`;
   const monthStart = sql`(t.month || '-01')::date`;
@@ -110,15 +116,18 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
   const { rows } = await sql<{ emptied: string }>`
     WITH c AS MATERIALIZED (
       SELECT c.tenant_id, c.day, c.added, c.removed,
-             c.removed IS NULL AND NOT EXISTS (SELECT 1 FROM invoice_month_rows m
-                                               WHERE m.tenant_id = c.tenant_id AND m.month = to_char(c.day, 'YYYY-MM')) AS fresh
+             -- ORDER BY/LIMIT, not EXISTS: the first row of the month by the primary key's
+             -- order (EXISTS lets the planner think a sequential scan finds one at once).
+             c.removed IS NULL AND (SELECT true FROM invoice_month_rows m
+                                    WHERE m.tenant_id = c.tenant_id AND m.month = to_char(c.day, 'YYYY-MM')
+                                    ORDER BY m.tenant_id, m.month, m.user_id LIMIT 1) IS NULL AS fresh
       FROM ${runs}
     ),
     fresh AS (
       INSERT INTO invoice_month_rows ${columns}
       SELECT c.tenant_id, to_char(c.day, 'YYYY-MM'), l.user_id, l.item, l.billing, l.unit_price, r.currency,
              1 << (extract(day FROM c.day)::int - 1), 1, l.amount, c.day, c.day
-      FROM c JOIN runs r ON r.id = c.added JOIN charge_lines l ON l.run_id = c.added
+      FROM c ${linesOf('added')}
       WHERE c.fresh
       ORDER BY c.tenant_id, l.user_id, l.item
     ),

@@ -91,6 +91,43 @@ describe('Redis stream consumer', () => {
     }
   });
 
+  it('reads the next batch ahead but commits batches in stream order: the first of a reused eventId wins', async () => {
+    const stream = testPrefix('stream');
+    const before = await events();
+    for (let i = 0; i < 12; i++) await redis.xadd(stream, '*', 'event', JSON.stringify(ev(`ord${i}`)));
+    // Six batches of two later, the same eventId with another user: a conflict with the stored one.
+    const reuseId = await redis.xadd(stream, '*', 'event', JSON.stringify(ev('ord1', 'u-other')));
+    const consumer = await startStreamConsumer({
+      db: t.db,
+      redisUrl: redisUrl(),
+      stream,
+      group: 'g',
+      consumer: 'c1',
+      logger,
+      now: () => NOW,
+      blockMs: 100,
+      count: 2,
+    });
+    try {
+      await waitFor(async () => {
+        const info = ((await redis.call('XINFO', 'GROUPS', stream)) as unknown[][])[0] as unknown[];
+        return Number(info[info.indexOf('entries-read') + 1]) === 13 && (await pending(stream, 'g')) === 0;
+      }, 'every message read and acked');
+      expect(await events()).toBe(before + 12);
+      const stored = await t.db
+        .selectFrom('login_events')
+        .select('user_id')
+        .where('event_id', '=', 'ord1')
+        .executeTakeFirstOrThrow();
+      expect(stored.user_id).toBe('u-1');
+      const reject = (await listIngestRejects(t.db, {})).find((r) => r.location === `stream ${reuseId}`);
+      expect(reject?.eventId).toBe('ord1');
+      expect(reject?.reason).toContain('already stored');
+    } finally {
+      await consumer.close();
+    }
+  });
+
   it('processes the messages a killed consumer left pending, exactly once', async () => {
     const stream = testPrefix('stream');
     await redis.call('XGROUP', 'CREATE', stream, 'g', '0', 'MKSTREAM');

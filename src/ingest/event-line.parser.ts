@@ -1,9 +1,34 @@
 import { hintOf, type IngestItem } from './event-ingest.service.ts';
+import { jsonText } from './json-text.ts';
 import { parseLoginEvent } from './login-event.schema.ts';
 
 export type EventFormat = 'ndjson' | 'csv';
 
 export const CSV_HEADER = ['event_id', 'tenant_id', 'user_id', 'occurred_at'] as const;
+
+/**
+ * One event already decoded from a JSON body (an HTTP batch, a stream message's array) -> an
+ * ingest item whose raw payload is the value's JSON text and whose location is `location()`,
+ * both rendered only when read: for a reject (or the first of a conflicting repeat), never for
+ * an accepted event (a `JSON.stringify` and a string per event saved). Reads render the same
+ * text each time (the value is not changed after decoding).
+ */
+export function decodedEventItem(value: unknown, location: () => string): IngestItem {
+  const parsed = parseLoginEvent(value);
+  let raw: string | undefined;
+  const item: IngestItem = {
+    parsed,
+    get raw() {
+      raw ??= jsonText(value);
+      return raw;
+    },
+    get location() {
+      return location();
+    },
+  };
+  if (!parsed.ok) item.hint = hintOf(value);
+  return item;
+}
 
 /** One NDJSON line -> an ingest item (never throws: bad lines become rejects). */
 export function ndjsonItem(text: string, location: string): IngestItem {

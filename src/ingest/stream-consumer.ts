@@ -68,6 +68,8 @@ class GroupConsumer {
   #retryMs: number;
   #loop: Promise<void> = Promise.resolve();
   #wake: (() => void) | undefined;
+  /** The next batch of new messages, read while the current one commits (`#step`). */
+  #next: Promise<StreamEntry[]> | undefined;
 
   constructor(opts: StreamConsumerOptions) {
     this.#opts = opts;
@@ -108,20 +110,42 @@ class GroupConsumer {
         await this.#step();
         this.#retryMs = this.#opts.retryMs ?? 500;
       } catch (error) {
-        if (this.#closing) break;
+        if (this.#closing) {
+          this.#next = undefined; // never committed before the batch that failed
+          break;
+        }
         await this.#recover(error);
       }
     }
+    // A batch read ahead is ours now (pending on this consumer): committed before closing, so
+    // that it does not wait for a restart or a claim. A failure leaves it pending, as any batch.
+    const next = this.#next;
+    this.#next = undefined;
+    if (next) await next.then((entries) => this.#process(entries)).catch(() => {});
   }
 
-  /** One round: claim idle messages when due, then read and process one batch. */
+  /**
+   * One round: claim idle messages when due, then read and process one batch. While a batch of
+   * new messages commits, the next one is read (without BLOCK, so that the XACK behind it on the
+   * same connection never waits for new messages): Redis and the parsing of the next batch
+   * overlap the database's work. Our own pending messages are never read ahead (a read from id
+   * 0 would return the same ones again).
+   */
   async #step(): Promise<void> {
     if (Date.now() >= this.#nextClaim) {
       await this.#claimIdle();
       this.#nextClaim = Date.now() + Math.max(100, Math.floor(this.#claimIdleMs / 2));
     }
-    const entries = await this.#read();
+    const ahead = this.#next;
+    this.#next = undefined;
+    const early = ahead ? await ahead : [];
+    const entries = early.length > 0 ? early : await this.#read();
     if (this.#ownPending && entries.length === 0) this.#ownPending = false;
+    if (!this.#ownPending && entries.length > 0 && !this.#closing) {
+      const next = this.#read(false);
+      next.catch(() => {}); // its failure shows in the round that awaits it
+      this.#next = next;
+    }
     await this.#process(entries);
   }
 
@@ -133,8 +157,11 @@ class GroupConsumer {
     }
   }
 
-  /** Our own pending entries (id 0, no BLOCK: they are there or not), else new ones; as bytes. */
-  async #read(): Promise<StreamEntry[]> {
+  /**
+   * Our own pending entries (id 0, no BLOCK: they are there or not), else new ones (waiting up
+   * to `blockMs` unless `block` is false); as bytes.
+   */
+  async #read(block = true): Promise<StreamEntry[]> {
     const reply = await this.#redis.callBuffer(
       'XREADGROUP',
       'GROUP',
@@ -142,7 +169,7 @@ class GroupConsumer {
       this.#opts.consumer,
       'COUNT',
       this.#count,
-      ...(this.#ownPending ? [] : ['BLOCK', this.#blockMs]),
+      ...(this.#ownPending || !block ? [] : ['BLOCK', this.#blockMs]),
       'STREAMS',
       this.#opts.stream,
       this.#ownPending ? '0' : '>',
@@ -232,6 +259,8 @@ class GroupConsumer {
   /** After a failed round: nothing was acked; recreate a lost group, or wait (backoff) and retry. */
   async #recover(error: unknown): Promise<void> {
     this.#ownPending = true;
+    // A batch read ahead is pending on this consumer: read again from id 0 with the rest.
+    this.#next = undefined;
     if (String((error as Error).message).includes('NOGROUP')) {
       // Redis lost its data (restarted without persistence, a new instance): the group is
       // recreated at the start of whatever the stream now holds.

@@ -1,5 +1,5 @@
 import { hintOf, type IngestItem } from './event-ingest.service.ts';
-import { jsonText } from './json-text.ts';
+import { decodedEventItem } from './event-line.parser.ts';
 import { byteProblem } from './line-splitter.ts';
 import { parseLoginEvent } from './login-event.schema.ts';
 
@@ -59,9 +59,7 @@ function parsedItems(raw: string, single: boolean, location: string): IngestItem
   if (single) return [eventItem(value, raw, location)];
   if (!Array.isArray(value))
     return [rejected(raw, location, 'field "events" must be a JSON array of events')];
-  return value.map((v, i) => {
-    return eventItem(v, jsonText(v), `${location} [${i}]`);
-  });
+  return value.map((v, i) => decodedEventItem(v, () => `${location} [${i}]`));
 }
 
 function eventItem(value: unknown, raw: string, location: string): IngestItem {

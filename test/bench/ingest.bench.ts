@@ -267,6 +267,10 @@ async function httpLoad(server: LocalPostgres) {
   };
   await Promise.all(Array.from({ length: 8 }, worker));
   const seconds = (performance.now() - t0) / 1000;
+  // The server's own peak RSS (the goal bounds `serve`, not the load generator).
+  const serveRssMb = Math.round(
+    Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
+  );
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   latencies.sort((a, b) => a - b);
@@ -279,6 +283,7 @@ async function httpLoad(server: LocalPostgres) {
     accepted,
     duplicates,
     batches: bodies.length,
+    serveRssMb,
   };
 }
 
@@ -349,12 +354,15 @@ export async function run(): Promise<void> {
         what: `${REAL_USERS} users per tenant, ~4.5 logins per active user-day, in time order`,
       },
     ];
+    /** The worst shape's floor: HTTP, the stream and the 5M import send the same events. */
+    let worstFloor = 0;
     for (const { name, shape, what } of shapes) {
       const files = await writeShape(dir, name, shape);
       console.log(
         `[${name}] ${EVENTS} events (${files.distinct} distinct), 10 tenants, ${what}, 5% duplicates`,
       );
       const copyRate = await copyFloor(server, files.csv, files.distinct);
+      if (name === 'worst') worstFloor = copyRate;
       console.log(
         `  (a) COPY floor (psql \\copy of the ${files.distinct} distinct finished rows, PK): ${Math.round(copyRate)} rows/s`,
       );
@@ -368,13 +376,15 @@ export async function run(): Promise<void> {
 
     const http = await httpLoad(server);
     console.log(
-      `(c) HTTP batches of 1,000, 8 in flight: ${Math.round(http.rate)} events/s, p50 ${http.p50.toFixed(0)} ms, p99 ${http.p99.toFixed(0)} ms ` +
+      `(c) HTTP batches of 1,000, 8 in flight: ${Math.round(http.rate)} events/s (ratio to the worst shape's COPY floor ${(http.rate / worstFloor).toFixed(2)}), ` +
+        `p50 ${http.p50.toFixed(0)} ms, p99 ${http.p99.toFixed(0)} ms, serve peak RSS ${http.serveRssMb} MB ` +
         `(${http.batches} batches, accepted ${http.accepted}, duplicates ${http.duplicates})`,
     );
 
     const st = await streamLoad(server);
     console.log(
-      `(d) Redis stream, ${st.messages} messages of ${PER_MESSAGE} events, consumer group, XACK after commit: ${Math.round(st.rate)} events/s (stored ${st.stored})`,
+      `(d) Redis stream, ${st.messages} messages of ${PER_MESSAGE} events, consumer group, XACK after commit: ${Math.round(st.rate)} events/s ` +
+        `(ratio to the worst shape's COPY floor ${(st.rate / worstFloor).toFixed(2)}; stored ${st.stored})`,
     );
 
     if (BIG > 0) {
@@ -382,7 +392,8 @@ export async function run(): Promise<void> {
       await writeLines(big, BIG, (i) => JSON.stringify(eventAt(i)));
       const b = await importFile(server, big, 'bench_big');
       console.log(
-        `(e) billing ingest (${BIG / 1e6}M): ${Math.round(BIG / b.seconds)} events/s, peak RSS ${b.maxRssMb} MB, counts ${b.counts}`,
+        `(e) billing ingest (${BIG / 1e6}M): ${Math.round(BIG / b.seconds)} events/s ` +
+          `(ratio to the worst shape's 1M COPY floor ${(BIG / b.seconds / worstFloor).toFixed(2)}), peak RSS ${b.maxRssMb} MB, counts ${b.counts}`,
       );
     }
     console.log(`load average at end: ${loadavg()}`);

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres } from '../../src/db/connection.ts';
 import { listIngestRejects } from '../../src/db/repositories/ingest-reject.repository.ts';
-import { startStreamConsumer } from '../../src/ingest/stream-consumer.ts';
+import { type StreamConsumerOptions, startStreamConsumer } from '../../src/ingest/stream-consumer.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { freePort } from '../support/services.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
@@ -38,6 +38,19 @@ describe('Redis stream consumer', () => {
           .executeTakeFirstOrThrow()
       ).n,
     );
+  /** Consumer c1 of group g on `stream`, polling every 100 ms. */
+  const consume = (stream: string, more: Partial<StreamConsumerOptions> = {}) =>
+    startStreamConsumer({
+      db: t.db,
+      redisUrl: redisUrl(),
+      stream,
+      group: 'g',
+      consumer: 'c1',
+      logger,
+      now: () => NOW,
+      blockMs: 100,
+      ...more,
+    });
   const pending = async (stream: string, group: string) =>
     Number(((await redis.call('XPENDING', stream, group)) as [number])[0]);
 
@@ -62,16 +75,7 @@ describe('Redis stream consumer', () => {
     );
     const badId = await redis.xadd(stream, '*', 'event', '{oops');
     await redis.xadd(stream, '*', 'other', 'x');
-    const consumer = await startStreamConsumer({
-      db: t.db,
-      redisUrl: redisUrl(),
-      stream,
-      group: 'g',
-      consumer: 'c1',
-      logger,
-      now: () => NOW,
-      blockMs: 100,
-    });
+    const consumer = await consume(stream);
     try {
       await waitFor(async () => (await listIngestRejects(t.db, {})).length >= 3, 'rejects');
       await waitFor(async () => (await pending(stream, 'g')) === 0, 'acks');
@@ -86,6 +90,31 @@ describe('Redis stream consumer', () => {
       // a message published while it runs
       await redis.xadd(stream, '*', 'event', JSON.stringify(ev('s5')));
       await waitFor(async () => (await events()) === 4, 'the new message');
+    } finally {
+      await consumer.close();
+    }
+  });
+
+  it('reads the next batch ahead but commits batches in stream order: the first of a reused eventId wins', async () => {
+    const stream = testPrefix('stream');
+    const before = await events();
+    for (let i = 0; i < 12; i++) await redis.xadd(stream, '*', 'event', JSON.stringify(ev(`ord${i}`)));
+    // Six batches of two later, the same eventId with another user: a conflict with the stored one.
+    const reuseId = await redis.xadd(stream, '*', 'event', JSON.stringify(ev('ord1', 'u-other')));
+    const consumer = await consume(stream, { count: 2 });
+    try {
+      await waitFor(async () => {
+        const info = ((await redis.call('XINFO', 'GROUPS', stream)) as unknown[][])[0] as unknown[];
+        return Number(info[info.indexOf('entries-read') + 1]) === 13 && (await pending(stream, 'g')) === 0;
+      }, 'every message read and acked');
+      expect(await events()).toBe(before + 12);
+      const { rows } = await sql<{
+        user_id: string;
+      }>`SELECT user_id FROM login_events WHERE event_id = 'ord1'`.execute(t.db);
+      expect(rows).toEqual([{ user_id: 'u-1' }]);
+      const reject = (await listIngestRejects(t.db, {})).find((r) => r.location === `stream ${reuseId}`);
+      expect(reject?.eventId).toBe('ord1');
+      expect(reject?.reason).toContain('already stored');
     } finally {
       await consumer.close();
     }

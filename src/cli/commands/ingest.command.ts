@@ -8,6 +8,7 @@ import type { EventFormat } from '../../ingest/event-line.parser.ts';
 import { openInput } from '../../ingest/line-source.ts';
 import { formatReject, purgeRejects, rejectJson, streamRejects } from '../../ingest/rejects.service.ts';
 import type { CliContext } from '../context.ts';
+import { boundHeapGrowth } from '../heap-growth.ts';
 import { printImportCounts } from '../import-counts.ts';
 import { parseIntOption } from '../options.ts';
 
@@ -55,6 +56,7 @@ export function registerIngest(program: Command, ctx: CliContext): void {
       10_000,
     )
     .action(async (file: string, opts: { format?: EventFormat; json?: boolean; batchSize: number }) => {
+      boundHeapGrowth();
       const input = await openInput(file);
       const conn = await ctx.database();
       const bar = await progressBar(ctx, file);

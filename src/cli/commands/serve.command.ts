@@ -8,6 +8,7 @@ import { DASHBOARD_PATH, registerQueueDashboard } from '../../http/queue-dashboa
 import { buildServer, httpTimeouts } from '../../http/server.ts';
 import { startStatusPort } from '../../http/status-server.ts';
 import type { CliContext } from '../context.ts';
+import { boundHeapGrowth } from '../heap-growth.ts';
 import { keepRunningOnStrayRejections } from '../long-running.ts';
 import { parseIntOption } from '../options.ts';
 
@@ -29,6 +30,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .action(async (opts: { port?: number; metricsPort?: number }) => {
       const { config, logger } = ctx;
       keepRunningOnStrayRejections(logger);
+      boundHeapGrowth();
       const { db, kind } = await ctx.database();
       // Redis is optional for serve: ingest never uses it; the queue gauges and the dashboard do.
       let redis: Redis | undefined;

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/database.ts';
-import { type EventIngestor, hintOf, type IngestItem } from '../../ingest/event-ingest.service.ts';
-import { jsonText } from '../../ingest/json-text.ts';
-import { parseLoginEvent } from '../../ingest/login-event.schema.ts';
+import type { EventIngestor, IngestItem } from '../../ingest/event-ingest.service.ts';
+import { decodedEventItem } from '../../ingest/event-line.parser.ts';
 import { keepRejectedPayload } from '../../ingest/rejects.service.ts';
 import { requireTenantKey, tenantOf } from '../auth.ts';
 import { isRawBody } from '../raw-body.ts';
@@ -44,13 +43,11 @@ export function loginEventsRoute(
         error: `a batch holds at most ${MAX_EVENTS_PER_BATCH} events, this one has ${events.length}: nothing was stored; split it`,
       });
     }
-    const items: IngestItem[] = events.map((value, index) => {
-      const parsed = parseLoginEvent(value);
-      // jsonText never throws: a depth bomb is kept as a cut render, not a 500.
-      const raw = jsonText(value);
-      const location = `http batch index ${index}`;
-      return parsed.ok ? { raw, location, parsed } : { raw, location, parsed, hint: hintOf(value) };
-    });
+    // The raw text (jsonText never throws: a depth bomb is kept as a cut render, not a 500) and
+    // the location are rendered only for the items that need them (rejects).
+    const items: IngestItem[] = events.map((value, index) =>
+      decodedEventItem(value, () => `http batch index ${index}`),
+    );
     const result = await deps.ingestor.ingest(items, { source: 'http', allowedTenant: tenantId });
     return reply.code(200).send(result);
   });

@@ -39,3 +39,73 @@ export function csvRecord(cells: readonly string[]): string {
   }
   return record + CRLF;
 }
+
+const QUOTE_BYTE = 0x22;
+const LF_BYTE = 0x0a;
+
+/**
+ * Turns the record ends of a CSV byte stream from LF into CRLF, chunk by chunk: an LF outside
+ * quotes ends a record and gets a CR before it; an LF inside a quoted field is data and stays as
+ * it is. For CSV written by PostgreSQL's `COPY … (FORMAT csv)` (LF after each record, a field with
+ * CR or LF always quoted). The quote state carries over chunk boundaries; a doubled `""` toggles
+ * it twice, so it needs no special case. Works on the bytes (`indexOf` of `"` and LF), never on
+ * strings: per chunk one scan for quotes and one `indexOf` per record, then one copy.
+ */
+export class CsvRecordEnds {
+  #quoted = false;
+  #ends = new Int32Array(1024);
+  /** Records ended so far. */
+  records = 0;
+
+  /** The chunk with CRLF record ends; the chunk itself when it ends no record. */
+  push(chunk: Buffer): Buffer {
+    const length = chunk.length;
+    let ends = this.#ends;
+    let count = 0;
+    let at = 0;
+    let quote = chunk.indexOf(QUOTE_BYTE, 0);
+    while (at < length) {
+      if (this.#quoted) {
+        if (quote < 0) break;
+        this.#quoted = false;
+        at = quote + 1;
+        quote = chunk.indexOf(QUOTE_BYTE, at);
+        continue;
+      }
+      const lf = chunk.indexOf(LF_BYTE, at);
+      if (quote >= 0 && (lf < 0 || quote < lf)) {
+        this.#quoted = true;
+        at = quote + 1;
+        quote = chunk.indexOf(QUOTE_BYTE, at);
+        continue;
+      }
+      if (lf < 0) break;
+      if (count === ends.length) {
+        const grown = new Int32Array(ends.length * 2);
+        grown.set(ends);
+        this.#ends = ends = grown;
+      }
+      ends[count++] = lf;
+      at = lf + 1;
+    }
+    if (count === 0) return chunk;
+    this.records += count;
+    const out = Buffer.allocUnsafe(length + count);
+    let from = 0;
+    let to = 0;
+    for (let i = 0; i < count; i++) {
+      const lf = ends[i] as number;
+      to += chunk.copy(out, to, from, lf);
+      out[to++] = 0x0d;
+      out[to++] = LF_BYTE;
+      from = lf + 1;
+    }
+    chunk.copy(out, to, from, length);
+    return out;
+  }
+
+  /** Throws when the stream ended inside a quoted field (a record cut short). */
+  end(): void {
+    if (this.#quoted) throw new Error('CSV stream ended inside a quoted field');
+  }
+}

@@ -5,7 +5,7 @@
  * beside the insert of the day's lines), then (i) the floor: the finished rows of the file in a
  * table of their own (`CREATE TABLE … AS` the export's row query), copied out sorted by
  * `COPY (SELECT … ORDER BY …) TO STDOUT` through psql into a file; for comparison the export's
- * row query itself under COPY and its CSV-formatting query under COPY (FORMAT binary); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
+ * row query itself under COPY and its CSV cells query under COPY (FORMAT csv); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
  * /usr/bin/time -v, in both ways the command runs: compiled (`tsc -p tsconfig.build.json`, what
  * the production image runs) and from source through tsx (`node bin/billing.js` in a checkout,
  * which costs ~60 MB more for the loader alone). The RSS of `billing export --help` in the same
@@ -25,7 +25,7 @@ import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
 import {
   inlineParameters,
-  invoiceCsvQuery,
+  invoiceCsvCellsQuery,
   invoiceRowsQuery,
 } from '../../src/db/repositories/invoice.repository.ts';
 import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
@@ -174,8 +174,8 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     const copySql = `COPY (SELECT * FROM bench_finished ORDER BY tenant_id COLLATE "C", user_id COLLATE "C",
       item COLLATE "C", billing COLLATE "C", first_day, unit_price) TO STDOUT WITH (FORMAT csv)`;
     const aggregateCopySql = `COPY (${aggregateSql}) TO STDOUT WITH (FORMAT csv)`;
-    const formatted = invoiceCsvQuery(tenantMonth, { currencies: ['EUR'], digits: [2] }).compile(db);
-    const formattedCopySql = `COPY (${inlineParameters(formatted.sql, formatted.parameters)}) TO STDOUT (FORMAT binary)`;
+    const formatted = invoiceCsvCellsQuery(tenantMonth, new Map([['EUR', 2]])).compile(db);
+    const formattedCopySql = `COPY (${inlineParameters(formatted.sql, formatted.parameters)}) TO STDOUT (FORMAT csv)`;
     if (process.env.BENCH_EXPLAIN) {
       const { rows: plan } = await sql<{ 'QUERY PLAN': string }>`EXPLAIN (ANALYZE, BUFFERS) ${sql.raw(
         inlineParameters(formatted.sql, formatted.parameters),
@@ -218,7 +218,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         copyFile,
       );
       formattedCopies.push(fq);
-      let line = `round ${round}: COPY of the finished rows ${c.seconds.toFixed(2)} s, COPY of the row query ${a.seconds.toFixed(2)} s, COPY of the export's formatting query ${fq.seconds.toFixed(2)} s`;
+      let line = `round ${round}: COPY of the finished rows ${c.seconds.toFixed(2)} s, COPY of the row query ${a.seconds.toFixed(2)} s, COPY of the export's cells query ${fq.seconds.toFixed(2)} s`;
       for (const v of variants) {
         const args = [...v.argv, 'export', '--month', MONTH, '--tenant', TENANT, '--out', exportFile];
         const e = await measure(process.execPath, args, '/dev/null', env);
@@ -243,7 +243,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     const beside: [string, Measured[]][] = [
       ['COPY (the export row query: month rows + names) TO STDOUT via psql', aggregateCopies],
       [
-        "COPY (the export's own query, records formatted in SQL) TO STDOUT (FORMAT binary) via psql",
+        "COPY (the export's own query: cells computed in SQL) TO STDOUT (FORMAT csv) via psql",
         formattedCopies,
       ],
     ];

@@ -211,11 +211,8 @@ describe('CsvRecordEnds (COPY CSV record ends LF -> CRLF)', () => {
     expect(() => ends.end()).toThrow(/inside a quoted field/);
   });
 
-  it('gives csvRecord\'s bytes for records written with LF ends, whatever the chunks', () => {
-    const cell = fc.oneof(
-      fc.string({ unit: 'binary' }),
-      fc.stringMatching(/^[",\r\n a\u00e9]{0,6}$/),
-    );
+  it("gives csvRecord's bytes for records written with LF ends, whatever the chunks", () => {
+    const cell = fc.oneof(fc.string({ unit: 'binary' }), fc.stringMatching(/^[",\r\n a\u00e9]{0,6}$/));
     fc.assert(
       fc.property(
         fc.array(fc.array(cell, { minLength: 1, maxLength: 4 }), { maxLength: 6 }),

@@ -227,6 +227,17 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       }
       console.log(line);
     }
+    // BENCH_CPU_PROF=DIR: one more run of the compiled CLI under `node --cpu-prof`, the profile in DIR.
+    if (process.env.BENCH_CPU_PROF) {
+      const args = ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, main, 'export'];
+      await measure(
+        process.execPath,
+        [...args, '--month', MONTH, '--tenant', TENANT, '--out', exportFile],
+        '/dev/null',
+        env,
+      );
+      console.log(`CPU profile of the compiled export written to ${process.env.BENCH_CPU_PROF}`);
+    }
     const best = (ms: Measured[]) => ms.reduce((a, b) => (b.seconds < a.seconds ? b : a));
     const copy = best(copies);
     const rows: Record<string, string | number>[] = [

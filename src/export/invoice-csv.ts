@@ -14,7 +14,7 @@ import { isValidMonth, type Month, monthBounds } from '../domain/calendar.ts';
 import { type Minor, minorDigits, sumMinor } from '../domain/money.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
-import { CRLF, CsvRecordEnds, csvRecord, guardFormula } from './csv.ts';
+import { CRLF, csvRecord, guardFormula } from './csv.ts';
 import { MoneyFormatters } from './money-format.ts';
 
 /** The columns of the invoice CSV, in order (`docs/billing.md`, Invoice CSV). */
@@ -133,9 +133,9 @@ export async function writeInvoiceCsv(
 
 /**
  * The COPY path (real PostgreSQL): the database computes the cells by the same rules as
- * `invoiceRecord` (`invoiceCsvCellsQuery`) and its `COPY … (FORMAT csv)` writer quotes them; Node
- * only turns the LF record ends into CRLF (`CsvRecordEnds`, on the bytes) and writes the chunks
- * with backpressure. The totals come from the database, per part, in the same snapshot.
+ * `invoiceRecord` (`invoiceCsvCellsQuery`) and its `COPY … (FORMAT csv)` writer quotes them; the
+ * records come off the socket in blocks with CRLF ends (`CopyRowsOut`), written as they are, with
+ * backpressure. The totals come from the database, per part, in the same snapshot.
  */
 async function copyCsv(
   db: Db,
@@ -143,43 +143,28 @@ async function copyCsv(
   input: InvoiceExportInput,
   out: Writable,
 ): Promise<InvoiceExportResult> {
-  const ends = new CsvRecordEnds();
   const totals = new Map<string, Minor>();
-  // The server's chunks are what one socket read gives (often a few KB): written in blocks of
-  // WRITE_BYTES, one write call per block instead of per chunk.
-  const pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const flush = async () => {
-    if (pendingBytes === 0) return;
-    const block = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
-    pending.length = 0;
-    pendingBytes = 0;
-    await write(out, block);
-    input.onRows?.(ends.records);
-  };
-  await copyInvoiceCsv(db, query, minorDigits, async (part) => {
-    const before = ends.records;
-    for await (const chunk of part.chunks) {
-      const bytes = ends.push(chunk);
-      pending.push(bytes);
-      pendingBytes += bytes.length;
-      if (pendingBytes >= WRITE_BYTES) await flush();
+  let written = 0;
+  const options = { rowEnd: CRLF, digitsOf: minorDigits, blockBytes: WRITE_BYTES };
+  await copyInvoiceCsv(db, query, options, async (part) => {
+    for await (const block of part.blocks) {
+      await write(out, block);
+      input.onRows?.(written + part.records());
     }
-    await flush();
-    ends.end();
     let rows = 0;
     for (const { currency, rows: n, amount } of part.totals) {
       totals.set(currency, sumMinor([totals.get(currency) ?? 0, amount]));
       rows += n;
     }
     // The part's totals are of the same rows, in the same snapshot: a difference is a bug.
-    if (ends.records - before !== rows)
-      throw new Error(`invoice CSV: ${rows} rows to copy, but ${ends.records - before} records were written`);
+    if (part.records() !== rows)
+      throw new Error(`invoice CSV: ${rows} rows to copy, but COPY sent ${part.records()} records`);
+    written += rows;
   });
-  return { rows: ends.records, totals };
+  return { rows: written, totals };
 }
 
-/** The COPY path writes in blocks of at least this many bytes (the last one of a part excepted). */
+/** The COPY path writes blocks of this many bytes (the last one of a part smaller). */
 const WRITE_BYTES = 1 << 20;
 
 /** Writes with backpressure: waits for `drain` when the stream's buffer is full. */

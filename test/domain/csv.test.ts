@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatMinor } from '../../src/domain/money.ts';
-import { CsvRecordEnds, csvCell, csvRecord, guardFormula } from '../../src/export/csv.ts';
+import { csvCell, csvRecord, guardFormula } from '../../src/export/csv.ts';
 import { INVOICE_HEADER, invoiceRecord } from '../../src/export/invoice-csv.ts';
 import { MoneyFormatters, moneyFormatter } from '../../src/export/money-format.ts';
 import { itReturns } from '../support/table.ts';
@@ -171,61 +171,6 @@ describe('invoice records', () => {
     };
     expect(invoiceRecord('2026-11', row, new MoneyFormatters())).toBe(
       '2026-11,acme,"\'=HYPERLINK(""x"")",,"\'@x,y",adjustment.license.standard,monthly,2,,-0.32,EUR,2026-10-05,2026-10-07\r\n',
-    );
-  });
-});
-
-/** Feeds `bytes` to a CsvRecordEnds cut at `cuts` (byte offsets), returns what it gives back. */
-function crlfOf(bytes: Buffer, cuts: readonly number[]) {
-  const ends = new CsvRecordEnds();
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const cut of [...cuts, bytes.length]) {
-    out.push(ends.push(bytes.subarray(from, cut)));
-    from = cut;
-  }
-  ends.end();
-  return { text: Buffer.concat(out).toString('utf8'), records: ends.records };
-}
-
-describe('CsvRecordEnds (COPY CSV record ends LF -> CRLF)', () => {
-  const lf = (text: string) => Buffer.from(text, 'utf8');
-  it('puts CR before the LF that ends a record, never before one inside quotes', () => {
-    expect(crlfOf(lf('a,b\nc,d\n'), [])).toEqual({ text: 'a,b\r\nc,d\r\n', records: 2 });
-    expect(crlfOf(lf('"x\ny",1\n"\r\n"\n'), [])).toEqual({ text: '"x\ny",1\r\n"\r\n"\r\n', records: 2 });
-    expect(crlfOf(lf('"a""\n""",b\n'), [])).toEqual({ text: '"a""\n""",b\r\n', records: 1 });
-    expect(crlfOf(lf(',,\n\n'), [])).toEqual({ text: ',,\r\n\r\n', records: 2 });
-  });
-
-  it('carries the quote state across chunks, cut anywhere (also between "" and inside UTF-8)', () => {
-    const text = 'é,"q""\n\n",😀\n"\n"\n';
-    const bytes = lf(text);
-    const expected = 'é,"q""\n\n",😀\r\n"\n"\r\n';
-    for (let a = 0; a <= bytes.length; a++)
-      for (let b = a; b <= bytes.length; b++) expect(crlfOf(bytes, [a, b]).text).toBe(expected);
-  });
-
-  it('refuses a stream that ends inside a quoted field', () => {
-    const ends = new CsvRecordEnds();
-    ends.push(lf('a,"b\n'));
-    expect(() => ends.end()).toThrow(/inside a quoted field/);
-  });
-
-  it("gives csvRecord's bytes for records written with LF ends, whatever the chunks", () => {
-    const cell = fc.oneof(fc.string({ unit: 'binary' }), fc.stringMatching(/^[",\r\n a\u00e9]{0,6}$/));
-    fc.assert(
-      fc.property(
-        fc.array(fc.array(cell, { minLength: 1, maxLength: 4 }), { maxLength: 6 }),
-        fc.array(fc.nat(), { maxLength: 5 }),
-        (records, cutSeeds) => {
-          const expected = records.map(csvRecord).join('');
-          // What COPY (FORMAT csv) sends: the same quoting, LF after each record.
-          const copy = lf(records.map((r) => `${csvRecord(r).slice(0, -2)}\n`).join(''));
-          const cuts = cutSeeds.map((n) => n % (copy.length + 1)).sort((x, y) => x - y);
-          expect(crlfOf(copy, cuts)).toEqual({ text: expected, records: records.length });
-        },
-      ),
-      { numRuns: 500 },
     );
   });
 });

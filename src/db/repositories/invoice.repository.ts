@@ -1,7 +1,7 @@
 import { CompiledQuery, type RawBuilder, sql } from 'kysely';
-import { to as copyTo } from 'pg-copy-streams';
 import { compareCodePoints } from '../../domain/code-point-order.ts';
 import { type Minor, parseMinor } from '../../domain/money.ts';
+import { CopyRowsOut } from '../copy-rows-out.ts';
 import type { Db } from '../database.ts';
 import { inReadOnlySnapshot } from '../transaction.ts';
 
@@ -288,8 +288,10 @@ export function invoiceCsvCellsQuery(
 
 /** A tenant's part of the file as COPY streams it, and what the part adds up to. */
 export interface InvoiceCsvPart {
-  /** The part's CSV bytes as the server sends them (records end with LF). */
-  chunks: AsyncIterable<Buffer>;
+  /** The part's CSV records in blocks (`CopyRowsOut`), each record ended by `rowEnd`. */
+  blocks: AsyncIterable<Buffer>;
+  /** Once the blocks are read: the records they held. */
+  records: () => number;
   /** Rows and sum of `amount` per currency over the part, in currency order. */
   totals: readonly CurrencyTotal[];
 }
@@ -297,14 +299,15 @@ export interface InvoiceCsvPart {
 /**
  * Streams the invoice CSV cells of `invoiceCsvCellsQuery` by `COPY … TO STDOUT (FORMAT csv)`,
  * tenant after tenant, in one read-only repeatable-read transaction (real PostgreSQL only: the
- * embedded PGlite keeps the cursor of `streamInvoiceRows`). Before each part, in the same
- * snapshot, its totals per currency (`invoicePartTotals`), whose currencies `digitsOf` gives the
- * minor digits of; a part without rows is skipped. `onPart` reads the part's chunks to the end.
+ * embedded PGlite keeps the cursor of `streamInvoiceRows`), read off the socket in blocks by
+ * `CopyRowsOut` with each record ended by `rowEnd` instead of COPY's LF. Before each part, in the
+ * same snapshot, its totals per currency (`invoicePartTotals`), whose currencies `digitsOf` gives
+ * the minor digits of; a part without rows is skipped. `onPart` reads the part's blocks.
  */
 export async function copyInvoiceCsv(
   db: Db,
   q: InvoiceQuery,
-  digitsOf: (currency: string) => number,
+  options: { rowEnd: string; digitsOf: (currency: string) => number; blockBytes?: number },
   onPart: (part: InvoiceCsvPart) => Promise<void>,
 ): Promise<void> {
   if (q.tenants.length === 0) return;
@@ -313,13 +316,13 @@ export async function copyInvoiceCsv(
       const t = { ...month, fromLines: !(await monthRowsHoldCurrentRuns(trx, month)) };
       const totals = await invoicePartTotals(trx, t);
       if (totals.length === 0) continue;
-      const digits = new Map(totals.map((c) => [c.currency, digitsOf(c.currency)]));
+      const digits = new Map(totals.map((c) => [c.currency, options.digitsOf(c.currency)]));
       const compiled = sql`COPY (${invoiceCsvCellsQuery(t, digits)}) TO STDOUT (FORMAT csv)`.compile(trx);
-      const stream = copyTo(inlineParameters(compiled.sql, compiled.parameters));
+      const copy = new CopyRowsOut(inlineParameters(compiled.sql, compiled.parameters), options);
       // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
-      // `submit` on the transaction's own connection; the rows then come through the stream.
-      await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
-      await onPart({ chunks: stream as AsyncIterable<Buffer>, totals });
+      // `submit` on the transaction's own connection; the rows then come through `copy`.
+      await trx.executeQuery({ ...CompiledQuery.raw(''), sql: copy as unknown as string });
+      await onPart({ blocks: copy.blocks(), records: () => copy.rows, totals });
     }
   });
 }

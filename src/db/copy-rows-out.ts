@@ -132,8 +132,9 @@ export class CopyRowsOut {
     const socket = this.#connection?.stream;
     let got = false;
     if (!this.#detached && socket) {
-      let chunk: Buffer | null;
-      while (!this.#detached && (chunk = socket.read()) !== null) {
+      while (!this.#detached) {
+        const chunk = socket.read();
+        if (chunk === null) break;
         this.#parse(chunk);
         got = true;
         if (this.#ready.length > 0) return;

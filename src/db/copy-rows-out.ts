@@ -99,7 +99,7 @@ export class CopyRowsOut {
   }
 
   /**
-   * The rows as blocks of at least `blockBytes` (the last one smaller), in order, each row ended
+   * The rows as blocks of exactly `blockBytes` (the last one smaller), in order, each row ended
    * by `rowEnd`; ends when the server has completed the command, throws its error if it failed.
    * Blocks are not reused: each may be kept or written asynchronously.
    */

@@ -41,6 +41,8 @@ const TENANT = 'big';
 
 interface Measured {
   seconds: number;
+  /** User + system CPU seconds of the command itself (the client: psql or node), from time -v. */
+  cpuSeconds: number | undefined;
   peakRssMb: number | undefined;
   bytes: number;
   records: number;
@@ -65,7 +67,16 @@ function measure(
       const seconds = (performance.now() - started) / 1000;
       if (code !== 0) return reject(new Error(`${cmd} exited ${code}: ${stderr.slice(-2000)}`));
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-      resolve({ seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : undefined, bytes: 0, records: 0 });
+      const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
+      const system = /System time \(seconds\): ([\d.]+)/.exec(stderr);
+      const cpuSeconds = user && system ? Number(user[1]) + Number(system[1]) : undefined;
+      resolve({
+        seconds,
+        cpuSeconds,
+        peakRssMb: rss ? Number(rss[1]) / 1024 : undefined,
+        bytes: 0,
+        records: 0,
+      });
     });
   });
 }
@@ -245,6 +256,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         what: 'COPY (finished rows, sorted) TO STDOUT via psql (floor)',
         seconds: copy.seconds.toFixed(2),
         ratio: '1.00',
+        'client CPU s': copy.cpuSeconds?.toFixed(2) ?? '?',
         records: copy.records,
         MB: (copy.bytes / 1e6).toFixed(1),
         'peak RSS MB': '',
@@ -264,6 +276,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         what,
         seconds: m.seconds.toFixed(2),
         ratio: (m.seconds / copy.seconds).toFixed(2),
+        'client CPU s': m.cpuSeconds?.toFixed(2) ?? '?',
         records: '',
         MB: '',
         'peak RSS MB': '',
@@ -277,6 +290,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         what: `billing export --out FILE (${v.name})`,
         seconds: e.seconds.toFixed(2),
         ratio: (e.seconds / copy.seconds).toFixed(2),
+        'client CPU s': e.cpuSeconds?.toFixed(2) ?? '?',
         records: e.records,
         MB: (e.bytes / 1e6).toFixed(1),
         'peak RSS MB': Math.max(...runs.map((r) => r.peakRssMb ?? Number.NaN)).toFixed(0),

@@ -22,6 +22,8 @@ const NOTICE_RESPONSE = 0x4e; // 'N'
 const PARAMETER_STATUS = 0x53; // 'S'
 const NOTIFICATION_RESPONSE = 0x41; // 'A'
 const LF = 0x0a;
+/** Up to this many bytes `#put` copies in a loop rather than by `Buffer.copy`. */
+const SHORT_COPY = 512;
 
 /** The parts of pg's Connection used here (the socket and the query call). */
 interface PgConnection {
@@ -160,14 +162,19 @@ export class CopyRowsOut {
           this.#detach(chunk.subarray(at));
           return;
         }
-        const n = Math.min(5 - this.#headerHave, length - at);
-        chunk.copy(this.#header, this.#headerHave, at, at + n);
-        this.#headerHave += n;
-        at += n;
-        if (this.#headerHave < 5) return;
-        this.#headerHave = 0;
-        this.#code = this.#header[0] as number;
-        this.#left = this.#header.readUInt32BE(1) - 4;
+        if (this.#headerHave === 0 && length - at >= 5) {
+          // The usual case: the whole header in this chunk, read in place.
+          this.#code = chunk[at] as number;
+          this.#left = chunk.readUInt32BE(at + 1) - 4;
+          at += 5;
+        } else {
+          while (this.#headerHave < 5 && at < length)
+            this.#header[this.#headerHave++] = chunk[at++] as number;
+          if (this.#headerHave < 5) return;
+          this.#headerHave = 0;
+          this.#code = this.#header[0] as number;
+          this.#left = this.#header.readUInt32BE(1) - 4;
+        }
         if (this.#code === COPY_DATA && this.#left === 0) throw new Error('COPY sent an empty row');
       }
       if (this.#code !== COPY_DATA) {
@@ -218,7 +225,12 @@ export class CopyRowsOut {
     if (this.#discard) return;
     while (from < to) {
       const n = Math.min(to - from, this.#blockBytes - this.#used);
-      source.copy(this.#block, this.#used, from, from + n);
+      const block = this.#block;
+      const used = this.#used;
+      // A row's few dozen bytes are copied by a loop: `Buffer.copy` of part of a buffer makes a
+      // typed-array view per call, which for one call per row cost more than the rows (and GC).
+      if (n < SHORT_COPY) for (let i = 0; i < n; i++) block[used + i] = source[from + i] as number;
+      else source.copy(block, used, from, from + n);
       this.#used += n;
       from += n;
       if (this.#used === this.#blockBytes) {

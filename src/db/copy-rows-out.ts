@@ -30,6 +30,7 @@ interface PgConnection {
   stream: Omit<NodeJS.ReadableStream, 'read'> & {
     read(): Buffer | null;
     listeners(event: 'data'): ((chunk: Buffer) => void)[];
+    destroy(error?: Error): void;
   };
   query(text: string): void;
 }
@@ -137,7 +138,15 @@ export class CopyRowsOut {
       while (!this.#detached) {
         const chunk = socket.read();
         if (chunk === null) break;
-        this.#parse(chunk);
+        try {
+          this.#parse(chunk);
+        } catch (error) {
+          // The stream is not what COPY sends: nothing after it can be trusted, nor the connection.
+          this.#error = error as Error;
+          this.#detached = true;
+          socket.destroy(this.#error);
+          throw error;
+        }
         got = true;
         if (this.#ready.length > 0) return;
       }

@@ -87,3 +87,92 @@ describe('CopyRowsOut (COPY TO STDOUT off the socket, rows ended by rowEnd)', ()
     expect((await client.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
   });
 });
+
+describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
+  /** The server's side of a COPY TO: CopyOutResponse, one CopyData per row, a notice, CopyDone. */
+  function serverBytes(rows: readonly string[]): Buffer {
+    const message = (code: string, payload: Buffer) => {
+      const head = Buffer.alloc(5);
+      head.write(code, 0, 'latin1');
+      head.writeUInt32BE(payload.length + 4, 1);
+      return Buffer.concat([head, payload]);
+    };
+    return Buffer.concat([
+      message('H', Buffer.from([0, 0, 0])),
+      ...rows.slice(0, 1).map((r) => message('d', Buffer.from(r, 'utf8'))),
+      message('N', Buffer.from('notice\0\0', 'latin1')),
+      ...rows.slice(1).map((r) => message('d', Buffer.from(r, 'utf8'))),
+      message('c', Buffer.alloc(0)),
+      message('C', Buffer.from('COPY 3\0', 'latin1')),
+    ]);
+  }
+
+  /** Runs a CopyRowsOut over `bytes` cut at `cuts`; returns its output and what pg got back. */
+  const seen = { destroyed: 0 };
+
+  async function run(bytes: Buffer, cuts: readonly number[], blockBytes: number) {
+    const chunks: Buffer[] = [];
+    let from = 0;
+    for (const cut of [...cuts, bytes.length]) {
+      if (cut > from) chunks.push(bytes.subarray(from, cut));
+      from = Math.max(from, cut);
+    }
+    const handedBack: Buffer[] = [];
+    let destroyed = 0;
+    const out = new CopyRowsOut('COPY …', { rowEnd: '\r\n', blockBytes });
+    let pgOnData = (b: Buffer) => {
+      handedBack.push(b);
+    };
+    const stream = {
+      listeners: () => [pgOnData],
+      removeListener() {},
+      pause() {},
+      on(event: string, fn: (b: Buffer) => void) {
+        if (event === 'data') pgOnData = fn;
+        // pg would parse CommandComplete + ReadyForQuery from what it got back; here: done.
+        if (event === 'data') {
+          const rest = chunks.splice(0);
+          setImmediate(() => {
+            for (const c of rest) pgOnData(c);
+            out.handleReadyForQuery();
+          });
+        }
+      },
+      resume() {},
+      destroy() {
+        destroyed += 1;
+      },
+      read: () => chunks.shift() ?? null,
+    };
+    out.submit({ stream, query() {} } as never);
+    const blocks: Buffer[] = [];
+    try {
+      for await (const b of out.blocks()) blocks.push(Buffer.from(b));
+    } finally {
+      seen.destroyed = destroyed;
+    }
+    return {
+      text: Buffer.concat(blocks).toString('utf8'),
+      rows: out.rows,
+      handedBack: Buffer.concat(handedBack),
+    };
+  }
+
+  it('gives the same rows and hands pg the same rest, cut anywhere', async () => {
+    const rows = ['a,"b\nc"\n', 'é😀,""""\n', '\n'];
+    const bytes = serverBytes(rows);
+    const tail = bytes.subarray(bytes.length - 12); // CommandComplete
+    for (let a = 0; a <= bytes.length; a++)
+      for (let b = a; b <= bytes.length; b += 3) {
+        const got = await run(bytes, [a, b], 5);
+        expect(got.text).toBe('a,"b\nc"\r\né😀,""""\r\n\r\n');
+        expect(got.rows).toBe(3);
+        expect(got.handedBack.equals(tail)).toBe(true);
+      }
+  });
+
+  it('refuses a row that does not end with LF and drops the connection', async () => {
+    await expect(run(serverBytes(['a,b']), [], 64)).rejects.toThrow(/does not end with LF/);
+    expect(seen.destroyed).toBe(1);
+  });
+});

@@ -1,6 +1,5 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { CopyTuple } from '../db/copy-binary.ts';
 import type { Db } from '../db/database.ts';
 import {
   canCopyOut,
@@ -114,7 +113,7 @@ export async function writeInvoiceCsv(
   };
   await write(out, INVOICE_HEADER);
   if (input.onRow === undefined && tenants.length > 0 && (await canCopyOut(db)))
-    return copyCsv(db, query, tenants, input, out);
+    return copyCsv(db, query, input, out);
   const money = new MoneyFormatters();
   const totals = new Map<string, Minor>();
   let rows = 0;
@@ -133,42 +132,40 @@ export async function writeInvoiceCsv(
 }
 
 /**
- * The COPY path (real PostgreSQL): the database formats every record by the same rules as
- * `invoiceRecord` (`invoiceCsvQuery`) and streams them as they are; Node only frames and writes
- * the bytes and sums the amounts per currency. Nothing is parsed per cell.
+ * The COPY path (real PostgreSQL): the database computes the cells by the same rules as
+ * `invoiceRecord` (`invoiceCsvCellsQuery`) and its `COPY … (FORMAT csv)` writer quotes them; the
+ * records come off the socket in blocks with CRLF ends (`CopyRowsOut`), written as they are, with
+ * backpressure. The totals come from the database, per part, in the same snapshot.
  */
 async function copyCsv(
   db: Db,
   query: InvoiceQuery,
-  tenants: readonly Tenant[],
   input: InvoiceExportInput,
   out: Writable,
 ): Promise<InvoiceExportResult> {
-  const currencies = [...new Set(tenants.map((t) => t.currency.trim()))];
-  const money = { currencies, digits: currencies.map(minorDigits) };
-  const sums = new Map<string, bigint>();
-  let rows = 0;
-  let records: Buffer[] = [];
-  const onTuple = (fields: CopyTuple) => {
-    const [record, amount, currency] = fields as [Buffer | null, Buffer, Buffer];
-    const code = currency.toString('latin1');
-    if (record === null)
-      throw new Error(`invoice row in currency ${code}, which no exported tenant bills in`);
-    records.push(record);
-    sums.set(code, (sums.get(code) ?? 0n) + amount.readBigInt64BE(0));
-    rows += 1;
-  };
-  await copyInvoiceCsv(db, query, money, onTuple, async () => {
-    if (records.length === 0) return;
-    const bytes = Buffer.concat(records);
-    records = [];
-    await write(out, bytes);
-    input.onRows?.(rows);
-  });
   const totals = new Map<string, Minor>();
-  for (const [code, sum] of sums) totals.set(code, sumMinor([Number(sum)]));
-  return { rows, totals };
+  let written = 0;
+  const options = { rowEnd: CRLF, digitsOf: minorDigits, blockBytes: WRITE_BYTES };
+  await copyInvoiceCsv(db, query, options, async (part) => {
+    for await (const block of part.blocks) {
+      await write(out, block);
+      input.onRows?.(written + part.records());
+    }
+    let rows = 0;
+    for (const { currency, rows: n, amount } of part.totals) {
+      totals.set(currency, sumMinor([totals.get(currency) ?? 0, amount]));
+      rows += n;
+    }
+    // The part's totals are of the same rows, in the same snapshot: a difference is a bug.
+    if (part.records() !== rows)
+      throw new Error(`invoice CSV: ${rows} rows to copy, but COPY sent ${part.records()} records`);
+    written += rows;
+  });
+  return { rows: written, totals };
 }
+
+/** The COPY path writes blocks of this many bytes (the last one of a part smaller). */
+const WRITE_BYTES = 1 << 20;
 
 /** Writes with backpressure: waits for `drain` when the stream's buffer is full. */
 async function write(out: Writable, text: string | Buffer): Promise<void> {

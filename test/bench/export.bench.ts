@@ -5,7 +5,7 @@
  * beside the insert of the day's lines), then (i) the floor: the finished rows of the file in a
  * table of their own (`CREATE TABLE … AS` the export's row query), copied out sorted by
  * `COPY (SELECT … ORDER BY …) TO STDOUT` through psql into a file; for comparison the export's
- * row query itself under COPY and its CSV-formatting query under COPY (FORMAT binary); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
+ * row query itself under COPY and its CSV cells query under COPY (FORMAT csv); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
  * /usr/bin/time -v, in both ways the command runs: compiled (`tsc -p tsconfig.build.json`, what
  * the production image runs) and from source through tsx (`node bin/billing.js` in a checkout,
  * which costs ~60 MB more for the loader alone). The RSS of `billing export --help` in the same
@@ -25,7 +25,7 @@ import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
 import {
   inlineParameters,
-  invoiceCsvQuery,
+  invoiceCsvCellsQuery,
   invoiceRowsQuery,
 } from '../../src/db/repositories/invoice.repository.ts';
 import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
@@ -41,6 +41,8 @@ const TENANT = 'big';
 
 interface Measured {
   seconds: number;
+  /** User + system CPU seconds of the command itself (the client: psql or node), from time -v. */
+  cpuSeconds: number | undefined;
   peakRssMb: number | undefined;
   bytes: number;
   records: number;
@@ -65,7 +67,16 @@ function measure(
       const seconds = (performance.now() - started) / 1000;
       if (code !== 0) return reject(new Error(`${cmd} exited ${code}: ${stderr.slice(-2000)}`));
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-      resolve({ seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : undefined, bytes: 0, records: 0 });
+      const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
+      const system = /System time \(seconds\): ([\d.]+)/.exec(stderr);
+      const cpuSeconds = user && system ? Number(user[1]) + Number(system[1]) : undefined;
+      resolve({
+        seconds,
+        cpuSeconds,
+        peakRssMb: rss ? Number(rss[1]) / 1024 : undefined,
+        bytes: 0,
+        records: 0,
+      });
     });
   });
 }
@@ -174,8 +185,8 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     const copySql = `COPY (SELECT * FROM bench_finished ORDER BY tenant_id COLLATE "C", user_id COLLATE "C",
       item COLLATE "C", billing COLLATE "C", first_day, unit_price) TO STDOUT WITH (FORMAT csv)`;
     const aggregateCopySql = `COPY (${aggregateSql}) TO STDOUT WITH (FORMAT csv)`;
-    const formatted = invoiceCsvQuery(tenantMonth, { currencies: ['EUR'], digits: [2] }).compile(db);
-    const formattedCopySql = `COPY (${inlineParameters(formatted.sql, formatted.parameters)}) TO STDOUT (FORMAT binary)`;
+    const formatted = invoiceCsvCellsQuery(tenantMonth, new Map([['EUR', 2]])).compile(db);
+    const formattedCopySql = `COPY (${inlineParameters(formatted.sql, formatted.parameters)}) TO STDOUT (FORMAT csv)`;
     if (process.env.BENCH_EXPLAIN) {
       const { rows: plan } = await sql<{ 'QUERY PLAN': string }>`EXPLAIN (ANALYZE, BUFFERS) ${sql.raw(
         inlineParameters(formatted.sql, formatted.parameters),
@@ -218,7 +229,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         copyFile,
       );
       formattedCopies.push(fq);
-      let line = `round ${round}: COPY of the finished rows ${c.seconds.toFixed(2)} s, COPY of the row query ${a.seconds.toFixed(2)} s, COPY of the export's formatting query ${fq.seconds.toFixed(2)} s`;
+      let line = `round ${round}: COPY of the finished rows ${c.seconds.toFixed(2)} s, COPY of the row query ${a.seconds.toFixed(2)} s, COPY of the export's cells query ${fq.seconds.toFixed(2)} s`;
       for (const v of variants) {
         const args = [...v.argv, 'export', '--month', MONTH, '--tenant', TENANT, '--out', exportFile];
         const e = await measure(process.execPath, args, '/dev/null', env);
@@ -227,6 +238,17 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       }
       console.log(line);
     }
+    // BENCH_CPU_PROF=DIR: one more run of the compiled CLI under `node --cpu-prof`, the profile in DIR.
+    if (process.env.BENCH_CPU_PROF) {
+      const args = ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, main, 'export'];
+      await measure(
+        process.execPath,
+        [...args, '--month', MONTH, '--tenant', TENANT, '--out', exportFile],
+        '/dev/null',
+        env,
+      );
+      console.log(`CPU profile of the compiled export written to ${process.env.BENCH_CPU_PROF}`);
+    }
     const best = (ms: Measured[]) => ms.reduce((a, b) => (b.seconds < a.seconds ? b : a));
     const copy = best(copies);
     const rows: Record<string, string | number>[] = [
@@ -234,6 +256,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         what: 'COPY (finished rows, sorted) TO STDOUT via psql (floor)',
         seconds: copy.seconds.toFixed(2),
         ratio: '1.00',
+        'client CPU s': copy.cpuSeconds?.toFixed(2) ?? '?',
         records: copy.records,
         MB: (copy.bytes / 1e6).toFixed(1),
         'peak RSS MB': '',
@@ -243,7 +266,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     const beside: [string, Measured[]][] = [
       ['COPY (the export row query: month rows + names) TO STDOUT via psql', aggregateCopies],
       [
-        "COPY (the export's own query, records formatted in SQL) TO STDOUT (FORMAT binary) via psql",
+        "COPY (the export's own query: cells computed in SQL) TO STDOUT (FORMAT csv) via psql",
         formattedCopies,
       ],
     ];
@@ -253,6 +276,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         what,
         seconds: m.seconds.toFixed(2),
         ratio: (m.seconds / copy.seconds).toFixed(2),
+        'client CPU s': m.cpuSeconds?.toFixed(2) ?? '?',
         records: '',
         MB: '',
         'peak RSS MB': '',
@@ -266,6 +290,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         what: `billing export --out FILE (${v.name})`,
         seconds: e.seconds.toFixed(2),
         ratio: (e.seconds / copy.seconds).toFixed(2),
+        'client CPU s': e.cpuSeconds?.toFixed(2) ?? '?',
         records: e.records,
         MB: (e.bytes / 1e6).toFixed(1),
         'peak RSS MB': Math.max(...runs.map((r) => r.peakRssMb ?? Number.NaN)).toFixed(0),

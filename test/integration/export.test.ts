@@ -1,10 +1,13 @@
 import { Writable } from 'node:stream';
+import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
 import type { Db } from '../../src/db/database.ts';
 import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
-import { compareKeys } from '../../src/domain/code-point-order.ts';
+import { compareCodePoints, compareKeys } from '../../src/domain/code-point-order.ts';
+import { formatMinor } from '../../src/domain/money.ts';
+import { csvRecord, guardFormula } from '../../src/export/csv.ts';
 import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
 import { BACKENDS } from '../support/backends.ts';
 
@@ -178,6 +181,9 @@ async function seed(db: Db) {
   ]);
 }
 
+const INVOICE_HEADER_LINE =
+  'period,tenant_id,user_id,user_last_name,user_email,item,billing,quantity,unit_price,amount,currency,first_day,last_day\r\n';
+
 const EXPECTED = [
   'period,tenant_id,user_id,user_last_name,user_email,item,billing,quantity,unit_price,amount,currency,first_day,last_day',
   "2026-11,acme,'\tt,,,license.dashboard,monthly,1,5.00,0.16,EUR,2026-11-03,2026-11-03",
@@ -255,6 +261,43 @@ async function databaseTotals(db: Db, month: string, firstDay: string, lastDay: 
       SELECT currency, amount FROM adjustment_lines WHERE period = ${month}
     ) x GROUP BY currency`.execute(db);
   return Object.fromEntries(rows.map((r) => [r.currency, Number(r.total)]));
+}
+
+/**
+ * Hostile names, ids and e-mails with their cells as the file must hold them (written out by
+ * hand): quotes, commas, CR, LF, CRLF, the formula guard, spaces, unicode, empty and NULL, long
+ * values, and the strings COPY treats specially in other settings (`\.`, `\N`, NULL).
+ */
+const HOSTILE: [userId: string, lastName: string | null, email: string | null, cells: string][] = [
+  ['h01', '"', 'a"b', 'h01,"""","a""b"'],
+  ['h02', ',', '""', 'h02,",",""""""'],
+  ['h03', '\r', '\n', `h03,"'\r","\n"`],
+  ['h04', 'x\r\ny', '\r\n', `h04,"x\r\ny","'\r\n"`],
+  ['h05', ' lead', 'trail ', 'h05, lead,trail '],
+  ['h06', ' ', '', 'h06, ,'],
+  ['h07', '=1+1', '+1', "h07,'=1+1,'+1"],
+  ['h08', '-1', '@x', "h08,'-1,'@x"],
+  ['h09', '\tt', "'q", "h09,'\tt,'q"],
+  ['h10', 'é😀ｚ', null, 'h10,é😀ｚ,'],
+  ['h11', null, null, 'h11,,'],
+  ['h12', `${'x'.repeat(3000)},`, '\\.', `h12,"${'x'.repeat(3000)},",\\.`],
+  ['h13', '\\N', 'NULL', 'h13,\\N,NULL'],
+  ['h14', '=",\r\n', '"=', `h14,"'="",\r\n","""="`],
+  ['h15', '', '', 'h15,,'],
+  ['u"1', null, null, '"u""1",,'],
+  ['u,2', 'n', 'e', '"u,2",n,e'],
+  ['=u3', null, null, "'=u3,,"],
+  ['u\n4', null, null, '"u\n4",,'],
+  ['-u\r\n5', null, null, `"'-u\r\n5",,`],
+  [' u6 ', null, null, ' u6 ,,'],
+];
+
+/** The export of `month` (one tenant) by the auto path (COPY on PostgreSQL) and by the cursor. */
+async function bothPaths(db: Db, month: string, tenantId: string) {
+  const viaCursor = sink();
+  const cursor = await writeInvoiceCsv(db, { month, tenantId, onRow: () => {} }, viaCursor.stream);
+  const auto = await exportCsv(db, month, tenantId);
+  return { auto, cursor: { ...cursor, bytes: viaCursor.bytes(), text: viaCursor.text() } };
 }
 
 describe.each(BACKENDS)('invoice CSV export on $name', ({ open }) => {
@@ -358,5 +401,140 @@ describe.each(BACKENDS)('invoice CSV export on $name', ({ open }) => {
     expect(records.every((c) => c[7] === '3' && c[11] === '2027-03-01' && c[12] === '2027-03-31')).toBe(true);
     const total = records.reduce((s, c) => s + toMinor(c[9] as string, 2), 0);
     expect(total).toBe((await databaseTotals(conn.db, '2027-03', '2027-03-01', '2027-03-31')).USD);
+  });
+
+  it('writes hostile names, ids and e-mails exactly, by COPY and by cursor alike', async () => {
+    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES ('hostile', 'H', 'Europe/Prague', 'EUR')`.execute(
+      conn.db,
+    );
+    const named = HOSTILE.filter(([, lastName, email]) => lastName !== null || email !== null);
+    await addVersions(
+      conn.db,
+      'hostile',
+      named.map(([userId, lastName, email]) => ({ userId, at: '2028-01-01T00:00:00Z', lastName, email })),
+    );
+    await addRun(
+      conn.db,
+      'hostile',
+      '2028-02-01',
+      HOSTILE.map(([userId]): Line => [userId, 'license.standard', 'monthly', 63, 1900]),
+    );
+    const expected =
+      INVOICE_HEADER_LINE +
+      [...HOSTILE]
+        .sort((a, b) => compareCodePoints(a[0], b[0]))
+        .map(
+          ([, , , cells]) =>
+            `2028-02,hostile,${cells},license.standard,monthly,1,19.00,0.63,EUR,2028-02-01,2028-02-01\r\n`,
+        )
+        .join('');
+    const { auto, cursor } = await bothPaths(conn.db, '2028-02', 'hostile');
+    expect(auto.text).toBe(expected);
+    expect(cursor.bytes.equals(auto.bytes)).toBe(true);
+    expect(auto.rows).toBe(HOSTILE.length);
+    expect(Object.fromEntries(auto.totals)).toEqual({ EUR: 63 * HOSTILE.length });
+  });
+
+  it('formats each row with its own currency when one part mixes them', async () => {
+    // A tenant whose currency changed mid-month: its runs keep the currency they were made in.
+    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES ('multi', 'M', 'Europe/Prague', 'EUR')`.execute(
+      conn.db,
+    );
+    await addRun(conn.db, 'multi', '2028-02-01', [['m1', 'license.standard', 'monthly', -5, 1900]]);
+    await sql`UPDATE tenants SET currency = 'KWD' WHERE id = 'multi'`.execute(conn.db);
+    await addRun(conn.db, 'multi', '2028-02-02', [['m1', 'license.standard', 'monthly', 1234567, 19000]]);
+    await sql`UPDATE tenants SET currency = 'JPY' WHERE id = 'multi'`.execute(conn.db);
+    await addRun(conn.db, 'multi', '2028-02-03', [['m0', 'license.standard', 'monthly', 7, 190]]);
+    const { auto, cursor } = await bothPaths(conn.db, '2028-02', 'multi');
+    expect(auto.text).toBe(
+      `${INVOICE_HEADER_LINE}2028-02,multi,m0,,,license.standard,monthly,1,190,7,JPY,2028-02-03,2028-02-03\r\n` +
+        '2028-02,multi,m1,,,license.standard,monthly,1,19.00,-0.05,EUR,2028-02-01,2028-02-01\r\n' +
+        '2028-02,multi,m1,,,license.standard,monthly,1,19.000,1234.567,KWD,2028-02-02,2028-02-02\r\n',
+    );
+    expect(cursor.bytes.equals(auto.bytes)).toBe(true);
+    expect(Object.fromEntries(auto.totals)).toEqual({ EUR: -5, JPY: 7, KWD: 1234567 });
+  });
+
+  it('gives the same bytes by COPY and by cursor for any names (property)', async () => {
+    await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES ('prop', 'P', 'Europe/Prague', 'EUR')`.execute(
+      conn.db,
+    );
+    const char = fc.constantFrom(
+      '"',
+      ',',
+      '\r',
+      '\n',
+      '=',
+      '+',
+      '-',
+      '@',
+      '\t',
+      ' ',
+      "'",
+      '\\',
+      '.',
+      'N',
+      'a',
+      'é',
+      'ｚ',
+      '😀',
+    );
+    const text = fc.string({ unit: char, maxLength: 8 });
+    let month = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(
+          fc.record({
+            userId: fc.string({ unit: char, minLength: 1, maxLength: 6 }),
+            lastName: fc.option(text),
+            email: fc.option(text),
+          }),
+          { selector: (u) => u.userId, minLength: 1, maxLength: 6 },
+        ),
+        fc.integer({ min: -99999, max: 99999 }).filter((a) => a !== 0),
+        async (users, amount) => {
+          month += 1;
+          const period = `${2030 + Math.floor((month - 1) / 12)}-${String(((month - 1) % 12) + 1).padStart(2, '0')}`;
+          const day = `${period}-01`;
+          await addVersions(
+            conn.db,
+            'prop',
+            users.map((u) => ({ ...u, at: `${day}T00:00:00Z` })),
+          );
+          await addRun(
+            conn.db,
+            'prop',
+            day,
+            users.map((u): Line => [u.userId, 'addon.recording', 'daily', amount, 50]),
+          );
+          const expected =
+            INVOICE_HEADER_LINE +
+            [...users]
+              .sort((a, b) => compareCodePoints(a.userId, b.userId))
+              .map((u) =>
+                csvRecord([
+                  period,
+                  'prop',
+                  guardFormula(u.userId),
+                  guardFormula(u.lastName ?? ''),
+                  guardFormula(u.email ?? ''),
+                  'addon.recording',
+                  'daily',
+                  '1',
+                  '0.50',
+                  formatMinor(amount, 'EUR'),
+                  'EUR',
+                  day,
+                  day,
+                ]),
+              )
+              .join('');
+          const { auto, cursor } = await bothPaths(conn.db, period, 'prop');
+          expect(auto.text).toBe(expected);
+          expect(cursor.bytes.equals(auto.bytes)).toBe(true);
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 });

@@ -1,8 +1,7 @@
 import { CompiledQuery, type RawBuilder, sql } from 'kysely';
-import { to as copyTo } from 'pg-copy-streams';
 import { compareCodePoints } from '../../domain/code-point-order.ts';
 import { type Minor, parseMinor } from '../../domain/money.ts';
-import { CopyBinaryReader, type CopyTuple } from '../copy-binary.ts';
+import { CopyRowsOut } from '../copy-rows-out.ts';
 import type { Db } from '../database.ts';
 import { inReadOnlySnapshot } from '../transaction.ts';
 
@@ -157,6 +156,20 @@ export async function monthRowsHoldCurrentRuns(db: Db, t: TenantMonth): Promise<
   return rows[0]?.ok === true;
 }
 
+/**
+ * The rows of one tenant's part before the names, unordered as a whole: the charge rows (month
+ * rows, or the month's current lines grouped) and the adjustment rows, with the same columns
+ * (user_id, item, billing, unit_price, quantity, amount, currency, first_day, last_day).
+ */
+const partRows = (t: TenantMonth) => sql`
+  ${t.fromLines ? groupedLines(t) : monthRows(t)}
+  UNION ALL
+  SELECT a.user_id, a.item, a.billing COLLATE "C", NULL::bigint, count(DISTINCT a.day)::int,
+         sum(a.amount)::bigint, a.currency, min(a.day), max(a.day)
+  FROM adjustment_lines a
+  WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}
+  GROUP BY a.user_id, a.item, a.billing, a.currency`;
+
 /** The one query's body with `select` as its select list and `from` joined after the names. */
 function invoiceQuery<R>(
   t: TenantMonth,
@@ -165,15 +178,7 @@ function invoiceQuery<R>(
 ): RawBuilder<R> {
   return sql<R>`
     SELECT ${select}
-    FROM (
-      ${t.fromLines ? groupedLines(t) : monthRows(t)}
-      UNION ALL
-      SELECT a.user_id, a.item, a.billing COLLATE "C", NULL::bigint, count(DISTINCT a.day)::int,
-             sum(a.amount)::bigint, a.currency, min(a.day), max(a.day)
-      FROM adjustment_lines a
-      WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}
-      GROUP BY a.user_id, a.item, a.billing, a.currency
-    ) g
+    FROM (${partRows(t)}) g
     LEFT JOIN (
       SELECT v.user_id, v.last_name, v.email
       FROM (
@@ -189,22 +194,32 @@ function invoiceQuery<R>(
     ORDER BY g.user_id COLLATE "C", g.item COLLATE "C", g.billing COLLATE "C", g.first_day, g.unit_price`;
 }
 
+/** One currency's share of a tenant's part: its rows and the sum of their `amount` (minor units). */
+export interface CurrencyTotal {
+  currency: string;
+  rows: number;
+  amount: Minor;
+}
+
+/**
+ * The number of rows and the sum of `amount` per currency over the rows of one tenant's part of the file (the same
+ * rows as its query, without the names), in currency order. Cheap beside the part itself: one
+ * read of the month rows, nothing sorted or joined.
+ */
+export async function invoicePartTotals(db: Db, t: TenantMonth): Promise<CurrencyTotal[]> {
+  const { rows } = await sql<{ currency: string; rows: number; amount: string }>`
+    SELECT g.currency::text AS currency, count(*)::int AS rows, sum(g.amount)::text AS amount
+    FROM (${partRows(t)}) g
+    GROUP BY g.currency ORDER BY 1`.execute(db);
+  return rows.map((r) => ({ currency: r.currency, rows: r.rows, amount: parseMinor(r.amount) }));
+}
+
 /** The tenants of a file in its order: tenant ids by UTF-8 bytes (code points). */
 export function tenantsInFileOrder(q: InvoiceQuery): TenantMonth[] {
   return q.tenants
     .map((t) => ({ ...t, month: q.month }))
     .sort((a, b) => compareCodePoints(a.tenantId, b.tenantId));
 }
-
-/** Minor digits per currency, for formatting amounts in SQL. */
-export interface CurrencyDigits {
-  currencies: readonly string[];
-  digits: readonly number[];
-}
-
-/** Rule "CSV cell" (`csvCell` in src/export/csv.ts): quoted when it holds `,` `"` CR or LF, `"` doubled. */
-const csvCellSql = (x: RawBuilder<unknown>) =>
-  sql`CASE WHEN ${x} ~ E'[",\\r\\n]' THEN '"' || replace(${x}, '"', '""') || '"' ELSE ${x} END`;
 
 /**
  * Rule "formula guard" (`guardFormula` in src/export/csv.ts): a leading `'` before = + - @ TAB CR
@@ -214,79 +229,100 @@ const guardSql = (x: RawBuilder<unknown>) =>
   sql`CASE WHEN ascii(${x}) IN (61, 43, 45, 64, 9, 13) THEN '''' || ${x} ELSE ${x} END`;
 
 /**
- * `csvCell(guardFormula(x))` with the guard evaluated once: the guard only adds `'`, which never
- * makes a cell need quotes, so the test for quotes may look at `x` itself.
+ * A text cell for `COPY … (FORMAT csv)`: NULL when empty. COPY writes NULL as a bare empty field
+ * but quotes an empty string (`""`, to tell it from NULL); the file's empty cells are bare
+ * (`csvCell('')` is `''`).
  */
-const guardedCellSql = (x: RawBuilder<unknown>) =>
-  sql`CASE WHEN ${x} ~ E'[",\\r\\n]' THEN '"' || replace(${guardSql(x)}, '"', '""') || '"' ELSE ${guardSql(x)} END`;
-
-/** Rule "money" (`moneyFormatter` in src/export/money-format.ts): major units, exactly `d` minor digits. */
-const moneySql = (a: RawBuilder<unknown>) =>
-  sql`CASE WHEN m.d = 0 THEN ${a}::text
-      ELSE CASE WHEN ${a} < 0 THEN '-' ELSE '' END || (abs(${a}) / m.p)::text || '.' || lpad((abs(${a}) % m.p)::text, m.d, '0')
-      END`;
+const cellSql = (x: RawBuilder<unknown>) => sql`nullif(${x}, '')`;
 
 /**
- * The invoice CSV records themselves, formatted by the database, in file order: one row per
- * record with the record's bytes (`record`, CRLF included; NULL when a row's currency is not in
- * `money`), its `amount` (bigint, minor units) and `currency`. The same rules as
- * `invoiceRecord` (src/export/invoice-csv.ts), which stays the reference:
- * test/integration/export.test.ts compares the two byte for byte on every fixture. Only real
- * PostgreSQL streams it (`copyInvoiceCsv`); the period is written as given (a valid `YYYY-MM`).
+ * Rule "money" (`moneyFormatter` in src/export/money-format.ts): the minor units times 10^-d as a
+ * numeric, whose text has exactly d decimals (a product's scale is the sum of the scales, 0 + d),
+ * `-` for negatives, no grouping and never `-0` (numeric has no negative zero). `unit` is 10^-d
+ * written out (`minorUnitLiteral`) or an expression giving it per row.
  */
-export function invoiceCsvQuery(t: TenantMonth, money: CurrencyDigits): RawBuilder<unknown> {
-  const c = (name: string) => csvCellSql(sql.ref(name));
-  // The currency's minor digits d and 10^d as constants of the statement (NULL: not in `money`).
-  const byCurrency = (value: (digits: number) => number, type: RawBuilder<unknown>) =>
-    sql`CASE f.currency ${sql.join(
-      money.currencies.map(
-        (code, i) => sql`WHEN ${code}::text THEN ${value(money.digits[i] as number)}::${type}`,
-      ),
-      sql` `,
-    )} END`;
-  return invoiceQuery(
-    t,
-    sql`${t.month}::text || ',' || ${csvCellSql(sql`${t.tenantId}::text`)} || ',' || ${guardedCellSql(sql`g.user_id`)}
-        || ',' || ${guardedCellSql(sql`f.last_name`)} || ',' || ${guardedCellSql(sql`f.email`)} || ',' || ${c('g.item')} || ',' || ${c('g.billing')} || ',' || g.quantity::text
-        || ',' || coalesce(${moneySql(sql`g.unit_price`)}, '') || ',' || ${moneySql(sql`f.amount`)}
-        || ',' || ${c('f.currency')} || ',' || g.first_day::text || ',' || g.last_day::text || E'\\r\\n' AS record,
-        f.amount, f.currency`,
-    sql`CROSS JOIN LATERAL (
-      SELECT coalesce(n.last_name, '') AS last_name, coalesce(n.email, '') AS email,
-             g.amount::bigint AS amount, g.currency::text AS currency
-    ) f
-    CROSS JOIN LATERAL (SELECT ${byCurrency((d) => d, sql`int`)} AS d, ${byCurrency((d) => 10 ** d, sql`bigint`)} AS p) m`,
-  );
+const moneySql = (minor: RawBuilder<unknown>, unit: RawBuilder<unknown>) => sql`(${minor} * ${unit})`;
+
+/** 10^-digits as a numeric literal with exactly `digits` decimals: 0 -> `1`, 2 -> `0.01`. */
+export function minorUnitLiteral(digits: number): string {
+  if (!Number.isInteger(digits) || digits < 0 || digits > 20)
+    throw new RangeError(`minor digits must be an integer 0..20, not ${digits}`);
+  return digits === 0 ? '1' : `0.${'0'.repeat(digits - 1)}1`;
 }
 
 /**
- * Streams the invoice CSV records of `invoiceCsvQuery` by `COPY … TO STDOUT (FORMAT binary)` in
- * one read-only repeatable-read transaction (real PostgreSQL only: the embedded PGlite keeps
- * the cursor of `streamInvoiceRows`). `onTuple` gets each row's fields as views valid only
- * during the call; `afterChunk` runs between the server's chunks and may wait (backpressure).
+ * The cells of the invoice CSV, computed by the database, in file order, for
+ * `COPY (…) TO STDOUT (FORMAT csv)`: COPY's own CSV writer does the quoting. It quotes a field
+ * exactly when it holds the delimiter `,`, the quote `"`, CR or LF, and doubles `"`: the rule of
+ * `csvCell` (src/export/csv.ts), except that it quotes an empty string, so every cell that may be
+ * empty is NULL instead (`cellSql`). COPY ends records with LF; `CsvRecordEnds` makes them CRLF.
+ * What is left to compute here: the formula guard on user id, last name and e-mail, and the
+ * amounts in major units with the minor digits of their currency (`digits`: every currency of
+ * the part's rows). The same rules as `invoiceRecord` (src/export/invoice-csv.ts), which stays
+ * the reference: test/integration/export.test.ts compares the two byte for byte.
+ */
+export function invoiceCsvCellsQuery(
+  t: TenantMonth,
+  digits: ReadonlyMap<string, number>,
+): RawBuilder<unknown> {
+  const codes = [...digits];
+  // One currency (the usual part): 10^-d is a constant of the statement; else looked up per row.
+  const unit =
+    codes.length === 1
+      ? sql.raw(minorUnitLiteral(codes[0]?.[1] as number))
+      : sql`CASE g.currency::text ${sql.join(
+          codes.map(([code, d]) => sql`WHEN ${code}::text THEN ${sql.raw(minorUnitLiteral(d))}`),
+          sql` `,
+        )} END`;
+  return invoiceQuery(
+    t,
+    sql`${t.month}::text AS period, ${cellSql(sql`${t.tenantId}::text`)} AS tenant_id,
+        ${cellSql(guardSql(sql`g.user_id`))} AS user_id, ${cellSql(guardSql(sql`n.last_name`))} AS last_name,
+        ${cellSql(guardSql(sql`n.email`))} AS email, ${cellSql(sql`g.item`)} AS item,
+        ${cellSql(sql`g.billing::text`)} AS billing, g.quantity,
+        ${moneySql(sql`g.unit_price`, unit)} AS unit_price, ${moneySql(sql`g.amount`, unit)} AS amount,
+        ${cellSql(sql`g.currency::text`)} AS currency, g.first_day, g.last_day`,
+    sql``,
+  );
+}
+
+/** A tenant's part of the file as COPY streams it, and what the part adds up to. */
+export interface InvoiceCsvPart {
+  /** The part's CSV records in blocks (`CopyRowsOut`), each record ended by `rowEnd`. */
+  blocks: AsyncIterable<Buffer>;
+  /** Once the blocks are read: the records they held. */
+  records: () => number;
+  /** Rows and sum of `amount` per currency over the part, in currency order. */
+  totals: readonly CurrencyTotal[];
+}
+
+/**
+ * Streams the invoice CSV cells of `invoiceCsvCellsQuery` by `COPY … TO STDOUT (FORMAT csv)`,
+ * tenant after tenant, in one read-only repeatable-read transaction (real PostgreSQL only: the
+ * embedded PGlite keeps the cursor of `streamInvoiceRows`), read off the socket in blocks by
+ * `CopyRowsOut` with each record ended by `rowEnd` instead of COPY's LF. Before each part, in the
+ * same snapshot, its totals per currency (`invoicePartTotals`), whose currencies `digitsOf` gives
+ * the minor digits of; a part without rows is skipped. `onPart` reads the part's blocks.
  */
 export async function copyInvoiceCsv(
   db: Db,
   q: InvoiceQuery,
-  money: CurrencyDigits,
-  onTuple: (fields: CopyTuple) => void,
-  afterChunk: () => Promise<void>,
+  options: { rowEnd: string; digitsOf: (currency: string) => number; blockBytes?: number },
+  onPart: (part: InvoiceCsvPart) => Promise<void>,
 ): Promise<void> {
   if (q.tenants.length === 0) return;
   await inReadOnlySnapshot(db, async (trx) => {
     for (const month of tenantsInFileOrder(q)) {
       const t = { ...month, fromLines: !(await monthRowsHoldCurrentRuns(trx, month)) };
-      const compiled = sql`COPY (${invoiceCsvQuery(t, money)}) TO STDOUT (FORMAT binary)`.compile(trx);
-      const stream = copyTo(inlineParameters(compiled.sql, compiled.parameters));
+      const totals = await invoicePartTotals(trx, t);
+      if (totals.length === 0) continue;
+      const digits = new Map(totals.map((c) => [c.currency, options.digitsOf(c.currency)]));
+      const compiled = sql`COPY (${invoiceCsvCellsQuery(t, digits)}) TO STDOUT (FORMAT csv)`.compile(trx);
+      const copy = new CopyRowsOut(inlineParameters(compiled.sql, compiled.parameters), options);
       // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
-      // `submit` on the transaction's own connection; the rows then come through the stream.
-      await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
-      const reader = new CopyBinaryReader();
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        reader.push(chunk, onTuple);
-        await afterChunk();
-      }
-      reader.end();
+      // `submit` on the transaction's own connection; the rows then come through `copy`.
+      await trx.executeQuery({ ...CompiledQuery.raw(''), sql: copy as unknown as string });
+      await onPart({ blocks: copy.blocks(), records: () => copy.rows, totals });
     }
   });
 }

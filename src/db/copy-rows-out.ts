@@ -1,0 +1,268 @@
+/**
+ * `COPY … TO STDOUT` read straight off the connection's socket, for text-like formats (CSV, text)
+ * whose rows end with LF: the CopyData payloads are copied into blocks of `blockBytes`, each
+ * row's final LF replaced by `rowEnd` (e.g. CRLF). PostgreSQL sends exactly one row per CopyData
+ * message in copy-out mode (protocol docs, "COPY Operations"), so the end of a message is the end
+ * of a row: no scan of the row's bytes, no quote tracking, and one copy per row into a block
+ * that is handed on whole. A message that does not end with LF is refused, never guessed at.
+ *
+ * Used like pg-copy-streams' `to` (which it replaces on the export's path, where its per-message
+ * buffers and stream plumbing cost more than the rows themselves): pass it to `client.query`; pg
+ * calls `submit` when the connection is free, this object takes the socket's bytes until
+ * CopyDone (or an ErrorResponse) and hands the rest back to pg's own parser, which then reports
+ * the command's completion or error here.
+ */
+
+import { Buffer } from 'node:buffer';
+
+const COPY_DATA = 0x64; // 'd'
+const COPY_DONE = 0x63; // 'c'
+const COPY_OUT_RESPONSE = 0x48; // 'H'
+const NOTICE_RESPONSE = 0x4e; // 'N'
+const PARAMETER_STATUS = 0x53; // 'S'
+const NOTIFICATION_RESPONSE = 0x41; // 'A'
+const LF = 0x0a;
+/** Up to this many bytes `#put` copies in a loop rather than by `Buffer.copy`. */
+const SHORT_COPY = 512;
+
+/** The parts of pg's Connection used here (the socket and the query call). */
+interface PgConnection {
+  stream: Omit<NodeJS.ReadableStream, 'read'> & {
+    read(): Buffer | null;
+    listeners(event: 'data'): ((chunk: Buffer) => void)[];
+    destroy(error?: Error): void;
+  };
+  query(text: string): void;
+}
+
+export class CopyRowsOut {
+  readonly #text: string;
+  readonly #rowEnd: Buffer;
+  readonly #blockBytes: number;
+  #connection: PgConnection | undefined;
+  #pgOnData: ((chunk: Buffer) => void) | undefined;
+  #onReadable = () => this.#wake();
+  #waiting: (() => void) | undefined;
+  /** The message header being read (code + length) when it was split across chunks. */
+  #header = Buffer.alloc(5);
+  #headerHave = 0;
+  #code = 0;
+  /** Payload bytes of the current message still to come. */
+  #left = -1;
+  #block: Buffer;
+  #used = 0;
+  #ready: Buffer[] = [];
+  /** Past CopyDone or an error: the socket is pg's again. */
+  #detached = false;
+  #finished = false;
+  /** The consumer stopped early: the rest of the rows is read and dropped. */
+  #discard = false;
+  #error: Error | undefined;
+  /** Rows read (CopyData messages). */
+  rows = 0;
+
+  constructor(text: string, options: { rowEnd: string; blockBytes?: number }) {
+    this.#text = text;
+    this.#rowEnd = Buffer.from(options.rowEnd, 'latin1');
+    this.#blockBytes = options.blockBytes ?? 1 << 20;
+    this.#block = Buffer.allocUnsafe(this.#blockBytes);
+  }
+
+  /** Called by pg when the connection is free: takes the socket over and sends the COPY. */
+  submit(connection: PgConnection): void {
+    this.#connection = connection;
+    const socket = connection.stream;
+    const listeners = socket.listeners('data');
+    if (listeners.length !== 1)
+      throw new Error(`expected pg's one socket data listener, found ${listeners.length}`);
+    this.#pgOnData = listeners[0];
+    socket.removeListener('data', this.#pgOnData as (chunk: Buffer) => void);
+    socket.pause();
+    socket.on('readable', this.#onReadable);
+    connection.query(this.#text);
+    this.#wake();
+  }
+
+  handleError(error: Error): void {
+    this.#error = error;
+    this.#wake();
+  }
+
+  handleCommandComplete(): void {}
+
+  handleReadyForQuery(): void {
+    this.#finished = true;
+    this.#wake();
+  }
+
+  #wake(): void {
+    const w = this.#waiting;
+    this.#waiting = undefined;
+    w?.();
+  }
+
+  /**
+   * The rows as blocks of exactly `blockBytes` (the last one smaller), in order, each row ended
+   * by `rowEnd`; ends when the server has completed the command, throws its error if it failed.
+   * Blocks are not reused: each may be kept or written asynchronously.
+   */
+  async *blocks(): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        await this.#read();
+        while (this.#ready.length > 0) yield this.#ready.shift() as Buffer;
+        if (this.#error) throw this.#error;
+        if (this.#finished) {
+          if (this.#used > 0) {
+            const last = this.#block.subarray(0, this.#used);
+            this.#used = 0;
+            yield last;
+          }
+          return;
+        }
+      }
+    } finally {
+      // Stopped early (the consumer threw or broke off): the server still sends the rest, and the
+      // connection is usable again only after it; read it to the end and drop it.
+      this.#discard = true;
+      this.#ready = [];
+      while (!this.#finished && !this.#error) await this.#read();
+    }
+  }
+
+  /** Parses what the socket holds; waits for more when it held nothing new and COPY goes on. */
+  async #read(): Promise<void> {
+    const socket = this.#connection?.stream;
+    let got = false;
+    if (!this.#detached && socket) {
+      while (!this.#detached) {
+        const chunk = socket.read();
+        if (chunk === null) break;
+        try {
+          this.#parse(chunk);
+        } catch (error) {
+          // The stream is not what COPY sends: nothing after it can be trusted, nor the connection.
+          this.#error = error as Error;
+          this.#detached = true;
+          socket.destroy(this.#error);
+          throw error;
+        }
+        got = true;
+        if (this.#ready.length > 0) return;
+      }
+    }
+    if (got || this.#finished || this.#error) return;
+    await new Promise<void>((resolve) => {
+      this.#waiting = resolve;
+    });
+  }
+
+  #parse(chunk: Buffer): void {
+    let at = 0;
+    const length = chunk.length;
+    while (at < length) {
+      if (this.#left < 0) {
+        // A message header: 1 byte code, 4 bytes length (itself included).
+        if (
+          this.#headerHave === 0 &&
+          (chunk[at] as number) !== COPY_DATA &&
+          !this.#known(chunk[at] as number)
+        ) {
+          this.#detach(chunk.subarray(at));
+          return;
+        }
+        if (this.#headerHave === 0 && length - at >= 5) {
+          // The usual case: the whole header in this chunk, read in place.
+          this.#code = chunk[at] as number;
+          this.#left = chunk.readUInt32BE(at + 1) - 4;
+          at += 5;
+        } else {
+          while (this.#headerHave < 5 && at < length)
+            this.#header[this.#headerHave++] = chunk[at++] as number;
+          if (this.#headerHave < 5) return;
+          this.#headerHave = 0;
+          this.#code = this.#header[0] as number;
+          this.#left = this.#header.readUInt32BE(1) - 4;
+        }
+        if (this.#code === COPY_DATA && this.#left === 0) throw new Error('COPY sent an empty row');
+      }
+      if (this.#code !== COPY_DATA) {
+        const n = Math.min(this.#left, length - at);
+        at += n;
+        this.#left -= n;
+        if (this.#left > 0) return;
+        this.#left = -1;
+        if (this.#code === COPY_DONE) {
+          this.#detach(chunk.subarray(at));
+          return;
+        }
+        continue;
+      }
+      // CopyData: the payload but its last byte, then that byte (LF) becomes rowEnd.
+      const body = Math.min(this.#left - 1, length - at);
+      if (body > 0) {
+        this.#put(chunk, at, at + body);
+        at += body;
+        this.#left -= body;
+      }
+      if (this.#left === 1 && at < length) {
+        if (chunk[at] !== LF) throw new Error('COPY sent a row that does not end with LF');
+        this.#put(this.#rowEnd, 0, this.#rowEnd.length);
+        at += 1;
+        this.#left = -1;
+        this.rows += 1;
+      }
+    }
+  }
+
+  /**
+   * Codes other than CopyData that may come before CopyDone (COPY's own and asynchronous ones);
+   * anything else (an ErrorResponse) is pg's to parse.
+   */
+  #known(code: number): boolean {
+    return (
+      code === COPY_OUT_RESPONSE ||
+      code === COPY_DONE ||
+      code === NOTICE_RESPONSE ||
+      code === PARAMETER_STATUS ||
+      code === NOTIFICATION_RESPONSE
+    );
+  }
+
+  /** Copies source[from, to) into the current block, starting new blocks as they fill. */
+  #put(source: Buffer, from: number, to: number): void {
+    if (this.#discard) return;
+    while (from < to) {
+      const n = Math.min(to - from, this.#blockBytes - this.#used);
+      const block = this.#block;
+      const used = this.#used;
+      // A row's few dozen bytes are copied by a loop: `Buffer.copy` of part of a buffer makes a
+      // typed-array view per call, which for one call per row cost more than the rows (and GC).
+      if (n < SHORT_COPY) for (let i = 0; i < n; i++) block[used + i] = source[from + i] as number;
+      else source.copy(block, used, from, from + n);
+      this.#used += n;
+      from += n;
+      if (this.#used === this.#blockBytes) {
+        this.#ready.push(this.#block);
+        this.#block = Buffer.allocUnsafe(this.#blockBytes);
+        this.#used = 0;
+      }
+    }
+  }
+
+  /**
+   * Gives the socket back to pg with the bytes not read here (CommandComplete and
+   * ReadyForQuery after CopyDone; an ErrorResponse and what follows): pg parses them and calls
+   * `handleReadyForQuery` or `handleError`.
+   */
+  #detach(rest: Buffer): void {
+    const connection = this.#connection as PgConnection;
+    const socket = connection.stream;
+    this.#detached = true;
+    socket.removeListener('readable', this.#onReadable);
+    const pgOnData = this.#pgOnData as (chunk: Buffer) => void;
+    socket.on('data', pgOnData);
+    if (rest.length > 0) pgOnData(Buffer.from(rest));
+    process.nextTick(() => socket.resume());
+  }
+}

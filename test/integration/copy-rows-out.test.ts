@@ -1,0 +1,178 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CopyRowsOut } from '../../src/db/copy-rows-out.ts';
+import { csvRecord } from '../../src/export/csv.ts';
+
+/** Values COPY's CSV writer must quote (or not) exactly as `csvCell` does, '' written as NULL. */
+const HOSTILE = [
+  'plain',
+  '"',
+  'a"b',
+  ',',
+  '\r',
+  '\n',
+  '\r\n',
+  'x\r\ny',
+  ' sp ',
+  '',
+  'é😀ｚ',
+  '\\.',
+  '\\N',
+  'x'.repeat(70_000),
+];
+
+/** `COPY (SELECT nullif(v, ''), i FROM unnest(…)) TO STDOUT (FORMAT csv)` of HOSTILE, in order. */
+const hostileArray = `{${HOSTILE.map((v) => `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+const hostileCopy = `COPY (SELECT nullif(v, ''), i FROM unnest($lit$${hostileArray}$lit$::text[]) WITH ORDINALITY AS t(v, i) ORDER BY i) TO STDOUT (FORMAT csv)`;
+const hostileExpected = HOSTILE.map((v, i) => csvRecord([v, String(i + 1)])).join('');
+
+describe('CopyRowsOut (COPY TO STDOUT off the socket, rows ended by rowEnd)', () => {
+  let client: pg.Client;
+  beforeAll(async () => {
+    client = new pg.Client({ connectionString: inject('pgAdminUrl') });
+    await client.connect();
+  });
+  afterAll(async () => client?.end());
+
+  async function copy(text: string, blockBytes?: number) {
+    const out = new CopyRowsOut(text, { rowEnd: '\r\n', ...(blockBytes ? { blockBytes } : {}) });
+    client.query(out as unknown as string);
+    const blocks: Buffer[] = [];
+    for await (const block of out.blocks()) blocks.push(Buffer.from(block));
+    return { blocks, text: Buffer.concat(blocks).toString('utf8'), rows: out.rows };
+  }
+
+  it('gives the rows with CRLF ends, quoted as csvCell quotes, whatever the block size', async () => {
+    for (const blockBytes of [undefined, 3, 7, 1000]) {
+      const got = await copy(hostileCopy, blockBytes);
+      expect(got.text).toBe(hostileExpected);
+      expect(got.rows).toBe(HOSTILE.length);
+      if (blockBytes) expect(got.blocks.slice(0, -1).every((b) => b.length === blockBytes)).toBe(true);
+    }
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('gives many rows in order, and nothing for none', async () => {
+    const got = await copy(
+      'COPY (SELECT i, md5(i::text) FROM generate_series(1, 20000) i) TO STDOUT (FORMAT csv)',
+      4096,
+    );
+    const lines = got.text.split('\r\n');
+    expect(lines).toHaveLength(20001);
+    expect(lines[19999]).toMatch(/^20000,[0-9a-f]{32}$/);
+    expect(await copy('COPY (SELECT 1 WHERE false) TO STDOUT (FORMAT csv)')).toEqual({
+      blocks: [],
+      text: '',
+      rows: 0,
+    });
+  });
+
+  it("throws the server's error from the middle of a COPY, and the connection works on", async () => {
+    const failing = 'COPY (SELECT 1 / (5000 - i) FROM generate_series(1, 10000) i) TO STDOUT (FORMAT csv)';
+    await expect(copy(failing, 64)).rejects.toThrow(/division by zero/);
+    expect((await client.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+  });
+
+  it('reads the rest and drops it when the consumer stops early, and the connection works on', async () => {
+    const out = new CopyRowsOut('COPY (SELECT i FROM generate_series(1, 50000) i) TO STDOUT (FORMAT csv)', {
+      rowEnd: '\r\n',
+      blockBytes: 100,
+    });
+    client.query(out as unknown as string);
+    for await (const block of out.blocks()) {
+      expect(block.toString('latin1')).toMatch(/^1\r\n2\r\n/);
+      break;
+    }
+    expect(out.rows).toBe(50000);
+    expect((await client.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
+  });
+});
+
+describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
+  /** The server's side of a COPY TO: CopyOutResponse, one CopyData per row, a notice, CopyDone. */
+  function serverBytes(rows: readonly string[]): Buffer {
+    const message = (code: string, payload: Buffer) => {
+      const head = Buffer.alloc(5);
+      head.write(code, 0, 'latin1');
+      head.writeUInt32BE(payload.length + 4, 1);
+      return Buffer.concat([head, payload]);
+    };
+    return Buffer.concat([
+      message('H', Buffer.from([0, 0, 0])),
+      ...rows.slice(0, 1).map((r) => message('d', Buffer.from(r, 'utf8'))),
+      message('N', Buffer.from('notice\0\0', 'latin1')),
+      ...rows.slice(1).map((r) => message('d', Buffer.from(r, 'utf8'))),
+      message('c', Buffer.alloc(0)),
+      message('C', Buffer.from('COPY 3\0', 'latin1')),
+    ]);
+  }
+
+  /** Runs a CopyRowsOut over `bytes` cut at `cuts`; returns its output and what pg got back. */
+  const seen = { destroyed: 0 };
+
+  async function run(bytes: Buffer, cuts: readonly number[], blockBytes: number) {
+    const chunks: Buffer[] = [];
+    let from = 0;
+    for (const cut of [...cuts, bytes.length]) {
+      if (cut > from) chunks.push(bytes.subarray(from, cut));
+      from = Math.max(from, cut);
+    }
+    const handedBack: Buffer[] = [];
+    let destroyed = 0;
+    const out = new CopyRowsOut('COPY …', { rowEnd: '\r\n', blockBytes });
+    let pgOnData = (b: Buffer) => {
+      handedBack.push(b);
+    };
+    const stream = {
+      listeners: () => [pgOnData],
+      removeListener() {},
+      pause() {},
+      on(event: string, fn: (b: Buffer) => void) {
+        if (event === 'data') pgOnData = fn;
+        // pg would parse CommandComplete + ReadyForQuery from what it got back; here: done.
+        if (event === 'data') {
+          const rest = chunks.splice(0);
+          setImmediate(() => {
+            for (const c of rest) pgOnData(c);
+            out.handleReadyForQuery();
+          });
+        }
+      },
+      resume() {},
+      destroy() {
+        destroyed += 1;
+      },
+      read: () => chunks.shift() ?? null,
+    };
+    out.submit({ stream, query() {} } as never);
+    const blocks: Buffer[] = [];
+    try {
+      for await (const b of out.blocks()) blocks.push(Buffer.from(b));
+    } finally {
+      seen.destroyed = destroyed;
+    }
+    return {
+      text: Buffer.concat(blocks).toString('utf8'),
+      rows: out.rows,
+      handedBack: Buffer.concat(handedBack),
+    };
+  }
+
+  it('gives the same rows and hands pg the same rest, cut anywhere', async () => {
+    const rows = ['a,"b\nc"\n', 'é😀,""""\n', '\n'];
+    const bytes = serverBytes(rows);
+    const tail = bytes.subarray(bytes.length - 12); // CommandComplete
+    for (let a = 0; a <= bytes.length; a++)
+      for (let b = a; b <= bytes.length; b += 3) {
+        const got = await run(bytes, [a, b], 5);
+        expect(got.text).toBe('a,"b\nc"\r\né😀,""""\r\n\r\n');
+        expect(got.rows).toBe(3);
+        expect(got.handedBack.equals(tail)).toBe(true);
+      }
+  });
+
+  it('refuses a row that does not end with LF and drops the connection', async () => {
+    await expect(run(serverBytes(['a,b']), [], 64)).rejects.toThrow(/does not end with LF/);
+    expect(seen.destroyed).toBe(1);
+  });
+});

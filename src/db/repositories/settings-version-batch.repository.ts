@@ -73,7 +73,11 @@ async function lockTenants(trx: Db, versions: readonly StagedSettingsVersion[]):
 
 const userKey = (v: { tenantId: string; userId: string }) => `${v.tenantId}\u0000${v.userId}`;
 
-/** The positions of the versions whose user already has a stored version (one key probe per user). */
+/**
+ * The users of `versions` that already have a stored version: one primary-key probe per user, as
+ * a scalar subquery (an `EXISTS` becomes a semi-join that the planner may run as a hash join
+ * reading every stored version: 27 µs per version at 100,000 and growing, against ~2).
+ */
 async function knownUsers(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<Set<string>> {
   const users = new Map<string, StagedSettingsVersion>();
   for (const v of versions) users.set(userKey(v), v);
@@ -81,7 +85,7 @@ async function knownUsers(trx: Db, versions: readonly StagedSettingsVersion[]): 
   const { rows } = await sql<{ tenant_id: string; user_id: string }>`
     SELECT u.tenant_id, u.user_id FROM unnest(${list.map((v) => v.tenantId)}::text[], ${list.map((v) => v.userId)}::text[])
       AS u(tenant_id, user_id)
-    WHERE EXISTS (SELECT 1 FROM settings_versions v WHERE v.tenant_id = u.tenant_id AND v.user_id = u.user_id)
+    WHERE (SELECT true FROM settings_versions v WHERE v.tenant_id = u.tenant_id AND v.user_id = u.user_id LIMIT 1)
   `.execute(trx);
   return new Set(rows.map((r) => userKey({ tenantId: r.tenant_id, userId: r.user_id })));
 }

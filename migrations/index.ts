@@ -10,6 +10,7 @@ import * as m0008 from './0008_license_intervals.ts';
 import * as m0009 from './0009_settings_import_speed.ts';
 import * as m0010 from './0010_invoice_month_rows.ts';
 import * as m0011 from './0011_console_reads.ts';
+import * as m0014 from './0014_settings_write_speed.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '0009_settings_import_speed': m0009,
   '0010_invoice_month_rows': m0010,
   '0011_console_reads': m0011,
+  '0014_settings_write_speed': m0014,
 };

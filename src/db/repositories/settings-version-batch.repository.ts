@@ -6,6 +6,7 @@ import { compareCodePoints } from '../../domain/code-point-order.ts';
 import type { SnapshotVersion } from '../../domain/day-snapshot.ts';
 import { type LicenseInterval, licenseIntervals } from '../../domain/license-intervals.ts';
 import type { StoredSettingsVersion } from '../../domain/settings-version.ts';
+import { InputError } from '../../errors.ts';
 import type { Db } from '../database.ts';
 import { copyText } from './login-event-copy.repository.ts';
 
@@ -63,12 +64,27 @@ async function unnestIntoStaging(trx: Db, versions: readonly StagedSettingsVersi
 
 const instant = sql`'epoch'::timestamptz + s.effective_ms * interval '1 millisecond'`;
 
-/** The transaction's settings writers of these tenants serialised (the trigger's locks, in its order). */
+/**
+ * The transaction's settings writers of these tenants serialised (the trigger's advisory locks, in
+ * its order), and the tenants' rows locked as a foreign key's check would (FOR KEY SHARE), once per
+ * batch: migration 0014 dropped the per-row foreign key. A tenant that does not exist refuses the
+ * batch, named.
+ */
 async function lockTenants(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<void> {
   const tenants = [...new Set(versions.map((v) => v.tenantId))].sort(compareCodePoints);
   await sql`
     SELECT pg_advisory_xact_lock(hashtext('license-intervals:' || t.tenant_id))
     FROM unnest(${tenants}::text[]) WITH ORDINALITY AS t(tenant_id, n) ORDER BY t.n`.execute(trx);
+  const { rows } = await sql<{ id: string }>`
+    SELECT id FROM tenants WHERE id = ANY (${tenants}::text[]) ORDER BY id FOR KEY SHARE`.execute(trx);
+  const found = new Set(rows.map((r) => r.id));
+  const missing = tenants.filter((t) => !found.has(t));
+  if (missing.length > 0) {
+    throw new InputError(
+      `settings versions of unknown tenant ${missing.map((t) => `"${t}"`).join(', ')}: nothing of this batch was stored`,
+      'UNKNOWN_TENANT',
+    );
+  }
 }
 
 const userKey = (v: { tenantId: string; userId: string }) => `${v.tenantId}\u0000${v.userId}`;

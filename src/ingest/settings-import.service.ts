@@ -139,13 +139,14 @@ function touchedRanges(
  * Stores settings versions: new keys are inserted, an identical repeat is a no-op, the same key
  * with other content is refused. Newly stored versions mark the days they touch for re-billing.
  * Call it inside a transaction so that the versions and their marks commit together.
- * Every version's tenant must exist (the caller checks it).
+ * A version of a tenant that does not exist refuses the whole call (`UNKNOWN_TENANT`).
+ * `byCopy`: the server takes COPY (real PostgreSQL), used from `copyMinVersions` versions on.
  */
 export async function storeSettingsVersions(
   trx: Db,
   versions: readonly SettingsVersion[],
   receivedAt: Date,
-  options: { byCopy?: boolean } = {},
+  options: { byCopy?: boolean; copyMinVersions?: number } = {},
 ): Promise<StoreOutcome> {
   const outcomes: StoreOutcome['outcomes'] = new Array(versions.length);
   const firstByKey = new Map<string, number>();
@@ -165,7 +166,7 @@ export async function storeSettingsVersions(
         : { status: 'conflict', reason: conflictMessage(v, fields) };
   });
 
-  const byCopy = options.byCopy === true && toInsert.length >= COPY_MIN_VERSIONS;
+  const byCopy = options.byCopy === true && toInsert.length >= (options.copyMinVersions ?? COPY_MIN_VERSIONS);
   const { notInserted, successors } = await storeSettingsVersionBatch(trx, toInsert, byCopy);
   const notStored = new Set(notInserted);
   const existing = new Map(

@@ -15,13 +15,14 @@
  *   npm run bench -- settings              (BENCH_VERSIONS=200000 for a quick look)
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { CompiledQuery, sql } from 'kysely';
 import { from as copyFrom } from 'pg-copy-streams';
 import { openPostgres } from '../../src/db/connection.ts';
+import type { Db } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import { eachChunkLines, isBadLine, parseJsonLine } from '../../src/ingest/line-source.ts';
 import { LicenseShapes, parseSettingsVersionLine } from '../../src/ingest/settings-import.service.ts';
@@ -76,8 +77,49 @@ async function writeFile(file: string, backMs: number): Promise<void> {
   await finished(out);
 }
 
-/** (a) COPY the same rows (key + jsonb settings) into a table with the same primary key. */
-async function floorCopy(url: string, file: string): Promise<number> {
+/**
+ * CPU seconds the PostgreSQL server has spent so far (postmaster, its live children, and the
+ * children it reaped, exited backends included), from /proc: what a run costs the server whatever
+ * else shares the machine. NaN without /proc.
+ */
+function serverCpuSeconds(postmasterPid: number): number {
+  const fields = (pid: string | number) =>
+    readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  try {
+    const own = fields(postmasterPid);
+    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const f = fields(pid);
+        if (Number(f[1]) === postmasterPid) ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return ticks / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The postmaster's pid (the parent of the checkpointer), for `serverCpuSeconds`. */
+async function postmasterPid(db: Db): Promise<number> {
+  const { rows } = await sql<{ pid: number }>`
+    SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'`.execute(db);
+  try {
+    return Number(readFileSync(`/proc/${rows[0]?.pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** (a) COPY the same rows (key + jsonb) into a table with the same primary key: wall and server CPU seconds. */
+async function floorCopy(
+  url: string,
+  file: string,
+  pmPid: number,
+): Promise<{ seconds: number; cpu: number }> {
   const conn = await openPostgres(url, 1);
   try {
     await sql`DROP TABLE IF EXISTS floor_versions`.execute(conn.db);
@@ -101,6 +143,7 @@ async function floorCopy(url: string, file: string): Promise<number> {
       async () => true,
     );
     const t0 = performance.now();
+    const cpu0 = serverCpuSeconds(pmPid);
     await conn.db.connection().execute(async (c) => {
       await c.transaction().execute(async (trx) => {
         const stream = copyFrom('COPY floor_versions FROM STDIN');
@@ -115,9 +158,10 @@ async function floorCopy(url: string, file: string): Promise<number> {
       });
     });
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = serverCpuSeconds(pmPid) - cpu0;
     await sql`DROP TABLE floor_versions`.execute(conn.db);
     await sql`CHECKPOINT`.execute(conn.db);
-    return seconds;
+    return { seconds, cpu };
   } finally {
     await conn.close();
   }
@@ -145,19 +189,37 @@ async function nodeOnly(file: string): Promise<number> {
 interface CliRun {
   seconds: number;
   peakRssMb: number;
+  /** CPU µs per version: the CLI process, and the server over the same run. */
+  nodeCpuUs: number;
+  serverCpuUs: number;
   out: string;
 }
 
-async function usersImport(url: string, entry: string, file: string): Promise<CliRun> {
+async function usersImport(url: string, entry: string, file: string, pmPid: number): Promise<CliRun> {
+  const cpu0 = serverCpuSeconds(pmPid);
   const r = await runTimed([entry, 'users', 'import', file, '--json'], {
     DATABASE_URL: url,
     LOG_LEVEL: 'warn',
   });
   if (r.code !== 0) throw new Error(`users import exited ${r.code}: ${r.stdout}${r.stderr.slice(-2000)}`);
-  return { seconds: r.seconds, peakRssMb: r.peakRssMb, out: r.stdout.trim().split('\n').at(-1) ?? '' };
+  const serverCpu = serverCpuSeconds(pmPid) - cpu0;
+  return {
+    seconds: r.seconds,
+    peakRssMb: r.peakRssMb,
+    nodeCpuUs: (r.cpuSeconds / VERSIONS) * 1e6,
+    serverCpuUs: (serverCpu / VERSIONS) * 1e6,
+    out: r.stdout.trim().split('\n').at(-1) ?? '',
+  };
 }
 
 const f2 = (n: number) => n.toFixed(2);
+const loadAverage = () => {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return '?';
+  }
+};
 const rate = (s: number) => Math.round(VERSIONS / s).toLocaleString('en-US');
 
 export async function run(): Promise<void> {
@@ -178,27 +240,34 @@ export async function run(): Promise<void> {
     await writeFile(files.twoMonths, 61 * DAY_MS);
     await writeFile(files.oneDay, 1 * DAY_MS);
     await writeFile(files.tenYears, 3652 * DAY_MS);
-    console.log(`${VERSIONS} versions per file, one per user`);
+    console.log(`${VERSIONS} versions per file, one per user; load average ${loadAverage()}`);
+    const pm = await postmasterPid(conn.db);
 
-    const floor = await floorCopy(pgServer.url, files.twoMonths);
-    console.log(`(a) floor COPY (key + jsonb, same primary key): ${f2(floor)} s = ${rate(floor)} rows/s`);
+    const { seconds: floor, cpu: floorCpu } = await floorCopy(pgServer.url, files.twoMonths, pm);
+    const floorCpuUs = (floorCpu / VERSIONS) * 1e6;
+    console.log(
+      `(a) floor COPY (key + jsonb, same primary key): ${f2(floor)} s = ${rate(floor)} rows/s, server CPU ${f2(floorCpuUs)} µs/row`,
+    );
     const node = await nodeOnly(files.twoMonths);
     console.log(
       `(b) Node alone (split, JSON.parse, validate, resolve): ${f2(node)} s = ${rate(node)} versions/s, ${f2((node / VERSIONS) * 1e6)} µs/version`,
     );
-    const first = await usersImport(pgServer.url, entry, files.twoMonths);
+    const first = await usersImport(pgServer.url, entry, files.twoMonths, pm);
     console.log(
       `(c) billing users import (compiled), new users, 2 months back: ${f2(first.seconds)} s = ${rate(first.seconds)} versions/s, ${f2(floor / first.seconds)}x COPY, peak RSS ${f2(first.peakRssMb)} MB; ${first.out}`,
     );
-    await sql`CHECKPOINT`.execute(conn.db);
-    const day = await usersImport(pgServer.url, entry, files.oneDay);
     console.log(
-      `(d) every user back-dated by 1 day (before their version): ${f2(day.seconds)} s = ${rate(day.seconds)} versions/s, peak RSS ${f2(day.peakRssMb)} MB; ${day.out}`,
+      `    CPU per version: CLI ${f2(first.nodeCpuUs)} µs (Node alone (b) ${f2((node / VERSIONS) * 1e6)}), server ${f2(first.serverCpuUs)} µs (${f2(first.serverCpuUs / floorCpuUs)}x the floor's ${f2(floorCpuUs)} µs/row)`,
     );
     await sql`CHECKPOINT`.execute(conn.db);
-    const years = await usersImport(pgServer.url, entry, files.tenYears);
+    const day = await usersImport(pgServer.url, entry, files.oneDay, pm);
     console.log(
-      `(e) every user back-dated by 10 years: ${f2(years.seconds)} s = ${rate(years.seconds)} versions/s (${f2(years.seconds / day.seconds)}x the 1-day file), peak RSS ${f2(years.peakRssMb)} MB; ${years.out}`,
+      `(d) every user back-dated by 1 day (before their version): ${f2(day.seconds)} s = ${rate(day.seconds)} versions/s, peak RSS ${f2(day.peakRssMb)} MB, CPU/version CLI ${f2(day.nodeCpuUs)} µs, server ${f2(day.serverCpuUs)} µs; ${day.out}`,
+    );
+    await sql`CHECKPOINT`.execute(conn.db);
+    const years = await usersImport(pgServer.url, entry, files.tenYears, pm);
+    console.log(
+      `(e) every user back-dated by 10 years: ${f2(years.seconds)} s = ${rate(years.seconds)} versions/s (${f2(years.seconds / day.seconds)}x the 1-day file), peak RSS ${f2(years.peakRssMb)} MB, CPU/version CLI ${f2(years.nodeCpuUs)} µs, server ${f2(years.serverCpuUs)} µs; ${years.out}`,
     );
     const { rows } = await sql<{ v: string; i: string; m: string }>`
       SELECT (SELECT count(*) FROM settings_versions)::text AS v, (SELECT count(*) FROM license_intervals)::text AS i,
@@ -206,6 +275,7 @@ export async function run(): Promise<void> {
     console.log(
       `stored: ${rows[0]?.v} versions, ${rows[0]?.i} license intervals, ${rows[0]?.m} day-mark rows`,
     );
+    console.log(`load average at the end ${loadAverage()}`);
     console.log(`\ntarget: >= 50,000 versions/s and >= 0.25x COPY, peak RSS < 200 MB`);
   } finally {
     await conn.close();

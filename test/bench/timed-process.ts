@@ -5,6 +5,8 @@ export interface TimedProcess {
   seconds: number;
   /** From /usr/bin/time -v; NaN when it did not report. */
   peakRssMb: number;
+  /** User + system CPU seconds of the process, from /usr/bin/time -v; NaN when it did not report. */
+  cpuSeconds: number;
   stdout: string;
   stderr: string;
 }
@@ -28,10 +30,13 @@ export function runTimed(args: readonly string[], env: NodeJS.ProcessEnv): Promi
     child.on('error', reject);
     child.on('close', (code) => {
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+      const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
+      const system = /System time \(seconds\): ([\d.]+)/.exec(stderr);
       resolve({
         code,
         seconds: (performance.now() - t0) / 1000,
         peakRssMb: rss ? Number(rss[1]) / 1024 : Number.NaN,
+        cpuSeconds: user && system ? Number(user[1]) + Number(system[1]) : Number.NaN,
         stdout,
         stderr,
       });

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
 import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
+import { parseSettingsVersionLine, storeSettingsVersion } from '../../src/ingest/settings-import.service.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { markedDays } from '../support/day-marks.ts';
@@ -67,6 +68,20 @@ describe.each(BACKENDS)('settings import on $name', ({ open }) => {
     expect(r.refused[0]?.reason).toContain('u-1042');
     expect(r.refused[0]?.reason).toContain('2026-11-03T13:05:00.000Z');
     expect(r.refused[0]?.reason).toContain('recordCalls');
+  });
+
+  it('refuses a version of a tenant that does not exist, naming it, and stores nothing', async () => {
+    const parsed = parseSettingsVersionLine({ ...jana, tenantId: 'nobody' });
+    if (!parsed.ok) throw new Error(parsed.reason);
+    await expect(storeSettingsVersion(conn.db, parsed.version, NOW)).rejects.toThrow(
+      'unknown tenant "nobody"',
+    );
+    const rows = await conn.db
+      .selectFrom('settings_versions')
+      .select('user_id')
+      .where('tenant_id', '=', 'nobody')
+      .execute();
+    expect(rows).toEqual([]);
   });
 
   it('judges every line on its own: good lines stored, bad ones reported by line number', async () => {

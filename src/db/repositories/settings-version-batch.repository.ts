@@ -2,7 +2,11 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { CompiledQuery, sql } from 'kysely';
 import { from as copyFrom } from 'pg-copy-streams';
+import { compareCodePoints } from '../../domain/code-point-order.ts';
+import type { SnapshotVersion } from '../../domain/day-snapshot.ts';
+import { type LicenseInterval, licenseIntervals } from '../../domain/license-intervals.ts';
 import type { StoredSettingsVersion } from '../../domain/settings-version.ts';
+import { InputError } from '../../errors.ts';
 import type { Db } from '../database.ts';
 import { copyText } from './login-event-copy.repository.ts';
 
@@ -34,23 +38,13 @@ const nullable = (s: string | null) => (s === null ? '\\N' : copyText(s));
 
 /** Fills the staging table by COPY (real PostgreSQL): one text row per version, in input order. */
 async function copyIntoStaging(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<void> {
-  const stream = copyFrom(
-    `COPY ${STAGING} (ord, tenant_id, user_id, effective_ms, active, email, last_name, settings, license, billing, record_calls, reasons) FROM STDIN`,
+  await copyRows(
+    trx,
+    `${STAGING} (ord, tenant_id, user_id, effective_ms, active, email, last_name, settings, license, billing, record_calls, reasons)`,
+    versions,
+    (v, i) =>
+      `${i}\t${copyText(v.tenantId)}\t${copyText(v.userId)}\t${v.effectiveAt.getTime()}\t${v.active ? 't' : 'f'}\t${nullable(v.email)}\t${nullable(v.lastName)}\t${copyText(v.settingsJson)}\t${v.license}\t${v.billing}\t${v.recordCalls ? 't' : 'f'}\t${copyText(v.reasonsJson)}\n`,
   );
-  const done = finished(stream);
-  // pg runs an object with `submit` (a pg-copy-streams stream) on the transaction's connection.
-  await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
-  let chunk = '';
-  for (let i = 0; i < versions.length; i++) {
-    const v = versions[i] as StagedSettingsVersion;
-    chunk += `${i}\t${copyText(v.tenantId)}\t${copyText(v.userId)}\t${v.effectiveAt.getTime()}\t${v.active ? 't' : 'f'}\t${nullable(v.email)}\t${nullable(v.lastName)}\t${copyText(v.settingsJson)}\t${v.license}\t${v.billing}\t${v.recordCalls ? 't' : 'f'}\t${copyText(v.reasonsJson)}\n`;
-    if ((i + 1) % ROWS_PER_CHUNK === 0) {
-      if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
-      chunk = '';
-    }
-  }
-  stream.end(chunk);
-  await done;
 }
 
 /** Fills the staging table with one `unnest` statement (the embedded database has no COPY FROM STDIN). */
@@ -68,49 +62,192 @@ async function unnestIntoStaging(trx: Db, versions: readonly StagedSettingsVersi
   `.execute(trx);
 }
 
+const instant = sql`'epoch'::timestamptz + s.effective_ms * interval '1 millisecond'`;
+
 /**
- * Stores a batch of versions whose keys are distinct, inside `trx`, and keeps `license_intervals`
- * equal to them (migration 0008's rules) itself, set-based, instead of leaving it to the trigger
- * (migration 0009: the trigger skips a statement whose writer says it did the work):
- * 1. staged (COPY when `byCopy`, else `unnest`) into a per-session temp table;
- * 2. the tenants' advisory locks taken (the trigger's, in the same order), so no other settings
- *    writer of these tenants runs between the checks below and the commit; staged users that
- *    already have a version are flagged `known` (one primary-key probe per staged version: a
- *    scalar subquery, which the planner never turns into a join reading the whole table);
- * 3. ONE statement: `INSERT ... ON CONFLICT DO NOTHING` of the versions, and the intervals of the
- *    brand-new users computed from the staging table alone (all their versions are in it) and
- *    inserted; it returns only the positions NOT inserted (repeats and conflicts, usually none);
- * 4. the known users that got a version: `license_intervals_refresh_users` (the trigger's own
- *    recompute: stale rows deleted, changed ones upserted);
- * 5. ONE lookup of the next version of each staged one (only those that have one come back): the
- *    next staged one for a new user, one index probe for a known one.
- * Instants travel as integer ms (exact in an interval).
+ * The transaction's settings writers of these tenants serialised (the trigger's advisory locks, in
+ * its order), and the tenants' rows locked as a foreign key's check would (FOR KEY SHARE), once per
+ * batch: migration 0013 dropped the per-row foreign key. A tenant that does not exist refuses the
+ * batch, named.
  */
-export async function storeSettingsVersionBatch(
+async function lockTenants(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<void> {
+  const tenants = [...new Set(versions.map((v) => v.tenantId))].sort(compareCodePoints);
+  await sql`
+    SELECT pg_advisory_xact_lock(hashtext('license-intervals:' || t.tenant_id))
+    FROM unnest(${tenants}::text[]) WITH ORDINALITY AS t(tenant_id, n) ORDER BY t.n`.execute(trx);
+  const { rows } = await sql<{ id: string }>`
+    SELECT id FROM tenants WHERE id = ANY (${tenants}::text[]) ORDER BY id FOR KEY SHARE`.execute(trx);
+  const found = new Set(rows.map((r) => r.id));
+  const missing = tenants.filter((t) => !found.has(t));
+  if (missing.length > 0) {
+    throw new InputError(
+      `settings versions of unknown tenant ${missing.map((t) => `"${t}"`).join(', ')}: nothing of this batch was stored`,
+      'UNKNOWN_TENANT',
+    );
+  }
+}
+
+const userKey = (v: { tenantId: string; userId: string }) => `${v.tenantId}\u0000${v.userId}`;
+
+/**
+ * The users of `versions` that already have a stored version: one primary-key probe per user, as
+ * a scalar subquery (an `EXISTS` becomes a semi-join that the planner may run as a hash join
+ * reading every stored version: 27 µs per version at 100,000 and growing, against ~2).
+ */
+async function knownUsers(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<Set<string>> {
+  const users = new Map<string, StagedSettingsVersion>();
+  for (const v of versions) users.set(userKey(v), v);
+  const list = [...users.values()];
+  const { rows } = await sql<{ tenant_id: string; user_id: string }>`
+    SELECT u.tenant_id, u.user_id FROM unnest(${list.map((v) => v.tenantId)}::text[], ${list.map((v) => v.userId)}::text[])
+      AS u(tenant_id, user_id)
+    WHERE (SELECT true FROM settings_versions v WHERE v.tenant_id = u.tenant_id AND v.user_id = u.user_id LIMIT 1)
+  `.execute(trx);
+  return new Set(rows.map((r) => userKey({ tenantId: r.tenant_id, userId: r.user_id })));
+}
+
+interface IntervalRow {
+  tenantId: string;
+  userId: string;
+  interval: LicenseInterval;
+}
+
+/**
+ * Brand-new users (no stored version, tenants locked): all their versions are in hand, so their
+ * intervals are the domain's `licenseIntervals` (the rule migration 0008's recompute follows) and
+ * a version's successor is the user's next one. Positions are those in `versions`.
+ */
+function newUsersPlan(
+  versions: readonly StagedSettingsVersion[],
+  positions: readonly number[],
+): { intervals: IntervalRow[]; successors: Map<number, Date> } {
+  const byUser = new Map<string, number[]>();
+  for (const i of positions) {
+    const key = userKey(versions[i] as StagedSettingsVersion);
+    const list = byUser.get(key);
+    if (list) list.push(i);
+    else byUser.set(key, [i]);
+  }
+  const intervals: IntervalRow[] = [];
+  const successors = new Map<number, Date>();
+  for (const list of byUser.values()) {
+    const first = versions[list[0] as number] as StagedSettingsVersion;
+    if (list.length > 1) {
+      list.sort(
+        (a, b) => (versions[a]?.effectiveAt.getTime() ?? 0) - (versions[b]?.effectiveAt.getTime() ?? 0),
+      );
+      for (let k = 0; k + 1 < list.length; k++) {
+        successors.set(
+          list[k] as number,
+          (versions[list[k + 1] as number] as StagedSettingsVersion).effectiveAt,
+        );
+      }
+    }
+    for (const interval of licenseIntervals(list.map((i) => versions[i] as unknown as SnapshotVersion))) {
+      intervals.push({ tenantId: first.tenantId, userId: first.userId, interval });
+    }
+  }
+  return { intervals, successors };
+}
+
+/** COPY of text rows into `table (columns)` on the transaction's connection, in chunks. */
+async function copyRows<T>(
+  trx: Db,
+  target: string,
+  rows: readonly T[],
+  line: (row: T, i: number) => string,
+): Promise<void> {
+  const stream = copyFrom(`COPY ${target} FROM STDIN`);
+  const done = finished(stream);
+  // pg runs an object with `submit` (a pg-copy-streams stream) on the transaction's connection.
+  await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
+  let chunk = '';
+  for (let i = 0; i < rows.length; i++) {
+    chunk += line(rows[i] as T, i);
+    if ((i + 1) % ROWS_PER_CHUNK === 0) {
+      if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
+      chunk = '';
+    }
+  }
+  stream.end(chunk);
+  await done;
+}
+
+const VERSION_COLUMNS =
+  'settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings, license, billing, record_calls, reasons)';
+const INTERVAL_COLUMNS =
+  'license_intervals (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)';
+
+/** New users' versions and intervals written straight into their tables: nothing to judge. */
+async function insertNewUsers(
+  trx: Db,
+  versions: readonly StagedSettingsVersion[],
+  intervals: readonly IntervalRow[],
+  byCopy: boolean,
+): Promise<void> {
+  if (byCopy) {
+    await copyRows(
+      trx,
+      VERSION_COLUMNS,
+      versions,
+      (v) =>
+        `${copyText(v.tenantId)}\t${copyText(v.userId)}\t${v.effectiveAt.toISOString()}\t${v.active ? 't' : 'f'}\t${nullable(v.email)}\t${nullable(v.lastName)}\t${copyText(v.settingsJson)}\t${v.license}\t${v.billing}\t${v.recordCalls ? 't' : 'f'}\t${copyText(v.reasonsJson)}\n`,
+    );
+    if (intervals.length > 0) {
+      await copyRows(
+        trx,
+        INTERVAL_COLUMNS,
+        intervals,
+        (r) =>
+          `${copyText(r.tenantId)}\t${copyText(r.userId)}\t${r.interval.validFrom.toISOString()}\t${r.interval.validTo === null ? 'infinity' : r.interval.validTo.toISOString()}\t${r.interval.license}\t${r.interval.billing}\t${r.interval.recordCalls ? 't' : 'f'}\n`,
+      );
+    }
+    return;
+  }
+  await sql`
+    INSERT INTO settings_versions
+      (tenant_id, user_id, effective_at, active, email, last_name, settings, license, billing, record_calls, reasons)
+    SELECT * FROM unnest(
+      ${versions.map((v) => v.tenantId)}::text[], ${versions.map((v) => v.userId)}::text[],
+      ${versions.map((v) => v.effectiveAt.toISOString())}::timestamptz[], ${versions.map((v) => v.active)}::bool[],
+      ${versions.map((v) => v.email)}::text[], ${versions.map((v) => v.lastName)}::text[],
+      ${versions.map((v) => v.settingsJson)}::jsonb[], ${versions.map((v) => v.license)}::text[],
+      ${versions.map((v) => v.billing)}::text[], ${versions.map((v) => v.recordCalls)}::bool[],
+      ${versions.map((v) => v.reasonsJson)}::jsonb[])
+  `.execute(trx);
+  if (intervals.length === 0) return;
+  await sql`
+    INSERT INTO license_intervals (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)
+    SELECT * FROM unnest(
+      ${intervals.map((r) => r.tenantId)}::text[], ${intervals.map((r) => r.userId)}::text[],
+      ${intervals.map((r) => r.interval.validFrom.toISOString())}::timestamptz[],
+      ${intervals.map((r) => (r.interval.validTo === null ? 'infinity' : r.interval.validTo.toISOString()))}::timestamptz[],
+      ${intervals.map((r) => r.interval.license)}::text[], ${intervals.map((r) => r.interval.billing)}::text[],
+      ${intervals.map((r) => r.interval.recordCalls)}::bool[])
+  `.execute(trx);
+}
+
+/**
+ * Known users' versions (users with stored versions), judged by the database: staged (COPY when
+ * `byCopy`, else `unnest`) into a per-session temp table, then `INSERT ... ON CONFLICT DO NOTHING`
+ * returning only the positions NOT inserted, `license_intervals_refresh_users` for the users that
+ * got a version (stale rows deleted, changed ones upserted), and one index probe per version for
+ * its successor. Positions are those in `versions`.
+ */
+async function storeKnownUsers(
   trx: Db,
   versions: readonly StagedSettingsVersion[],
   byCopy: boolean,
 ): Promise<StoredBatch> {
-  if (versions.length === 0) return { notInserted: [], successors: new Map() };
   await sql`
     CREATE TEMP TABLE IF NOT EXISTS settings_version_staging (
       ord int NOT NULL, tenant_id text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
       effective_ms bigint NOT NULL, active boolean NOT NULL, email text, last_name text, settings jsonb NOT NULL,
-      license text NOT NULL, billing text NOT NULL, record_calls boolean NOT NULL, reasons jsonb NOT NULL,
-      known boolean NOT NULL DEFAULT false
+      license text NOT NULL, billing text NOT NULL, record_calls boolean NOT NULL, reasons jsonb NOT NULL
     ) ON COMMIT DELETE ROWS`.execute(trx);
   // A caller's transaction may store several batches: each starts from an empty table.
   await sql`TRUNCATE settings_version_staging`.execute(trx);
   await (byCopy ? copyIntoStaging : unnestIntoStaging)(trx, versions);
-  await sql`
-    SELECT pg_advisory_xact_lock(hashtext('license-intervals:' || t.tenant_id))
-    FROM (SELECT DISTINCT tenant_id FROM settings_version_staging ORDER BY 1) t`.execute(trx);
-  const known = await sql`
-    UPDATE settings_version_staging s SET known = true
-    WHERE (SELECT true FROM settings_versions v WHERE v.tenant_id = s.tenant_id AND v.user_id = s.user_id LIMIT 1)
-  `.execute(trx);
-  const instant = sql`'epoch'::timestamptz + s.effective_ms * interval '1 millisecond'`;
-  await sql`SELECT set_config('billing.license_intervals_by_writer', 'on', true)`.execute(trx);
   const notInserted = await sql<{ ord: number }>`
     WITH ins AS (
       INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings, license,
@@ -120,58 +257,80 @@ export async function storeSettingsVersionBatch(
       FROM settings_version_staging s
       ON CONFLICT (tenant_id, user_id, effective_at) DO NOTHING
       RETURNING tenant_id, user_id, effective_at
-    ),
-    marked AS (
-      SELECT s.tenant_id, s.user_id, ${instant} AS effective_at, s.active, s.license, s.billing, s.record_calls,
-             lead(${instant}, 1, 'infinity') OVER w AS next_at,
-             s.active AND NOT coalesce(lag(s.active) OVER w
-               AND (lag(s.license) OVER w, lag(s.billing) OVER w, lag(s.record_calls) OVER w)
-                   = (s.license, s.billing, s.record_calls), false) AS opens
-      FROM settings_version_staging s
-      WHERE NOT s.known
-      WINDOW w AS (PARTITION BY s.tenant_id, s.user_id ORDER BY s.effective_ms)
-    ),
-    islands AS (
-      SELECT m.*, count(*) FILTER (WHERE m.opens)
-                    OVER (PARTITION BY m.tenant_id, m.user_id ORDER BY m.effective_at) AS island
-      FROM marked m
-    ),
-    fresh AS (
-      INSERT INTO license_intervals (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)
-      SELECT tenant_id, user_id, min(effective_at), max(next_at), min(license), min(billing), bool_and(record_calls)
-      FROM islands WHERE active
-      GROUP BY tenant_id, user_id, island
     )
     SELECT s.ord FROM settings_version_staging s
     WHERE NOT EXISTS (SELECT 1 FROM ins
                       WHERE ins.tenant_id = s.tenant_id AND ins.user_id = s.user_id AND ins.effective_at = ${instant})
   `.execute(trx);
-  await sql`SELECT set_config('billing.license_intervals_by_writer', 'off', true)`.execute(trx);
   const notStored = notInserted.rows.map((r) => r.ord);
-  if (Number(known.numAffectedRows ?? 0) > 0) {
-    // One entry per version NEW to a known user: the recompute tells a user whose every version
-    // is new by that count.
+  if (notStored.length < versions.length) {
+    // One entry per version NEW to the user: the recompute tells a user whose every version is
+    // new by that count (none here: every user has a stored version).
     await sql`
       SELECT license_intervals_refresh_users(array_agg(s.tenant_id), array_agg(s.user_id))
       FROM settings_version_staging s
-      WHERE s.known AND s.ord <> ALL (${notStored}::int[])
-      HAVING count(*) > 0
+      WHERE s.ord <> ALL (${notStored}::int[])
     `.execute(trx);
   }
-  // A new user's versions are all in the staging table: its successor is the next staged one.
   const next = await sql<{ ord: number; next_at: Date }>`
     SELECT x.ord, x.next_at FROM (
-      SELECT s.ord,
-             CASE WHEN s.known THEN (SELECT v.effective_at FROM settings_versions v
-                                     WHERE v.tenant_id = s.tenant_id AND v.user_id = s.user_id AND v.effective_at > ${instant}
-                                     ORDER BY v.effective_at LIMIT 1)
-                  ELSE lead(${instant}) OVER (PARTITION BY s.tenant_id, s.user_id ORDER BY s.effective_ms) END AS next_at
+      SELECT s.ord, (SELECT v.effective_at FROM settings_versions v
+                     WHERE v.tenant_id = s.tenant_id AND v.user_id = s.user_id AND v.effective_at > ${instant}
+                     ORDER BY v.effective_at LIMIT 1) AS next_at
       FROM settings_version_staging s
     ) x
     WHERE x.next_at IS NOT NULL
   `.execute(trx);
-  return {
-    notInserted: notStored,
-    successors: new Map(next.rows.map((r) => [r.ord, r.next_at])),
-  };
+  return { notInserted: notStored, successors: new Map(next.rows.map((r) => [r.ord, r.next_at])) };
+}
+
+/**
+ * Stores a batch of versions whose keys are distinct, inside `trx`, and keeps `license_intervals`
+ * equal to them (migration 0008's rules) itself instead of leaving it to the trigger (migration
+ * 0009: the trigger skips a statement whose writer says it did the work):
+ * 1. the tenants' advisory locks taken (the trigger's, in the same order), so no other settings
+ *    writer of these tenants runs between the probe below and the commit;
+ * 2. ONE probe tells the users that already have a stored version (`known`) from brand-new ones;
+ * 3. brand-new users (the bulk of a first import): nothing can conflict (keys distinct, no stored
+ *    version, tenants locked), so their versions go straight into `settings_versions` and their
+ *    intervals, computed in Node from their versions, into `license_intervals` (COPY when
+ *    `byCopy`, else `unnest`); a version's successor is the user's next one in the batch;
+ * 4. known users' versions: `storeKnownUsers` (staged, judged by `ON CONFLICT`, recomputed).
+ */
+export async function storeSettingsVersionBatch(
+  trx: Db,
+  versions: readonly StagedSettingsVersion[],
+  byCopy: boolean,
+): Promise<StoredBatch> {
+  if (versions.length === 0) return { notInserted: [], successors: new Map() };
+  await lockTenants(trx, versions);
+  const known = await knownUsers(trx, versions);
+  const fresh: number[] = [];
+  const old: number[] = [];
+  versions.forEach((v, i) => {
+    (known.has(userKey(v)) ? old : fresh).push(i);
+  });
+  await sql`SELECT set_config('billing.license_intervals_by_writer', 'on', true)`.execute(trx);
+  const plan = newUsersPlan(versions, fresh);
+  const successors = plan.successors;
+  const notInserted: number[] = [];
+  if (fresh.length > 0) {
+    await insertNewUsers(
+      trx,
+      fresh.length === versions.length ? versions : fresh.map((i) => versions[i] as StagedSettingsVersion),
+      plan.intervals,
+      byCopy,
+    );
+  }
+  if (old.length > 0) {
+    const stored = await storeKnownUsers(
+      trx,
+      old.map((i) => versions[i] as StagedSettingsVersion),
+      byCopy,
+    );
+    for (const j of stored.notInserted) notInserted.push(old[j] as number);
+    for (const [j, at] of stored.successors) successors.set(old[j] as number, at);
+  }
+  await sql`SELECT set_config('billing.license_intervals_by_writer', 'off', true)`.execute(trx);
+  return { notInserted: notInserted.sort((a, b) => a - b), successors };
 }

@@ -22,7 +22,7 @@ const envSchema = z.object({
   BILLING_QUEUE_PREFIX: z.string().min(1).default('billing'),
   BILLING_STREAM: z.string().min(1).default('billing:login-events'),
   BILLING_STREAM_GROUP: z.string().min(1).default('billing-ingest'),
-  BILLING_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(32),
+  BILLING_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(256),
   /** The most tenant-days one `plan-night` queues; the rest follows at the next plans. */
   BILLING_PLAN_MAX_JOBS: z.coerce.number().int().min(1).max(100_000).default(5000),
   BILLING_ADMIN_USER: z.string().min(1).default('admin'),

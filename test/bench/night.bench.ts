@@ -43,8 +43,8 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 /** `run`, `queue` or both (default): which of the two measurements to make. */
 /** Seconds after which a queued night is stopped unfinished (BENCH_QUEUE_LIMIT_S; default: none). */
 const QUEUE_LIMIT_S = Number(process.env.BENCH_QUEUE_LIMIT_S ?? Number.POSITIVE_INFINITY);
-/** Bill jobs each worker runs at once (BENCH_WORKER_CONCURRENCY, default 64, the most the config allows); they are billed in batches. */
-const CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 64);
+/** Bill jobs each worker runs at once (BENCH_WORKER_CONCURRENCY, default 256 as BILLING_WORKER_CONCURRENCY); they are billed in batches. */
+const CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 256);
 const PARTS = (process.env.BENCH_PARTS ?? 'run,queue').split(',');
 const DAY = '2026-11-10';
 /** The planning instant of the queued night: day D is the latest billable day in every zone used. */

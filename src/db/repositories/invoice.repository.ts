@@ -255,7 +255,7 @@ export function minorUnitLiteral(digits: number): string {
  * `COPY (…) TO STDOUT (FORMAT csv)`: COPY's own CSV writer does the quoting. It quotes a field
  * exactly when it holds the delimiter `,`, the quote `"`, CR or LF, and doubles `"`: the rule of
  * `csvCell` (src/export/csv.ts), except that it quotes an empty string, so every cell that may be
- * empty is NULL instead (`cellSql`). COPY ends records with LF; `CsvRecordEnds` makes them CRLF.
+ * empty is NULL instead (`cellSql`). COPY ends records with LF; `CopyRowsOut` makes them CRLF.
  * What is left to compute here: the formula guard on user id, last name and e-mail, and the
  * amounts in major units with the minor digits of their currency (`digits`: every currency of
  * the part's rows). The same rules as `invoiceRecord` (src/export/invoice-csv.ts), which stays

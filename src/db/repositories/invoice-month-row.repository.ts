@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../database.ts';
 import { lockPairsInOrder } from './advisory-locks.ts';
 
@@ -11,6 +11,11 @@ export interface CurrentRunChange {
   addedRunId: string;
   /** The run it superseded: its lines are taken out; null on the day's first run. */
   removedRunId: string | null;
+  /**
+   * The added run's lines are already in the rows: the statement that inserted them wrote them
+   * too (`monthRowsOfNewLines`, under `claimMonthRowsForRun`). Only the day's run is recorded.
+   */
+  rowsWritten?: boolean;
 }
 
 /**
@@ -41,14 +46,85 @@ export async function applyRunsToMonthRows(trx: Db, changes: readonly CurrentRun
   // One writer of a tenant-month's rows at a time, until commit. Its own statement: the upserts
   // below then see every row a writer before them committed, so a month found empty stays
   // empty until its rows are inserted (no other run can insert the same keys meanwhile).
-  await lockPairsInOrder(
+  await lockMonths(trx, changes);
+  for (const round of roundsOfDistinctMonths(changes)) await applyRound(trx, round);
+}
+
+function lockMonths(trx: Db, changes: readonly { tenantId: string; day: string }[]): Promise<void> {
+  return lockPairsInOrder(
     trx,
     'month-rows',
     'exclusive',
     changes.map((c) => [c.tenantId, c.day.slice(0, 7)] as const),
   );
-  for (const round of roundsOfDistinctMonths(changes)) await applyRound(trx, round);
 }
+
+/**
+ * The first row of a tenant-month's rows, or NULL: ORDER BY/LIMIT, not EXISTS (EXISTS lets the
+ * planner think a sequential scan finds one at once); `tenant` and `month` are SQL expressions.
+ */
+const firstRowOfMonth = (tenant: RawBuilder<unknown>, month: RawBuilder<unknown>) => sql`
+  (SELECT true FROM invoice_month_rows m WHERE m.tenant_id = ${tenant} AND m.month = ${month}
+   ORDER BY m.tenant_id, m.month, m.user_id LIMIT 1)`;
+
+/**
+ * Before the FIRST run of a tenant-day (no run superseded) inserts its lines: takes the
+ * tenant-month's `month-rows` lock (until commit, as `applyRunsToMonthRows` does) and says
+ * whether the month has no rows yet, so that the statement inserting the lines can write the
+ * month rows too (`monthRowsOfNewLines`) instead of reading them back afterwards. The change is
+ * then passed to `applyRunsToMonthRows` with `rowsWritten`.
+ */
+export async function claimMonthRowsForRun(
+  trx: Db,
+  c: { tenantId: string; day: string },
+): Promise<{ fresh: boolean }> {
+  await lockMonths(trx, [c]);
+  const { rows } = await sql<{ found: boolean | null }>`
+    SELECT ${firstRowOfMonth(sql`${c.tenantId}::text`, sql`${c.day.slice(0, 7)}::text`)} AS found`.execute(
+    trx,
+  );
+  return { fresh: rows[0]?.found == null };
+}
+
+/**
+ * The data-modifying statement that adds new lines (a run's whole lines, one per (user, item),
+ * read from the WITH query named by `lines`: columns user_id, item, billing, unit_price, amount)
+ * to the rows of their tenant-month: a plain insert when the month had no rows (`fresh`, found
+ * by `claimMonthRowsForRun` under the lock), else the upsert each added line makes in
+ * `applyRunsToMonthRows` (n = +1). For a WITH clause of the statement that inserts the lines.
+ */
+export function monthRowsOfNewLines(
+  c: { tenantId: string; day: string; currency: string; fresh: boolean },
+  lines: RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  const insert = sql`
+    INSERT INTO invoice_month_rows AS t ${monthRowColumns}
+    SELECT ${c.tenantId}::text, ${c.day.slice(0, 7)}::text, l.user_id, l.item, l.billing, l.unit_price,
+           ${c.currency}::char(3), 1 << (extract(day FROM ${c.day}::date)::int - 1), 1, l.amount,
+           ${c.day}::date, ${c.day}::date
+    FROM ${lines} l`;
+  return c.fresh ? insert : sql`${insert} ${upsertOfDifference}`;
+}
+
+const monthRowColumns = sql`(tenant_id, month, user_id, item, billing, unit_price, currency, days, quantity, amount,
+                       first_day, last_day)`;
+
+// Lowest and highest day in a bit set (bit d-1 = day d): positions in its 31-bit text.
+const mergedDays = sql`(t.days + EXCLUDED.days)::bit(31)::text`;
+const monthStart = sql`(t.month || '-01')::date`;
+
+/** The upsert of one key's difference (EXCLUDED: its days, n = quantity and amount, +/-). */
+const upsertOfDifference = sql`
+      ON CONFLICT (tenant_id, month, user_id, item, billing, unit_price, currency) DO UPDATE SET
+        days = t.days + EXCLUDED.days,
+        quantity = t.quantity + EXCLUDED.quantity,
+        amount = t.amount + EXCLUDED.amount,
+        first_day = CASE WHEN EXCLUDED.quantity > 0 THEN least(t.first_day, EXCLUDED.first_day)
+                         WHEN EXCLUDED.quantity < 0 THEN ${monthStart} + (position('1' IN reverse(${mergedDays})) - 1)
+                         ELSE t.first_day END,
+        last_day = CASE WHEN EXCLUDED.quantity > 0 THEN greatest(t.last_day, EXCLUDED.last_day)
+                        WHEN EXCLUDED.quantity < 0 THEN ${monthStart} + (31 - position('1' IN ${mergedDays}))
+                        ELSE t.last_day END`;
 
 /** `applyRunsToMonthRows` for one run. */
 export async function applyRunToMonthRows(trx: Db, c: CurrentRunChange): Promise<void> {
@@ -71,18 +147,25 @@ function roundsOfDistinctMonths(changes: readonly CurrentRunChange[]): CurrentRu
   return rounds.map((r) => r.changes);
 }
 
-async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
-  if (changes.length === 0) return;
+/** The changes as an SQL relation `c(tenant_id, day, added, removed)`. */
+function changesRelation(changes: readonly CurrentRunChange[]): RawBuilder<unknown> {
   const tenants = changes.map((c) => c.tenantId);
   const days = changes.map((c) => c.day);
   const added = changes.map((c) => c.addedRunId);
   const removed = changes.map((c) => c.removedRunId);
-  const runs = sql`unnest(${tenants}::text[], ${days}::date[], ${added}::bigint[], ${removed}::bigint[])
+  return sql`unnest(${tenants}::text[], ${days}::date[], ${added}::bigint[], ${removed}::bigint[])
                    AS c(tenant_id, day, added, removed)`;
+}
+
+async function applyRound(trx: Db, all: readonly CurrentRunChange[]): Promise<void> {
+  if (all.length === 0) return;
   await sql`
     INSERT INTO invoice_month_days (tenant_id, day, run_id)
-    SELECT c.tenant_id, c.day, c.added FROM ${runs}
+    SELECT c.tenant_id, c.day, c.added FROM ${changesRelation(all)}
     ON CONFLICT (tenant_id, day) DO UPDATE SET run_id = EXCLUDED.run_id`.execute(trx);
+  const changes = all.filter((c) => !c.rowsWritten);
+  if (changes.length === 0) return;
+  const runs = changesRelation(changes);
   // `fresh`: the first run of a month that has no rows yet (the month's first billed day): its
   // lines are the rows, inserted as they are (a plain insert costs half an upsert: no arbiter
   // probe, no speculative insertion). Every other change goes through the upsert of the
@@ -108,19 +191,11 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
           FROM c ${linesOf('removed')}) x
     GROUP BY tenant_id, day, user_id, item, billing, unit_price, currency
     HAVING sum(n) <> 0 OR sum(amount) <> 0`;
-  const monthStart = sql`(t.month || '-01')::date`;
-  // Lowest and highest day in a bit set (bit d-1 = day d): positions in its 31-bit text.
-  const mask = sql`(t.days + EXCLUDED.days)::bit(31)::text`;
-  const columns = sql`(tenant_id, month, user_id, item, billing, unit_price, currency, days, quantity, amount,
-                       first_day, last_day)`;
+  const columns = monthRowColumns;
   const { rows } = await sql<{ emptied: string }>`
     WITH c AS MATERIALIZED (
       SELECT c.tenant_id, c.day, c.added, c.removed,
-             -- ORDER BY/LIMIT, not EXISTS: the first row of the month by the primary key's
-             -- order (EXISTS lets the planner think a sequential scan finds one at once).
-             c.removed IS NULL AND (SELECT true FROM invoice_month_rows m
-                                    WHERE m.tenant_id = c.tenant_id AND m.month = to_char(c.day, 'YYYY-MM')
-                                    ORDER BY m.tenant_id, m.month, m.user_id LIMIT 1) IS NULL AS fresh
+             c.removed IS NULL AND ${firstRowOfMonth(sql`c.tenant_id`, sql`to_char(c.day, 'YYYY-MM')`)} IS NULL AS fresh
       FROM ${runs}
     ),
     fresh AS (
@@ -137,16 +212,7 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
              (1 << (extract(day FROM d.day)::int - 1)) * d.n, d.n, d.amount, d.day, d.day
       FROM (${delta}) d
       ORDER BY d.tenant_id, d.user_id, d.item
-      ON CONFLICT (tenant_id, month, user_id, item, billing, unit_price, currency) DO UPDATE SET
-        days = t.days + EXCLUDED.days,
-        quantity = t.quantity + EXCLUDED.quantity,
-        amount = t.amount + EXCLUDED.amount,
-        first_day = CASE WHEN EXCLUDED.quantity > 0 THEN least(t.first_day, EXCLUDED.first_day)
-                         WHEN EXCLUDED.quantity < 0 THEN ${monthStart} + (position('1' IN reverse(${mask})) - 1)
-                         ELSE t.first_day END,
-        last_day = CASE WHEN EXCLUDED.quantity > 0 THEN greatest(t.last_day, EXCLUDED.last_day)
-                        WHEN EXCLUDED.quantity < 0 THEN ${monthStart} + (31 - position('1' IN ${mask}))
-                        ELSE t.last_day END
+      ${upsertOfDifference}
       RETURNING t.quantity
     )
     SELECT count(*) FILTER (WHERE quantity = 0)::text AS emptied FROM up`.execute(trx);

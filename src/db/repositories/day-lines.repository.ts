@@ -34,14 +34,15 @@ export interface DayLinesParams {
  * - `whole`: users one interval holds for the whole day (valid_from <= start, valid_to >= end).
  *   That interval is then the only one touching the day, its state is the day's; no grouping.
  *   Two ranges of the index (tenant_id, valid_to, user_id), read index-only: the open intervals
- *   (valid_to = infinity, already in user order) and those closed since the day's end (few,
- *   sorted), merged by user.
+ *   (valid_to = infinity, in user order) first, then those closed since the day's end (few).
  *
- * Rows come out in `charge_lines` key order (user; within a user `addon.recording` before
- * `license.*`, byte order), so the insert of a day's lines appends to the right edge of the
- * primary key instead of splitting pages all over it (intervals written by an import lie in
- * the heap in no useful order: reading them as stored cost the insert ~40% more backend CPU
- * and a third more index, docs/performance/billing.md). The order changes no result.
+ * Rows come out (nearly all) in `charge_lines` key order: users in order, within a user
+ * `addon.recording` before `license.*` (byte order). The insert of a day's lines then appends
+ * at the right edge of the primary key, as the bare floor does, instead of splitting pages all
+ * over it: intervals written by an import lie in the heap in no useful order, and read as
+ * stored they cost the insert a third more index and more CPU (docs/performance/billing.md).
+ * Only speed depends on this order (nothing sorts: UNION ALL keeps its branches in turn), no
+ * result does.
  * - `split`: users with a version inside the day (start < effectiveAt < end, the index
  *   (tenant_id, effective_at) of settings_versions): their intervals that touch the day without
  *   covering it, grouped per user (highest license, the latest interval holding it, any
@@ -53,16 +54,18 @@ export function dayItemsSql(p: DayLinesParams): RawBuilder<unknown> {
   const end = p.end.toISOString();
   return sql`
     WITH whole AS (
+      -- Open intervals in the index's order; a range on valid_to (not =) so that only the
+      -- (tenant_id, valid_to, user_id) index gives this order: with valid_to = 'infinity' the
+      -- primary key gives user order as well, and the planner took it (one heap visit a row).
       (SELECT user_id, license, billing, record_calls AND license IN ('standard', 'professional') AS recording
        FROM license_intervals
-       WHERE tenant_id = ${p.tenantId}::text AND valid_to = 'infinity'::timestamptz AND valid_from <= ${start}::timestamptz
-       ORDER BY user_id)
+       WHERE tenant_id = ${p.tenantId}::text AND valid_to >= 'infinity'::timestamptz AND valid_from <= ${start}::timestamptz
+       ORDER BY valid_to, user_id)
       UNION ALL
-      (SELECT user_id, license, billing, record_calls AND license IN ('standard', 'professional') AS recording
-       FROM license_intervals
-       WHERE tenant_id = ${p.tenantId}::text AND valid_to >= ${end}::timestamptz AND valid_to < 'infinity'::timestamptz
-         AND valid_from <= ${start}::timestamptz
-       ORDER BY user_id)
+      SELECT user_id, license, billing, record_calls AND license IN ('standard', 'professional') AS recording
+      FROM license_intervals
+      WHERE tenant_id = ${p.tenantId}::text AND valid_to >= ${end}::timestamptz AND valid_to < 'infinity'::timestamptz
+        AND valid_from <= ${start}::timestamptz
     ),
     changed AS (
       SELECT DISTINCT user_id FROM settings_versions
@@ -97,7 +100,6 @@ export function dayItemsSql(p: DayLinesParams): RawBuilder<unknown> {
       AND (s.billing = 'monthly'
            OR EXISTS (SELECT 1 FROM daily_activity a
                       WHERE a.tenant_id = ${p.tenantId}::text AND a.day = ${p.day}::date AND a.user_id = s.user_id))
-    ORDER BY s.user_id
   `;
 }
 

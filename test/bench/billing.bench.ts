@@ -151,7 +151,7 @@ async function queryFloor(db: Db, tenant = TENANT): Promise<{ seconds: number; l
   const t0 = performance.now();
   const r = await sql`
     INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
-    SELECT ${runId}::bigint, user_id, item, billing, amount, unit_price, 1 FROM (${dayLinesSql(params, '1')}) l
+    SELECT ${runId}::bigint, user_id, item, billing, amount, unit_price, 1 FROM (${dayLinesSql(params, '1', true)}) l
   `.execute(db);
   return { seconds: (performance.now() - t0) / 1000, lines: Number(r.numAffectedRows ?? 0) };
 }

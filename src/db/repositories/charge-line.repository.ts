@@ -70,7 +70,7 @@ export async function insertDayLines(
     WITH ins AS (
       INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
       SELECT ${runId}::bigint, l.user_id, l.item, l.billing, l.amount, l.unit_price, ${priceBookId}::bigint
-      FROM (${dayLinesSql(p, priceBookId)}) l
+      FROM (${dayLinesSql(p, priceBookId, true)}) l
       RETURNING ${alsoWith ? sql`user_id, item, billing, unit_price, amount` : sql`item, billing, amount`}
     )${also}
     SELECT item, billing, count(*)::text AS n, sum(amount)::text AS total FROM ins GROUP BY item, billing

@@ -33,10 +33,12 @@ export interface DayLinesParams {
  * the day's users only:
  * - `whole`: users one interval holds for the whole day (valid_from <= start, valid_to >= end).
  *   That interval is then the only one touching the day, its state is the day's; no grouping.
- *   Two ranges of the index (tenant_id, valid_to, user_id), read index-only: the open intervals
- *   (valid_to = infinity, in user order) first, then those closed since the day's end (few).
+ *   One range of the index (tenant_id, valid_to, user_id), read index-only: the intervals that
+ *   reach past the day's end; with `keyOrder`, two: the open intervals (valid_to = infinity, in
+ *   user order) first, then those closed since the day's end (few).
  *
- * Rows come out (nearly all) in `charge_lines` key order: users in order, within a user
+ * With `keyOrder` (the insert of the lines, `insertDayLines`), rows come out (nearly all) in
+ * `charge_lines` key order: users in order, within a user
  * `addon.recording` before `license.*` (byte order). The insert of a day's lines then appends
  * at the right edge of the primary key, as the bare floor does, instead of splitting pages all
  * over it: intervals written by an import lie in the heap in no useful order, and read as
@@ -49,24 +51,24 @@ export interface DayLinesParams {
  *   recording). A user is in one of the two at most: an interval covering the day leaves no
  *   other touching it.
  */
-export function dayItemsSql(p: DayLinesParams): RawBuilder<unknown> {
+export function dayItemsSql(p: DayLinesParams, keyOrder = false): RawBuilder<unknown> {
   const start = p.start.toISOString();
   const end = p.end.toISOString();
-  return sql`
-    WITH whole AS (
-      -- Open intervals in the index's order; a range on valid_to (not =) so that only the
-      -- (tenant_id, valid_to, user_id) index gives this order: with valid_to = 'infinity' the
-      -- primary key gives user order as well, and the planner took it (one heap visit a row).
-      (SELECT user_id, license, billing, record_calls AND license IN ('standard', 'professional') AS recording
-       FROM license_intervals
-       WHERE tenant_id = ${p.tenantId}::text AND valid_to >= 'infinity'::timestamptz AND valid_from <= ${start}::timestamptz
-       ORDER BY valid_to, user_id)
-      UNION ALL
+  const covering = sql`
       SELECT user_id, license, billing, record_calls AND license IN ('standard', 'professional') AS recording
       FROM license_intervals
-      WHERE tenant_id = ${p.tenantId}::text AND valid_to >= ${end}::timestamptz AND valid_to < 'infinity'::timestamptz
-        AND valid_from <= ${start}::timestamptz
-    ),
+      WHERE tenant_id = ${p.tenantId}::text AND valid_from <= ${start}::timestamptz`;
+  // keyOrder: the open intervals in the index's order, then the others. A range on valid_to
+  // (not =): with valid_to = 'infinity' the primary key gives user order as well, and the
+  // planner took it (one heap visit a row). Only for the insert: a plain SELECT may be planned
+  // in parallel, and then the planner sorts a sequential scan instead.
+  const whole = keyOrder
+    ? sql`(${covering} AND valid_to >= 'infinity'::timestamptz ORDER BY valid_to, user_id)
+      UNION ALL
+      ${covering} AND valid_to >= ${end}::timestamptz AND valid_to < 'infinity'::timestamptz`
+    : sql`${covering} AND valid_to >= ${end}::timestamptz`;
+  return sql`
+    WITH whole AS (${whole}),
     changed AS (
       SELECT DISTINCT user_id FROM settings_versions
       WHERE tenant_id = ${p.tenantId}::text
@@ -108,9 +110,13 @@ export function dayItemsSql(p: DayLinesParams): RawBuilder<unknown> {
  * billing, amount, unit_price (minor units, bigint). Monthly: amount = floor(P*d/n) -
  * floor(P*(d-1)/n), computed in bigint (integer division truncates = floor for P >= 0); daily:
  * amount = the daily price. Zero amounts are kept. No book (null): no rows (the caller has
- * checked with `firstNeededItem` that the day needs no price).
+ * checked with `firstNeededItem` that the day needs no price). `keyOrder`: see `dayItemsSql`.
  */
-export function dayLinesSql(p: DayLinesParams, priceBookId: string | null): RawBuilder<unknown> {
+export function dayLinesSql(
+  p: DayLinesParams,
+  priceBookId: string | null,
+  keyOrder = false,
+): RawBuilder<unknown> {
   const d = p.dayOfMonth;
   const n = p.monthLength;
   return sql`
@@ -129,7 +135,7 @@ export function dayLinesSql(p: DayLinesParams, priceBookId: string | null): RawB
                     CASE i.name WHEN 'professional' THEN pb.daily_professional WHEN 'enterprise' THEN pb.daily_enterprise
                                 WHEN 'recording' THEN pb.daily_recording END
              END AS unit_price
-      FROM (${dayItemsSql(p)}) i
+      FROM (${dayItemsSql(p, keyOrder)}) i
       CROSS JOIN price_books pb
       WHERE pb.id = ${priceBookId}::bigint
     ) priced

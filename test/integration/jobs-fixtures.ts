@@ -21,8 +21,9 @@ export async function seedTenant(
   id: string,
   since: string,
   timezone = 'Europe/Prague',
+  currency = 'EUR',
 ): Promise<void> {
-  await addTenant(db, { id, name: id, timezone, currency: 'EUR' });
+  await addTenant(db, { id, name: id, timezone, currency });
   const base = {
     tenantId: id,
     effectiveAt: since,

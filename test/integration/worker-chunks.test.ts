@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { enqueueBillDays } from '../../jobs/enqueue.ts';
 import type { ChunkOutcome } from '../../jobs/processors/bill-days.processor.ts';
@@ -6,7 +5,16 @@ import { PLAN_NIGHT } from '../../jobs/queues.ts';
 import { loadPriceBook } from '../../src/billing/price-book.service.ts';
 import { testPrefix } from '../support/test-database.ts';
 import { waitFor } from '../support/wait.ts';
-import { drain, PRICES, runsOf, seedTenant, useBillingDatabase, useTestWorkers } from './jobs-fixtures.ts';
+import {
+  drain,
+  holdDayLock,
+  lockWaiters,
+  PRICES,
+  runsOf,
+  seedTenant,
+  useBillingDatabase,
+  useTestWorkers,
+} from './jobs-fixtures.ts';
 
 /*
  * `bill-days` jobs (many planned tenant-days per job) on real Redis and PostgreSQL: a day that
@@ -17,31 +25,6 @@ import { drain, PRICES, runsOf, seedTenant, useBillingDatabase, useTestWorkers }
 /** 03:00 in Prague on the 21st: 2026-11-20 is the latest billable day. */
 const NOW = '2026-11-21T02:00:00Z';
 const DAY = '2026-11-20';
-
-/** Holds billDay's lock on a tenant-day in an open transaction of its own. */
-async function holdDayLock(url: string, tenantId: string, day: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query('BEGIN');
-  await client.query(`SELECT pg_advisory_xact_lock(hashtext('run:' || $1::text), hashtext($2::text))`, [
-    tenantId,
-    day,
-  ]);
-  return client;
-}
-
-async function lockWaiters(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const r = await client.query(
-      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
-    );
-    return r.rows[0].n as number;
-  } finally {
-    await client.end();
-  }
-}
 
 describe('bill-days jobs: many tenant-days per job, each day in its own right', () => {
   const conn = useBillingDatabase(async (db) => {

@@ -8,8 +8,8 @@ const MIN_BATCH = 8;
 
 /**
  * Bills the tenant-days of the jobs a worker holds at once together (`billDays`): each job
- * hands its day (a `bill-days` job, each of its days) over and gets that day's own result back, so a job still succeeds,
- * fails and is retried alone, while the database sees a few batches instead of one transaction
+ * hands its day over (a `bill-days` job, each of its days) and gets that day's own result
+ * back, so a day still succeeds, fails and is retried alone, while the database sees a few batches instead of one transaction
  * per day. The days that arrive while batches are running wait and go together into the next
  * one, so batches grow with the backlog (up to `BATCH_DAYS`), and a lone job is
  * billed at once when no batch is running.

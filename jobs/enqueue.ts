@@ -42,8 +42,8 @@ export async function addInChunks<T>(
 /**
  * One `bill-day` per tenant-day in the queue at a time: while a job of a tenant-day is waiting,
  * active or retrying, another add of it is dropped (BullMQ deduplication, released when the job
- * completes or fails for good). Used by the `bill-day` jobs of the days that failed in a
- * `bill-days` job, and by any `bill-day` added by hand.
+ * completes or fails for good). Carried by the `bill-day` job of each day that failed in a
+ * `bill-days` job, beside its day claim.
  */
 export function billDayDeduplicationId(p: { tenantId: string; day: string }): string {
   return `${BILL_DAY}.${p.tenantId}.${p.day}`;

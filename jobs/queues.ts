@@ -8,8 +8,9 @@ import { isValidDay } from '../src/domain/calendar.ts';
  *
  * Two queues so that a long bill backlog never delays planning: `plan` holds the scheduler's
  * `plan-night` jobs (concurrency 1), `bill` holds `bill-days`, `bill-day` and `replay-day`
- * (concurrency from config). `plan-night` queues its tenant-days as `bill-days` jobs of many days each; a day that fails
- * in one becomes a `bill-day` job of its own. Keys live under the configured prefix (`BILLING_QUEUE_PREFIX`).
+ * (concurrency from config). `plan-night` queues its tenant-days as `bill-days` jobs of many
+ * days each; a day that fails in one becomes a `bill-day` job of its own. Keys live under the
+ * configured prefix (`BILLING_QUEUE_PREFIX`).
  */
 export const PLAN_QUEUE = 'plan';
 export const BILL_QUEUE = 'bill';

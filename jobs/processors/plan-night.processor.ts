@@ -22,8 +22,8 @@ export const DEFAULT_PLAN_MAX_JOBS = 5000;
 
 /**
  * Finds the due tenant-days at the planning instant and queues them as `bill-days` jobs of up to
- * `chunkDays` days each (BILLING_PLAN_CHUNK_DAYS), at most `maxJobs` days per plan (`BILLING_PLAN_MAX_JOBS`): the plan reads the due work in keyset pages
- * in plan order (each tenant's oldest due day first, tenants in turn) and stops after `maxJobs`
+ * `chunkDays` days each (`BILLING_PLAN_CHUNK_DAYS`), at most `maxJobs` days per plan
+ * (`BILLING_PLAN_MAX_JOBS`): the plan reads the due work in keyset pages in plan order (each tenant's oldest due day first, tenants in turn) and stops after `maxJobs`
  * days; the rest follows at the next plans. Days whose job is still queued (their claims,
  * `day-claims.ts`) count against the cap without being queued twice, so the queue never holds
  * much more than `maxJobs` tenant-days, however far back a version was dated.

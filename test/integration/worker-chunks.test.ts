@@ -28,7 +28,8 @@ const DAY = '2026-11-20';
 
 describe('bill-days jobs: many tenant-days per job, each day in its own right', () => {
   const conn = useBillingDatabase(async (db) => {
-    for (const t of ['c1', 'c2', 'k1', 'k2', 'k3']) await seedTenant(db, t, '2026-11-20T08:00:00+01:00');
+    for (const t of ['c1', 'c2', 'k1', 'k2', 'k3'])
+      await seedTenant(db, t, '2026-11-20T08:00:00+01:00');
     // Bills in USD while only a EUR book exists: its day fails until a USD book is loaded.
     await seedTenant(db, 'cusd', '2026-11-20T08:00:00+01:00', 'Europe/Prague', 'USD');
   });
@@ -158,5 +159,40 @@ describe('bill-days jobs: many tenant-days per job, each day in its own right', 
       'third plan',
     );
     expect(thirdPlan).toMatchObject({ due: 0, planned: 0 });
+  });
+
+  it('a chunk handed back on shutdown runs again elsewhere and bills none of its days twice', async () => {
+    // Seeded here, so that the plans of the tests above do not bill them.
+    for (const t of ['h1', 'h2']) await seedTenant(conn.db, t, '2026-11-20T08:00:00+01:00');
+    const prefix = testPrefix('chunk-handback');
+    const first = await start({ prefix, concurrency: 2 });
+    const due = ['h1', 'h2'].map((tenantId) => ({ tenantId, day: DAY, trigger: 'schedule' as const }));
+    const lock = await holdDayLock(conn.url, 'h2', DAY);
+    let chunkId = '';
+    try {
+      expect(await enqueueBillDays(first.queues.bill, due, new Date(NOW))).toBe(2);
+      await waitFor(async () => ((await lockWaiters(conn.url)) > 0 ? true : undefined), 'chunk on the lock');
+      chunkId = (await first.queues.bill.getJobs(['active']))[0]?.id as string;
+      expect(await first.close(500)).toEqual({ finished: false, handedBack: 1 });
+    } finally {
+      // The cut-off batch of this process goes on once the lock is free and commits both days.
+      await lock.query('ROLLBACK');
+      await lock.end();
+    }
+    await waitFor(async () => {
+      const runs = (await runsOf(conn.db)).filter((r) => r.tenant_id === 'h1' || r.tenant_id === 'h2');
+      return runs.length === 2 ? runs : undefined;
+    }, 'the cut-off batch committed');
+    const second = await start({ prefix, concurrency: 2 });
+    expect(await second.queues.bill.getJobState(chunkId)).not.toBe('completed');
+    await drain([second.queues.bill]);
+    const outcome = (await second.queues.bill.getJob(chunkId))?.returnvalue as ChunkOutcome;
+    // Run again, the chunk finds both days up to date: nothing is billed twice.
+    expect(outcome).toMatchObject({ days: 2, billed: 0, skipped: 2, failed: [] });
+    const runs = (await runsOf(conn.db)).filter((r) => r.tenant_id === 'h1' || r.tenant_id === 'h2');
+    expect(runs.map((r) => `${r.tenant_id} ${r.day} ${r.is_current}`)).toEqual([
+      `h1 ${DAY} true`,
+      `h2 ${DAY} true`,
+    ]);
   });
 });

@@ -28,8 +28,7 @@ const DAY = '2026-11-20';
 
 describe('bill-days jobs: many tenant-days per job, each day in its own right', () => {
   const conn = useBillingDatabase(async (db) => {
-    for (const t of ['c1', 'c2', 'k1', 'k2', 'k3'])
-      await seedTenant(db, t, '2026-11-20T08:00:00+01:00');
+    for (const t of ['c1', 'c2', 'k1', 'k2', 'k3']) await seedTenant(db, t, '2026-11-20T08:00:00+01:00');
     // Bills in USD while only a EUR book exists: its day fails until a USD book is loaded.
     await seedTenant(db, 'cusd', '2026-11-20T08:00:00+01:00', 'Europe/Prague', 'USD');
   });

@@ -48,6 +48,7 @@ export async function startWorker(opts: WorkerProcessOptions): Promise<WorkerPro
     prefix: opts.config.BILLING_QUEUE_PREFIX,
     concurrency: opts.config.BILLING_WORKER_CONCURRENCY,
     planMaxJobs: opts.config.BILLING_PLAN_MAX_JOBS,
+    planChunkDays: opts.config.BILLING_PLAN_CHUNK_DAYS,
     logger: opts.logger,
     schedule: opts.schedule,
   });

@@ -5,9 +5,18 @@ import type { Logger } from '../src/logger.ts';
 import { DayBatcher } from './day-batcher.ts';
 import { updateQueueGauges } from './gauges.ts';
 import { billDayProcessor } from './processors/bill-day.processor.ts';
+import { billDaysProcessor } from './processors/bill-days.processor.ts';
 import { planNightProcessor } from './processors/plan-night.processor.ts';
 import { replayDayProcessor } from './processors/replay-day.processor.ts';
-import { BILL_DAY, BILL_QUEUE, type BillingQueues, openQueues, PLAN_QUEUE, REPLAY_DAY } from './queues.ts';
+import {
+  BILL_DAY,
+  BILL_DAYS,
+  BILL_QUEUE,
+  type BillingQueues,
+  openQueues,
+  PLAN_QUEUE,
+  REPLAY_DAY,
+} from './queues.ts';
 import { upsertPlanSchedule } from './scheduler.ts';
 
 export interface BillingWorkerOptions {
@@ -27,6 +36,8 @@ export interface BillingWorkerOptions {
   gaugeIntervalMs?: number;
   /** The most tenant-days one plan queues (BILLING_PLAN_MAX_JOBS; default 5,000). */
   planMaxJobs?: number;
+  /** The most tenant-days one `bill-days` job carries (BILLING_PLAN_CHUNK_DAYS; default 200). */
+  planChunkDays?: number;
 }
 
 export interface BillingWorker {
@@ -51,7 +62,7 @@ type InFlight = Map<string, { job: Job; token: string | undefined }>;
 /**
  * Starts the billing workers of this process: the plan queue (concurrency 1: one planning at a
  * time per process; several processes may plan the same night, which the bill-day staleness
- * check and the database make harmless) and the bill queue (bill-day and replay-day). BullMQ's
+ * check and the database make harmless) and the bill queue (bill-days, bill-day and replay-day). BullMQ's
  * stalled-job recovery is left at its defaults (checked every 30 s; a job whose worker died goes
  * back to wait once, a second stall fails it).
  */
@@ -113,11 +124,13 @@ function openWorkers(
     bill: queues.bill,
     logger,
     ...(opts.planMaxJobs === undefined ? {} : { maxJobs: opts.planMaxJobs }),
+    ...(opts.planChunkDays === undefined ? {} : { chunkDays: opts.planChunkDays }),
   });
   // The days of the bill jobs held at once are billed together, two batches at a time (so that
   // one big tenant-day never holds up the rest).
   const batcher = new DayBatcher(db, logger, Math.min(2, opts.concurrency));
-  const billDay = billDayProcessor({ db, batcher });
+  const billDays = billDaysProcessor({ db, batcher, bill: queues.bill });
+  const billDay = billDayProcessor({ db, batcher, bill: queues.bill });
   const replayDay = replayDayProcessor({ batcher });
   const planWorker = new Worker(PLAN_QUEUE, track(planNight), {
     connection,
@@ -127,6 +140,7 @@ function openWorkers(
   const billWorker = new Worker(
     BILL_QUEUE,
     track(async (job: Job) => {
+      if (job.name === BILL_DAYS) return billDays(job);
       if (job.name === BILL_DAY) return billDay(job);
       if (job.name === REPLAY_DAY) return replayDay(job);
       throw new UnrecoverableError(`unknown job name "${job.name}" on queue ${BILL_QUEUE}`);

@@ -25,6 +25,8 @@ const envSchema = z.object({
   BILLING_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(256),
   /** The most tenant-days one `plan-night` queues; the rest follows at the next plans. */
   BILLING_PLAN_MAX_JOBS: z.coerce.number().int().min(1).max(100_000).default(5000),
+  /** The most tenant-days one `bill-days` job carries (the plan's chunks). */
+  BILLING_PLAN_CHUNK_DAYS: z.coerce.number().int().min(1).max(1000).default(200),
   BILLING_ADMIN_USER: z.string().min(1).default('admin'),
   BILLING_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),

@@ -2,7 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import { duePages } from '../../src/billing/due-days.service.ts';
 import type { Db } from '../../src/db/database.ts';
 import type { Logger } from '../../src/logger.ts';
-import { enqueueBillDays } from '../enqueue.ts';
+import { DEFAULT_CHUNK_DAYS, enqueueBillDays } from '../enqueue.ts';
 import { updateLagGauge, updateQueueGauges } from '../gauges.ts';
 import { parsePayload } from '../payload.ts';
 import { planNightPayload } from '../queues.ts';
@@ -21,27 +21,34 @@ function planningInstant(job: Job, explicit: string | undefined): Date {
 export const DEFAULT_PLAN_MAX_JOBS = 5000;
 
 /**
- * Finds the due tenant-days at the planning instant and queues one `bill-day` job for each, at
- * most `maxJobs` per plan (`BILLING_PLAN_MAX_JOBS`): the plan reads the due work in keyset pages
- * in plan order (each tenant's oldest due day first, tenants in turn) and stops after `maxJobs`
- * days; the rest follows at the next plans. Days whose job is still queued count against the
- * cap without being queued twice, so the queue never holds much more than `maxJobs` bill-day
- * jobs, however far back a version was dated.
+ * Finds the due tenant-days at the planning instant and queues them as `bill-days` jobs of up to
+ * `chunkDays` days each (`BILLING_PLAN_CHUNK_DAYS`), at most `maxJobs` days per plan
+ * (`BILLING_PLAN_MAX_JOBS`): the plan reads the due work in keyset pages in plan order (each tenant's oldest due day first, tenants in turn) and stops after `maxJobs`
+ * days; the rest follows at the next plans. Days whose job is still queued (their claims,
+ * `day-claims.ts`) count against the cap without being queued twice, so the queue never holds
+ * much more than `maxJobs` tenant-days, however far back a version was dated.
  */
-export function planNightProcessor(deps: { db: Db; bill: Queue; logger: Logger; maxJobs?: number }) {
+export function planNightProcessor(deps: {
+  db: Db;
+  bill: Queue;
+  logger: Logger;
+  maxJobs?: number;
+  chunkDays?: number;
+}) {
   const maxJobs = deps.maxJobs ?? DEFAULT_PLAN_MAX_JOBS;
+  const chunkDays = deps.chunkDays ?? DEFAULT_CHUNK_DAYS;
   return async (job: Job): Promise<{ now: string; due: number; planned: number }> => {
     const now = planningInstant(job, parsePayload(planNightPayload, job).now);
     let due = 0;
     let planned = 0;
     for await (const page of duePages(deps.db, now, maxJobs)) {
       due += page.length;
-      planned += await enqueueBillDays(deps.bill, page, now);
+      planned += await enqueueBillDays(deps.bill, page, now, chunkDays);
     }
     await updateLagGauge(deps.db, now);
     await updateQueueGauges([deps.bill]);
     deps.logger.info(
-      { jobId: job.id, now: now.toISOString(), due, planned, maxJobs, capped: due >= maxJobs },
+      { jobId: job.id, now: now.toISOString(), due, planned, maxJobs, chunkDays, capped: due >= maxJobs },
       'planned due tenant-days',
     );
     return { now: now.toISOString(), due, planned };

@@ -11,7 +11,8 @@
  *     one day is the floor, the night bills every tenant's day D; ratio and overhead per
  *     tenant-day = (night - floor) / TENANTS in ms;
  * (2) the same through the queue: a `plan-night` job at a fixed instant and two billing workers
- *     (own connections, concurrency BENCH_WORKER_CONCURRENCY each) until every tenant-day has its current run; the floor
+ *     (own connections, concurrency BENCH_WORKER_CONCURRENCY each, the plan's tenant-days in
+ *     `bill-days` jobs of BENCH_CHUNK_DAYS) until every tenant-day has its current run; the floor
  *     is the big tenant through the same queue.
  * Runs are truncated between measurements, so each is a first run of the day; the night is
  * checked to have written exactly the lines of the floor (count and total).
@@ -45,6 +46,8 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 const QUEUE_LIMIT_S = Number(process.env.BENCH_QUEUE_LIMIT_S ?? Number.POSITIVE_INFINITY);
 /** Bill jobs each worker runs at once (BENCH_WORKER_CONCURRENCY, default 256 as BILLING_WORKER_CONCURRENCY); they are billed in batches. */
 const CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 256);
+/** Tenant-days per `bill-days` job of the plan (BENCH_CHUNK_DAYS, default 200 as BILLING_PLAN_CHUNK_DAYS). */
+const CHUNK_DAYS = Number(process.env.BENCH_CHUNK_DAYS ?? 200);
 const PARTS = (process.env.BENCH_PARTS ?? 'run,queue').split(',');
 const DAY = '2026-11-10';
 /** The planning instant of the queued night: day D is the latest billable day in every zone used. */
@@ -143,6 +146,7 @@ async function queueNight(url: string, redisUrl: string, expected: number, label
         concurrency: CONCURRENCY,
         logger: createLogger('silent'),
         planMaxJobs: expected + 10,
+        planChunkDays: CHUNK_DAYS,
       }),
     ),
   );
@@ -260,7 +264,7 @@ export async function run(): Promise<void> {
       const queueNightSeconds = await queueNight(nightUrl, redis.url, TENANTS, 'night');
       console.log(`queue: floor ${f2(queueFloorSeconds)} s, night ${f2(queueNightSeconds)} s`);
       check('queued night', await lineTotals(nightConn.db), floor);
-      measured('queue, 2 workers', queueFloorSeconds, queueNightSeconds);
+      measured(`queue, 2 workers, ${CHUNK_DAYS} days per job`, queueFloorSeconds, queueNightSeconds);
     }
 
     console.table(rows);

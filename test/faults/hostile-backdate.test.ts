@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CHUNK_DAYS } from '../../jobs/enqueue.ts';
 import { planNightProcessor } from '../../jobs/processors/plan-night.processor.ts';
 import { BILL_JOB_OPTIONS, BILL_QUEUE, PLAN_NIGHT } from '../../jobs/queues.ts';
 import { billingLag } from '../../src/billing/due-days.service.ts';
@@ -12,7 +13,7 @@ import { useServeStack } from './support/stack.ts';
 /*
  * Issue 14, "Amplification": a version back-dated to the earliest instant allowed (2000-01-02)
  * through a real `billing serve`. It used to write one day mark per day up to today (739,949 for
- * year 1), queue one bill-day job per day at the next plan and make every /metrics scrape pull
+ * year 1), queue one bill-day job per day at the next plan (now chunks of days) and make every /metrics scrape pull
  * every missing day into Node. Now: one mark row, a plan queues at most its cap, the lag is one
  * SQL aggregate. Times are printed, never asserted.
  */
@@ -66,8 +67,14 @@ describe('a settings version back-dated to 2000-01-02', () => {
     } as never);
     const planMs = performance.now() - planStarted;
     expect(planned.planned).toBe(CAP);
-    expect(await bill.getJobCountByTypes('waiting', 'delayed', 'prioritized')).toBe(CAP);
-    const days = (await bill.getJobs(['waiting'], 0, CAP)).map((j) => j.data.day as string).sort();
+    // In `bill-days` jobs of DEFAULT_CHUNK_DAYS tenant-days each.
+    expect(await bill.getJobCountByTypes('waiting', 'delayed', 'prioritized')).toBe(
+      Math.ceil(CAP / DEFAULT_CHUNK_DAYS),
+    );
+    const days = (await bill.getJobs(['waiting'], 0, CAP))
+      .flatMap((j) => (j.data.days as { day: string }[]).map((d) => d.day))
+      .sort();
+    expect(days).toHaveLength(CAP);
     expect(days[0]).toBe(DEFAULT_BOOK.validFrom);
 
     // The lag: every plannable day from the book's first day is missing.

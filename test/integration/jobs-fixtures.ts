@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { Queue } from 'bullmq';
+import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { type BillingWorker, type BillingWorkerOptions, startBillingWorker } from '../../jobs/worker.ts';
@@ -21,8 +22,9 @@ export async function seedTenant(
   id: string,
   since: string,
   timezone = 'Europe/Prague',
+  currency = 'EUR',
 ): Promise<void> {
-  await addTenant(db, { id, name: id, timezone, currency: 'EUR' });
+  await addTenant(db, { id, name: id, timezone, currency });
   const base = {
     tenantId: id,
     effectiveAt: since,
@@ -163,4 +165,30 @@ export function startTestWorker(db: Db, options: TestWorkerOptions): Promise<Bil
     logger: pino({ level: 'silent' }),
     ...options,
   });
+}
+
+/** Holds billDay's lock on a tenant-day in an open transaction of its own. */
+export async function holdDayLock(url: string, tenantId: string, day: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query(`SELECT pg_advisory_xact_lock(hashtext('run:' || $1::text), hashtext($2::text))`, [
+    tenantId,
+    day,
+  ]);
+  return client;
+}
+
+/** How many advisory locks are being waited for (a job held on a tenant-day's lock). */
+export async function lockWaiters(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const r = await client.query(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+    );
+    return r.rows[0].n as number;
+  } finally {
+    await client.end();
+  }
 }

@@ -62,11 +62,20 @@ describe('while its jobs wait, a plan adds no more than the cap', () => {
   it('one tenant back-dated far does not hold back the nightly day of another; the queue stays bounded', async () => {
     await seedTenant(conn.db, 'backlog', '2026-11-01T08:00:00+01:00');
     await seedTenant(conn.db, 'nightly', '2026-11-25T08:00:00+01:00');
-    const plan = planNightProcessor({ db: conn.db, bill, logger, maxJobs: 10 });
+    // Chunks of 4 days: the 10 days of the plan in 3 `bill-days` jobs.
+    const plan = planNightProcessor({ db: conn.db, bill, logger, maxJobs: 10, chunkDays: 4 });
     const first = await plan(planJob(NIGHT));
     expect(first).toMatchObject({ due: 10, planned: 10 });
-    const queued = (await bill.getJobs(['waiting'])).map(
-      (j) => `${j.data.tenantId} ${j.data.day} ${j.data.trigger}`,
+    const jobs = await bill.getJobs(['waiting']);
+    expect(jobs.map((j) => `${j.name} ${j.data.days.length}`).sort()).toEqual([
+      'bill-days 2',
+      'bill-days 4',
+      'bill-days 4',
+    ]);
+    const queued = jobs.flatMap((j) =>
+      (j.data.days as { tenantId: string; day: string; trigger: string }[]).map(
+        (d) => `${d.tenantId} ${d.day} ${d.trigger}`,
+      ),
     );
     expect(queued.sort()).toEqual(
       [
@@ -77,6 +86,6 @@ describe('while its jobs wait, a plan adds no more than the cap', () => {
     // No worker ran: the next plan sees the same oldest days, all still queued, and adds none.
     const second = await plan(planJob('2026-11-26T03:00:00Z'));
     expect(second).toMatchObject({ due: 10, planned: 0 });
-    expect(await bill.getJobCountByTypes('waiting')).toBe(10);
+    expect(await bill.getJobCountByTypes('waiting')).toBe(3);
   });
 });

@@ -25,6 +25,8 @@ describe('two worker processes on one queue', () => {
       BILLING_QUEUE_PREFIX: prefix,
       BILLING_STREAM: `${prefix}:stream`,
       BILLING_STREAM_GROUP: `${prefix}-group`,
+      // The night's 60 tenant-days in 6 `bill-days` jobs, so that both processes get some.
+      BILLING_PLAN_CHUNK_DAYS: '10',
     };
     const procs = await Promise.all([startWorkerProcess(env, 3), startWorkerProcess(env, 3)]);
     const plan = new Queue(PLAN_QUEUE, { connection: { url: redisUrl() }, prefix });

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import pg from 'pg';
+import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { BILL_QUEUE } from '../../jobs/queues.ts';
 import { runCli } from '../support/cli.ts';
@@ -7,6 +7,8 @@ import { redisUrl, testPrefix } from '../support/test-database.ts';
 import { waitFor } from '../support/wait.ts';
 import {
   drain,
+  holdDayLock,
+  lockWaiters,
   runsOf,
   seedTenant,
   startTestWorker,
@@ -21,31 +23,6 @@ import {
  */
 
 const NOW = '2026-11-28T03:00:00Z';
-
-/** Holds billDay's lock on a tenant-day in an open transaction of its own. */
-async function holdDayLock(url: string, tenantId: string, day: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query('BEGIN');
-  await client.query(`SELECT pg_advisory_xact_lock(hashtext('run:' || $1::text), hashtext($2::text))`, [
-    tenantId,
-    day,
-  ]);
-  return client;
-}
-
-async function lockWaiters(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const r = await client.query(
-      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
-    );
-    return r.rows[0].n as number;
-  } finally {
-    await client.end();
-  }
-}
 
 /** Resolves with the exit code, or rejects when the process is still alive after `ms`. */
 function exitWithin(p: WorkerProcess, ms: number): Promise<number | null> {

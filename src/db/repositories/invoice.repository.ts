@@ -202,16 +202,124 @@ export interface CurrencyTotal {
 }
 
 /**
- * The number of rows and the sum of `amount` per currency over the rows of one tenant's part of the file (the same
- * rows as its query, without the names), in currency order. Cheap beside the part itself: one
- * read of the month rows, nothing sorted or joined.
+ * The currencies a tenant's part can hold, in code order: those of the month's current runs
+ * (whose lines the charge rows are, `monthRowsHoldCurrentRuns` or grouped) and of the period's
+ * adjustment lines. A superset of the rows' currencies (a run may have no line) read from a
+ * few dozen runs and the period's adjustments, never from the month rows: empty only for a
+ * part without rows. The COPY path needs their minor digits before it starts.
  */
-export async function invoicePartTotals(db: Db, t: TenantMonth): Promise<CurrencyTotal[]> {
-  const { rows } = await sql<{ currency: string; rows: number; amount: string }>`
-    SELECT g.currency::text AS currency, count(*)::int AS rows, sum(g.amount)::text AS amount
-    FROM (${partRows(t)}) g
-    GROUP BY g.currency ORDER BY 1`.execute(db);
-  return rows.map((r) => ({ currency: r.currency, rows: r.rows, amount: parseMinor(r.amount) }));
+export async function partCurrencies(db: Db, t: TenantMonth): Promise<string[]> {
+  const from = `${t.month}-01`;
+  const { rows } = await sql<{ currency: string }>`
+    SELECT DISTINCT c.currency::text AS currency
+    FROM (SELECT r.currency FROM runs r
+          WHERE r.tenant_id = ${t.tenantId}::text AND r.is_current
+            AND r.day >= ${from}::date AND r.day < ${from}::date + interval '1 month'
+          UNION ALL
+          SELECT a.currency FROM adjustment_lines a
+          WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}) c
+    ORDER BY 1`.execute(db);
+  return rows.map((r) => r.currency);
+}
+
+const COMMA = 0x2c;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/**
+ * The rows and the sum of `amount` per currency of one part, read off the CSV records COPY
+ * sends (`CopyRowsOut`'s `onRowEnd`): the file's own bytes, so the totals are those of the file,
+ * and no second read of the month rows. A record of `invoiceCsvCellsQuery` ends with
+ * `amount,currency,first_day,last_day`, four cells COPY never quotes (a numeric, a currency code,
+ * two dates: no comma, quote, CR or LF), so its last four commas delimit them. The amount is
+ * major units with exactly the currency's minor digits (`moneySql`): its digits without the
+ * point are the minor units. Anything else is refused, never guessed at.
+ */
+export class PartTotals {
+  readonly #digits: ReadonlyMap<string, number>;
+  readonly #totals: { code: Buffer; digits: number; rows: number; amount: number }[] = [];
+  #last: { code: Buffer; digits: number; rows: number; amount: number } | undefined;
+
+  constructor(digits: ReadonlyMap<string, number>) {
+    this.#digits = digits;
+  }
+
+  /** A `RowEndHook`: adds the record whose last bytes are `bytes[from, to)`. */
+  readonly add = (bytes: Buffer, from: number, to: number): void => {
+    // The last four commas: before last_day, first_day, currency and amount.
+    let c1 = to - 1;
+    while (c1 >= from && bytes[c1] !== COMMA) c1--;
+    let c2 = c1 - 1;
+    while (c2 >= from && bytes[c2] !== COMMA) c2--;
+    let c3 = c2 - 1;
+    while (c3 >= from && bytes[c3] !== COMMA) c3--;
+    let c4 = c3 - 1;
+    while (c4 >= from && bytes[c4] !== COMMA) c4--;
+    if (c4 < from) throw this.#refuse(bytes, from, to);
+    let total = this.#last;
+    if (
+      total === undefined ||
+      c2 - c3 !== 4 ||
+      total.code[0] !== bytes[c3 + 1] ||
+      total.code[1] !== bytes[c3 + 2] ||
+      total.code[2] !== bytes[c3 + 3]
+    )
+      total = this.#currency(bytes, c3 + 1, c2, from, to);
+    // The amount: [-]digits[.digits], exactly `digits` decimals.
+    let at = c4 + 1;
+    const negative = bytes[at] === MINUS;
+    if (negative) at++;
+    let minor = 0;
+    let decimals = -1;
+    if (at === c3) throw this.#refuse(bytes, from, to);
+    for (; at < c3; at++) {
+      const b = bytes[at] as number;
+      if (b >= ZERO && b <= NINE) {
+        minor = minor * 10 + (b - ZERO);
+        if (decimals >= 0) decimals++;
+      } else if (b === DOT && decimals < 0) decimals = 0;
+      else throw this.#refuse(bytes, from, to);
+    }
+    if (Math.max(decimals, 0) !== total.digits || !Number.isSafeInteger(minor))
+      throw this.#refuse(bytes, from, to);
+    total.amount += negative ? -minor : minor;
+    if (!Number.isSafeInteger(total.amount))
+      throw new RangeError(
+        `invoice CSV: the total of ${total.code.toString('latin1')} is not a safe integer`,
+      );
+    total.rows++;
+    this.#last = total;
+  };
+
+  #currency(bytes: Buffer, from: number, to: number, rowFrom: number, rowTo: number) {
+    const code = bytes.toString('latin1', from, to);
+    const found = this.#totals.find((c) => c.code.toString('latin1') === code);
+    if (found) return found;
+    const digits = this.#digits.get(code);
+    if (digits === undefined) throw this.#refuse(bytes, rowFrom, rowTo);
+    const added = { code: Buffer.from(code, 'latin1'), digits, rows: 0, amount: 0 };
+    this.#totals.push(added);
+    return added;
+  }
+
+  #refuse(bytes: Buffer, from: number, to: number): Error {
+    return new Error(
+      `invoice CSV: a record COPY sent does not end with amount,currency,first_day,last_day as expected: …${bytes.toString('utf8', from, to)}`,
+    );
+  }
+
+  /** Rows and sum of `amount` per currency so far, in currency order, currencies without rows left out. */
+  totals(): CurrencyTotal[] {
+    return this.#totals
+      .map((c) => ({
+        currency: c.code.toString('latin1'),
+        rows: c.rows,
+        amount: c.amount === 0 ? 0 : c.amount,
+      }))
+      .sort((a, b) => (a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0));
+  }
 }
 
 /** The tenants of a file in its order: tenant ids by UTF-8 bytes (code points). */
@@ -292,8 +400,8 @@ export interface InvoiceCsvPart {
   blocks: AsyncIterable<Buffer>;
   /** Once the blocks are read: the records they held. */
   records: () => number;
-  /** Rows and sum of `amount` per currency over the part, in currency order. */
-  totals: readonly CurrencyTotal[];
+  /** Once the blocks are read: rows and sum of `amount` per currency over the part, in currency order. */
+  totals: () => readonly CurrencyTotal[];
 }
 
 /**
@@ -301,8 +409,9 @@ export interface InvoiceCsvPart {
  * tenant after tenant, in one read-only repeatable-read transaction (real PostgreSQL only: the
  * embedded PGlite keeps the cursor of `streamInvoiceRows`), read off the socket in blocks by
  * `CopyRowsOut` with each record ended by `rowEnd` instead of COPY's LF. Before each part, in the
- * same snapshot, its totals per currency (`invoicePartTotals`), whose currencies `digitsOf` gives
- * the minor digits of; a part without rows is skipped. `onPart` reads the part's blocks.
+ * same snapshot, the currencies it can hold (`partCurrencies`), whose minor digits `digitsOf`
+ * gives; a part without any is skipped. The part's totals are added up from the records as they
+ * pass (`PartTotals`). `onPart` reads the part's blocks.
  */
 export async function copyInvoiceCsv(
   db: Db,
@@ -314,15 +423,19 @@ export async function copyInvoiceCsv(
   await inReadOnlySnapshot(db, async (trx) => {
     for (const month of tenantsInFileOrder(q)) {
       const t = { ...month, fromLines: !(await monthRowsHoldCurrentRuns(trx, month)) };
-      const totals = await invoicePartTotals(trx, t);
-      if (totals.length === 0) continue;
-      const digits = new Map(totals.map((c) => [c.currency, options.digitsOf(c.currency)]));
+      const currencies = await partCurrencies(trx, t);
+      if (currencies.length === 0) continue;
+      const digits = new Map(currencies.map((c) => [c, options.digitsOf(c)]));
+      const totals = new PartTotals(digits);
       const compiled = sql`COPY (${invoiceCsvCellsQuery(t, digits)}) TO STDOUT (FORMAT csv)`.compile(trx);
-      const copy = new CopyRowsOut(inlineParameters(compiled.sql, compiled.parameters), options);
+      const copy = new CopyRowsOut(inlineParameters(compiled.sql, compiled.parameters), {
+        ...options,
+        onRowEnd: totals.add,
+      });
       // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
       // `submit` on the transaction's own connection; the rows then come through `copy`.
       await trx.executeQuery({ ...CompiledQuery.raw(''), sql: copy as unknown as string });
-      await onPart({ blocks: copy.blocks(), records: () => copy.rows, totals });
+      await onPart({ blocks: copy.blocks(), records: () => copy.rows, totals: () => totals.totals() });
     }
   });
 }

@@ -85,10 +85,12 @@ export interface TenantMonth extends TenantPeriodEnd {
  *
  * - Charge rows: `invoice_month_rows` (migration 0010), the grouping of the month's current
  *   charge lines by (user, item, billing, unit price, currency) that every charge run keeps in
- *   its own transaction (`applyRunToMonthRows`). Read in file order from its index
- *   `invoice_month_rows_file_order`: nothing is grouped or sorted at export time. (The ORDER BY
- *   inside the branch is what lets the planner use that order: a UNION ALL branch with a WHERE
- *   is planned as a subquery of its own.)
+ *   its own transaction (`applyRunToMonthRows`). Read in file order from its primary key, which
+ *   is the file's order up to `billing` (migration 0014): nothing is grouped at export time, and
+ *   only the rows of one (user, item, billing) are sorted by first day and unit price (an
+ *   Incremental Sort of groups that almost always hold one row). (The ORDER BY inside the branch
+ *   is what lets the planner use that order: a UNION ALL branch with a WHERE is planned as a
+ *   subquery of its own.)
  * - Adjustment rows: adjustment lines invoiced in this period, grouped and sorted here (they are
  *   few): one row per (user, item, billing, currency); several adjustment runs may correct the
  *   same day, hence `count(DISTINCT day)`. Merged into the order of the charge rows (Merge
@@ -110,7 +112,7 @@ export function invoiceRowsQuery(t: TenantMonth): RawBuilder<RawInvoiceRow> {
   );
 }
 
-/** The charge rows as billing keeps them, in file order from the index. */
+/** The charge rows as billing keeps them, in file order from the primary key (+ Incremental Sort). */
 const monthRows = (t: TenantMonth) => sql`
   (SELECT m.user_id, m.item, m.billing, m.unit_price, m.quantity, m.amount, m.currency, m.first_day, m.last_day
    FROM invoice_month_rows m

@@ -223,6 +223,11 @@ export class CopyRowsOut {
       if (at === length && this.#onRowEnd && !this.#discard && at > rowFrom) {
         // The row goes on in the next chunk: keep (a copy of) its last bytes so far.
         this.#rowStart.push(Buffer.from(chunk.subarray(Math.max(rowFrom, at - ROW_END_BYTES), at)));
+        if (this.#rowStart.length > 2) {
+          // A row over several chunks: only its last ROW_END_BYTES bytes are ever shown.
+          const joined = Buffer.concat(this.#rowStart);
+          this.#rowStart = [joined.subarray(Math.max(0, joined.length - ROW_END_BYTES))];
+        }
       }
       if (this.#left === 1 && at < length) {
         if (chunk[at] !== LF) throw new Error('COPY sent a row that does not end with LF');

@@ -194,6 +194,11 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
         const got = await run(bytes, [a, b], 16);
         expect(got.ends).toEqual(rows.map(lastBytes));
       }
+    // The long row over many chunks (a cut every `step` bytes).
+    for (const step of [1, 5, 13]) {
+      const cuts = Array.from({ length: Math.ceil(bytes.length / step) }, (_, i) => i * step);
+      expect((await run(bytes, cuts, 16)).ends).toEqual(rows.map(lastBytes));
+    }
   });
 
   it('adds up the rows and amounts per currency of invoice records (PartTotals)', async () => {

@@ -178,7 +178,13 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       `generated ${lines.toLocaleString('en')} lines (${USERS.toLocaleString('en')} users x ${DAYS} days) in ${((performance.now() - genStart) / 1000).toFixed(0)} s`,
     );
 
-    const tenantMonth = { month: MONTH, tenantId: TENANT, periodEnd: monthBounds(MONTH, TZ).end };
+    // The period is open (no row in periods), as the export reads it (`periodClosedAtText`).
+    const tenantMonth = {
+      month: MONTH,
+      tenantId: TENANT,
+      periodEnd: monthBounds(MONTH, TZ).end,
+      closedAt: null,
+    };
     const compiled = invoiceRowsQuery(tenantMonth).compile(db);
     // The floor: the finished rows, exactly those of the file, in a table of their own, copied
     // out sorted. (COPY of the export's own query measures the design, not the limit.)

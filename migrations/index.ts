@@ -12,6 +12,7 @@ import * as m0010 from './0010_invoice_month_rows.ts';
 import * as m0011 from './0011_console_reads.ts';
 import * as m0012 from './0012_charge_write_speed.ts';
 import * as m0013 from './0013_settings_write_speed.ts';
+import * as m0014 from './0014_month_rows_file_order.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0011_console_reads': m0011,
   '0012_charge_write_speed': m0012,
   '0013_settings_write_speed': m0013,
+  '0014_month_rows_file_order': m0014,
 };

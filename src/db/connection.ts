@@ -3,7 +3,6 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { lockDataDir } from './data-dir-lock.ts';
 import type { Database, Db } from './database.ts';
-import { migrateToLatest } from './migrator.ts';
 
 const DATE_OID = 1082;
 
@@ -82,6 +81,8 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseConnec
     : await openEmbedded(options.dataDir);
   if (conn.kind === 'embedded' || options.migrate) {
     try {
+      // Loaded only when used: a command on a migrated server (export) never loads the migrations.
+      const { migrateToLatest } = await import('./migrator.ts');
       await migrateToLatest(conn.db);
     } catch (error) {
       await conn.close();

@@ -24,6 +24,14 @@ const NOTIFICATION_RESPONSE = 0x41; // 'A'
 const LF = 0x0a;
 /** Up to this many bytes `#put` copies in a loop rather than by `Buffer.copy`. */
 const SHORT_COPY = 512;
+/** The most bytes of a row's end `onRowEnd` is shown. */
+export const ROW_END_BYTES = 64;
+
+/**
+ * Shown the last bytes of every row, its LF left out: `bytes[from, to)` holds the row's last
+ * min(row length, `ROW_END_BYTES`) bytes. Valid only during the call (the buffer is the socket's).
+ */
+export type RowEndHook = (bytes: Buffer, from: number, to: number) => void;
 
 /** The parts of pg's Connection used here (the socket and the query call). */
 interface PgConnection {
@@ -39,6 +47,9 @@ export class CopyRowsOut {
   readonly #text: string;
   readonly #rowEnd: Buffer;
   readonly #blockBytes: number;
+  readonly #onRowEnd: RowEndHook | undefined;
+  /** The current row's last bytes from earlier chunks, when the row is split across chunks. */
+  #rowStart: Buffer[] = [];
   #connection: PgConnection | undefined;
   #pgOnData: ((chunk: Buffer) => void) | undefined;
   #onReadable = () => this.#wake();
@@ -61,10 +72,11 @@ export class CopyRowsOut {
   /** Rows read (CopyData messages). */
   rows = 0;
 
-  constructor(text: string, options: { rowEnd: string; blockBytes?: number }) {
+  constructor(text: string, options: { rowEnd: string; blockBytes?: number; onRowEnd?: RowEndHook }) {
     this.#text = text;
     this.#rowEnd = Buffer.from(options.rowEnd, 'latin1');
     this.#blockBytes = options.blockBytes ?? 1 << 20;
+    this.#onRowEnd = options.onRowEnd;
     this.#block = Buffer.allocUnsafe(this.#blockBytes);
   }
 
@@ -160,6 +172,8 @@ export class CopyRowsOut {
   #parse(chunk: Buffer): void {
     let at = 0;
     const length = chunk.length;
+    /** Where the current row's bytes in this chunk begin. */
+    let rowFrom = 0;
     while (at < length) {
       if (this.#left < 0) {
         // A message header: 1 byte code, 4 bytes length (itself included).
@@ -184,6 +198,7 @@ export class CopyRowsOut {
           this.#code = this.#header[0] as number;
           this.#left = this.#header.readUInt32BE(1) - 4;
         }
+        rowFrom = at;
         if (this.#code === COPY_DATA && this.#left === 0) throw new Error('COPY sent an empty row');
       }
       if (this.#code !== COPY_DATA) {
@@ -205,14 +220,37 @@ export class CopyRowsOut {
         at += body;
         this.#left -= body;
       }
+      if (at === length && this.#onRowEnd && !this.#discard && at > rowFrom) {
+        // The row goes on in the next chunk: keep (a copy of) its last bytes so far.
+        this.#rowStart.push(Buffer.from(chunk.subarray(Math.max(rowFrom, at - ROW_END_BYTES), at)));
+        if (this.#rowStart.length > 2) {
+          // A row over several chunks: only its last ROW_END_BYTES bytes are ever shown.
+          const joined = Buffer.concat(this.#rowStart);
+          this.#rowStart = [joined.subarray(Math.max(0, joined.length - ROW_END_BYTES))];
+        }
+      }
       if (this.#left === 1 && at < length) {
         if (chunk[at] !== LF) throw new Error('COPY sent a row that does not end with LF');
+        if (this.#onRowEnd && !this.#discard) this.#showRowEnd(chunk, rowFrom, at);
         this.#put(this.#rowEnd, 0, this.#rowEnd.length);
         at += 1;
         this.#left = -1;
         this.rows += 1;
       }
     }
+  }
+
+  /** Calls `onRowEnd` with the row's last bytes: `chunk[from, to)` and any kept from earlier chunks. */
+  #showRowEnd(chunk: Buffer, from: number, to: number): void {
+    const hook = this.#onRowEnd as RowEndHook;
+    if (this.#rowStart.length === 0) {
+      hook(chunk, Math.max(from, to - ROW_END_BYTES), to);
+      return;
+    }
+    // Rare (about once per socket chunk): the row's end is put together from its pieces.
+    const joined = Buffer.concat([...this.#rowStart, chunk.subarray(from, to)]);
+    this.#rowStart = [];
+    hook(joined, Math.max(0, joined.length - ROW_END_BYTES), joined.length);
   }
 
   /**

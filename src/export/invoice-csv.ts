@@ -135,7 +135,7 @@ export async function writeInvoiceCsv(
  * The COPY path (real PostgreSQL): the database computes the cells by the same rules as
  * `invoiceRecord` (`invoiceCsvCellsQuery`) and its `COPY … (FORMAT csv)` writer quotes them; the
  * records come off the socket in blocks with CRLF ends (`CopyRowsOut`), written as they are, with
- * backpressure. The totals come from the database, per part, in the same snapshot.
+ * backpressure. The totals are added up from the records as they pass (`PartTotals`).
  */
 async function copyCsv(
   db: Db,
@@ -152,13 +152,13 @@ async function copyCsv(
       input.onRows?.(written + part.records());
     }
     let rows = 0;
-    for (const { currency, rows: n, amount } of part.totals) {
+    for (const { currency, rows: n, amount } of part.totals()) {
       totals.set(currency, sumMinor([totals.get(currency) ?? 0, amount]));
       rows += n;
     }
-    // The part's totals are of the same rows, in the same snapshot: a difference is a bug.
+    // Every record the part's totals added up is one COPY sent: a difference is a bug.
     if (part.records() !== rows)
-      throw new Error(`invoice CSV: ${rows} rows to copy, but COPY sent ${part.records()} records`);
+      throw new Error(`invoice CSV: COPY sent ${part.records()} records, but ${rows} were added up`);
     written += rows;
   });
   return { rows: written, totals };

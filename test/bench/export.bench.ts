@@ -14,10 +14,13 @@
  *
  *   npm run bench -- export                  (BENCH_USERS=1000000 BENCH_DAYS=10 by default)
  *   BENCH_DAYS=30 npm run bench -- export    (the whole month: ~34M lines; generation alone ~6 min here)
+ *
+ * BENCH_HOLD=FILE: at the end, print the database's URL and keep it running while FILE exists
+ * (to try plans and schema variants on the generated month with psql).
  */
 
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,7 +178,13 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       `generated ${lines.toLocaleString('en')} lines (${USERS.toLocaleString('en')} users x ${DAYS} days) in ${((performance.now() - genStart) / 1000).toFixed(0)} s`,
     );
 
-    const tenantMonth = { month: MONTH, tenantId: TENANT, periodEnd: monthBounds(MONTH, TZ).end };
+    // The period is open (no row in periods), as the export reads it (`periodClosedAtText`).
+    const tenantMonth = {
+      month: MONTH,
+      tenantId: TENANT,
+      periodEnd: monthBounds(MONTH, TZ).end,
+      closedAt: null,
+    };
     const compiled = invoiceRowsQuery(tenantMonth).compile(db);
     // The floor: the finished rows, exactly those of the file, in a table of their own, copied
     // out sorted. (COPY of the export's own query measures the design, not the limit.)
@@ -305,5 +314,10 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       `lines ${lines.toLocaleString('en')}, line total ${counts[0]?.total} minor units; targets: export <= 2x COPY, peak RSS <= 150 MB`,
     );
     console.log(`COPY command: psql -c '${copySql.replace(/\s+/g, ' ')}'`);
+    const hold = process.env.BENCH_HOLD;
+    if (hold) {
+      console.log(`BENCH_HOLD: the database stays at ${url} while ${hold} exists`);
+      while (existsSync(hold)) await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
   }
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CopyRowsOut } from '../../src/db/copy-rows-out.ts';
+import { CopyRowsOut, ROW_END_BYTES, type RowEndHook } from '../../src/db/copy-rows-out.ts';
+import { PartTotals } from '../../src/db/repositories/invoice.repository.ts';
 import { csvRecord } from '../../src/export/csv.ts';
 
 /** Values COPY's CSV writer must quote (or not) exactly as `csvCell` does, '' written as NULL. */
@@ -110,7 +111,7 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
   /** Runs a CopyRowsOut over `bytes` cut at `cuts`; returns its output and what pg got back. */
   const seen = { destroyed: 0 };
 
-  async function run(bytes: Buffer, cuts: readonly number[], blockBytes: number) {
+  async function run(bytes: Buffer, cuts: readonly number[], blockBytes: number, onRowEnd?: RowEndHook) {
     const chunks: Buffer[] = [];
     let from = 0;
     for (const cut of [...cuts, bytes.length]) {
@@ -119,7 +120,15 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
     }
     const handedBack: Buffer[] = [];
     let destroyed = 0;
-    const out = new CopyRowsOut('COPY …', { rowEnd: '\r\n', blockBytes });
+    const ends: string[] = [];
+    const out = new CopyRowsOut('COPY …', {
+      rowEnd: '\r\n',
+      blockBytes,
+      onRowEnd: (b, from, to) => {
+        ends.push(b.toString('utf8', from, to));
+        onRowEnd?.(b, from, to);
+      },
+    });
     let pgOnData = (b: Buffer) => {
       handedBack.push(b);
     };
@@ -155,6 +164,7 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
       text: Buffer.concat(blocks).toString('utf8'),
       rows: out.rows,
       handedBack: Buffer.concat(handedBack),
+      ends,
     };
   }
 
@@ -169,6 +179,64 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
         expect(got.rows).toBe(3);
         expect(got.handedBack.equals(tail)).toBe(true);
       }
+  });
+
+  it("shows onRowEnd each row's last bytes (LF left out), cut anywhere", async () => {
+    const long = `${'y'.repeat(90)},"q,\n"`;
+    const rows = ['ab,c\n', `${long}\n`, '\n', 'é😀\n'];
+    const bytes = serverBytes(rows);
+    const lastBytes = (r: string) => {
+      const b = Buffer.from(r.slice(0, -1), 'utf8');
+      return b.subarray(Math.max(0, b.length - ROW_END_BYTES)).toString('utf8');
+    };
+    for (let a = 0; a <= bytes.length; a += 2)
+      for (let b = a; b <= bytes.length; b += 7) {
+        const got = await run(bytes, [a, b], 16);
+        expect(got.ends).toEqual(rows.map(lastBytes));
+      }
+    // The long row over many chunks (a cut every `step` bytes).
+    for (const step of [1, 5, 13]) {
+      const cuts = Array.from({ length: Math.ceil(bytes.length / step) }, (_, i) => i * step);
+      expect((await run(bytes, cuts, 16)).ends).toEqual(rows.map(lastBytes));
+    }
+  });
+
+  it('adds up the rows and amounts per currency of invoice records (PartTotals)', async () => {
+    const record = (name: string, amount: string, currency: string) =>
+      `2026-11,t,u,${name},,license.a,monthly,1,1.00,${amount},${currency},2026-11-01,2026-11-30\n`;
+    const rows = [
+      record('"x,\ny"', '-0.32', 'EUR'),
+      record('z'.repeat(200), '12.05', 'EUR'),
+      record('', '7', 'JPY'),
+      record('k', '1234.567', 'KWD'),
+      record('k', '0.00', 'EUR'),
+    ];
+    const digits = new Map([
+      ['EUR', 2],
+      ['JPY', 0],
+      ['KWD', 3],
+    ]);
+    for (const cut of [0, 50, 131, 200, 333]) {
+      const totals = new PartTotals(digits);
+      await run(serverBytes(rows), [cut], 64, totals.add);
+      expect(totals.totals()).toEqual([
+        { currency: 'EUR', rows: 3, amount: 1173 },
+        { currency: 'JPY', rows: 1, amount: 7 },
+        { currency: 'KWD', rows: 1, amount: 1234567 },
+      ]);
+    }
+    // Anything but the expected last four cells is refused, never guessed at.
+    for (const bad of [
+      record('n', '1.5', 'EUR'),
+      record('n', '1.50', 'USD'),
+      record('n', '1,50', 'EUR'),
+      record('n', '', 'EUR'),
+      record('n', '--1.00', 'EUR'),
+      'a,b\n',
+    ]) {
+      const totals = new PartTotals(digits);
+      await expect(run(serverBytes([bad]), [], 64, totals.add)).rejects.toThrow(/does not end with amount/);
+    }
   });
 
   it('refuses a row that does not end with LF and drops the connection', async () => {

@@ -149,7 +149,8 @@ async function seed(db: Db) {
     { userId: '😀', at: '2026-11-07T12:00:00Z', lastName: '@Gone', email: null, active: false },
   ]);
 
-  // fin: November is closed; a back-dated version imported after the close is not shown.
+  // fin: November is closed; a back-dated version imported after the close is not shown, also
+  // within the closing millisecond (the cut-off keeps its microseconds).
   await addRun(db, 'fin', '2026-11-01', [['u1', 'license.standard', 'monthly', 63, 1900]]);
   await addVersions(db, 'fin', [
     {
@@ -157,17 +158,17 @@ async function seed(db: Db) {
       at: '2026-11-10T10:00:00Z',
       lastName: 'Before',
       email: 'before@fin.example',
-      importedAt: '2026-11-11T00:00:00Z',
+      importedAt: '2026-12-05T00:00:00.000400Z',
     },
     {
       userId: 'u1',
       at: '2026-11-20T10:00:00Z',
       lastName: 'AfterClose',
       email: 'after@fin.example',
-      importedAt: '2026-12-10T00:00:00Z',
+      importedAt: '2026-12-05T00:00:00.000600Z',
     },
   ]);
-  await sql`INSERT INTO periods (tenant_id, month, closed_at) VALUES ('fin', '2026-11', '2026-12-05T00:00:00Z')`.execute(
+  await sql`INSERT INTO periods (tenant_id, month, closed_at) VALUES ('fin', '2026-11', '2026-12-05T00:00:00.000500Z')`.execute(
     db,
   );
 

@@ -76,6 +76,15 @@ export interface TenantMonth extends TenantPeriodEnd {
    * whose rows do not hold its current runs (`monthRowsHoldCurrentRuns` is false).
    */
   fromLines?: boolean;
+  /**
+   * The period's `closed_at` as PostgreSQL writes it (microseconds kept), `null` while it is
+   * open; read in the export's snapshot by `periodClosedAtText`. Given, it is a literal of the
+   * query, so the planner knows that (nearly) every version passes the import cut-off and reads
+   * the names through the versions' primary key in order; left out, the query reads it itself
+   * (a sub-select, whose unknown value the planner guesses keeps a third of the versions: it then
+   * sorts them all instead, spilling to disk at 200,000 users).
+   */
+  closedAt?: string | null;
 }
 
 /**
@@ -85,10 +94,12 @@ export interface TenantMonth extends TenantPeriodEnd {
  *
  * - Charge rows: `invoice_month_rows` (migration 0010), the grouping of the month's current
  *   charge lines by (user, item, billing, unit price, currency) that every charge run keeps in
- *   its own transaction (`applyRunToMonthRows`). Read in file order from its index
- *   `invoice_month_rows_file_order`: nothing is grouped or sorted at export time. (The ORDER BY
- *   inside the branch is what lets the planner use that order: a UNION ALL branch with a WHERE
- *   is planned as a subquery of its own.)
+ *   its own transaction (`applyRunToMonthRows`). Read in file order from its primary key, which
+ *   is the file's order up to `billing` (migration 0014): nothing is grouped at export time, and
+ *   only the rows of one (user, item, billing) are sorted by first day and unit price (an
+ *   Incremental Sort of groups that almost always hold one row). (The ORDER BY inside the branch
+ *   is what lets the planner use that order: a UNION ALL branch with a WHERE is planned as a
+ *   subquery of its own.)
  * - Adjustment rows: adjustment lines invoiced in this period, grouped and sorted here (they are
  *   few): one row per (user, item, billing, currency); several adjustment runs may correct the
  *   same day, hence `count(DISTINCT day)`. Merged into the order of the charge rows (Merge
@@ -96,7 +107,9 @@ export interface TenantMonth extends TenantPeriodEnd {
  * - Names: the user's latest version (active or not) effective before the tenant's period
  *   end; for a closed period only versions imported by the time it was closed. One pass over
  *   the tenant's versions in primary-key order (user, effective_at), keeping each user's last
- *   (`lead`), merged with the rows by user: no lookup and no sort per row.
+ *   (`lead`), merged with the rows by user: no lookup and no sort per row. The import cut-off is
+  a literal when the caller read it first (`closedAt`): only then does the planner see that
+  the primary key's order costs less than a sort of every version.
  *
  * Also used verbatim by the export benchmark as `COPY (…) TO STDOUT`.
  */
@@ -110,7 +123,7 @@ export function invoiceRowsQuery(t: TenantMonth): RawBuilder<RawInvoiceRow> {
   );
 }
 
-/** The charge rows as billing keeps them, in file order from the index. */
+/** The charge rows as billing keeps them, in file order from the primary key (+ Incremental Sort). */
 const monthRows = (t: TenantMonth) => sql`
   (SELECT m.user_id, m.item, m.billing, m.unit_price, m.quantity, m.amount, m.currency, m.first_day, m.last_day
    FROM invoice_month_rows m
@@ -170,6 +183,25 @@ const partRows = (t: TenantMonth) => sql`
   WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}
   GROUP BY a.user_id, a.item, a.billing, a.currency`;
 
+/** The names' import cut-off: versions imported by the time the period closed (if it is closed). */
+function importCutoff(t: TenantMonth): RawBuilder<unknown> {
+  if (t.closedAt === undefined)
+    return sql`AND v.imported_at <= coalesce((SELECT p.closed_at FROM periods p
+                                              WHERE p.tenant_id = ${t.tenantId}::text AND p.month = ${t.month}), 'infinity')`;
+  return t.closedAt === null ? sql`` : sql`AND v.imported_at <= ${t.closedAt}::timestamptz`;
+}
+
+/**
+ * The tenant's `closed_at` for the month as text (microseconds kept: a JS Date would cut them and
+ * could drop a version imported in the closing millisecond), `null` while the period is open.
+ */
+export async function periodClosedAtText(db: Db, t: TenantMonth): Promise<string | null> {
+  const { rows } = await sql<{ closed_at: string }>`
+    SELECT p.closed_at::text AS closed_at FROM periods p
+    WHERE p.tenant_id = ${t.tenantId}::text AND p.month = ${t.month}`.execute(db);
+  return rows[0]?.closed_at ?? null;
+}
+
 /** The one query's body with `select` as its select list and `from` joined after the names. */
 function invoiceQuery<R>(
   t: TenantMonth,
@@ -185,8 +217,7 @@ function invoiceQuery<R>(
         SELECT v.user_id, v.last_name, v.email, lead(v.user_id) OVER (ORDER BY v.user_id, v.effective_at) AS next_user
         FROM settings_versions v
         WHERE v.tenant_id = ${t.tenantId}::text AND v.effective_at < ${t.periodEnd.toISOString()}::timestamptz
-          AND v.imported_at <= coalesce((SELECT p.closed_at FROM periods p
-                                         WHERE p.tenant_id = ${t.tenantId}::text AND p.month = ${t.month}), 'infinity')
+          ${importCutoff(t)}
       ) v
       WHERE v.next_user IS DISTINCT FROM v.user_id
     ) n ON n.user_id = g.user_id
@@ -202,16 +233,124 @@ export interface CurrencyTotal {
 }
 
 /**
- * The number of rows and the sum of `amount` per currency over the rows of one tenant's part of the file (the same
- * rows as its query, without the names), in currency order. Cheap beside the part itself: one
- * read of the month rows, nothing sorted or joined.
+ * The currencies a tenant's part can hold, in code order: those of the month's current runs
+ * (whose lines the charge rows are, `monthRowsHoldCurrentRuns` or grouped) and of the period's
+ * adjustment lines. A superset of the rows' currencies (a run may have no line) read from a
+ * few dozen runs and the period's adjustments, never from the month rows: empty only for a
+ * part without rows. The COPY path needs their minor digits before it starts.
  */
-export async function invoicePartTotals(db: Db, t: TenantMonth): Promise<CurrencyTotal[]> {
-  const { rows } = await sql<{ currency: string; rows: number; amount: string }>`
-    SELECT g.currency::text AS currency, count(*)::int AS rows, sum(g.amount)::text AS amount
-    FROM (${partRows(t)}) g
-    GROUP BY g.currency ORDER BY 1`.execute(db);
-  return rows.map((r) => ({ currency: r.currency, rows: r.rows, amount: parseMinor(r.amount) }));
+export async function partCurrencies(db: Db, t: TenantMonth): Promise<string[]> {
+  const from = `${t.month}-01`;
+  const { rows } = await sql<{ currency: string }>`
+    SELECT DISTINCT c.currency::text AS currency
+    FROM (SELECT r.currency FROM runs r
+          WHERE r.tenant_id = ${t.tenantId}::text AND r.is_current
+            AND r.day >= ${from}::date AND r.day < ${from}::date + interval '1 month'
+          UNION ALL
+          SELECT a.currency FROM adjustment_lines a
+          WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}) c
+    ORDER BY 1`.execute(db);
+  return rows.map((r) => r.currency);
+}
+
+const COMMA = 0x2c;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/**
+ * The rows and the sum of `amount` per currency of one part, read off the CSV records COPY
+ * sends (`CopyRowsOut`'s `onRowEnd`): the file's own bytes, so the totals are those of the file,
+ * and no second read of the month rows. A record of `invoiceCsvCellsQuery` ends with
+ * `amount,currency,first_day,last_day`, four cells COPY never quotes (a numeric, a currency code,
+ * two dates: no comma, quote, CR or LF), so its last four commas delimit them. The amount is
+ * major units with exactly the currency's minor digits (`moneySql`): its digits without the
+ * point are the minor units. Anything else is refused, never guessed at.
+ */
+export class PartTotals {
+  readonly #digits: ReadonlyMap<string, number>;
+  readonly #totals: { code: Buffer; digits: number; rows: number; amount: number }[] = [];
+  #last: { code: Buffer; digits: number; rows: number; amount: number } | undefined;
+
+  constructor(digits: ReadonlyMap<string, number>) {
+    this.#digits = digits;
+  }
+
+  /** A `RowEndHook`: adds the record whose last bytes are `bytes[from, to)`. */
+  readonly add = (bytes: Buffer, from: number, to: number): void => {
+    // The last four commas: before last_day, first_day, currency and amount.
+    let c1 = to - 1;
+    while (c1 >= from && bytes[c1] !== COMMA) c1--;
+    let c2 = c1 - 1;
+    while (c2 >= from && bytes[c2] !== COMMA) c2--;
+    let c3 = c2 - 1;
+    while (c3 >= from && bytes[c3] !== COMMA) c3--;
+    let c4 = c3 - 1;
+    while (c4 >= from && bytes[c4] !== COMMA) c4--;
+    if (c4 < from) throw this.#refuse(bytes, from, to);
+    let total = this.#last;
+    if (
+      total === undefined ||
+      c2 - c3 !== 4 ||
+      total.code[0] !== bytes[c3 + 1] ||
+      total.code[1] !== bytes[c3 + 2] ||
+      total.code[2] !== bytes[c3 + 3]
+    )
+      total = this.#currency(bytes, c3 + 1, c2, from, to);
+    // The amount: [-]digits[.digits], exactly `digits` decimals.
+    let at = c4 + 1;
+    const negative = bytes[at] === MINUS;
+    if (negative) at++;
+    let minor = 0;
+    let decimals = -1;
+    if (at === c3) throw this.#refuse(bytes, from, to);
+    for (; at < c3; at++) {
+      const b = bytes[at] as number;
+      if (b >= ZERO && b <= NINE) {
+        minor = minor * 10 + (b - ZERO);
+        if (decimals >= 0) decimals++;
+      } else if (b === DOT && decimals < 0) decimals = 0;
+      else throw this.#refuse(bytes, from, to);
+    }
+    if (Math.max(decimals, 0) !== total.digits || !Number.isSafeInteger(minor))
+      throw this.#refuse(bytes, from, to);
+    total.amount += negative ? -minor : minor;
+    if (!Number.isSafeInteger(total.amount))
+      throw new RangeError(
+        `invoice CSV: the total of ${total.code.toString('latin1')} is not a safe integer`,
+      );
+    total.rows++;
+    this.#last = total;
+  };
+
+  #currency(bytes: Buffer, from: number, to: number, rowFrom: number, rowTo: number) {
+    const code = bytes.toString('latin1', from, to);
+    const found = this.#totals.find((c) => c.code.toString('latin1') === code);
+    if (found) return found;
+    const digits = this.#digits.get(code);
+    if (digits === undefined) throw this.#refuse(bytes, rowFrom, rowTo);
+    const added = { code: Buffer.from(code, 'latin1'), digits, rows: 0, amount: 0 };
+    this.#totals.push(added);
+    return added;
+  }
+
+  #refuse(bytes: Buffer, from: number, to: number): Error {
+    return new Error(
+      `invoice CSV: a record COPY sent does not end with amount,currency,first_day,last_day as expected: …${bytes.toString('utf8', from, to)}`,
+    );
+  }
+
+  /** Rows and sum of `amount` per currency so far, in currency order, currencies without rows left out. */
+  totals(): CurrencyTotal[] {
+    return this.#totals
+      .map((c) => ({
+        currency: c.code.toString('latin1'),
+        rows: c.rows,
+        amount: c.amount === 0 ? 0 : c.amount,
+      }))
+      .sort((a, b) => (a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0));
+  }
 }
 
 /** The tenants of a file in its order: tenant ids by UTF-8 bytes (code points). */
@@ -292,8 +431,8 @@ export interface InvoiceCsvPart {
   blocks: AsyncIterable<Buffer>;
   /** Once the blocks are read: the records they held. */
   records: () => number;
-  /** Rows and sum of `amount` per currency over the part, in currency order. */
-  totals: readonly CurrencyTotal[];
+  /** Once the blocks are read: rows and sum of `amount` per currency over the part, in currency order. */
+  totals: () => readonly CurrencyTotal[];
 }
 
 /**
@@ -301,8 +440,9 @@ export interface InvoiceCsvPart {
  * tenant after tenant, in one read-only repeatable-read transaction (real PostgreSQL only: the
  * embedded PGlite keeps the cursor of `streamInvoiceRows`), read off the socket in blocks by
  * `CopyRowsOut` with each record ended by `rowEnd` instead of COPY's LF. Before each part, in the
- * same snapshot, its totals per currency (`invoicePartTotals`), whose currencies `digitsOf` gives
- * the minor digits of; a part without rows is skipped. `onPart` reads the part's blocks.
+ * same snapshot, the currencies it can hold (`partCurrencies`), whose minor digits `digitsOf`
+ * gives; a part without any is skipped. The part's totals are added up from the records as they
+ * pass (`PartTotals`). `onPart` reads the part's blocks.
  */
 export async function copyInvoiceCsv(
   db: Db,
@@ -313,16 +453,24 @@ export async function copyInvoiceCsv(
   if (q.tenants.length === 0) return;
   await inReadOnlySnapshot(db, async (trx) => {
     for (const month of tenantsInFileOrder(q)) {
-      const t = { ...month, fromLines: !(await monthRowsHoldCurrentRuns(trx, month)) };
-      const totals = await invoicePartTotals(trx, t);
-      if (totals.length === 0) continue;
-      const digits = new Map(totals.map((c) => [c.currency, options.digitsOf(c.currency)]));
+      const t = {
+        ...month,
+        fromLines: !(await monthRowsHoldCurrentRuns(trx, month)),
+        closedAt: await periodClosedAtText(trx, month),
+      };
+      const currencies = await partCurrencies(trx, t);
+      if (currencies.length === 0) continue;
+      const digits = new Map(currencies.map((c) => [c, options.digitsOf(c)]));
+      const totals = new PartTotals(digits);
       const compiled = sql`COPY (${invoiceCsvCellsQuery(t, digits)}) TO STDOUT (FORMAT csv)`.compile(trx);
-      const copy = new CopyRowsOut(inlineParameters(compiled.sql, compiled.parameters), options);
+      const copy = new CopyRowsOut(inlineParameters(compiled.sql, compiled.parameters), {
+        ...options,
+        onRowEnd: totals.add,
+      });
       // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
       // `submit` on the transaction's own connection; the rows then come through `copy`.
       await trx.executeQuery({ ...CompiledQuery.raw(''), sql: copy as unknown as string });
-      await onPart({ blocks: copy.blocks(), records: () => copy.rows, totals });
+      await onPart({ blocks: copy.blocks(), records: () => copy.rows, totals: () => totals.totals() });
     }
   });
 }
@@ -370,7 +518,11 @@ export async function* streamInvoiceRows(
     await sql`SET LOCAL cursor_tuple_fraction = 1`.execute(trx);
     const fetch = sql<RawInvoiceRow>`FETCH FORWARD ${sql.raw(String(chunkSize))} FROM invoice_rows`;
     for (const month of tenantsInFileOrder(q)) {
-      const t = { ...month, fromLines: !(await monthRowsHoldCurrentRuns(trx, month)) };
+      const t = {
+        ...month,
+        fromLines: !(await monthRowsHoldCurrentRuns(trx, month)),
+        closedAt: await periodClosedAtText(trx, month),
+      };
       await sql`DECLARE invoice_rows NO SCROLL CURSOR FOR ${invoiceRowsQuery(t)}`.execute(trx);
       for (;;) {
         const { rows } = await fetch.execute(trx);

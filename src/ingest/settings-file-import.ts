@@ -70,6 +70,9 @@ export async function importSettingsFile(
   let good: GoodLine[] = [];
   let refused: Refusal[] = [];
   let inFlight: Promise<Refusal[]> | undefined;
+  // Whether the last stored batch was all brand-new users (a first import): only then is the next
+  // one planned ahead; a batch of known users goes through the staged path and would not use it.
+  const pipeline = { allNew: true };
 
   const onLine = (line: SplitLine) => {
     lines += 1;
@@ -101,11 +104,11 @@ export async function importSettingsFile(
         ? undefined
         : prepareSettingsVersions(
             batch.map((g) => g.version),
-            { byCopy },
+            { byCopy, planNewUsers: pipeline.allNew },
           );
     await finishPrevious();
     // Started now, awaited after the next batch is parsed (or at the end).
-    inFlight = storeIsolating(db, batch, prepared, now(), result, batchRefused, byCopy).then(
+    inFlight = storeIsolating(db, batch, prepared, now(), result, batchRefused, byCopy, pipeline).then(
       () => batchRefused,
     );
     // An error is rethrown where it is awaited; until then it must not count as unhandled.
@@ -142,11 +145,13 @@ async function storeIsolating(
   result: SettingsFileImportResult,
   refused: Refusal[],
   byCopy: boolean,
+  pipeline?: { allNew: boolean },
 ): Promise<void> {
   if (good.length === 0) return;
   let outcomes: StoreOutcome['outcomes'];
+  let ofKnownUsers: number;
   try {
-    ({ outcomes } = await inTransaction(db, (trx) =>
+    ({ outcomes, ofKnownUsers } = await inTransaction(db, (trx) =>
       storePreparedSettingsVersions(
         trx,
         prepared ??
@@ -169,6 +174,7 @@ async function storeIsolating(
     await storeIsolating(db, good.slice(half), undefined, receivedAt, result, refused, byCopy);
     return;
   }
+  if (pipeline) pipeline.allNew = ofKnownUsers === 0;
   outcomes.forEach((o, i) => {
     if (o.status === 'stored') result.stored += 1;
     else if (o.status === 'unchanged') result.unchanged += 1;

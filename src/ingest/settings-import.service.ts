@@ -54,19 +54,18 @@ export function toSettingsVersion(
   input: SettingsVersionInput,
   shapes: LicenseShapes = new LicenseShapes(),
 ): SettingsVersion {
-  const { tenantId, userId, effectiveAt, email, lastName, active, ...fields } = input;
-  const settings = normaliseSettings(fields);
+  // `normaliseSettings` reads only the settings fields and returns a new object.
+  const settings = normaliseSettings(input);
   const { result, reasonsJson } = shapes.resolve(settings);
-  const stored = { ...settings };
   return {
-    tenantId,
-    userId,
-    effectiveAt,
-    active,
-    email: email ?? null,
-    lastName: lastName ?? null,
-    settings: stored,
-    settingsJson: JSON.stringify(stored),
+    tenantId: input.tenantId,
+    userId: input.userId,
+    effectiveAt: input.effectiveAt,
+    active: input.active,
+    email: input.email ?? null,
+    lastName: input.lastName ?? null,
+    settings: settings as unknown as Record<string, unknown>,
+    settingsJson: JSON.stringify(settings),
     license: result.license,
     billing: result.billing,
     recordCalls: settings.recordCalls,
@@ -109,6 +108,8 @@ function conflictMessage(v: VersionKey, fields: string[]): string {
 export interface StoreOutcome {
   /** Per input version, in order: stored now, already stored with the same content, or refused. */
   outcomes: ({ status: 'stored' | 'unchanged' } | { status: 'conflict'; reason: string })[];
+  /** How many of the versions belong to users that already had a stored version. */
+  ofKnownUsers: number;
 }
 
 /**
@@ -153,16 +154,18 @@ export interface PreparedSettingsVersions {
   /** Input position -> position in `toInsert` of the first version with its key (repeats only). */
   repeats: Map<number, number>;
   byCopy: boolean;
-  plan: NewUsersPlan;
+  /** Absent when not planned ahead: then the transaction plans its new users itself. */
+  plan?: NewUsersPlan;
 }
 
 /**
  * Prepares a batch (see `PreparedSettingsVersions`). `byCopy`: the server takes COPY (real
- * PostgreSQL), used from `copyMinVersions` distinct versions on.
+ * PostgreSQL), used from `copyMinVersions` distinct versions on. `planNewUsers: false` skips the
+ * plan (a batch of users that already have versions would not use it).
  */
 export function prepareSettingsVersions(
   versions: readonly SettingsVersion[],
-  options: { byCopy?: boolean; copyMinVersions?: number } = {},
+  options: { byCopy?: boolean; copyMinVersions?: number; planNewUsers?: boolean } = {},
 ): PreparedSettingsVersions {
   const outcomes: StoreOutcome['outcomes'] = new Array(versions.length);
   const firstByKey = new Map<string, number>();
@@ -194,7 +197,7 @@ export function prepareSettingsVersions(
     firstOf,
     repeats,
     byCopy,
-    plan: planNewUsers(toInsert, undefined, byCopy),
+    plan: options.planNewUsers === false ? undefined : planNewUsers(toInsert, undefined, byCopy),
   };
 }
 
@@ -222,7 +225,7 @@ export async function storePreparedSettingsVersions(
 ): Promise<StoreOutcome> {
   const { toInsert, firstOf, repeats } = prepared;
   const outcomes = prepared.outcomes.slice();
-  const { notInserted, successors, zones } = await storeSettingsVersionBatch(
+  const { notInserted, ofKnownUsers, successors, zones } = await storeSettingsVersionBatch(
     trx,
     toInsert,
     prepared.byCopy,
@@ -269,7 +272,7 @@ export async function storePreparedSettingsVersions(
     );
     await markDayRanges(trx, ranges);
   }
-  return { outcomes };
+  return { outcomes, ofKnownUsers };
 }
 
 /**

@@ -21,6 +21,8 @@ export interface StagedSettingsVersion extends StoredSettingsVersion {
 export interface StoredBatch {
   /** Positions (in the input) of the versions whose key was already stored: nothing written. */
   notInserted: number[];
+  /** How many versions of the batch belong to users that already had a stored version. */
+  ofKnownUsers: number;
   /** Position -> the instant of the user's next version, for the stored versions that have one. */
   successors: Map<number, Date>;
   /** The batch's tenants and their time zones, read with their rows locked (`FOR KEY SHARE`). */
@@ -34,6 +36,7 @@ export interface StoredBatch {
  * the batch new (a first import); otherwise the fresh part is planned again in the transaction.
  */
 export interface NewUsersPlan {
+  /** The intervals as rows (empty when planned for COPY: then they are only `intervalsText`). */
   intervals: IntervalRow[];
   successors: Map<number, Date>;
   /** COPY text of `settings_versions` / `license_intervals` rows, in input order (only when planned for COPY). */
@@ -164,13 +167,19 @@ export function planNewUsers(
   };
   if (positions) for (const i of positions) add(i);
   else for (let i = 0; i < versions.length; i++) add(i);
+  // For COPY the intervals go straight into their text (no row objects kept for the batch).
   const intervals: IntervalRow[] = [];
+  let intervalsText = '';
+  const addInterval = (r: IntervalRow) => {
+    if (forCopy) intervalsText += intervalCopyLine(r);
+    else intervals.push(r);
+  };
   const successors = new Map<number, Date>();
   for (const entry of byUser.values()) {
     if (typeof entry === 'number') {
       const v = versions[entry] as StagedSettingsVersion;
       if (!v.active) continue;
-      intervals.push({
+      addInterval({
         tenantId: v.tenantId,
         userId: v.userId,
         interval: {
@@ -195,7 +204,7 @@ export function planNewUsers(
       );
     }
     for (const interval of licenseIntervals(list.map((i) => versions[i] as unknown as SnapshotVersion))) {
-      intervals.push({ tenantId: first.tenantId, userId: first.userId, interval });
+      addInterval({ tenantId: first.tenantId, userId: first.userId, interval });
     }
   }
   const plan: NewUsersPlan = { intervals, successors };
@@ -204,8 +213,6 @@ export function planNewUsers(
     if (positions)
       for (const i of positions) versionsText += versionCopyLine(versions[i] as StagedSettingsVersion);
     else for (const v of versions) versionsText += versionCopyLine(v);
-    let intervalsText = '';
-    for (const r of intervals) intervalsText += intervalCopyLine(r);
     plan.versionsText = versionsText;
     plan.intervalsText = intervalsText;
   }
@@ -299,7 +306,7 @@ async function storeKnownUsers(
   trx: Db,
   versions: readonly StagedSettingsVersion[],
   byCopy: boolean,
-): Promise<Omit<StoredBatch, 'zones'>> {
+): Promise<Omit<StoredBatch, 'zones' | 'ofKnownUsers'>> {
   await sql`
     CREATE TEMP TABLE IF NOT EXISTS settings_version_staging (
       ord int NOT NULL, tenant_id text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
@@ -366,7 +373,8 @@ export async function storeSettingsVersionBatch(
   byCopy: boolean,
   planned?: NewUsersPlan,
 ): Promise<StoredBatch> {
-  if (versions.length === 0) return { notInserted: [], successors: new Map(), zones: new Map() };
+  if (versions.length === 0)
+    return { notInserted: [], ofKnownUsers: 0, successors: new Map(), zones: new Map() };
   const zones = await lockTenants(trx, versions);
   const known = await knownUsers(trx, versions);
   const fresh: number[] = [];
@@ -404,5 +412,5 @@ export async function storeSettingsVersionBatch(
     for (const [j, at] of stored.successors) successors.set(old[j] as number, at);
   }
   await sql`SELECT set_config('billing.license_intervals_by_writer', 'off', true)`.execute(trx);
-  return { notInserted: notInserted.sort((a, b) => a - b), successors, zones };
+  return { notInserted: notInserted.sort((a, b) => a - b), ofKnownUsers: old.length, successors, zones };
 }

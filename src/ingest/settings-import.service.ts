@@ -145,7 +145,6 @@ function touchedRanges(
  * batch N is being stored.
  */
 export interface PreparedSettingsVersions {
-  count: number;
   /** Outcomes known before the database is asked: repeats of an earlier key of the batch. */
   outcomes: StoreOutcome['outcomes'];
   /** Distinct keys, first occurrence first; `firstOf[j]`: the input position of `toInsert[j]`. */
@@ -191,7 +190,6 @@ export function prepareSettingsVersions(
   }
   const byCopy = options.byCopy === true && toInsert.length >= (options.copyMinVersions ?? COPY_MIN_VERSIONS);
   return {
-    count: versions.length,
     outcomes,
     toInsert,
     firstOf,

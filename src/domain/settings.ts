@@ -68,6 +68,10 @@ export interface Settings {
 }
 
 function sortedUnique<T extends string>(values: readonly T[]): T[] {
+  // Most lists are short and already in order: copied as they are, without a Set and a sort.
+  let ordered = true;
+  for (let i = 1; i < values.length && ordered; i++) ordered = (values[i - 1] as T) < (values[i] as T);
+  if (ordered) return values.slice();
   return [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 

@@ -6,7 +6,14 @@ import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import type { SettingsVersion } from '../domain/settings-version.ts';
 import { eachChunkLines, isBadLine, parseJsonLine, type SplitLine } from './line-source.ts';
-import { LicenseShapes, parseSettingsVersionLine, storeSettingsVersions } from './settings-import.service.ts';
+import {
+  LicenseShapes,
+  type PreparedSettingsVersions,
+  parseSettingsVersionLine,
+  prepareSettingsVersions,
+  type StoreOutcome,
+  storePreparedSettingsVersions,
+} from './settings-import.service.ts';
 
 export interface Refusal {
   lineNo: number;
@@ -41,8 +48,10 @@ export const MAX_KEPT_REFUSALS = 100;
  * `MAX_KEPT_REFUSALS` reported with their line number and reason. `now` is the time of receipt
  * (for marking back-dated days).
  *
- * Node parses batch N+1 while PostgreSQL stores batch N (one batch in flight, so batches commit in
- * file order); licenses are resolved once per settings shape (`LicenseShapes`); on real
+ * Node parses and prepares batch N+1 (`prepareSettingsVersions`: dedupe, intervals, COPY text)
+ * while PostgreSQL stores batch N (one batch in flight, so batches commit in file order, each
+ * atomically); lines are parsed as they arrive, chunk by chunk, so batch N's statements go out
+ * between chunks; licenses are resolved once per settings shape (`LicenseShapes`); on real
  * PostgreSQL a batch reaches the server by COPY.
  */
 export async function importSettingsFile(
@@ -54,35 +63,54 @@ export async function importSettingsFile(
   const tenantIds = new Set((await listTenants(db)).map((t) => t.id));
   const byCopy = await acceptsCopy(db);
   const shapes = new LicenseShapes();
-  let lines: SplitLine[] = [];
+  // The batch being filled: each line is parsed as it arrives, a stream chunk (~64 KiB) at a
+  // time, so the batch in flight gets its statements sent between chunks, not after a whole
+  // batch of parsing.
+  let lines = 0;
+  let good: GoodLine[] = [];
+  let refused: Refusal[] = [];
   let inFlight: Promise<Refusal[]> | undefined;
+  // Whether the last stored batch was all brand-new users (a first import): only then is the next
+  // one planned ahead; a batch of known users goes through the staged path and would not use it.
+  const pipeline = { allNew: true };
 
+  const onLine = (line: SplitLine) => {
+    lines += 1;
+    const json = isBadLine(line) ? { ok: false as const, reason: line.reason } : parseJsonLine(line.text);
+    const parsed = json.ok ? parseSettingsVersionLine(json.value, shapes) : json;
+    if (!parsed.ok) {
+      refused.push({ lineNo: line.lineNo, reason: parsed.reason });
+    } else if (!tenantIds.has(parsed.version.tenantId)) {
+      refused.push({ lineNo: line.lineNo, reason: `tenantId: unknown tenant "${parsed.version.tenantId}"` });
+    } else {
+      good.push({ lineNo: line.lineNo, version: parsed.version });
+    }
+  };
   const finishPrevious = async () => {
     if (inFlight) keepRefusals(result, await inFlight);
     inFlight = undefined;
   };
   const flush = async () => {
-    const batch = lines;
-    lines = [];
-    const good: GoodLine[] = [];
-    const refused: Refusal[] = [];
-    for (const line of batch) {
-      const json = isBadLine(line) ? { ok: false as const, reason: line.reason } : parseJsonLine(line.text);
-      const parsed = json.ok ? parseSettingsVersionLine(json.value, shapes) : json;
-      if (!parsed.ok) {
-        refused.push({ lineNo: line.lineNo, reason: parsed.reason });
-      } else if (!tenantIds.has(parsed.version.tenantId)) {
-        refused.push({
-          lineNo: line.lineNo,
-          reason: `tenantId: unknown tenant "${parsed.version.tenantId}"`,
-        });
-      } else {
-        good.push({ lineNo: line.lineNo, version: parsed.version });
-      }
-    }
+    const batch = good;
+    const batchRefused = refused;
+    lines = 0;
+    good = [];
+    refused = [];
+    // Everything Node does for the batch (dedupe, intervals, COPY text) is done here, while the
+    // previous batch may still be on the server: its transaction then runs statement after
+    // statement with nothing for Node to compute in between.
+    const prepared =
+      batch.length === 0
+        ? undefined
+        : prepareSettingsVersions(
+            batch.map((g) => g.version),
+            { byCopy, planNewUsers: pipeline.allNew },
+          );
     await finishPrevious();
     // Started now, awaited after the next batch is parsed (or at the end).
-    inFlight = storeIsolating(db, good, now(), result, refused, byCopy).then(() => refused);
+    inFlight = storeIsolating(db, batch, prepared, now(), result, batchRefused, byCopy, pipeline).then(
+      () => batchRefused,
+    );
     // An error is rethrown where it is awaited; until then it must not count as unhandled.
     inFlight.catch(() => {});
   };
@@ -90,13 +118,13 @@ export async function importSettingsFile(
   await eachChunkLines(
     input,
     () => {},
-    (line) => lines.push(line),
+    onLine,
     async () => {
-      if (lines.length >= BATCH_SIZE) await flush();
+      if (lines >= BATCH_SIZE) await flush();
       return true;
     },
   );
-  if (lines.length > 0) await flush();
+  if (lines > 0) await flush();
   await finishPrevious();
   return result;
 }
@@ -112,20 +140,26 @@ type GoodLine = { lineNo: number; version: SettingsVersion };
 async function storeIsolating(
   db: Db,
   good: GoodLine[],
+  prepared: PreparedSettingsVersions | undefined,
   receivedAt: Date,
   result: SettingsFileImportResult,
   refused: Refusal[],
   byCopy: boolean,
+  pipeline?: { allNew: boolean },
 ): Promise<void> {
   if (good.length === 0) return;
-  let outcomes: Awaited<ReturnType<typeof storeSettingsVersions>>['outcomes'];
+  let outcomes: StoreOutcome['outcomes'];
+  let ofKnownUsers: number;
   try {
-    ({ outcomes } = await inTransaction(db, (trx) =>
-      storeSettingsVersions(
+    ({ outcomes, ofKnownUsers } = await inTransaction(db, (trx) =>
+      storePreparedSettingsVersions(
         trx,
-        good.map((g) => g.version),
+        prepared ??
+          prepareSettingsVersions(
+            good.map((g) => g.version),
+            { byCopy },
+          ),
         receivedAt,
-        { byCopy },
       ),
     ));
   } catch (error) {
@@ -136,10 +170,11 @@ async function storeIsolating(
       return;
     }
     const half = Math.ceil(good.length / 2);
-    await storeIsolating(db, good.slice(0, half), receivedAt, result, refused, byCopy);
-    await storeIsolating(db, good.slice(half), receivedAt, result, refused, byCopy);
+    await storeIsolating(db, good.slice(0, half), undefined, receivedAt, result, refused, byCopy);
+    await storeIsolating(db, good.slice(half), undefined, receivedAt, result, refused, byCopy);
     return;
   }
+  if (pipeline) pipeline.allNew = ofKnownUsers === 0;
   outcomes.forEach((o, i) => {
     if (o.status === 'stored') result.stored += 1;
     else if (o.status === 'unchanged') result.unchanged += 1;

@@ -3,14 +3,16 @@ import type { Db } from '../db/database.ts';
 import { isDataError } from '../db/database-errors.ts';
 import { markDayRanges, type TenantDayRange } from '../db/repositories/day-revision.repository.ts';
 import { findSettingsVersions, type VersionKey } from '../db/repositories/settings-version.repository.ts';
-import { storeSettingsVersionBatch } from '../db/repositories/settings-version-batch.repository.ts';
-import { listTenants } from '../db/repositories/tenant.repository.ts';
+import {
+  type NewUsersPlan,
+  planNewUsers,
+  storeSettingsVersionBatch,
+} from '../db/repositories/settings-version-batch.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import { spansToDayRanges, type TenantInstantSpan } from '../domain/day-ranges.ts';
 import { type LicenseResult, resolveLicense } from '../domain/license.ts';
 import { describeZodError, normaliseSettings, type Settings } from '../domain/settings.ts';
 import type { SettingsVersion, StoredSettingsVersion } from '../domain/settings-version.ts';
-import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import { fastSettingsVersionLine, settingsVersionLineSchema } from './settings-version.schema.ts';
 
@@ -52,19 +54,18 @@ export function toSettingsVersion(
   input: SettingsVersionInput,
   shapes: LicenseShapes = new LicenseShapes(),
 ): SettingsVersion {
-  const { tenantId, userId, effectiveAt, email, lastName, active, ...fields } = input;
-  const settings = normaliseSettings(fields);
+  // `normaliseSettings` reads only the settings fields and returns a new object.
+  const settings = normaliseSettings(input);
   const { result, reasonsJson } = shapes.resolve(settings);
-  const stored = { ...settings };
   return {
-    tenantId,
-    userId,
-    effectiveAt,
-    active,
-    email: email ?? null,
-    lastName: lastName ?? null,
-    settings: stored,
-    settingsJson: JSON.stringify(stored),
+    tenantId: input.tenantId,
+    userId: input.userId,
+    effectiveAt: input.effectiveAt,
+    active: input.active,
+    email: input.email ?? null,
+    lastName: input.lastName ?? null,
+    settings: settings as unknown as Record<string, unknown>,
+    settingsJson: JSON.stringify(settings),
     license: result.license,
     billing: result.billing,
     recordCalls: settings.recordCalls,
@@ -107,6 +108,8 @@ function conflictMessage(v: VersionKey, fields: string[]): string {
 export interface StoreOutcome {
   /** Per input version, in order: stored now, already stored with the same content, or refused. */
   outcomes: ({ status: 'stored' | 'unchanged' } | { status: 'conflict'; reason: string })[];
+  /** How many of the versions belong to users that already had a stored version. */
+  ofKnownUsers: number;
 }
 
 /**
@@ -119,20 +122,81 @@ export interface StoreOutcome {
 function touchedRanges(
   versions: readonly VersionKey[],
   successorOf: (i: number) => Date | undefined,
-  tenants: ReadonlyMap<string, Tenant>,
+  zones: ReadonlyMap<string, string>,
   receivedAt: Date,
 ): TenantDayRange[] {
   const received = receivedAt.getTime();
   const spans: TenantInstantSpan[] = [];
   versions.forEach((v, i) => {
-    const tenant = tenants.get(v.tenantId);
+    const zone = zones.get(v.tenantId);
     const fromMs = v.effectiveAt.getTime();
-    if (!tenant || fromMs > received) return;
+    if (zone === undefined || fromMs > received) return;
     const successor = successorOf(i);
     const toMs = successor === undefined ? received : Math.min(successor.getTime() - 1, received);
-    spans.push({ tenantId: tenant.id, zone: tenant.timezone, fromMs, toMs });
+    spans.push({ tenantId: v.tenantId, zone, fromMs, toMs });
   });
   return spansToDayRanges(spans);
+}
+
+/**
+ * A batch made ready for `storePreparedSettingsVersions` in Node alone (no database): repeats of a
+ * key inside the batch judged, the distinct versions to insert, and the plan for the case where
+ * every user is new (intervals, successors, COPY text). The file import prepares batch N+1 while
+ * batch N is being stored.
+ */
+export interface PreparedSettingsVersions {
+  /** Outcomes known before the database is asked: repeats of an earlier key of the batch. */
+  outcomes: StoreOutcome['outcomes'];
+  /** Distinct keys, first occurrence first; `firstOf[j]`: the input position of `toInsert[j]`. */
+  toInsert: SettingsVersion[];
+  firstOf: number[];
+  /** Input position -> position in `toInsert` of the first version with its key (repeats only). */
+  repeats: Map<number, number>;
+  byCopy: boolean;
+  /** Absent when not planned ahead: then the transaction plans its new users itself. */
+  plan?: NewUsersPlan;
+}
+
+/**
+ * Prepares a batch (see `PreparedSettingsVersions`). `byCopy`: the server takes COPY (real
+ * PostgreSQL), used from `copyMinVersions` distinct versions on. `planNewUsers: false` skips the
+ * plan (a batch of users that already have versions would not use it).
+ */
+export function prepareSettingsVersions(
+  versions: readonly SettingsVersion[],
+  options: { byCopy?: boolean; copyMinVersions?: number; planNewUsers?: boolean } = {},
+): PreparedSettingsVersions {
+  const outcomes: StoreOutcome['outcomes'] = new Array(versions.length);
+  const firstByKey = new Map<string, number>();
+  const toInsert: SettingsVersion[] = [];
+  const firstOf: number[] = [];
+  const repeats = new Map<number, number>();
+  for (let i = 0; i < versions.length; i++) {
+    const v = versions[i] as SettingsVersion;
+    const key = keyOf(v);
+    const first = firstByKey.get(key);
+    if (first === undefined) {
+      firstByKey.set(key, toInsert.length);
+      toInsert.push(v);
+      firstOf.push(i);
+      continue;
+    }
+    repeats.set(i, first);
+    const fields = differingFields(toInsert[first] as SettingsVersion, v);
+    outcomes[i] =
+      fields.length === 0
+        ? { status: 'unchanged' }
+        : { status: 'conflict', reason: conflictMessage(v, fields) };
+  }
+  const byCopy = options.byCopy === true && toInsert.length >= (options.copyMinVersions ?? COPY_MIN_VERSIONS);
+  return {
+    outcomes,
+    toInsert,
+    firstOf,
+    repeats,
+    byCopy,
+    plan: options.planNewUsers === false ? undefined : planNewUsers(toInsert, undefined, byCopy),
+  };
 }
 
 /**
@@ -142,76 +206,71 @@ function touchedRanges(
  * A version of a tenant that does not exist refuses the whole call (`UNKNOWN_TENANT`).
  * `byCopy`: the server takes COPY (real PostgreSQL), used from `copyMinVersions` versions on.
  */
-export async function storeSettingsVersions(
+export function storeSettingsVersions(
   trx: Db,
   versions: readonly SettingsVersion[],
   receivedAt: Date,
   options: { byCopy?: boolean; copyMinVersions?: number } = {},
 ): Promise<StoreOutcome> {
-  const outcomes: StoreOutcome['outcomes'] = new Array(versions.length);
-  const firstByKey = new Map<string, number>();
-  const toInsert: SettingsVersion[] = [];
-  versions.forEach((v, i) => {
-    const key = keyOf(v);
-    const first = firstByKey.get(key);
-    if (first === undefined) {
-      firstByKey.set(key, i);
-      toInsert.push(v);
-      return;
-    }
-    const fields = differingFields(versions[first] as SettingsVersion, v);
-    outcomes[i] =
-      fields.length === 0
-        ? { status: 'unchanged' }
-        : { status: 'conflict', reason: conflictMessage(v, fields) };
-  });
+  return storePreparedSettingsVersions(trx, prepareSettingsVersions(versions, options), receivedAt);
+}
 
-  const byCopy = options.byCopy === true && toInsert.length >= (options.copyMinVersions ?? COPY_MIN_VERSIONS);
-  const { notInserted, successors } = await storeSettingsVersionBatch(trx, toInsert, byCopy);
+/** `storeSettingsVersions` of a batch prepared beforehand (`prepareSettingsVersions`). */
+export async function storePreparedSettingsVersions(
+  trx: Db,
+  prepared: PreparedSettingsVersions,
+  receivedAt: Date,
+): Promise<StoreOutcome> {
+  const { toInsert, firstOf, repeats } = prepared;
+  const outcomes = prepared.outcomes.slice();
+  const { notInserted, ofKnownUsers, successors, zones } = await storeSettingsVersionBatch(
+    trx,
+    toInsert,
+    prepared.byCopy,
+    prepared.plan,
+  );
   const notStored = new Set(notInserted);
   const existing = new Map(
     (
       await findSettingsVersions(
         trx,
-        notInserted.map((i) => toInsert[i] as SettingsVersion),
+        notInserted.map((j) => toInsert[j] as SettingsVersion),
       )
     ).map((s) => [keyOf(s), s]),
   );
-  toInsert.forEach((v, j) => {
-    const i = firstByKey.get(keyOf(v)) as number;
+  for (let j = 0; j < toInsert.length; j++) {
+    const i = firstOf[j] as number;
     if (!notStored.has(j)) {
       outcomes[i] = { status: 'stored' };
-      return;
+      continue;
     }
+    const v = toInsert[j] as SettingsVersion;
     const stored = existing.get(keyOf(v));
     const fields = stored ? differingFields(stored, v) : ['(unknown)'];
     outcomes[i] =
       fields.length === 0
         ? { status: 'unchanged' }
         : { status: 'conflict', reason: conflictMessage(v, fields) };
-  });
+  }
   // A later duplicate of a refused first occurrence is refused too.
-  if (toInsert.length < versions.length) {
-    versions.forEach((v, i) => {
-      const first = firstByKey.get(keyOf(v)) as number;
-      if (first !== i && outcomes[first]?.status === 'conflict' && outcomes[i]?.status === 'unchanged') {
-        outcomes[i] = outcomes[first] as StoreOutcome['outcomes'][number];
-      }
-    });
+  for (const [i, j] of repeats) {
+    const first = outcomes[firstOf[j] as number];
+    if (first?.status === 'conflict' && outcomes[i]?.status === 'unchanged') outcomes[i] = first;
   }
 
   if (notStored.size < toInsert.length) {
-    const tenants = new Map((await listTenants(trx)).map((t) => [t.id, t]));
-    const stored = toInsert.flatMap((v, j) => (notStored.has(j) ? [] : [{ v, j }]));
+    const stored = notStored.size === 0 ? toInsert : toInsert.filter((_, j) => !notStored.has(j));
+    const positions =
+      notStored.size === 0 ? undefined : toInsert.flatMap((_, j) => (notStored.has(j) ? [] : [j]));
     const ranges = touchedRanges(
-      stored.map((s) => s.v),
-      (i) => successors.get((stored[i] as { j: number }).j),
-      tenants,
+      stored,
+      (k) => successors.get(positions === undefined ? k : (positions[k] as number)),
+      zones,
       receivedAt,
     );
     await markDayRanges(trx, ranges);
   }
-  return { outcomes };
+  return { outcomes, ofKnownUsers };
 }
 
 /**

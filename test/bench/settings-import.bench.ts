@@ -12,7 +12,8 @@
  * (d) a second file of the same users, each with a version back-dated by a day, and (e) one
  *     back-dated by ten years: both split every user's interval; (e) must cost what (d) does.
  *
- *   npm run bench -- settings              (BENCH_VERSIONS=200000 for a quick look)
+ *   npm run bench -- settings              (BENCH_VERSIONS=200000 for a quick look;
+ *                                           BENCH_CPU_PROF=DIR for the CLI's V8 CPU profiles)
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -197,7 +198,11 @@ interface CliRun {
 
 async function usersImport(url: string, entry: string, file: string, pmPid: number): Promise<CliRun> {
   const cpu0 = serverCpuSeconds(pmPid);
-  const r = await runTimed([entry, 'users', 'import', file, '--json'], {
+  // BENCH_CPU_PROF=DIR: the CLI writes a V8 CPU profile there (node --cpu-prof), per import.
+  const prof = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  const r = await runTimed([...prof, entry, 'users', 'import', file, '--json'], {
     DATABASE_URL: url,
     LOG_LEVEL: 'warn',
   });

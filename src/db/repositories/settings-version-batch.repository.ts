@@ -21,8 +21,32 @@ export interface StagedSettingsVersion extends StoredSettingsVersion {
 export interface StoredBatch {
   /** Positions (in the input) of the versions whose key was already stored: nothing written. */
   notInserted: number[];
+  /** How many versions of the batch belong to users that already had a stored version. */
+  ofKnownUsers: number;
   /** Position -> the instant of the user's next version, for the stored versions that have one. */
   successors: Map<number, Date>;
+  /** The batch's tenants and their time zones, read with their rows locked (`FOR KEY SHARE`). */
+  zones: Map<string, string>;
+}
+
+/**
+ * What a batch of brand-new users writes, worked out in Node before its transaction (the file
+ * import prepares batch N+1 while batch N is stored): their license intervals, each version's
+ * successor in the batch and, for COPY, both tables' text. Used when the probe finds every user of
+ * the batch new (a first import); otherwise the fresh part is planned again in the transaction.
+ */
+export interface NewUsersPlan {
+  /** The intervals as rows (empty when planned for COPY: then they are only `intervalsText`). */
+  intervals: IntervalRow[];
+  successors: Map<number, Date>;
+  /**
+   * COPY text of `settings_versions` / `license_intervals` rows, in input order (only when planned
+   * for COPY), as UTF-8 bytes: a batch's text built by `+=` is a rope of ~20 strings per row that
+   * would live (and be promoted by the collector) until the batch is stored; made a Buffer at once,
+   * the rope dies young and the bytes sit outside V8's heap.
+   */
+  versionsText?: Buffer;
+  intervalsText?: Buffer;
 }
 
 const ROWS_PER_CHUNK = 2_000;
@@ -70,14 +94,19 @@ const instant = sql`'epoch'::timestamptz + s.effective_ms * interval '1 millisec
  * batch: migration 0013 dropped the per-row foreign key. A tenant that does not exist refuses the
  * batch, named.
  */
-async function lockTenants(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<void> {
+async function lockTenants(
+  trx: Db,
+  versions: readonly StagedSettingsVersion[],
+): Promise<Map<string, string>> {
   const tenants = [...new Set(versions.map((v) => v.tenantId))].sort(compareCodePoints);
   await sql`
     SELECT pg_advisory_xact_lock(hashtext('license-intervals:' || t.tenant_id))
     FROM unnest(${tenants}::text[]) WITH ORDINALITY AS t(tenant_id, n) ORDER BY t.n`.execute(trx);
-  const { rows } = await sql<{ id: string }>`
-    SELECT id FROM tenants WHERE id = ANY (${tenants}::text[]) ORDER BY id FOR KEY SHARE`.execute(trx);
-  const found = new Set(rows.map((r) => r.id));
+  const { rows } = await sql<{ id: string; timezone: string }>`
+    SELECT id, timezone FROM tenants WHERE id = ANY (${tenants}::text[]) ORDER BY id FOR KEY SHARE`.execute(
+    trx,
+  );
+  const found = new Map(rows.map((r) => [r.id, r.timezone]));
   const missing = tenants.filter((t) => !found.has(t));
   if (missing.length > 0) {
     throw new InputError(
@@ -85,6 +114,7 @@ async function lockTenants(trx: Db, versions: readonly StagedSettingsVersion[]):
       'UNKNOWN_TENANT',
     );
   }
+  return found;
 }
 
 const userKey = (v: { tenantId: string; userId: string }) => `${v.tenantId}\u0000${v.userId}`;
@@ -106,48 +136,102 @@ async function knownUsers(trx: Db, versions: readonly StagedSettingsVersion[]): 
   return new Set(rows.map((r) => userKey({ tenantId: r.tenant_id, userId: r.user_id })));
 }
 
-interface IntervalRow {
+export interface IntervalRow {
   tenantId: string;
   userId: string;
   interval: LicenseInterval;
 }
 
+const versionCopyLine = (v: StagedSettingsVersion) =>
+  `${copyText(v.tenantId)}\t${copyText(v.userId)}\t${v.effectiveAt.toISOString()}\t${v.active ? 't' : 'f'}\t${nullable(v.email)}\t${nullable(v.lastName)}\t${copyText(v.settingsJson)}\t${v.license}\t${v.billing}\t${v.recordCalls ? 't' : 'f'}\t${copyText(v.reasonsJson)}\n`;
+
+const intervalCopyLine = (r: IntervalRow) =>
+  `${copyText(r.tenantId)}\t${copyText(r.userId)}\t${r.interval.validFrom.toISOString()}\t${r.interval.validTo === null ? 'infinity' : r.interval.validTo.toISOString()}\t${r.interval.license}\t${r.interval.billing}\t${r.interval.recordCalls ? 't' : 'f'}\n`;
+
 /**
  * Brand-new users (no stored version, tenants locked): all their versions are in hand, so their
  * intervals are the domain's `licenseIntervals` (the rule migration 0008's recompute follows) and
- * a version's successor is the user's next one. Positions are those in `versions`.
+ * a version's successor is the user's next one. Positions are those in `versions` (all of them
+ * when left out). Pure Node: the file import calls it before the batch's transaction. A user with
+ * one version (the common case) has one interval when active, none when not: what
+ * `licenseIntervals` gives for one version, without its sort and copies. `forCopy`: the COPY text
+ * of both tables is made too.
  */
-function newUsersPlan(
+export function planNewUsers(
   versions: readonly StagedSettingsVersion[],
-  positions: readonly number[],
-): { intervals: IntervalRow[]; successors: Map<number, Date> } {
-  const byUser = new Map<string, number[]>();
-  for (const i of positions) {
+  positions?: readonly number[],
+  forCopy = false,
+): NewUsersPlan {
+  const byUser = new Map<string, number | number[]>();
+  const add = (i: number) => {
     const key = userKey(versions[i] as StagedSettingsVersion);
-    const list = byUser.get(key);
-    if (list) list.push(i);
-    else byUser.set(key, [i]);
-  }
+    const seen = byUser.get(key);
+    if (seen === undefined) byUser.set(key, i);
+    else if (typeof seen === 'number') byUser.set(key, [seen, i]);
+    else seen.push(i);
+  };
+  if (positions) for (const i of positions) add(i);
+  else for (let i = 0; i < versions.length; i++) add(i);
+  // For COPY the intervals go straight into their text (no row objects kept for the batch).
   const intervals: IntervalRow[] = [];
+  let intervalsText = '';
+  const addInterval = (r: IntervalRow) => {
+    if (forCopy) intervalsText += intervalCopyLine(r);
+    else intervals.push(r);
+  };
   const successors = new Map<number, Date>();
-  for (const list of byUser.values()) {
+  for (const entry of byUser.values()) {
+    if (typeof entry === 'number') {
+      const v = versions[entry] as StagedSettingsVersion;
+      if (!v.active) continue;
+      addInterval({
+        tenantId: v.tenantId,
+        userId: v.userId,
+        interval: {
+          validFrom: v.effectiveAt,
+          validTo: null,
+          license: v.license as LicenseInterval['license'],
+          billing: v.billing as LicenseInterval['billing'],
+          recordCalls: v.recordCalls,
+        },
+      });
+      continue;
+    }
+    const list = entry;
     const first = versions[list[0] as number] as StagedSettingsVersion;
-    if (list.length > 1) {
-      list.sort(
-        (a, b) => (versions[a]?.effectiveAt.getTime() ?? 0) - (versions[b]?.effectiveAt.getTime() ?? 0),
+    list.sort(
+      (a, b) => (versions[a]?.effectiveAt.getTime() ?? 0) - (versions[b]?.effectiveAt.getTime() ?? 0),
+    );
+    for (let k = 0; k + 1 < list.length; k++) {
+      successors.set(
+        list[k] as number,
+        (versions[list[k + 1] as number] as StagedSettingsVersion).effectiveAt,
       );
-      for (let k = 0; k + 1 < list.length; k++) {
-        successors.set(
-          list[k] as number,
-          (versions[list[k + 1] as number] as StagedSettingsVersion).effectiveAt,
-        );
-      }
     }
     for (const interval of licenseIntervals(list.map((i) => versions[i] as unknown as SnapshotVersion))) {
-      intervals.push({ tenantId: first.tenantId, userId: first.userId, interval });
+      addInterval({ tenantId: first.tenantId, userId: first.userId, interval });
     }
   }
-  return { intervals, successors };
+  const plan: NewUsersPlan = { intervals, successors };
+  if (forCopy) {
+    let versionsText = '';
+    if (positions)
+      for (const i of positions) versionsText += versionCopyLine(versions[i] as StagedSettingsVersion);
+    else for (const v of versions) versionsText += versionCopyLine(v);
+    plan.versionsText = Buffer.from(versionsText, 'utf8');
+    plan.intervalsText = Buffer.from(intervalsText, 'utf8');
+  }
+  return plan;
+}
+
+/** COPY of text (whole rows, each ending in a newline) into `table (columns)` on the transaction's connection. */
+async function copyWholeText(trx: Db, target: string, text: Buffer): Promise<void> {
+  const stream = copyFrom(`COPY ${target} FROM STDIN`);
+  const done = finished(stream);
+  // pg runs an object with `submit` (a pg-copy-streams stream) on the transaction's connection.
+  await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
+  stream.end(text);
+  await done;
 }
 
 /** COPY of text rows into `table (columns)` on the transaction's connection, in chunks. */
@@ -178,30 +262,20 @@ const VERSION_COLUMNS =
 const INTERVAL_COLUMNS =
   'license_intervals (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)';
 
-/** New users' versions and intervals written straight into their tables: nothing to judge. */
+/**
+ * New users' versions and intervals written straight into their tables: nothing to judge. COPY
+ * when the plan carries its text (made before the transaction), else `unnest`.
+ */
 async function insertNewUsers(
   trx: Db,
   versions: readonly StagedSettingsVersion[],
-  intervals: readonly IntervalRow[],
-  byCopy: boolean,
+  plan: NewUsersPlan,
 ): Promise<void> {
-  if (byCopy) {
-    await copyRows(
-      trx,
-      VERSION_COLUMNS,
-      versions,
-      (v) =>
-        `${copyText(v.tenantId)}\t${copyText(v.userId)}\t${v.effectiveAt.toISOString()}\t${v.active ? 't' : 'f'}\t${nullable(v.email)}\t${nullable(v.lastName)}\t${copyText(v.settingsJson)}\t${v.license}\t${v.billing}\t${v.recordCalls ? 't' : 'f'}\t${copyText(v.reasonsJson)}\n`,
-    );
-    if (intervals.length > 0) {
-      await copyRows(
-        trx,
-        INTERVAL_COLUMNS,
-        intervals,
-        (r) =>
-          `${copyText(r.tenantId)}\t${copyText(r.userId)}\t${r.interval.validFrom.toISOString()}\t${r.interval.validTo === null ? 'infinity' : r.interval.validTo.toISOString()}\t${r.interval.license}\t${r.interval.billing}\t${r.interval.recordCalls ? 't' : 'f'}\n`,
-      );
-    }
+  const { intervals } = plan;
+  if (plan.versionsText !== undefined) {
+    await copyWholeText(trx, VERSION_COLUMNS, plan.versionsText);
+    if (plan.intervalsText !== undefined && plan.intervalsText.length > 0)
+      await copyWholeText(trx, INTERVAL_COLUMNS, plan.intervalsText);
     return;
   }
   await sql`
@@ -238,7 +312,7 @@ async function storeKnownUsers(
   trx: Db,
   versions: readonly StagedSettingsVersion[],
   byCopy: boolean,
-): Promise<StoredBatch> {
+): Promise<Omit<StoredBatch, 'zones' | 'ofKnownUsers'>> {
   await sql`
     CREATE TEMP TABLE IF NOT EXISTS settings_version_staging (
       ord int NOT NULL, tenant_id text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
@@ -294,32 +368,44 @@ async function storeKnownUsers(
  * 3. brand-new users (the bulk of a first import): nothing can conflict (keys distinct, no stored
  *    version, tenants locked), so their versions go straight into `settings_versions` and their
  *    intervals, computed in Node from their versions, into `license_intervals` (COPY when
- *    `byCopy`, else `unnest`); a version's successor is the user's next one in the batch;
+ *    `byCopy`, else `unnest`); a version's successor is the user's next one in the batch.
+ *    `planned`: `planNewUsers(versions, undefined, byCopy)` made before the transaction, used
+ *    when every user of the batch is new (nothing left for Node to compute between statements);
  * 4. known users' versions: `storeKnownUsers` (staged, judged by `ON CONFLICT`, recomputed).
  */
 export async function storeSettingsVersionBatch(
   trx: Db,
   versions: readonly StagedSettingsVersion[],
   byCopy: boolean,
+  planned?: NewUsersPlan,
 ): Promise<StoredBatch> {
-  if (versions.length === 0) return { notInserted: [], successors: new Map() };
-  await lockTenants(trx, versions);
+  if (versions.length === 0)
+    return { notInserted: [], ofKnownUsers: 0, successors: new Map(), zones: new Map() };
+  const zones = await lockTenants(trx, versions);
   const known = await knownUsers(trx, versions);
   const fresh: number[] = [];
   const old: number[] = [];
-  versions.forEach((v, i) => {
-    (known.has(userKey(v)) ? old : fresh).push(i);
-  });
+  if (known.size === 0) {
+    for (let i = 0; i < versions.length; i++) fresh.push(i);
+  } else {
+    versions.forEach((v, i) => {
+      (known.has(userKey(v)) ? old : fresh).push(i);
+    });
+  }
   await sql`SELECT set_config('billing.license_intervals_by_writer', 'on', true)`.execute(trx);
-  const plan = newUsersPlan(versions, fresh);
+  const allFresh = fresh.length === versions.length;
+  const plan =
+    allFresh && planned !== undefined && (planned.versionsText !== undefined) === byCopy
+      ? planned
+      : planNewUsers(versions, fresh, byCopy);
+  // Positions in `versions` (a subset's too); a `planned` plan is only used whole (never added to).
   const successors = plan.successors;
   const notInserted: number[] = [];
   if (fresh.length > 0) {
     await insertNewUsers(
       trx,
-      fresh.length === versions.length ? versions : fresh.map((i) => versions[i] as StagedSettingsVersion),
-      plan.intervals,
-      byCopy,
+      allFresh ? versions : fresh.map((i) => versions[i] as StagedSettingsVersion),
+      plan,
     );
   }
   if (old.length > 0) {
@@ -332,5 +418,5 @@ export async function storeSettingsVersionBatch(
     for (const [j, at] of stored.successors) successors.set(old[j] as number, at);
   }
   await sql`SELECT set_config('billing.license_intervals_by_writer', 'off', true)`.execute(trx);
-  return { notInserted: notInserted.sort((a, b) => a - b), successors };
+  return { notInserted: notInserted.sort((a, b) => a - b), ofKnownUsers: old.length, successors, zones };
 }

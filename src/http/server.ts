@@ -151,13 +151,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     ...(options.authThrottle ? { throttle: options.authThrottle } : {}),
   });
   const ingestor = new EventIngestor(options.db, now);
-  // Concurrent requests' batches share a transaction (group commit): two open at once on real
-  // PostgreSQL, one on the embedded database (which handles one request at a time anyway).
-  const commits = new GroupCommit(
-    ingestor,
-    { source: 'http' },
-    { maxInFlight: options.serialize ? 1 : Number(process.env.XX_HTTP_INFLIGHT ?? 2) },
-  );
+  // Concurrent requests' batches share a transaction (group commit), one open at a time: the
+  // requests arriving meanwhile are parsed and then go together (docs/performance/ingest.md).
+  const commits = new GroupCommit(ingestor, { source: 'http' }, { maxInFlight: 1, maxEvents: 10_000 });
   loginEventsRoute(app, { db: options.db, commits, now });
   userSettingsRoute(app, { db: options.db, now });
   licenseResolveRoute(app, { db: options.db });

@@ -3,7 +3,7 @@ import type { BatchResult, EventIngestor, IngestContext, IngestItem } from './ev
 export interface GroupCommitOptions {
   /** Most events one shared transaction takes (a request bigger than that still goes alone). */
   maxEvents?: number;
-  /** Shared transactions open at once (each on its own connection). */
+  /** Shared transactions open at once (each on its own connection); default 1. */
   maxInFlight?: number;
 }
 
@@ -15,8 +15,8 @@ interface Waiting {
 
 /**
  * Group commit of concurrent batches (HTTP requests) through one ingestor: a batch submitted while
- * `maxInFlight` transactions are open waits, and when one of them ends, every waiting batch (up
- * to `maxEvents` events) is judged and stored in ONE transaction (`EventIngestor.ingestGroups`).
+ * `maxInFlight` transactions are open waits, and when one of them ends, the waiting batches (up
+ * to `maxEvents` events; a bigger one alone) are judged and stored in ONE transaction (`EventIngestor.ingestGroups`).
  * Each caller still gets its own exact answer (accepted, duplicates, its own rejects with its own
  * positions) and only after the transaction holding its events committed. An idle server adds no
  * wait: a batch that finds a free slot starts at once.
@@ -40,7 +40,7 @@ export class GroupCommit {
     this.#ingestor = ingestor;
     this.#ctx = ctx;
     this.#maxEvents = options.maxEvents ?? 10_000;
-    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 2);
+    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 1);
   }
 
   /** Resolves with this batch's own answer once its events are committed. */

@@ -33,14 +33,14 @@ export interface StreamConsumerOptions {
 }
 
 export interface StreamConsumer {
-  /** Finishes the batch in hand (commit + ack), then stops reading; waits at most one `blockMs` read. */
+  /** Finishes the batches in flight (commit + ack), then stops reading; waits at most one `blockMs` read. */
   close(): Promise<void>;
 }
 
 /**
  * Reads login events from a Redis stream with a consumer group and ingests them through the one
- * ingest path. A read is one batch: its messages are acknowledged (XACK) only after the batch
- * committed, so a crash at any point leaves them pending; they are then retried by this consumer
+ * ingest path. A read is one batch (up to `inFlight` of them committing at once): its messages
+ * are acknowledged (XACK) only after the batch committed, so a crash at any point leaves them pending; they are then retried by this consumer
  * on restart or claimed (XAUTOCLAIM) by a live one once idle for `claimIdleMs`. Redelivery is
  * harmless: the ingest path counts a repeat as a duplicate.
  *

@@ -40,9 +40,10 @@ export interface StreamConsumer {
 /**
  * Reads login events from a Redis stream with a consumer group and ingests them through the one
  * ingest path. A read is one batch (up to `inFlight` of them committing at once): its messages
- * are acknowledged (XACK) only after the batch committed, so a crash at any point leaves them pending; they are then retried by this consumer
- * on restart or claimed (XAUTOCLAIM) by a live one once idle for `claimIdleMs`. Redelivery is
- * harmless: the ingest path counts a repeat as a duplicate.
+ * are acknowledged (XACK) only after the batch committed, so a crash at any point leaves them
+ * pending; they are then retried by this consumer on restart or claimed (XAUTOCLAIM) by a live
+ * one once idle for `claimIdleMs`. Redelivery is harmless: the ingest path counts a repeat as a
+ * duplicate.
  *
  * A poison message never jams the stream: when a batch fails for a reason that is not transient,
  * its messages are retried one at a time (the ingestor isolates the events the database refuses

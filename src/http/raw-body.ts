@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 
 /**
@@ -8,8 +9,6 @@ import type { FastifyInstance } from 'fastify';
 export type RawBody =
   | { bytes: Buffer; text: string; json: true; value: unknown }
   | { bytes: Buffer; text: string; json: false; error: string };
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Bodies are read as bytes and parsed here rather than by fastify's JSON parser, so that a body
@@ -24,12 +23,12 @@ export function registerRawBodyParser(app: FastifyInstance, bodyLimit: number): 
   });
 }
 
-/** Decodes and parses a body; never throws. */
+/**
+ * Decodes and parses a body; never throws. The UTF-8 check (`isUtf8`, strict as a fatal
+ * `TextDecoder`) and the decoding are Node's native ones: cheaper than a fatal `TextDecoder`.
+ */
 export function parseRawBody(bytes: Buffer): RawBody {
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
+  if (!isUtf8(bytes)) {
     return {
       bytes,
       text: bytes.toString('utf8'),
@@ -37,6 +36,7 @@ export function parseRawBody(bytes: Buffer): RawBody {
       error: 'body is not valid UTF-8 (JSON text must be UTF-8)',
     };
   }
+  const text = bytes.toString('utf8');
   try {
     return { bytes, text, json: true, value: JSON.parse(text) };
   } catch (error) {

@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 import { EventIngestor } from '../ingest/event-ingest.service.ts';
+import { GroupCommit } from '../ingest/group-commit.ts';
 import type { Logger } from '../logger.ts';
 import { registerTenantAuth } from './auth.ts';
 import type { AuthThrottleOptions } from './auth-throttle.ts';
@@ -150,7 +151,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     ...(options.authThrottle ? { throttle: options.authThrottle } : {}),
   });
   const ingestor = new EventIngestor(options.db, now);
-  loginEventsRoute(app, { db: options.db, ingestor, now });
+  // Concurrent requests' batches share a transaction (group commit), one open at a time: the
+  // requests arriving meanwhile are parsed and then go together (docs/performance/ingest.md).
+  const commits = new GroupCommit(ingestor, { source: 'http' }, { maxInFlight: 1, maxEvents: 10_000 });
+  loginEventsRoute(app, { db: options.db, commits, now });
   userSettingsRoute(app, { db: options.db, now });
   licenseResolveRoute(app, { db: options.db });
   chargesRoute(app, { db: options.db, now });

@@ -18,6 +18,18 @@ export interface IngestItem {
   parsed: ParsedEvent;
   /** tenantId/eventId read from a payload that failed validation, so its reject can be found by tenant. */
   hint?: { tenantId?: string; eventId?: string };
+  /**
+   * The HTTP request this item came with, one object shared by its items: a group commit stores
+   * the batches of several requests (several keys) in one transaction, so an item carries its
+   * request's key tenant (overrides `IngestContext.allowedTenant`), and a repeat of an event
+   * of another request is told apart from a repeat within its own.
+   */
+  origin?: ItemOrigin | undefined;
+}
+
+export interface ItemOrigin {
+  /** The only tenant the request may write (its key's). */
+  allowedTenant?: string;
 }
 
 export interface RejectedItem {
@@ -98,10 +110,12 @@ export function followFirsts(items: readonly IngestItem[], batch: Batch): void {
     const firstEvent = (firstItem.parsed as { ok: true; event: LoginEvent }).event;
     const firstOutcome = outcomes[first] as Outcome;
     if (!sameContent(firstEvent, e)) {
-      outcomes[i] = {
-        kind: 'rejected',
-        reason: conflictReason(e, firstEvent, `appears earlier (${firstItem.location})`),
-      };
+      // A first occurrence in another request (group commit) has no position in this one.
+      const where =
+        firstItem.origin === item.origin
+          ? `appears earlier (${firstItem.location})`
+          : 'arrived in a concurrent request';
+      outcomes[i] = { kind: 'rejected', reason: conflictReason(e, firstEvent, where) };
     } else {
       outcomes[i] = firstOutcome.kind === 'rejected' ? firstOutcome : DUPLICATE;
     }
@@ -115,7 +129,8 @@ export function followFirsts(items: readonly IngestItem[], batch: Batch): void {
  * reason, and never lets one tenant write into another's rejects.
  */
 export function ownerOf(item: IngestItem, ctx: IngestContext, zones: Map<string, string>): string | null {
-  if (ctx.allowedTenant !== undefined) return ctx.allowedTenant;
+  const allowed = item.origin?.allowedTenant ?? ctx.allowedTenant;
+  if (allowed !== undefined) return allowed;
   const claimed = item.parsed.ok ? item.parsed.event.tenantId : item.hint?.tenantId;
   return claimed !== undefined && zones.has(claimed) ? claimed : null;
 }

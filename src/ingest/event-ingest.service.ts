@@ -32,7 +32,7 @@ import {
 import { tallyTenantDays } from './ingest-tally.ts';
 import { TenantDayCache } from './tenant-day-cache.ts';
 
-export type { BatchResult, IngestContext, IngestItem, RejectedItem } from './event-batch.ts';
+export type { BatchResult, IngestContext, IngestItem, ItemOrigin, RejectedItem } from './event-batch.ts';
 export { hintOf } from './event-batch.ts';
 
 /** How far ahead of the time of receipt an event may lie (`docs/file-formats.md`). */
@@ -90,13 +90,47 @@ export class EventIngestor {
   }
 
   async ingest(items: readonly IngestItem[], ctx: IngestContext): Promise<BatchResult> {
+    return (await this.#ingestJudged(items, ctx)).result;
+  }
+
+  /**
+   * Several batches (concurrent HTTP requests: `GroupCommit`) judged and stored in ONE
+   * transaction, as if they were one batch in this order, each answered on its own: its own
+   * accepted and duplicate counts and its rejects with positions in its own batch. Rejected
+   * as a whole when the transaction fails (nothing committed).
+   */
+  async ingestGroups(groups: readonly (readonly IngestItem[])[], ctx: IngestContext): Promise<BatchResult[]> {
+    if (groups.length === 1) return [await this.ingest(groups[0] as readonly IngestItem[], ctx)];
+    const { result, outcomes } = await this.#ingestJudged(groups.flat(), ctx);
+    const answers: BatchResult[] = [];
+    let offset = 0;
+    let r = 0; // result.rejected is in position order
+    for (const group of groups) {
+      const end = offset + group.length;
+      const answer: BatchResult = { accepted: 0, duplicates: 0, rejected: [] };
+      for (let i = offset; i < end; i++) {
+        const kind = (outcomes[i] as Outcome).kind;
+        if (kind === 'accepted') answer.accepted += 1;
+        else if (kind === 'duplicate') answer.duplicates += 1;
+      }
+      while (r < result.rejected.length && (result.rejected[r]?.index as number) < end) {
+        const rej = result.rejected[r++] as BatchResult['rejected'][number];
+        answer.rejected.push({ ...rej, index: rej.index - offset });
+      }
+      answers.push(answer);
+      offset = end;
+    }
+    return answers;
+  }
+
+  async #ingestJudged(items: readonly IngestItem[], ctx: IngestContext): Promise<Judged> {
     const started = process.hrtime.bigint();
     const receivedAt = this.#now();
     const zones = await this.#tenantZones(items);
-    const { result, outcomes } = await this.#isolating(items, ctx, receivedAt, zones);
-    this.#record(items, outcomes, ctx, zones);
+    const judged = await this.#isolating(items, ctx, receivedAt, zones);
+    this.#record(items, judged.outcomes, ctx, zones);
     ingestBatchSeconds.observe({ source: ctx.source }, Number(process.hrtime.bigint() - started) / 1e9);
-    return result;
+    return judged;
   }
 
   /**
@@ -186,9 +220,9 @@ export class EventIngestor {
     };
     const { outcomes, firstByKey, candidates, candidateIndex } = batch;
     const horizon = receivedAt.getTime() + MAX_FUTURE_MS;
-    const allowed = ctx.allowedTenant;
     for (let i = 0; i < n; i++) {
-      const parsed = (items[i] as IngestItem).parsed;
+      const item = items[i] as IngestItem;
+      const parsed = item.parsed;
       if (refused !== undefined) {
         outcomes[i] = { kind: 'rejected', reason: refused };
         continue;
@@ -199,6 +233,7 @@ export class EventIngestor {
       }
       const e = parsed.event;
       const zone = zones.get(e.tenantId);
+      const allowed = item.origin?.allowedTenant ?? ctx.allowedTenant;
       if (allowed !== undefined && e.tenantId !== allowed) {
         outcomes[i] = {
           kind: 'rejected',

@@ -1,4 +1,4 @@
-import { hintOf, type IngestItem } from './event-ingest.service.ts';
+import { hintOf, type IngestItem, type ItemOrigin } from './event-ingest.service.ts';
 import { jsonText } from './json-text.ts';
 import { parseLoginEvent } from './login-event.schema.ts';
 
@@ -11,13 +11,15 @@ export const CSV_HEADER = ['event_id', 'tenant_id', 'user_id', 'occurred_at'] as
  * ingest item whose raw payload is the value's JSON text and whose location is `location()`,
  * both rendered only when read: for a reject (or the first of a conflicting repeat), never for
  * an accepted event (a `JSON.stringify` and a string per event saved). Reads render the same
- * text each time (the value is not changed after decoding).
+ * text each time (the value is not changed after decoding). `origin`: the HTTP request the event
+ * came with, shared by its events (undefined for the stream).
  */
-export function decodedEventItem(value: unknown, location: () => string): IngestItem {
+export function decodedEventItem(value: unknown, location: () => string, origin?: ItemOrigin): IngestItem {
   const parsed = parseLoginEvent(value);
   let raw: string | undefined;
   const item: IngestItem = {
     parsed,
+    origin,
     get raw() {
       raw ??= jsonText(value);
       return raw;

@@ -20,24 +20,30 @@ export interface StreamConsumerOptions {
   blockMs?: number;
   /** A message pending this long (ms) on any consumer is taken over (its consumer is presumed dead). */
   claimIdleMs?: number;
-  /** Messages per read. */
+  /** Messages per read (one read = one batch = one transaction). */
   count?: number;
+  /**
+   * Batches of new messages committing at once (default 2, each on its own connection): the next
+   * batch is read, parsed and judged while the one before it commits.
+   */
+  inFlight?: number;
   /** First wait after a failed batch (ms); doubled per failure in a row up to `maxRetryMs`. */
   retryMs?: number;
   maxRetryMs?: number;
 }
 
 export interface StreamConsumer {
-  /** Finishes the batch in hand (commit + ack), then stops reading; waits at most one `blockMs` read. */
+  /** Finishes the batches in flight (commit + ack), then stops reading; waits at most one `blockMs` read. */
   close(): Promise<void>;
 }
 
 /**
  * Reads login events from a Redis stream with a consumer group and ingests them through the one
- * ingest path. A read is one batch: its messages are acknowledged (XACK) only after the batch
- * committed, so a crash at any point leaves them pending; they are then retried by this consumer
- * on restart or claimed (XAUTOCLAIM) by a live one once idle for `claimIdleMs`. Redelivery is
- * harmless: the ingest path counts a repeat as a duplicate.
+ * ingest path. A read is one batch (up to `inFlight` of them committing at once): its messages
+ * are acknowledged (XACK) only after the batch committed, so a crash at any point leaves them
+ * pending; they are then retried by this consumer on restart or claimed (XAUTOCLAIM) by a live
+ * one once idle for `claimIdleMs`. Redelivery is harmless: the ingest path counts a repeat as a
+ * duplicate.
  *
  * A poison message never jams the stream: when a batch fails for a reason that is not transient,
  * its messages are retried one at a time (the ingestor isolates the events the database refuses
@@ -68,14 +74,18 @@ class GroupConsumer {
   #retryMs: number;
   #loop: Promise<void> = Promise.resolve();
   #wake: (() => void) | undefined;
-  /** The next batch of new messages, read while the current one commits (`#step`). */
-  #next: Promise<StreamEntry[]> | undefined;
+  readonly #maxInFlight: number;
+  /** Batches of new messages being committed (and then acked); they never reject. */
+  readonly #inFlight = new Set<Promise<void>>();
+  /** The first failure of a batch in flight, thrown by the round that notices it. */
+  #failed: { error: unknown } | undefined;
 
   constructor(opts: StreamConsumerOptions) {
     this.#opts = opts;
     this.#blockMs = opts.blockMs ?? 1000;
     this.#claimIdleMs = opts.claimIdleMs ?? 60_000;
     this.#count = opts.count ?? 1000;
+    this.#maxInFlight = Math.max(1, opts.inFlight ?? 2);
     this.#retryMs = opts.retryMs ?? 500;
     this.#log = opts.logger.child({ stream: opts.stream, group: opts.group, consumer: opts.consumer });
     this.#redis = new Redis(opts.redisUrl, {
@@ -110,43 +120,85 @@ class GroupConsumer {
         await this.#step();
         this.#retryMs = this.#opts.retryMs ?? 500;
       } catch (error) {
-        if (this.#closing) {
-          this.#next = undefined; // never committed before the batch that failed
-          break;
-        }
+        // Whatever else is in flight finishes first (commits and acks, or fails and stays
+        // pending): our pending list is re-read from id 0 only when nothing is in flight.
+        await this.#settled();
+        this.#failed = undefined; // recovered by the same re-read
+        if (this.#closing) break;
         await this.#recover(error);
       }
     }
-    // A batch read ahead is ours now (pending on this consumer): committed before closing, so
-    // that it does not wait for a restart or a claim. A failure leaves it pending, as any batch.
-    const next = this.#next;
-    this.#next = undefined;
-    if (next) await next.then((entries) => this.#process(entries)).catch(() => {});
+    // Batches read are ours (pending on this consumer): committed before closing, so that they
+    // do not wait for a restart or a claim. A failure leaves them pending, as any batch.
+    await this.#settled();
   }
 
   /**
-   * One round: claim idle messages when due, then read and process one batch. While a batch of
-   * new messages commits, the next one is read (without BLOCK, so that the XACK behind it on the
-   * same connection never waits for new messages): Redis and the parsing of the next batch
-   * overlap the database's work. Our own pending messages are never read ahead (a read from id
-   * 0 would return the same ones again).
+   * One round: claim idle messages when due (nothing in flight), then read one batch. Our own
+   * pending messages (id 0) are processed one batch at a time with nothing in flight (a read
+   * from id 0 returns the messages in flight too). New messages (`>`) are processed in flight:
+   * up to `inFlight` batches commit at once while the next one is read, parsed and judged; the
+   * read does not BLOCK while a batch is in flight, so that its XACK, queued on the same
+   * connection, never waits for new messages.
    */
   async #step(): Promise<void> {
+    this.#throwFailure();
     if (Date.now() >= this.#nextClaim) {
+      await this.#settledOrThrow();
       await this.#claimIdle();
       this.#nextClaim = Date.now() + Math.max(100, Math.floor(this.#claimIdleMs / 2));
     }
-    const ahead = this.#next;
-    this.#next = undefined;
-    const early = ahead ? await ahead : [];
-    const entries = early.length > 0 ? early : await this.#read();
-    if (this.#ownPending && entries.length === 0) this.#ownPending = false;
-    if (!this.#ownPending && entries.length > 0 && !this.#closing) {
-      const next = this.#read(false);
-      next.catch(() => {}); // its failure shows in the round that awaits it
-      this.#next = next;
+    if (this.#ownPending) {
+      await this.#settledOrThrow();
+      const entries = await this.#read();
+      if (entries.length === 0) this.#ownPending = false;
+      else await this.#process(entries);
+      return;
     }
-    await this.#process(entries);
+    const busy = this.#inFlight.size > 0;
+    const entries = await this.#read(!busy);
+    if (entries.length === 0) {
+      if (busy) await this.#oneSettledOrThrow();
+      return;
+    }
+    this.#launch(entries);
+    while (this.#inFlight.size >= this.#maxInFlight) await this.#oneSettledOrThrow();
+  }
+
+  /** Commits (then acks) a batch in flight; a failure is kept for the next round to throw. */
+  #launch(entries: StreamEntry[]): void {
+    const task: Promise<void> = this.#process(entries).then(
+      () => {
+        this.#inFlight.delete(task);
+      },
+      (error: unknown) => {
+        this.#inFlight.delete(task);
+        this.#failed ??= { error };
+      },
+    );
+    this.#inFlight.add(task);
+  }
+
+  #throwFailure(): void {
+    const failed = this.#failed;
+    if (failed) {
+      this.#failed = undefined;
+      throw failed.error;
+    }
+  }
+
+  async #settled(): Promise<void> {
+    await Promise.all(this.#inFlight);
+  }
+
+  async #settledOrThrow(): Promise<void> {
+    await this.#settled();
+    this.#throwFailure();
+  }
+
+  async #oneSettledOrThrow(): Promise<void> {
+    if (this.#inFlight.size > 0) await Promise.race(this.#inFlight);
+    this.#throwFailure();
   }
 
   async #ensureGroup(): Promise<void> {
@@ -258,9 +310,8 @@ class GroupConsumer {
 
   /** After a failed round: nothing was acked; recreate a lost group, or wait (backoff) and retry. */
   async #recover(error: unknown): Promise<void> {
+    // The failed batch is pending on this consumer: read again from id 0.
     this.#ownPending = true;
-    // A batch read ahead is pending on this consumer: read again from id 0 with the rest.
-    this.#next = undefined;
     if (String((error as Error).message).includes('NOGROUP')) {
       // Redis lost its data (restarted without persistence, a new instance): the group is
       // recreated at the start of whatever the stream now holds.

@@ -18,12 +18,14 @@
  *   (e) `billing ingest` of 5,000,000 events, for its rate and peak RSS (BENCH_BIG=0 skips it).
  * Each phase gets a fresh database on a durable local PostgreSQL (fsync on). The CLI measured is
  * the compiled one (`npm run build`, then `node dist/src/cli/main.js`), as production runs it.
- * BENCH_EVENTS, BENCH_BIG (0 = skip) and BENCH_BATCH (--batch-size) change the sizes.
+ * BENCH_EVENTS, BENCH_BIG (0 = skip) and BENCH_BATCH (--batch-size) change the sizes; BENCH_PARTS
+ * (a comma list of `file`, `http`, `stream`; default all) runs only those phases (the worst
+ * shape's floor is always measured: every rate is printed next to it).
  *
  *   npm run bench -- ingest
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +51,34 @@ const BATCH = process.env.BENCH_BATCH;
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const BIG = Number(process.env.BENCH_BIG ?? 5_000_000);
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'file,http,stream').split(',').map((p) => p.trim()));
+/**
+ * CPU seconds (user + system) the PostgreSQL server has used so far: the postmaster, its live
+ * children and the children it has reaped (cutime + cstime), from /proc. A phase's difference
+ * is the database's CPU for that phase (nothing else uses the bench's server meanwhile).
+ */
+function postgresCpuSeconds(server: LocalPostgres): number {
+  const pid = Number(readFileSync(path.join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const stat = (p: number) => readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const own = stat(pid);
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const f = stat(Number(entry));
+      if (Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile: counted in the postmaster's cutime
+    }
+  }
+  return ticks / 100;
+}
+
+/** CPU seconds (user + system) of a process so far, from /proc (clock ticks of 10 ms). */
+const cpuSecondsOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const ZONES = [
   'Europe/Prague',
   'America/New_York',
@@ -218,8 +248,15 @@ async function httpLoad(server: LocalPostgres) {
   for (const t of TENANTS) keys.set(t.id, await createApiKey(conn.db, t.id));
   await conn.close();
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], {
-    env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' },
+  // BENCH_SERVE_PROF=DIR: a CPU profile of `serve` (node --cpu-prof), written when it exits.
+  const prof = process.env.BENCH_SERVE_PROF;
+  const profile = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, BIN, 'serve', '--port', String(port)], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      LOG_LEVEL: 'warn',
+    },
     stdio: 'ignore',
   });
   const base = `http://127.0.0.1:${port}`;
@@ -249,6 +286,8 @@ async function httpLoad(server: LocalPostgres) {
   let next = 0;
   let accepted = 0;
   let duplicates = 0;
+  const cpu0 = cpuSecondsOf(child.pid as number);
+  const pg0 = postgresCpuSeconds(server);
   const t0 = performance.now();
   const worker = async () => {
     while (next < bodies.length) {
@@ -267,6 +306,8 @@ async function httpLoad(server: LocalPostgres) {
   };
   await Promise.all(Array.from({ length: 8 }, worker));
   const seconds = (performance.now() - t0) / 1000;
+  const serveCpuUs = ((cpuSecondsOf(child.pid as number) - cpu0) * 1e6) / (bodies.length * 1000);
+  const pgCpuUs = ((postgresCpuSeconds(server) - pg0) * 1e6) / (bodies.length * 1000);
   // The server's own peak RSS (the goal bounds `serve`, not the load generator).
   const serveRssMb = Math.round(
     Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
@@ -284,6 +325,8 @@ async function httpLoad(server: LocalPostgres) {
     duplicates,
     batches: bodies.length,
     serveRssMb,
+    serveCpuUs,
+    pgCpuUs,
   };
 }
 
@@ -312,6 +355,8 @@ async function streamLoad(server: LocalPostgres) {
     await pipeline.exec();
     const conn = await openPostgres(url, 4);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const pg0 = postgresCpuSeconds(server);
     const consumer = await startStreamConsumer({
       db: conn.db,
       redisUrl: redisServer.url,
@@ -320,6 +365,7 @@ async function streamLoad(server: LocalPostgres) {
       consumer: 'bench',
       logger: createLogger('warn'),
       blockMs: 100,
+      ...(process.env.BENCH_STREAM_INFLIGHT ? { inFlight: Number(process.env.BENCH_STREAM_INFLIGHT) } : {}),
     });
     for (;;) {
       const groups = (await redis.call('XINFO', 'GROUPS', stream)) as unknown[][];
@@ -329,10 +375,14 @@ async function streamLoad(server: LocalPostgres) {
       await new Promise((r) => setTimeout(r, 50));
     }
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const pgCpuUs = ((postgresCpuSeconds(server) - pg0) * 1e6) / EVENTS;
     await consumer.close();
     const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM login_events`.execute(conn.db);
     await conn.close();
-    return { rate: EVENTS / seconds, messages, stored: Number(rows[0]?.n) };
+    // The consumer runs in this process: its CPU is this process's (the polling above is noise).
+    const consumerCpuUs = (cpu.user + cpu.system) / EVENTS;
+    return { rate: EVENTS / seconds, messages, stored: Number(rows[0]?.n), consumerCpuUs, pgCpuUs };
   } finally {
     redis.disconnect();
     await redisServer.stop();
@@ -366,6 +416,7 @@ export async function run(): Promise<void> {
       console.log(
         `  (a) COPY floor (psql \\copy of the ${files.distinct} distinct finished rows, PK): ${Math.round(copyRate)} rows/s`,
       );
+      if (!PARTS.has('file')) break;
       const imp = await importFile(server, files.ndjson, 'bench_import');
       const rate = EVENTS / imp.seconds;
       console.log(
@@ -374,20 +425,22 @@ export async function run(): Promise<void> {
       );
     }
 
-    const http = await httpLoad(server);
-    console.log(
-      `(c) HTTP batches of 1,000, 8 in flight: ${Math.round(http.rate)} events/s (ratio to the worst shape's COPY floor ${(http.rate / worstFloor).toFixed(2)}), ` +
-        `p50 ${http.p50.toFixed(0)} ms, p99 ${http.p99.toFixed(0)} ms, serve peak RSS ${http.serveRssMb} MB ` +
-        `(${http.batches} batches, accepted ${http.accepted}, duplicates ${http.duplicates})`,
-    );
+    const http = PARTS.has('http') ? await httpLoad(server) : undefined;
+    if (http)
+      console.log(
+        `(c) HTTP batches of 1,000, 8 in flight: ${Math.round(http.rate)} events/s (ratio to the worst shape's COPY floor ${(http.rate / worstFloor).toFixed(2)}), ` +
+          `p50 ${http.p50.toFixed(0)} ms, p99 ${http.p99.toFixed(0)} ms, serve peak RSS ${http.serveRssMb} MB, serve CPU ${http.serveCpuUs.toFixed(1)} µs/event, PostgreSQL CPU ${http.pgCpuUs.toFixed(1)} µs/event ` +
+          `(${http.batches} batches, accepted ${http.accepted}, duplicates ${http.duplicates})`,
+      );
 
-    const st = await streamLoad(server);
-    console.log(
-      `(d) Redis stream, ${st.messages} messages of ${PER_MESSAGE} events, consumer group, XACK after commit: ${Math.round(st.rate)} events/s ` +
-        `(ratio to the worst shape's COPY floor ${(st.rate / worstFloor).toFixed(2)}; stored ${st.stored})`,
-    );
+    const st = PARTS.has('stream') ? await streamLoad(server) : undefined;
+    if (st)
+      console.log(
+        `(d) Redis stream, ${st.messages} messages of ${PER_MESSAGE} events, consumer group, XACK after commit: ${Math.round(st.rate)} events/s ` +
+          `(ratio to the worst shape's COPY floor ${(st.rate / worstFloor).toFixed(2)}; consumer CPU ${st.consumerCpuUs.toFixed(1)} µs/event, PostgreSQL CPU ${st.pgCpuUs.toFixed(1)} µs/event; stored ${st.stored})`,
+      );
 
-    if (BIG > 0) {
+    if (BIG > 0 && PARTS.has('file')) {
       const big = path.join(dir, 'big.ndjson');
       await writeLines(big, BIG, (i) => JSON.stringify(eventAt(i)));
       const b = await importFile(server, big, 'bench_big');

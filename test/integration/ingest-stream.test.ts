@@ -95,7 +95,7 @@ describe('Redis stream consumer', () => {
     }
   });
 
-  it('reads the next batch ahead but commits batches in stream order: the first of a reused eventId wins', async () => {
+  it('commits batches in flight; a reused eventId several batches later is a reject, the first one stays', async () => {
     const stream = testPrefix('stream');
     const before = await events();
     for (let i = 0; i < 12; i++) await redis.xadd(stream, '*', 'event', JSON.stringify(ev(`ord${i}`)));
@@ -258,6 +258,41 @@ describe('Redis stream consumer', () => {
       expect((await rejectsOf([poison])).map((r) => r.location)).toEqual([`stream ${poison}`]);
     } finally {
       await live.close();
+    }
+  });
+
+  it('two consumers, batches in flight, messages redelivered and claimed: every event stored and counted once', async () => {
+    const stream = testPrefix('stream');
+    await redis.call('XGROUP', 'CREATE', stream, 'g', '0', 'MKSTREAM');
+    // 60 messages of 5 events; messages 30-59 carry the events of 0-29 again (a producer's retry).
+    const body = (m: number) =>
+      JSON.stringify(Array.from({ length: 5 }, (_, j) => ev(`w-${m % 30}-${j}`, `u${(m + j) % 4}`)));
+    for (let m = 0; m < 60; m++) await redis.xadd(stream, '*', 'events', body(m));
+    // A consumer that read ten messages and died: they are claimed by a live one.
+    await redis.call('XREADGROUP', 'GROUP', 'g', 'dead', 'COUNT', 10, 'STREAMS', stream, '>');
+    const options = { count: 3, inFlight: 3, claimIdleMs: 300 };
+    const [a, b] = [
+      await consume(stream, { ...options, consumer: 'w-a' }),
+      await consume(stream, { ...options, consumer: 'w-b' }),
+    ];
+    try {
+      await waitFor(
+        async () => (await pending(stream, 'g')) === 0 && (await storedIds('w-')).length === 150,
+        'all acked',
+      );
+      expect(await storedIds('w-')).toHaveLength(150);
+      const { rows } = await sql<{ n: string }>`
+        SELECT sum(login_count)::text AS n FROM daily_activity WHERE tenant_id = 'acme' AND user_id IN ('u0', 'u1', 'u2', 'u3')
+          AND day = '2026-11-19'`.execute(t.db);
+      const { rows: others } = await sql<{ n: string }>`
+        SELECT count(*)::text AS n FROM login_events WHERE tenant_id = 'acme' AND user_id IN ('u0', 'u1', 'u2', 'u3')
+          AND NOT event_id LIKE 'w-%'`.execute(t.db);
+      // The day's activity of these users counts every stored event of theirs once.
+      expect(Number(rows[0]?.n)).toBe(150 + Number(others[0]?.n));
+      expect((await rejectsOf([])).length).toBe(0);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/database.ts';
-import type { EventIngestor, IngestItem } from '../../ingest/event-ingest.service.ts';
+import type { IngestItem } from '../../ingest/event-ingest.service.ts';
 import { decodedEventItem } from '../../ingest/event-line.parser.ts';
+import type { GroupCommit } from '../../ingest/group-commit.ts';
 import { keepRejectedPayload } from '../../ingest/rejects.service.ts';
 import { requireTenantKey, tenantOf } from '../auth.ts';
 import { isRawBody } from '../raw-body.ts';
@@ -9,10 +10,13 @@ import { isRawBody } from '../raw-body.ts';
 /** `docs/api.md`: at most this many events per request. */
 export const MAX_EVENTS_PER_BATCH = 10_000;
 
-/** `POST /v1/login-events` with `{"events": [...]}`; 200 once every event is judged and committed. */
+/**
+ * `POST /v1/login-events` with `{"events": [...]}`; 200 once every event is judged and committed.
+ * Concurrent requests share transactions (`GroupCommit`); each gets its own answer.
+ */
 export function loginEventsRoute(
   app: FastifyInstance,
-  deps: { db: Db; ingestor: EventIngestor; now: () => Date },
+  deps: { db: Db; commits: GroupCommit; now: () => Date },
 ) {
   app.post('/v1/login-events', { onRequest: requireTenantKey(deps.db) }, async (request, reply) => {
     const tenantId = tenantOf(request);
@@ -45,10 +49,16 @@ export function loginEventsRoute(
     }
     // The raw text (jsonText never throws: a depth bomb is kept as a cut render, not a 500) and
     // the location are rendered only for the items that need them (rejects).
+    // Each item carries its request (the key's tenant): a shared transaction mixes the requests
+    // of several keys.
+    const origin = { allowedTenant: tenantId };
     const items: IngestItem[] = events.map((value, index) =>
-      decodedEventItem(value, () => `http batch index ${index}`),
+      decodedEventItem(value, () => `http batch index ${index}`, origin),
     );
-    const result = await deps.ingestor.ingest(items, { source: 'http', allowedTenant: tenantId });
+    // The body's bytes and text are not needed any more: not held while the batch waits for its
+    // shared transaction (bounded memory under load: only the decoded events wait).
+    (request as { body: unknown }).body = undefined;
+    const result = await deps.commits.submit(items);
     return reply.code(200).send(result);
   });
 }

@@ -1,9 +1,5 @@
 import type { Db } from '../db/database.ts';
 import {
-  diffBilledAgainstComputed,
-  insertAdjustmentLines,
-} from '../db/repositories/adjustment-line.repository.ts';
-import {
   computedTotals,
   diffComputedAgainstRun,
   diffRunLines,
@@ -13,11 +9,7 @@ import {
 import { recordRunsTotals } from '../db/repositories/console-month.repository.ts';
 import { recordDayActivityCount } from '../db/repositories/day-activity-count.repository.ts';
 import { type DayLinesParams, firstNeededItem } from '../db/repositories/day-lines.repository.ts';
-import {
-  latestRunRevision,
-  maxRunRevision,
-  readDayRevision,
-} from '../db/repositories/day-revision.repository.ts';
+import { latestRunRevision, readDayRevision } from '../db/repositories/day-revision.repository.ts';
 import {
   applyRunsToMonthRows,
   claimMonthRowsForRun,
@@ -35,18 +27,18 @@ import {
 import { insertRunFailure } from '../db/repositories/run-failure.repository.ts';
 import { findTenant } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
-import { adjustmentLines, type RunDiff } from '../domain/adjustments.ts';
+import type { RunDiff } from '../domain/adjustments.ts';
 import { billableAt, dayBounds, dayOfMonth, daysInMonth, isValidDay, monthOf } from '../domain/calendar.ts';
 import { MissingPriceError } from '../domain/charge-lines.ts';
 import { DomainError } from '../domain/errors.ts';
 import { type Minor, sumMinor } from '../domain/money.ts';
 import { type PriceBook, priceBookInForce } from '../domain/price-book.ts';
-import type { Revision, Run, RunTrigger } from '../domain/run.ts';
+import type { RunTrigger } from '../domain/run.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { runAmount, runLines, runSeconds, runsTotal } from '../metrics.ts';
-import { adjustmentPeriod, billedTotal } from './adjustment-period.ts';
+import { adjustClosedDay } from './adjust-closed-day.ts';
 import { DayBillingError, DayNotBillableError, UnknownTenantError } from './errors.ts';
 import type { KnownTenant } from './night-context.ts';
 import { tenantFirstDay } from './tenant-first-day.ts';
@@ -358,54 +350,6 @@ export async function recordChargeRuns(trx: Db, runs: readonly StoredChargeRun[]
       rowsWritten: r.monthRowsWritten === true,
     })),
   );
-}
-
-async function adjustClosedDay(
-  trx: Db,
-  ctx: DayContext,
-  s: { revision: Revision; current: Run | undefined; bookId: string | null },
-): Promise<BillDayOutcome> {
-  const { tenant, input, params } = ctx;
-  const changes = await diffBilledAgainstComputed(trx, s.current?.id ?? null, params, s.bookId);
-  const before = await billedTotal(trx, tenant.id, input.day, s.current);
-  const delta = sumMinor(changes.map((c) => c.after - c.before));
-  const diff: RunDiff = {
-    rows: ctx.limit === null ? changes : changes.slice(0, ctx.limit),
-    totals: { before, after: sumMinor([before, delta]), delta },
-  };
-  if (input.dryRun) return { status: 'dry-run', closedPeriod: true, diff };
-  if (changes.length === 0 && s.revision <= (await maxRunRevision(trx, tenant.id, input.day))) {
-    return { status: 'adjusted', runId: null, lineCount: 0, total: 0, diff, period: null };
-  }
-  // The domain rule itself turns the differences into lines, so SQL and domain cannot drift.
-  const lines = adjustmentLines(
-    changes.map((c) => ({ userId: c.userId, item: c.item, billing: c.billing, amount: c.before })),
-    changes.map((c) => ({ userId: c.userId, item: c.item, billing: c.billing, amount: c.after })),
-  );
-  const period = await adjustmentPeriod(trx, tenant.id, ctx.month);
-  const runId = await insertRun(trx, {
-    tenantId: tenant.id,
-    day: input.day,
-    kind: 'adjustment',
-    trigger: input.trigger,
-    inputRevision: s.revision,
-    currency: tenant.currency,
-    jobId: input.jobId ?? null,
-  });
-  await insertAdjustmentLines(
-    trx,
-    { runId, tenantId: tenant.id, period, day: input.day, currency: tenant.currency },
-    lines,
-  );
-  await finishRun(trx, {
-    id: runId,
-    tenantId: tenant.id,
-    day: input.day,
-    makeCurrent: false,
-    lineCount: lines.length,
-    total: delta,
-  });
-  return { status: 'adjusted', runId, lineCount: lines.length, total: delta, diff, period };
 }
 
 export function withTotals(rows: RunDiff['rows'], before: number, after: number): RunDiff {

@@ -2,13 +2,12 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Db } from '../db/database.ts';
 import {
-  canCopyOut,
-  copyInvoiceCsv,
   type InvoiceQuery,
   type InvoiceRow,
   streamInvoiceRows,
   type TenantPeriodEnd,
 } from '../db/repositories/invoice.repository.ts';
+import { canCopyOut, copyInvoiceCsv } from '../db/repositories/invoice-csv-copy.repository.ts';
 import { findTenant, listTenants } from '../db/repositories/tenant.repository.ts';
 import { isValidMonth, type Month, monthBounds } from '../domain/calendar.ts';
 import { type Minor, minorDigits, sumMinor } from '../domain/money.ts';

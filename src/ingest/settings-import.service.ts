@@ -2,12 +2,9 @@ import type { z } from 'zod';
 import type { Db } from '../db/database.ts';
 import { isDataError } from '../db/database-errors.ts';
 import { markDayRanges, type TenantDayRange } from '../db/repositories/day-revision.repository.ts';
+import { type NewUsersPlan, planNewUsers } from '../db/repositories/settings-new-users-plan.ts';
 import { findSettingsVersions, type VersionKey } from '../db/repositories/settings-version.repository.ts';
-import {
-  type NewUsersPlan,
-  planNewUsers,
-  storeSettingsVersionBatch,
-} from '../db/repositories/settings-version-batch.repository.ts';
+import { storeSettingsVersionBatch } from '../db/repositories/settings-version-batch.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import { spansToDayRanges, type TenantInstantSpan } from '../domain/day-ranges.ts';
 import { type LicenseResult, resolveLicense } from '../domain/license.ts';

@@ -26,11 +26,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
+import { invoiceRowsQuery } from '../../src/db/repositories/invoice.repository.ts';
 import {
   inlineParameters,
   invoiceCsvCellsQuery,
-  invoiceRowsQuery,
-} from '../../src/db/repositories/invoice.repository.ts';
+} from '../../src/db/repositories/invoice-csv-copy.repository.ts';
 import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { monthBounds } from '../../src/domain/calendar.ts';
 import { benchScale, fillBenchRun, insertBenchTenant, withBenchDatabase } from './bench-database.ts';

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PartTotals } from '../../src/db/copy-part-totals.ts';
 import { CopyRowsOut, ROW_END_BYTES, type RowEndHook } from '../../src/db/copy-rows-out.ts';
-import { PartTotals } from '../../src/db/repositories/invoice.repository.ts';
 import { csvRecord } from '../../src/export/csv.ts';
 
 /** Values COPY's CSV writer must quote (or not) exactly as `csvCell` does, '' written as NULL. */

@@ -1,0 +1,154 @@
+import { CompiledQuery, type RawBuilder, sql } from 'kysely';
+import { type CurrencyTotal, PartTotals } from '../copy-part-totals.ts';
+import { CopyRowsOut } from '../copy-rows-out.ts';
+import type { Db } from '../database.ts';
+import { inReadOnlySnapshot } from '../transaction.ts';
+import {
+  type InvoiceQuery,
+  invoiceQuery,
+  monthRowsHoldCurrentRuns,
+  partCurrencies,
+  periodClosedAtText,
+  type TenantMonth,
+  tenantsInFileOrder,
+} from './invoice.repository.ts';
+
+/*
+ * The invoice CSV on real PostgreSQL: the cells computed by the export's one query
+ * (`invoiceQuery`) and written by `COPY … TO STDOUT (FORMAT csv)`, read off the socket.
+ */
+
+/**
+ * Rule "formula guard" (`guardFormula` in src/export/csv.ts): a leading `'` before = + - @ TAB CR
+ * (`ascii` is the first character's code point, 0 for ''; cheaper than comparing `left(x, 1)`).
+ */
+const guardSql = (x: RawBuilder<unknown>) =>
+  sql`CASE WHEN ascii(${x}) IN (61, 43, 45, 64, 9, 13) THEN '''' || ${x} ELSE ${x} END`;
+
+/**
+ * A text cell for `COPY … (FORMAT csv)`: NULL when empty. COPY writes NULL as a bare empty field
+ * but quotes an empty string (`""`, to tell it from NULL); the file's empty cells are bare
+ * (`csvCell('')` is `''`).
+ */
+const cellSql = (x: RawBuilder<unknown>) => sql`nullif(${x}, '')`;
+
+/**
+ * Rule "money" (`moneyFormatter` in src/export/money-format.ts): the minor units times 10^-d as a
+ * numeric, whose text has exactly d decimals (a product's scale is the sum of the scales, 0 + d),
+ * `-` for negatives, no grouping and never `-0` (numeric has no negative zero). `unit` is 10^-d
+ * written out (`minorUnitLiteral`) or an expression giving it per row.
+ */
+const moneySql = (minor: RawBuilder<unknown>, unit: RawBuilder<unknown>) => sql`(${minor} * ${unit})`;
+
+/** 10^-digits as a numeric literal with exactly `digits` decimals: 0 -> `1`, 2 -> `0.01`. */
+export function minorUnitLiteral(digits: number): string {
+  if (!Number.isInteger(digits) || digits < 0 || digits > 20)
+    throw new RangeError(`minor digits must be an integer 0..20, not ${digits}`);
+  return digits === 0 ? '1' : `0.${'0'.repeat(digits - 1)}1`;
+}
+
+/**
+ * The cells of the invoice CSV, computed by the database, in file order, for
+ * `COPY (…) TO STDOUT (FORMAT csv)`: COPY's own CSV writer does the quoting. It quotes a field
+ * exactly when it holds the delimiter `,`, the quote `"`, CR or LF, and doubles `"`: the rule of
+ * `csvCell` (src/export/csv.ts), except that it quotes an empty string, so every cell that may be
+ * empty is NULL instead (`cellSql`). COPY ends records with LF; `CopyRowsOut` makes them CRLF.
+ * What is left to compute here: the formula guard on user id, last name and e-mail, and the
+ * amounts in major units with the minor digits of their currency (`digits`: every currency of
+ * the part's rows). The same rules as `invoiceRecord` (src/export/invoice-csv.ts), which stays
+ * the reference: test/integration/export.test.ts compares the two byte for byte.
+ */
+export function invoiceCsvCellsQuery(
+  t: TenantMonth,
+  digits: ReadonlyMap<string, number>,
+): RawBuilder<unknown> {
+  const codes = [...digits];
+  // One currency (the usual part): 10^-d is a constant of the statement; else looked up per row.
+  const unit =
+    codes.length === 1
+      ? sql.raw(minorUnitLiteral(codes[0]?.[1] as number))
+      : sql`CASE g.currency::text ${sql.join(
+          codes.map(([code, d]) => sql`WHEN ${code}::text THEN ${sql.raw(minorUnitLiteral(d))}`),
+          sql` `,
+        )} END`;
+  return invoiceQuery(
+    t,
+    sql`${t.month}::text AS period, ${cellSql(sql`${t.tenantId}::text`)} AS tenant_id,
+        ${cellSql(guardSql(sql`g.user_id`))} AS user_id, ${cellSql(guardSql(sql`n.last_name`))} AS last_name,
+        ${cellSql(guardSql(sql`n.email`))} AS email, ${cellSql(sql`g.item`)} AS item,
+        ${cellSql(sql`g.billing::text`)} AS billing, g.quantity,
+        ${moneySql(sql`g.unit_price`, unit)} AS unit_price, ${moneySql(sql`g.amount`, unit)} AS amount,
+        ${cellSql(sql`g.currency::text`)} AS currency, g.first_day, g.last_day`,
+    sql``,
+  );
+}
+
+/** A tenant's part of the file as COPY streams it, and what the part adds up to. */
+export interface InvoiceCsvPart {
+  /** The part's CSV records in blocks (`CopyRowsOut`), each record ended by `rowEnd`. */
+  blocks: AsyncIterable<Buffer>;
+  /** Once the blocks are read: the records they held. */
+  records: () => number;
+  /** Once the blocks are read: rows and sum of `amount` per currency over the part, in currency order. */
+  totals: () => readonly CurrencyTotal[];
+}
+
+/**
+ * Streams the invoice CSV cells of `invoiceCsvCellsQuery` by `COPY … TO STDOUT (FORMAT csv)`,
+ * tenant after tenant, in one read-only repeatable-read transaction (real PostgreSQL only: the
+ * embedded PGlite keeps the cursor of `streamInvoiceRows`), read off the socket in blocks by
+ * `CopyRowsOut` with each record ended by `rowEnd` instead of COPY's LF. Before each part, in the
+ * same snapshot, the currencies it can hold (`partCurrencies`), whose minor digits `digitsOf`
+ * gives; a part without any is skipped. The part's totals are added up from the records as they
+ * pass (`PartTotals`). `onPart` reads the part's blocks.
+ */
+export async function copyInvoiceCsv(
+  db: Db,
+  q: InvoiceQuery,
+  options: { rowEnd: string; digitsOf: (currency: string) => number; blockBytes?: number },
+  onPart: (part: InvoiceCsvPart) => Promise<void>,
+): Promise<void> {
+  if (q.tenants.length === 0) return;
+  await inReadOnlySnapshot(db, async (trx) => {
+    for (const month of tenantsInFileOrder(q)) {
+      const t = {
+        ...month,
+        fromLines: !(await monthRowsHoldCurrentRuns(trx, month)),
+        closedAt: await periodClosedAtText(trx, month),
+      };
+      const currencies = await partCurrencies(trx, t);
+      if (currencies.length === 0) continue;
+      const digits = new Map(currencies.map((c) => [c, options.digitsOf(c)]));
+      const totals = new PartTotals(digits);
+      const compiled = sql`COPY (${invoiceCsvCellsQuery(t, digits)}) TO STDOUT (FORMAT csv)`.compile(trx);
+      const copy = new CopyRowsOut(inlineParameters(compiled.sql, compiled.parameters), {
+        ...options,
+        onRowEnd: totals.add,
+      });
+      // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
+      // `submit` on the transaction's own connection; the rows then come through `copy`.
+      await trx.executeQuery({ ...CompiledQuery.raw(''), sql: copy as unknown as string });
+      await onPart({ blocks: copy.blocks(), records: () => copy.rows, totals: () => totals.totals() });
+    }
+  });
+}
+
+/**
+ * The statement with its parameters written as literals: COPY takes no bind parameters. Values
+ * are strings, numbers or arrays of them; every string becomes a quoted literal with `'`
+ * doubled (standard_conforming_strings is on, the default since PostgreSQL 9.1).
+ */
+export function inlineParameters(text: string, parameters: readonly unknown[]): string {
+  const literal = (v: unknown): string => {
+    if (Array.isArray(v)) return `ARRAY[${v.map(literal).join(',')}]`;
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+    return `'${String(v).replaceAll("'", "''")}'`;
+  };
+  return text.replace(/\$(\d+)\b/g, (_, n: string) => literal(parameters[Number(n) - 1]));
+}
+
+/** Whether the server streams `COPY … TO STDOUT`: real PostgreSQL does, the embedded PGlite is read by cursor. */
+export async function canCopyOut(db: Db): Promise<boolean> {
+  const { rows } = await sql<{ v: string }>`SELECT version() AS v`.execute(db);
+  return !String(rows[0]?.v).includes('PGlite');
+}

@@ -9,7 +9,9 @@
  * /usr/bin/time -v, in both ways the command runs: compiled (`tsc -p tsconfig.build.json`, what
  * the production image runs) and from source through tsx (`node bin/billing.js` in a checkout,
  * which costs ~60 MB more for the loader alone). The RSS of `billing export --help` in the same
- * way is printed as the baseline of loading the program. All write a file in the same
+ * way is printed as the baseline of loading the program, its wall time as the program's start-up;
+ * and (iii) `writeInvoiceCsv` called in the bench's own process, timed as the billing bench times
+ * billDay (no start-up), checked to write as many bytes as the CLI. All write a file in the same
  * directory; they run one after the other, BENCH_ROUNDS times (default 1; the best time counts).
  *
  *   npm run bench -- export                  (BENCH_USERS=1000000 BENCH_DAYS=10 by default)
@@ -20,9 +22,19 @@
  */
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
@@ -33,6 +45,7 @@ import {
 } from '../../src/db/repositories/invoice-csv-copy.repository.ts';
 import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { monthBounds } from '../../src/domain/calendar.ts';
+import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
 import { benchScale, fillBenchRun, insertBenchTenant, withBenchDatabase } from './bench-database.ts';
 import { buildDist } from './build-dist.ts';
 
@@ -214,15 +227,18 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       { name: 'tsx', argv: [BIN] },
     ];
     const baseline: Record<string, number | undefined> = {};
+    const startup: Record<string, number> = {};
     for (const v of variants) {
-      baseline[v.name] = (
-        await measure(process.execPath, [...v.argv, 'export', '--help'], '/dev/null', env)
-      ).peakRssMb;
+      const help = await measure(process.execPath, [...v.argv, 'export', '--help'], '/dev/null', env);
+      baseline[v.name] = help.peakRssMb;
+      startup[v.name] = help.seconds;
     }
     const copies: Measured[] = [];
     const aggregateCopies: Measured[] = [];
     const formattedCopies: Measured[] = [];
     const exports: Record<string, Measured[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
+    const inProcessFile = path.join(dir, 'in-process.csv');
+    const inProcess: Measured[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       const c = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', copySql], copyFile);
       copies.push({ ...c, ...fileStats(copyFile) });
@@ -245,6 +261,21 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         exports[v.name]?.push({ ...e, ...fileStats(exportFile) });
         line += `; export (${v.name}) ${e.seconds.toFixed(2)} s, peak RSS ${e.peakRssMb?.toFixed(0)} MB`;
       }
+      // The export as billDay is timed in the billing bench: the call itself, in a process that
+      // is already running (no Node start-up, no module loading), into a file of the same bytes.
+      const t0 = performance.now();
+      const out = createWriteStream(inProcessFile);
+      const written = await writeInvoiceCsv(db, { month: MONTH, tenantId: TENANT }, out);
+      out.end();
+      await finished(out);
+      inProcess.push({
+        seconds: (performance.now() - t0) / 1000,
+        cpuSeconds: undefined,
+        peakRssMb: undefined,
+        records: written.rows + 1,
+        bytes: statSync(inProcessFile).size,
+      });
+      line += `; in process ${inProcess.at(-1)?.seconds.toFixed(2)} s`;
       console.log(line);
     }
     // BENCH_CPU_PROF=DIR: one more run of the compiled CLI under `node --cpu-prof`, the profile in DIR.
@@ -308,7 +339,30 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       // COPY writes no header; the export has exactly one record more.
       if (e.records !== copy.records + 1)
         console.log(`MISMATCH: export ${e.records} records, COPY ${copy.records}`);
+      rows.push({
+        what: `  of which start-up: \`billing export --help\` (${v.name})`,
+        seconds: (startup[v.name] as number).toFixed(2),
+        ratio: ((startup[v.name] as number) / copy.seconds).toFixed(2),
+        'client CPU s': '',
+        records: '',
+        MB: '',
+        'peak RSS MB': '',
+        'baseline RSS MB': '',
+      });
     }
+    const ip = best(inProcess);
+    rows.push({
+      what: 'the export in process (writeInvoiceCsv timed as billDay is, no start-up)',
+      seconds: ip.seconds.toFixed(2),
+      ratio: (ip.seconds / copy.seconds).toFixed(2),
+      'client CPU s': '',
+      records: ip.records,
+      MB: (ip.bytes / 1e6).toFixed(1),
+      'peak RSS MB': '',
+      'baseline RSS MB': '',
+    });
+    const cli = best(exports.compiled as Measured[]);
+    if (ip.bytes !== cli.bytes) console.log(`MISMATCH: in process ${ip.bytes} bytes, CLI ${cli.bytes}`);
     console.table(rows);
     console.log(
       `lines ${lines.toLocaleString('en')}, line total ${counts[0]?.total} minor units; targets: export <= 2x COPY, peak RSS <= 150 MB`,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { InputError } from './errors.ts';
 
@@ -42,7 +43,38 @@ const envSchema = z.object({
   BILLING_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   BILLING_HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
   BILLING_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /**
+   * `billing serve` behind a reverse proxy: the proxies' addresses or CIDR ranges, comma-separated.
+   * A request from one of them is taken to come from the client its `X-Forwarded-For` names (the
+   * failed-authentication throttle counts per client, not per proxy). Unset: the TCP peer.
+   */
+  BILLING_HTTP_TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      const entries = (text ?? '')
+        .split(',')
+        .map((e) => e.trim())
+        .filter((e) => e !== '');
+      for (const entry of entries) {
+        if (!isAddressOrRange(entry)) {
+          ctx.addIssue({ code: 'custom', message: `"${entry}" is not an IP address or CIDR range` });
+          return z.NEVER;
+        }
+      }
+      return entries;
+    }),
 });
+
+/** An IPv4/IPv6 address, or one with a `/prefix` in range for its family. */
+function isAddressOrRange(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 export type Config = z.infer<typeof envSchema>;
 

@@ -86,6 +86,11 @@ export interface ServerOptions {
   timeouts?: Partial<HttpTimeouts>;
   /** The failed-authentication throttle per client address (default 10 failures, refilled in 60 s). */
   authThrottle?: AuthThrottleOptions;
+  /**
+   * Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client: its
+   * address is then the one the throttle counts. Empty or absent: the TCP peer, header ignored.
+   */
+  trustedProxies?: readonly string[];
 }
 
 /**
@@ -106,6 +111,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // A path parameter is limited by its encoded length: 200 characters (`userId`) of up to 9
     // percent-encoded bytes each (a 3-byte UTF-8 character) = 1800; the schema checks the rest.
     routerOptions: { maxParamLength: 1800 },
+    // Only the listed proxies may name the client; anyone else's X-Forwarded-For is ignored.
+    trustProxy: options.trustedProxies?.length ? [...options.trustedProxies] : false,
   }) as unknown as FastifyInstance;
   // Per-request access logs at info would cost more than the ingest itself at 50k events/s:
   // routes log warnings and errors only.

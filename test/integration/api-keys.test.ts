@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseKeyExpiry } from '../../src/cli/key-expiry.ts';
+import { loadConfig } from '../../src/config.ts';
 import { AuthThrottle } from '../../src/http/auth-throttle.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { registry } from '../../src/metrics.ts';
@@ -198,6 +199,75 @@ describe('failed authentication is throttled per client address', () => {
     expect((await post('bk_wrong-again', '10.0.0.66')).statusCode).toBe(429);
     const metrics = await registry.metrics();
     expect(metrics).toMatch(/^billing_auth_failures_total\{outcome="throttled"\} 3$/m);
+  });
+});
+
+describe('failed authentication behind a trusted reverse proxy', () => {
+  let t: TestDatabase;
+  let app: FastifyInstance;
+  let good: string;
+  const post = (key: string, remoteAddress: string, forwardedFor?: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/login-events',
+      remoteAddress,
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        ...(forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor }),
+      },
+      payload: JSON.stringify({ events: [] }),
+    });
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    await addTenant(t.db, { id: 'acme', name: 'Acme', timezone: 'Europe/Prague', currency: 'EUR' });
+    good = (await issueApiKey(t.db, 'acme')).key;
+    app = buildServer({
+      db: t.db,
+      logger: pino({ level: 'silent' }),
+      authThrottle: { burst: 3, refillSeconds: 600 },
+      trustedProxies: loadConfig({ BILLING_HTTP_TRUSTED_PROXIES: '10.0.0.5, 10.9.0.0/16' })
+        .BILLING_HTTP_TRUSTED_PROXIES,
+    });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.close();
+  });
+
+  it('counts failures per forwarded client, not per proxy', async () => {
+    const fromA = [];
+    for (let i = 0; i < 4; i++) fromA.push((await post('bk_wrong', '10.0.0.5', '192.0.2.1')).statusCode);
+    expect(fromA).toEqual([401, 401, 401, 429]);
+    // Another client through the same proxy, or through a proxy of the listed range, is its own.
+    expect((await post('bk_wrong', '10.0.0.5', '192.0.2.2')).statusCode).toBe(401);
+    expect((await post('bk_wrong', '10.9.3.4', '192.0.2.3')).statusCode).toBe(401);
+    // The rightmost address that is not a listed proxy is the client: A behind two proxies.
+    expect((await post('bk_wrong', '10.0.0.5', '192.0.2.1, 10.9.1.1')).statusCode).toBe(429);
+    // A client's own header in front of the proxy's cannot pick another address.
+    expect((await post('bk_wrong', '10.0.0.5', '198.51.100.7, 192.0.2.1')).statusCode).toBe(429);
+    expect((await post(good, '10.0.0.5', '192.0.2.1')).statusCode).toBe(200);
+  });
+
+  it('ignores X-Forwarded-For from a sender that is not a listed proxy', async () => {
+    const statuses = [];
+    for (let i = 0; i < 4; i++)
+      statuses.push((await post('bk_wrong', '10.0.0.77', `203.0.113.${i}`)).statusCode);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+
+  it('refuses a malformed proxy list, naming the entry', () => {
+    for (const bad of ['10.0.0.5,proxy.local', '10.0.0.0/33', '::1/129', '10.0.0.5/8/1', 'true']) {
+      expect(() => loadConfig({ BILLING_HTTP_TRUSTED_PROXIES: bad }), bad).toThrow(
+        /BILLING_HTTP_TRUSTED_PROXIES.*is not an IP address or CIDR range/,
+      );
+    }
+    expect(loadConfig({}).BILLING_HTTP_TRUSTED_PROXIES).toEqual([]);
+    expect(loadConfig({ BILLING_HTTP_TRUSTED_PROXIES: '::1,fd00::/8' }).BILLING_HTTP_TRUSTED_PROXIES).toEqual(
+      ['::1', 'fd00::/8'],
+    );
   });
 });
 

@@ -46,7 +46,13 @@ export function registerServe(program: Command, ctx: CliContext): void {
       }
       const open = queues;
       const timeouts = httpTimeouts(config);
-      const app = buildServer({ db, logger, serialize: kind === 'embedded', timeouts });
+      const app = buildServer({
+        db,
+        logger,
+        serialize: kind === 'embedded',
+        timeouts,
+        trustedProxies: config.BILLING_HTTP_TRUSTED_PROXIES,
+      });
       if (!config.BILLING_ADMIN_PASSWORD) {
         logger.warn(
           `queue dashboard not mounted at ${DASHBOARD_PATH}: BILLING_ADMIN_PASSWORD is not set (there is no default password)`,

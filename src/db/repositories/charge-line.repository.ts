@@ -108,6 +108,10 @@ const toDiff = (r: DiffRow): AmountDiff => ({
  * The (user, item, billing) whose amount differs between the lines of run `beforeRunId` (none:
  * every amount 0) and `after` (a run's lines or the day computed now), in byte order, at most
  * `limit` rows (null: all; SQL `LIMIT NULL` means no limit). The SQL twin of `diffRuns` for one run against another.
+ * The run's lines are read by their primary key (run_id, user_id, item) in (user, item, billing)
+ * order (billing is one per user and item in a run: an incremental sort of single rows): with
+ * `after` in the same order (`diffRunLines`) the join is a merge full join of the two runs' lines
+ * alone, where a hash full join read every run's lines of the table and spilled its hash.
  */
 async function diffAgainstRun(
   db: Db,
@@ -119,7 +123,8 @@ async function diffAgainstRun(
     SELECT coalesce(b.user_id, a.user_id) AS user_id, coalesce(b.item, a.item) AS item,
            coalesce(b.billing, a.billing) AS billing,
            coalesce(b.amount, 0)::text AS before, coalesce(a.amount, 0)::text AS after
-    FROM (SELECT user_id, item, billing, amount FROM charge_lines WHERE run_id = ${beforeRunId}::bigint) b
+    FROM (SELECT user_id, item, billing, amount FROM charge_lines WHERE run_id = ${beforeRunId}::bigint
+          ORDER BY user_id, item, billing OFFSET 0) b
     FULL JOIN (${after}) a ON a.user_id = b.user_id AND a.item = b.item AND a.billing = b.billing
     WHERE coalesce(b.amount, 0) <> coalesce(a.amount, 0)
     ORDER BY 1, 2, 3
@@ -148,7 +153,8 @@ export async function diffRunLines(
   return diffAgainstRun(
     db,
     beforeRunId,
-    sql`SELECT user_id, item, billing, amount FROM charge_lines WHERE run_id = ${afterRunId}::bigint`,
+    sql`SELECT user_id, item, billing, amount FROM charge_lines WHERE run_id = ${afterRunId}::bigint
+        ORDER BY user_id, item, billing OFFSET 0`,
     limit,
   );
 }

@@ -120,10 +120,11 @@ async function truncateRuns(db: Db): Promise<void> {
 }
 
 /** The bare floor: the same lines from per-user rows already resolved, into a table with the same key. */
-async function bareFloor(db: Db): Promise<{ seconds: number; lines: number }> {
+async function bareFloor(db: Db): Promise<{ seconds: number; lines: number; wal: string }> {
   await sql`TRUNCATE floor_lines`.execute(db);
   await sql`CHECKPOINT`.execute(db);
   await sql`SET jit = off`.execute(db);
+  const mark = await walMark(db);
   const t0 = performance.now();
   const r = await sql`
     INSERT INTO floor_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
@@ -134,7 +135,8 @@ async function bareFloor(db: Db): Promise<{ seconds: number; lines: number }> {
                                ('addon.recording' COLLATE "C", u.recording_price, u.recording)) AS x(item, price, wanted)
     WHERE x.wanted AND (u.billing = 'monthly' OR u.active)
   `.execute(db);
-  return { seconds: (performance.now() - t0) / 1000, lines: Number(r.numAffectedRows ?? 0) };
+  const seconds = (performance.now() - t0) / 1000;
+  return { seconds, lines: Number(r.numAffectedRows ?? 0), wal: await walSince(db, mark) };
 }
 
 /** The day query billDay uses, alone: one INSERT ... SELECT under a bare run row. */
@@ -244,6 +246,23 @@ async function billingRun(url: string, entry: string, day = DAY): Promise<CliRun
 
 const f2 = (n: number) => n.toFixed(2);
 
+/** The server's WAL position and checkpoint count: what a measured step wrote and caused. */
+async function walMark(db: Db): Promise<{ lsn: string; checkpoints: number }> {
+  const { rows } = await sql<{ lsn: string; n: string }>`
+    SELECT pg_current_wal_lsn()::text AS lsn, (checkpoints_req + checkpoints_timed)::text AS n
+    FROM pg_stat_bgwriter`.execute(db);
+  const r = rows[0] as { lsn: string; n: string };
+  return { lsn: r.lsn, checkpoints: Number(r.n) };
+}
+
+/** `WAL x MB, k checkpoint(s)` between two marks. */
+async function walSince(db: Db, from: { lsn: string; checkpoints: number }): Promise<string> {
+  const to = await walMark(db);
+  const { rows } = await sql<{ b: string }>`
+    SELECT pg_wal_lsn_diff(${to.lsn}::pg_lsn, ${from.lsn}::pg_lsn)::text AS b`.execute(db);
+  return `WAL ${f2(Number(rows[0]?.b) / 1e6)} MB, ${to.checkpoints - from.checkpoints} checkpoint(s) during`;
+}
+
 export async function run(): Promise<void> {
   const pgServer = await startLocalPostgres({ durable: true, sharedBuffers: '1GB' });
   const conn = await openPostgres(pgServer.url, 1); // one session: SET jit applies to the floor
@@ -264,7 +283,7 @@ export async function run(): Promise<void> {
       const bare = await bareFloor(conn.db);
       floors.push(bare.seconds);
       console.log(
-        `(a) bare floor INSERT ... SELECT from resolved users: ${f2(bare.seconds)} s, ${bare.lines} lines`,
+        `(a) bare floor INSERT ... SELECT from resolved users: ${f2(bare.seconds)} s, ${bare.lines} lines, ${bare.wal}`,
       );
       await truncateRuns(conn.db);
       const f = await queryFloor(conn.db);
@@ -273,10 +292,11 @@ export async function run(): Promise<void> {
         `    the day query alone (dayLinesSql) as one INSERT ... SELECT: ${f2(f.seconds)} s, ${f.lines} lines`,
       );
       await truncateRuns(conn.db);
+      const mark = await walMark(conn.db);
       const r = await billingRun(pgServer.url, compiled);
       runs.push(r);
       console.log(
-        `(b) billing run (compiled): billDay ${f2(r.billDaySeconds)} s (process wall ${f2(r.wallSeconds)} s), ${r.lines} lines, peak RSS ${f2(r.peakRssMb)} MB`,
+        `(b) billing run (compiled): billDay ${f2(r.billDaySeconds)} s (process wall ${f2(r.wallSeconds)} s), ${r.lines} lines, peak RSS ${f2(r.peakRssMb)} MB, ${await walSince(conn.db, mark)}`,
       );
     }
     await truncateRuns(conn.db);

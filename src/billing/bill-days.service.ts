@@ -1,6 +1,7 @@
 import type { Db } from '../db/database.ts';
-import { diffRunLines, insertDayLines } from '../db/repositories/charge-line.repository.ts';
+import { diffRunLines } from '../db/repositories/charge-line.repository.ts';
 import { recordDayActivityCounts } from '../db/repositories/day-activity-count.repository.ts';
+import { insertDaysLines } from '../db/repositories/days-lines.repository.ts';
 import { lockPeriodsShared } from '../db/repositories/period.repository.ts';
 import {
   type DayState,
@@ -199,16 +200,24 @@ async function billBatch(
       const sums: StoredChargeRun[] = [];
       let lines = 0;
       let n = 0;
-      for (const [k, { ctx }] of batch.entries()) {
-        if (k > 0 && lines >= maxLines) break;
-        n += 1;
-        const step = plan[k] as (typeof plan)[number];
-        const state = states[k] as DayState;
-        if (step.kind === 'alone') local[k] = { outcome: await billInTransaction(trx, ctx) };
-        else if (step.kind === 'done') local[k] = step.result;
-        else {
-          const runId = runOf.get(k) as string;
-          const { lineCount, total, byItem } = await insertDayLines(trx, runId, ctx.params, step.bookId);
+      // The lines of consecutive charge days in one statement (`insertDaysLines`). Groups grow
+      // (1, 4, 16, ... days) so that a batch still stops soon after `maxLines` lines: a big day
+      // first in a batch is written alone and ends it.
+      let group: number[] = [];
+      let groupCap = 1;
+      const flush = async () => {
+        if (group.length === 0) return;
+        const days = group.map((k) => ({
+          runId: runOf.get(k) as string,
+          params: (batch[k] as { ctx: DayContext }).ctx.params,
+          priceBookId: (plan[k] as { bookId: string | null }).bookId,
+        }));
+        const stored = await insertDaysLines(trx, days);
+        for (const [j, k] of group.entries()) {
+          const { ctx } = batch[k] as { ctx: DayContext };
+          const state = states[k] as DayState;
+          const { runId } = days[j] as { runId: string };
+          const { lineCount, total, byItem } = stored[j] as (typeof stored)[number];
           sums.push({
             runId,
             byItem,
@@ -221,7 +230,21 @@ async function billBatch(
           written.push({ index: k, ctx, runId, lineCount, total, before: state.current?.total ?? 0, rows });
           lines += lineCount;
         }
+        group = [];
+        groupCap *= 4;
+      };
+      for (const [k, { ctx }] of batch.entries()) {
+        if (group.length === groupCap) await flush();
+        if (k > 0 && group.length === 0 && lines >= maxLines) break;
+        n += 1;
+        const step = plan[k] as (typeof plan)[number];
+        if (step.kind === 'alone') {
+          await flush();
+          local[k] = { outcome: await billInTransaction(trx, ctx) };
+        } else if (step.kind === 'done') local[k] = step.result;
+        else group.push(k);
       }
+      await flush();
       // Runs of days left for the next batch (past maxLines): never finished, removed.
       await deleteUnfinishedRuns(
         trx,

@@ -75,6 +75,15 @@ export async function insertDayLines(
     )${also}
     SELECT item, billing, count(*)::text AS n, sum(amount)::text AS total FROM ins GROUP BY item, billing
   `.execute(trx);
+  return sumsOfRun(rows);
+}
+
+/** A run's line count, total and sums by (item, billing) from rows of `count(*)` and `sum(amount)` as text. */
+export function sumsOfRun(rows: readonly { item: string; billing: string; n: string; total: string }[]): {
+  lineCount: number;
+  total: Minor;
+  byItem: ItemSum[];
+} {
   const byItem = rows.map((r) => ({
     item: r.item,
     billing: r.billing,

@@ -323,9 +323,7 @@ describe.each(BACKENDS)('billDays: many tenant-days per transaction on $name', (
       'billed',
     ]);
     // The re-run of a1 shows the daily user gone (at most 3 diff rows), own's lines use own's prices.
-    const rerun = batched.results[3] as {
-      outcome: { diff: { rows: { userId: string }[]; totals: { delta: number } } };
-    };
+    const rerun = batched.results[3] as { diff: { rows: { userId: string }[]; totals: { delta: number } } };
     expect(rerun.diff.rows.map((r) => r.userId)).toEqual(['d']);
     expect(rerun.diff.totals.delta).toBeLessThan(0);
     expect(

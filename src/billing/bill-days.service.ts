@@ -37,7 +37,8 @@ export type DayBilled = { outcome: BillDayOutcome } | { error: Error };
 /** The most tenant-days one transaction bills (`billDays`). */
 export const BATCH_DAYS = 100;
 /**
- * A batch commits once the lines it wrote reach this many: a batch is for small tenant-days.
+ * A batch commits once the lines it wrote reach this many (checked after each lines statement of
+ * a group of days): a batch is for small tenant-days.
  * A big tenant-day (the night's floor: one tenant of 500,000 users) is the only one of its
  * transaction, as if billed alone.
  */
@@ -47,8 +48,8 @@ export const BATCH_LINES = 20_000;
  * Bills many tenant-days with the result of `billDay` for each, in far fewer round trips: the
  * days go in transactions of up to `BATCH_DAYS` (fewer once `BATCH_LINES` lines are written),
  * where the locks of all days are taken in one statement, what each day reads before its data in
- * one more, each day's run and lines are written as billDay writes them, and the runs are
- * finished together. Each day stays atomic (its lines, run, activity count and the superseding of
+ * one more, the runs inserted in one statement, the lines of consecutive charge days in one
+ * statement per group (`insertDaysLines`, the rows billDay writes), and the runs are finished together. Each day stays atomic (its lines, run, activity count and the superseding of
  * its previous run commit together), and the results are those of billDay day by day: a day
  * before its tenant's first day is skipped, a day that is not due (`onlyIfDue`) is skipped,
  * a closed month or a dry run goes through billDay's own steps inside the batch, a day whose

@@ -144,6 +144,7 @@ export async function diffRunLines(
   afterRunId: string,
   limit: number | null,
 ): Promise<AmountDiff[]> {
+  if (limit === 0) return []; // LIMIT 0: no rows, no round trip (`billing run` asks for none)
   if (beforeRunId === null) {
     // First run of the day: every non-zero line is a change; the primary key (run_id, user_id,
     // item) gives the order, so the LIMIT stops early (billing is unique per user and item).

@@ -1,6 +1,7 @@
 import type { Db } from '../db/database.ts';
-import { diffRunLines, insertDayLines } from '../db/repositories/charge-line.repository.ts';
+import { diffRunLines } from '../db/repositories/charge-line.repository.ts';
 import { recordDayActivityCounts } from '../db/repositories/day-activity-count.repository.ts';
+import { insertDaysLines } from '../db/repositories/days-lines.repository.ts';
 import { lockPeriodsShared } from '../db/repositories/period.repository.ts';
 import {
   type DayState,
@@ -36,7 +37,8 @@ export type DayBilled = { outcome: BillDayOutcome } | { error: Error };
 /** The most tenant-days one transaction bills (`billDays`). */
 export const BATCH_DAYS = 100;
 /**
- * A batch commits once the lines it wrote reach this many: a batch is for small tenant-days.
+ * A batch commits once the lines it wrote reach this many (checked after each lines statement of
+ * a group of days): a batch is for small tenant-days.
  * A big tenant-day (the night's floor: one tenant of 500,000 users) is the only one of its
  * transaction, as if billed alone.
  */
@@ -46,8 +48,8 @@ export const BATCH_LINES = 20_000;
  * Bills many tenant-days with the result of `billDay` for each, in far fewer round trips: the
  * days go in transactions of up to `BATCH_DAYS` (fewer once `BATCH_LINES` lines are written),
  * where the locks of all days are taken in one statement, what each day reads before its data in
- * one more, each day's run and lines are written as billDay writes them, and the runs are
- * finished together. Each day stays atomic (its lines, run, activity count and the superseding of
+ * one more, the runs inserted in one statement, the lines of consecutive charge days in one
+ * statement per group (`insertDaysLines`, the rows billDay writes), and the runs are finished together. Each day stays atomic (its lines, run, activity count and the superseding of
  * its previous run commit together), and the results are those of billDay day by day: a day
  * before its tenant's first day is skipped, a day that is not due (`onlyIfDue`) is skipped,
  * a closed month or a dry run goes through billDay's own steps inside the batch, a day whose
@@ -199,16 +201,24 @@ async function billBatch(
       const sums: StoredChargeRun[] = [];
       let lines = 0;
       let n = 0;
-      for (const [k, { ctx }] of batch.entries()) {
-        if (k > 0 && lines >= maxLines) break;
-        n += 1;
-        const step = plan[k] as (typeof plan)[number];
-        const state = states[k] as DayState;
-        if (step.kind === 'alone') local[k] = { outcome: await billInTransaction(trx, ctx) };
-        else if (step.kind === 'done') local[k] = step.result;
-        else {
-          const runId = runOf.get(k) as string;
-          const { lineCount, total, byItem } = await insertDayLines(trx, runId, ctx.params, step.bookId);
+      // The lines of consecutive charge days in one statement (`insertDaysLines`). Groups grow
+      // (1, 4, 16, ... days) so that a batch still stops soon after `maxLines` lines: a big day
+      // first in a batch is written alone and ends it.
+      let group: number[] = [];
+      let groupCap = 1;
+      const flush = async () => {
+        if (group.length === 0) return;
+        const days = group.map((k) => ({
+          runId: runOf.get(k) as string,
+          params: (batch[k] as { ctx: DayContext }).ctx.params,
+          priceBookId: (plan[k] as { bookId: string | null }).bookId,
+        }));
+        const stored = await insertDaysLines(trx, days);
+        for (const [j, k] of group.entries()) {
+          const { ctx } = batch[k] as { ctx: DayContext };
+          const state = states[k] as DayState;
+          const { runId } = days[j] as { runId: string };
+          const { lineCount, total, byItem } = stored[j] as (typeof stored)[number];
           sums.push({
             runId,
             byItem,
@@ -221,7 +231,21 @@ async function billBatch(
           written.push({ index: k, ctx, runId, lineCount, total, before: state.current?.total ?? 0, rows });
           lines += lineCount;
         }
+        group = [];
+        groupCap *= 4;
+      };
+      for (const [k, { ctx }] of batch.entries()) {
+        if (group.length === groupCap) await flush();
+        if (k > 0 && group.length === 0 && lines >= maxLines) break;
+        n += 1;
+        const step = plan[k] as (typeof plan)[number];
+        if (step.kind === 'alone') {
+          await flush();
+          local[k] = { outcome: await billInTransaction(trx, ctx) };
+        } else if (step.kind === 'done') local[k] = step.result;
+        else group.push(k);
       }
+      await flush();
       // Runs of days left for the next batch (past maxLines): never finished, removed.
       await deleteUnfinishedRuns(
         trx,

@@ -1,4 +1,4 @@
-import { DateTime, IANAZone } from 'luxon';
+import { IANAZone } from 'luxon';
 import { DomainError } from './errors.ts';
 
 /**
@@ -291,7 +291,11 @@ export function monthBounds(month: Month, zone: string): Interval {
 export function dayOf(instant: Date, zone: string): Day {
   const z = requireZone(zone);
   const ms = requireInstant(instant);
-  const iso = DateTime.fromMillis(ms, { zone }).toISODate();
+  // The local date: the UTC date of the instant shifted by the zone's offset then (what luxon's
+  // DateTime computes, through the offsets `offsetMs` keeps: a night asks the same instants of a
+  // zone for every tenant, and luxon's own was ~0.2 ms a call, most of planning a night).
+  const local = civilOf(Math.floor((ms + offsetMs(z, ms)) / MS_PER_DAY));
+  const iso = local.year >= 1 && local.year <= 9999 ? formatDay(local) : null;
   if (iso === null || !isValidDay(iso))
     throw new CalendarError(`instant ${instant.toISOString()} is outside years 0001–9999`);
   const next = civilOf(epochDayOf(requireDay(iso)) + 1);

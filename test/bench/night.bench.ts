@@ -23,7 +23,7 @@
  *   ./night-cpu-prof/ (open it in Chrome DevTools or speedscope).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -97,6 +97,41 @@ async function createDatabase(adminUrl: string, name: string): Promise<string> {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/**
+ * CPU seconds of process `pid` and of its children it has reaped (/proc/<pid>/stat: utime, stime,
+ * cutime, cstime, at 100 ticks a second); NaN where /proc is not there. For this process: Node
+ * (the queue's workers, in process) and the `billing run` children; for the postmaster: the
+ * backends of the connections closed since (each measurement closes its own).
+ */
+function cpuSeconds(pid: number | 'self'): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+interface Measured {
+  seconds: number;
+  nodeCpu: number;
+  pgCpu: number;
+}
+
+/** `work`'s wall seconds and the CPU seconds of Node and of PostgreSQL meanwhile. */
+async function timed(pgDataDir: string, work: () => Promise<number>): Promise<Measured> {
+  const postmaster = Number(readFileSync(path.join(pgDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const [node0, pg0] = [cpuSeconds('self'), cpuSeconds(postmaster)];
+  const seconds = await work();
+  // The closed connections' backends are reaped by the postmaster a moment after they exit.
+  await new Promise((r) => setTimeout(r, 300));
+  return { seconds, nodeCpu: cpuSeconds('self') - node0, pgCpu: cpuSeconds(postmaster) - pg0 };
+}
+
+const cpuText = (m: Measured) =>
+  `${f2(m.seconds)} s (CPU: Node ${f2(m.nodeCpu)} s, PostgreSQL ${f2(m.pgCpu)} s)`;
 
 async function truncateRuns(db: Db): Promise<void> {
   await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, runs, run_failures`.execute(db);
@@ -217,19 +252,30 @@ export async function run(): Promise<void> {
 
     const rows: Record<string, string>[] = [];
     const overhead = (s: number, f: number) => f2(((s - f) * 1000) / TENANTS);
-    const measured = (what: string, floorSeconds: number, nightSeconds: number) => {
+    const measured = (what: string, floorM: Measured, nightM: Measured) => {
+      const cpu = (m: Measured) => ({
+        'CPU Node s': f2(m.nodeCpu),
+        'CPU PostgreSQL s': f2(m.pgCpu),
+      });
       rows.push(
         {
           what: `${what}: 1 tenant x ${TENANTS * USERS} users (floor)`,
-          seconds: f2(floorSeconds),
+          seconds: f2(floorM.seconds),
           ratio: '1.00',
           'ms per tenant-day over the floor': '',
+          ...cpu(floorM),
+          'CPU ms per tenant-day over the floor': '',
         },
         {
           what: `${what}: ${TENANTS} tenants x ${USERS} users`,
-          seconds: f2(nightSeconds),
-          ratio: f2(nightSeconds / floorSeconds),
-          'ms per tenant-day over the floor': overhead(nightSeconds, floorSeconds),
+          seconds: f2(nightM.seconds),
+          ratio: f2(nightM.seconds / floorM.seconds),
+          'ms per tenant-day over the floor': overhead(nightM.seconds, floorM.seconds),
+          ...cpu(nightM),
+          'CPU ms per tenant-day over the floor': overhead(
+            nightM.nodeCpu + nightM.pgCpu,
+            floorM.nodeCpu + floorM.pgCpu,
+          ),
         },
       );
     };
@@ -245,26 +291,26 @@ export async function run(): Promise<void> {
 
     // (1) billing run --day D
     if (PARTS.includes('run')) {
-      const floorSeconds = await billingRun(entry, floorUrl);
+      const floorRun = await timed(pg.dataDir, () => billingRun(entry, floorUrl));
       floor = await lineTotals(floorConn.db);
       const profileDir = PROFILE ? path.resolve('night-cpu-prof') : undefined;
       if (profileDir) mkdirSync(profileDir, { recursive: true });
-      const nightSeconds = await billingRun(entry, nightUrl, profileDir);
-      console.log(`billing run: floor ${f2(floorSeconds)} s, night ${f2(nightSeconds)} s`);
+      const nightRun = await timed(pg.dataDir, () => billingRun(entry, nightUrl, profileDir));
+      console.log(`billing run: floor ${cpuText(floorRun)}, night ${cpuText(nightRun)}`);
       check('night', await lineTotals(nightConn.db), floor);
-      measured(`billing run --day ${DAY}`, floorSeconds, nightSeconds);
+      measured(`billing run --day ${DAY}`, floorRun, nightRun);
       await truncateRuns(floorConn.db);
       await truncateRuns(nightConn.db);
     }
 
     // (2) through the queue, two workers
     if (PARTS.includes('queue')) {
-      const queueFloorSeconds = await queueNight(floorUrl, redis.url, 1, 'floor');
+      const queueFloor = await timed(pg.dataDir, () => queueNight(floorUrl, redis.url, 1, 'floor'));
       floor ??= await lineTotals(floorConn.db);
-      const queueNightSeconds = await queueNight(nightUrl, redis.url, TENANTS, 'night');
-      console.log(`queue: floor ${f2(queueFloorSeconds)} s, night ${f2(queueNightSeconds)} s`);
+      const queueNightM = await timed(pg.dataDir, () => queueNight(nightUrl, redis.url, TENANTS, 'night'));
+      console.log(`queue: floor ${cpuText(queueFloor)}, night ${cpuText(queueNightM)}`);
       check('queued night', await lineTotals(nightConn.db), floor);
-      measured(`queue, 2 workers, ${CHUNK_DAYS} days per job`, queueFloorSeconds, queueNightSeconds);
+      measured(`queue, 2 workers, ${CHUNK_DAYS} days per job`, queueFloor, queueNightM);
     }
 
     console.table(rows);

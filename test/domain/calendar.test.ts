@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import {
   addDays,
@@ -278,4 +279,30 @@ describe('validators', () => {
     ['+01:00', false],
     ['', false],
   ]);
+});
+
+describe('dayOf: the local date from the kept offsets equals luxon’s', () => {
+  it('every 37 minutes over two years in zones with DST, half hours, a date-line jump and a midnight fall-back', () => {
+    const zones = [
+      'Europe/Prague',
+      'America/New_York',
+      'Australia/Lord_Howe',
+      'Asia/Kolkata',
+      'Pacific/Apia',
+      'America/St_Johns',
+    ];
+    let checked = 0;
+    for (const zone of zones) {
+      for (let ms = Date.UTC(2010, 0, 1); ms < Date.UTC(2012, 0, 1); ms += 37 * 60_000) {
+        const luxonDay = DateTime.fromMillis(ms, { zone }).toISODate() as string;
+        const day = dayOf(new Date(ms), zone);
+        // dayOf moves an instant to the next day only in a fall-back hour across midnight.
+        if (day !== luxonDay) {
+          expect(day).toBe(addDays(luxonDay, 1));
+          expect(dayBounds(day, zone).start.getTime()).toBeLessThanOrEqual(ms);
+        } else checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThan(6 * 27_000);
+  });
 });

@@ -6,7 +6,7 @@ import { DayBillingError } from '../../src/billing/errors.ts';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
 import type { Db } from '../../src/db/database.ts';
 import { BACKENDS } from '../support/backends.ts';
-import { addActivity, addVersions, currentLines, seedTenant } from './bill-day-fixtures.ts';
+import { addActivity, addVersions, BOOK, currentLines, seedTenant } from './bill-day-fixtures.ts';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
 const AT = '2026-10-20T12:00:00Z';
@@ -93,6 +93,21 @@ describe.each(BACKENDS)('billDays: many tenant-days per transaction on $name', (
     await sql`INSERT INTO periods (tenant_id, month, closed_at) VALUES ('shut', '2026-10', now())`.execute(
       db,
     );
+    // Its own prices (not the default's), a user changed in the middle of 2026-11-05 (the query's
+    // `split` branch), one who stopped on 2026-11-04, a daily user active on the 5th only.
+    await seedTenant(db, {
+      id: 'own',
+      timezone: 'Australia/Sydney',
+      book: { monthly: { ...BOOK.monthly, standard: 2300 }, daily: { ...BOOK.daily, professional: 310 } },
+    });
+    await addVersions(db, 'own', [
+      { userId: 's', at: AT, license: 'standard' },
+      { userId: 's', at: '2026-11-05T03:00:00Z', license: 'professional', recordCalls: true },
+      { userId: 'q', at: AT, license: 'dashboard' },
+      { userId: 'q', at: '2026-11-04T05:00:00Z', license: 'dashboard', active: false },
+      { userId: 'p', at: AT, license: 'professional', billing: 'daily', recordCalls: true },
+    ]);
+    await addActivity(db, 'own', '2026-11-05', ['p']);
   });
   afterAll(async () => conn?.close());
 
@@ -244,5 +259,81 @@ describe.each(BACKENDS)('billDays: many tenant-days per transaction on $name', (
       db,
     );
     expect(rows[0]).toEqual({ runs: '4', current: '3' });
+  });
+
+  it('one lines statement for many days: first runs and re-runs mixed, changes inside a day, own prices, diffs, as billDay alone', async () => {
+    const db = conn.db;
+    const first: [string, string][] = [
+      ['own', '2026-11-04'],
+      ['a1', '2026-11-02'],
+    ];
+    const days: [string, string][] = [
+      ['own', '2026-11-03'],
+      ['own', '2026-11-04'], // a re-run (billed by `first`)
+      ['own', '2026-11-05'],
+      ['a1', '2026-11-02'], // a re-run
+      ['b2', '2026-11-02'],
+      ['nobook', '2026-11-02'], // fails alone between two charge days
+      ['c3', '2026-11-02'],
+      ['a1', '2026-11-03'],
+      ['own', '2026-11-06'],
+    ];
+    // a1's daily user leaves the day before its re-run (no revision bump, so both billings read
+    // the same revisions): the re-run's diff and month rows are not empty.
+    const rebill = async (bill: (inputs: BillDayInput[]) => Promise<unknown[]>) => {
+      await reset(db);
+      await bill(inputs(first));
+      await sql`DELETE FROM daily_activity WHERE tenant_id = 'a1' AND day = '2026-11-02' AND user_id = 'd'`.execute(
+        db,
+      );
+      try {
+        const results = await bill(inputs(days, { maxDiffRows: 3 }));
+        return { results: results.map((r) => comparable(r as DayBilled)), rows: await written(db) };
+      } finally {
+        await sql`
+          INSERT INTO daily_activity (tenant_id, day, user_id, first_login_at, last_login_at, login_count)
+          VALUES ('a1', '2026-11-02', 'd', '2026-11-02 12:00', '2026-11-02 12:00', 1)`.execute(db);
+      }
+    };
+    const batched = await rebill((i) => billDays(db, i));
+    const alone = await rebill(async (i) => {
+      const out: (DayBilled | { outcome: BillDayOutcome })[] = [];
+      for (const input of i) {
+        try {
+          out.push({ outcome: await billDay(db, input) });
+        } catch (error) {
+          out.push({ error: error as Error });
+        }
+      }
+      return out;
+    });
+    expect(batched).toEqual(alone);
+    expect(batched.rows.monthRows).toEqual(await groupedCurrentLines(db));
+    // `comparable` gives an outcome as it is, an error as { error }.
+    const statuses = (batched.results as { status?: string }[]).map((r) => r.status ?? 'error');
+    expect(statuses).toEqual([
+      'billed',
+      'billed',
+      'billed',
+      'billed',
+      'billed',
+      'error',
+      'billed',
+      'billed',
+      'billed',
+    ]);
+    // The re-run of a1 shows the daily user gone (at most 3 diff rows), own's lines use own's prices.
+    const rerun = batched.results[3] as { diff: { rows: { userId: string }[]; totals: { delta: number } } };
+    expect(rerun.diff.rows.map((r) => r.userId)).toEqual(['d']);
+    expect(rerun.diff.totals.delta).toBeLessThan(0);
+    expect(
+      (await currentLines(db, 'own', '2026-11-05')).map((l) => `${l.userId} ${l.item} ${l.unitPrice}`),
+    ).toEqual([
+      'p addon.recording 50',
+      'p license.professional 310',
+      's addon.recording 900',
+      's license.professional 3900',
+    ]);
+    expect((await currentLines(db, 'own', '2026-11-06')).map((l) => l.userId)).toEqual(['s', 's']);
   });
 });

@@ -75,6 +75,15 @@ export async function insertDayLines(
     )${also}
     SELECT item, billing, count(*)::text AS n, sum(amount)::text AS total FROM ins GROUP BY item, billing
   `.execute(trx);
+  return sumsOfRun(rows);
+}
+
+/** A run's line count, total and sums by (item, billing) from rows of `count(*)` and `sum(amount)` as text. */
+export function sumsOfRun(rows: readonly { item: string; billing: string; n: string; total: string }[]): {
+  lineCount: number;
+  total: Minor;
+  byItem: ItemSum[];
+} {
   const byItem = rows.map((r) => ({
     item: r.item,
     billing: r.billing,
@@ -140,6 +149,7 @@ export async function diffRunLines(
   afterRunId: string,
   limit: number | null,
 ): Promise<AmountDiff[]> {
+  if (limit === 0) return []; // LIMIT 0: no rows, no round trip (`billing run` asks for none)
   if (beforeRunId === null) {
     // First run of the day: every non-zero line is a change; the primary key (run_id, user_id,
     // item) gives the order, so the LIMIT stops early (billing is unique per user and item).

@@ -52,12 +52,49 @@ export interface DayLinesParams {
  *   other touching it.
  */
 export function dayItemsSql(p: DayLinesParams, keyOrder = false): RawBuilder<unknown> {
+  return dayItemsOf(dayTermsOf(p), keyOrder);
+}
+
+/**
+ * The SQL terms a tenant-day's query reads: bound parameters of one day (`dayTermsOf`), or the
+ * columns of a relation of many days (`insertDaysLines`, a lateral query per day). Each term is
+ * written where the query uses it, so one day's statement is the same text with the same
+ * parameters as when they were written inline.
+ */
+export interface DayTerms {
+  tenantId: () => RawBuilder<unknown>;
+  day: () => RawBuilder<unknown>;
+  start: () => RawBuilder<unknown>;
+  end: () => RawBuilder<unknown>;
+  /** d, d - 1 and n of the proration formula, as bigint. */
+  dayOfMonth: () => RawBuilder<unknown>;
+  dayBefore: () => RawBuilder<unknown>;
+  monthLength: () => RawBuilder<unknown>;
+  priceBookId: () => RawBuilder<unknown>;
+}
+
+/** One tenant-day's terms as bound parameters. */
+function dayTermsOf(p: DayLinesParams, priceBookId: string | null = null): DayTerms {
   const start = p.start.toISOString();
   const end = p.end.toISOString();
+  return {
+    tenantId: () => sql`${p.tenantId}::text`,
+    day: () => sql`${p.day}::date`,
+    start: () => sql`${start}::timestamptz`,
+    end: () => sql`${end}::timestamptz`,
+    dayOfMonth: () => sql`${p.dayOfMonth}::bigint`,
+    dayBefore: () => sql`${p.dayOfMonth - 1}::bigint`,
+    monthLength: () => sql`${p.monthLength}::bigint`,
+    priceBookId: () => sql`${priceBookId}::bigint`,
+  };
+}
+
+/** `dayItemsSql` over any terms. */
+export function dayItemsOf(t: DayTerms, keyOrder = false): RawBuilder<unknown> {
   const covering = sql`
       SELECT user_id, license, billing, record_calls AND license IN ('standard', 'professional') AS recording
       FROM license_intervals
-      WHERE tenant_id = ${p.tenantId}::text AND valid_from <= ${start}::timestamptz`;
+      WHERE tenant_id = ${t.tenantId()} AND valid_from <= ${t.start()}`;
   // keyOrder: the open intervals in the index's order, then the others. A range on valid_to
   // (not =): with valid_to = 'infinity' the primary key gives user order as well, and the
   // planner took it (one heap visit a row). Only for the insert: a plain SELECT may be planned
@@ -65,14 +102,14 @@ export function dayItemsSql(p: DayLinesParams, keyOrder = false): RawBuilder<unk
   const whole = keyOrder
     ? sql`(${covering} AND valid_to >= 'infinity'::timestamptz ORDER BY valid_to, user_id)
       UNION ALL
-      ${covering} AND valid_to >= ${end}::timestamptz AND valid_to < 'infinity'::timestamptz`
-    : sql`${covering} AND valid_to >= ${end}::timestamptz`;
+      ${covering} AND valid_to >= ${t.end()} AND valid_to < 'infinity'::timestamptz`
+    : sql`${covering} AND valid_to >= ${t.end()}`;
   return sql`
     WITH whole AS (${whole}),
     changed AS (
       SELECT DISTINCT user_id FROM settings_versions
-      WHERE tenant_id = ${p.tenantId}::text
-        AND effective_at > ${start}::timestamptz AND effective_at < ${end}::timestamptz
+      WHERE tenant_id = ${t.tenantId()}
+        AND effective_at > ${t.start()} AND effective_at < ${t.end()}
     ),
     split AS (
       SELECT user_id,
@@ -83,9 +120,9 @@ export function dayItemsSql(p: DayLinesParams, keyOrder = false): RawBuilder<unk
         SELECT li.user_id, li.license, li.billing, li.record_calls, li.valid_from,
                array_position(ARRAY['dashboard', 'standard', 'professional', 'enterprise', 'developer'], li.license) AS rank
         FROM changed c
-        JOIN license_intervals li ON li.tenant_id = ${p.tenantId}::text AND li.user_id = c.user_id
-        WHERE li.valid_from < ${end}::timestamptz AND li.valid_to > ${start}::timestamptz
-          AND (li.valid_from > ${start}::timestamptz OR li.valid_to < ${end}::timestamptz)
+        JOIN license_intervals li ON li.tenant_id = ${t.tenantId()} AND li.user_id = c.user_id
+        WHERE li.valid_from < ${t.end()} AND li.valid_to > ${t.start()}
+          AND (li.valid_from > ${t.start()} OR li.valid_to < ${t.end()})
       ) t
       GROUP BY user_id
     ),
@@ -101,7 +138,7 @@ export function dayItemsSql(p: DayLinesParams, keyOrder = false): RawBuilder<unk
     WHERE (x.name <> 'recording' OR s.recording)
       AND (s.billing = 'monthly'
            OR EXISTS (SELECT 1 FROM daily_activity a
-                      WHERE a.tenant_id = ${p.tenantId}::text AND a.day = ${p.day}::date AND a.user_id = s.user_id))
+                      WHERE a.tenant_id = ${t.tenantId()} AND a.day = ${t.day()} AND a.user_id = s.user_id))
   `;
 }
 
@@ -117,12 +154,15 @@ export function dayLinesSql(
   priceBookId: string | null,
   keyOrder = false,
 ): RawBuilder<unknown> {
-  const d = p.dayOfMonth;
-  const n = p.monthLength;
+  return dayLinesOf(dayTermsOf(p, priceBookId), keyOrder);
+}
+
+/** `dayLinesSql` over any terms (the book is `t.priceBookId`). */
+export function dayLinesOf(t: DayTerms, keyOrder = false): RawBuilder<unknown> {
   return sql`
     SELECT user_id, item, billing,
            CASE WHEN billing = 'monthly'
-                THEN unit_price * ${d}::bigint / ${n}::bigint - unit_price * ${d - 1}::bigint / ${n}::bigint
+                THEN unit_price * ${t.dayOfMonth()} / ${t.monthLength()} - unit_price * ${t.dayBefore()} / ${t.monthLength()}
                 ELSE unit_price END AS amount,
            unit_price
     FROM (
@@ -135,9 +175,9 @@ export function dayLinesSql(
                     CASE i.name WHEN 'professional' THEN pb.daily_professional WHEN 'enterprise' THEN pb.daily_enterprise
                                 WHEN 'recording' THEN pb.daily_recording END
              END AS unit_price
-      FROM (${dayItemsSql(p, keyOrder)}) i
+      FROM (${dayItemsOf(t, keyOrder)}) i
       CROSS JOIN price_books pb
-      WHERE pb.id = ${priceBookId}::bigint
+      WHERE pb.id = ${t.priceBookId()}
     ) priced
   `;
 }

@@ -1,6 +1,6 @@
 import { hintOf, type IngestItem, type ItemOrigin } from './event-ingest.service.ts';
 import { jsonText } from './json-text.ts';
-import { parseLoginEvent } from './login-event.schema.ts';
+import { type ParsedEvent, parseLoginEvent } from './login-event.schema.ts';
 
 export type EventFormat = 'ndjson' | 'csv';
 
@@ -32,20 +32,46 @@ export function decodedEventItem(value: unknown, location: () => string, origin?
   return item;
 }
 
+/**
+ * An item read from line `lineNo` of file `name`: its location (`NAME:LINE`) is rendered when
+ * read, i.e. for a reject, never a string per accepted line. One shape for every line.
+ */
+export class FileLineItem implements IngestItem {
+  readonly raw: string | Uint8Array;
+  readonly parsed: ParsedEvent;
+  readonly hint: IngestItem['hint'];
+  readonly name: string;
+  readonly lineNo: number;
+
+  constructor(raw: string | Uint8Array, parsed: ParsedEvent, name: string, lineNo: number, hint?: IngestItem['hint']) {
+    this.raw = raw;
+    this.parsed = parsed;
+    this.name = name;
+    this.lineNo = lineNo;
+    this.hint = hint;
+  }
+
+  get location(): string {
+    return `${this.name}:${this.lineNo}`;
+  }
+}
+
 /** One NDJSON line -> an ingest item (never throws: bad lines become rejects). */
 export function ndjsonItem(text: string, location: string): IngestItem {
+  const item = ndjsonLineItem(text, location, 0);
+  return { raw: item.raw, location, parsed: item.parsed, ...(item.hint ? { hint: item.hint } : {}) };
+}
+
+/** Line `lineNo` of NDJSON file `name` -> an ingest item (never throws: bad lines become rejects). */
+export function ndjsonLineItem(text: string, name: string, lineNo: number): FileLineItem {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return {
-      raw: text,
-      location,
-      parsed: { ok: false, reason: `not valid JSON: ${(error as Error).message}` },
-    };
+    return new FileLineItem(text, { ok: false, reason: `not valid JSON: ${(error as Error).message}` }, name, lineNo);
   }
   const parsed = parseLoginEvent(value);
-  return parsed.ok ? { raw: text, location, parsed } : { raw: text, location, parsed, hint: hintOf(value) };
+  return new FileLineItem(text, parsed, name, lineNo, parsed.ok ? undefined : hintOf(value));
 }
 
 /**
@@ -98,20 +124,17 @@ export function csvColumns(header: string): number[] {
   return CSV_HEADER.map((c) => names.indexOf(c));
 }
 
-/** One CSV record -> an ingest item, given the header's column positions. */
-export function csvItem(text: string, location: string, columns: readonly number[]): IngestItem {
+/** Line `lineNo` of CSV file `name` -> an ingest item, given the header's column positions. */
+export function csvItem(text: string, name: string, lineNo: number, columns: readonly number[]): FileLineItem {
   const fields = splitCsvLine(text);
   if (!fields)
-    return { raw: text, location, parsed: { ok: false, reason: 'not a valid CSV record (broken quoting)' } };
+    return new FileLineItem(text, { ok: false, reason: 'not a valid CSV record (broken quoting)' }, name, lineNo);
   if (fields.length <= Math.max(...columns)) {
-    return {
-      raw: text,
-      location,
-      parsed: { ok: false, reason: `expected ${CSV_HEADER.length} fields, got ${fields.length}` },
-    };
+    const reason = `expected ${CSV_HEADER.length} fields, got ${fields.length}`;
+    return new FileLineItem(text, { ok: false, reason }, name, lineNo);
   }
   const [e, t, u, o] = columns.map((c) => fields[c]);
   const value = { eventId: e, tenantId: t, userId: u, occurredAt: o };
   const parsed = parseLoginEvent(value);
-  return parsed.ok ? { raw: text, location, parsed } : { raw: text, location, parsed, hint: hintOf(value) };
+  return new FileLineItem(text, parsed, name, lineNo, parsed.ok ? undefined : hintOf(value));
 }

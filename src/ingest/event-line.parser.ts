@@ -15,21 +15,60 @@ export const CSV_HEADER = ['event_id', 'tenant_id', 'user_id', 'occurred_at'] as
  * came with, shared by its events (undefined for the stream).
  */
 export function decodedEventItem(value: unknown, location: () => string, origin?: ItemOrigin): IngestItem {
-  const parsed = parseLoginEvent(value);
-  let raw: string | undefined;
-  const item: IngestItem = {
-    parsed,
-    origin,
-    get raw() {
-      raw ??= jsonText(value);
-      return raw;
-    },
-    get location() {
-      return location();
-    },
-  };
-  if (!parsed.ok) item.hint = hintOf(value);
-  return item;
+  return new DecodedEventItem(value, location, 0, '', origin);
+}
+
+/**
+ * `decodedEventItem` located at `${prefix}${index}${suffix}` (e.g. `http batch index 7`), the
+ * string rendered only when read: no closure and no string per event.
+ */
+export function decodedEventItemAt(
+  value: unknown,
+  prefix: string,
+  index: number,
+  suffix: string,
+  origin?: ItemOrigin,
+): IngestItem {
+  return new DecodedEventItem(value, prefix, index, suffix, origin);
+}
+
+/** One class for every decoded event (one shape; the getters live on the prototype, not per item). */
+class DecodedEventItem implements IngestItem {
+  readonly parsed: ParsedEvent;
+  readonly origin: ItemOrigin | undefined;
+  readonly hint: IngestItem['hint'];
+  readonly #value: unknown;
+  readonly #where: string | (() => string);
+  readonly #index: number;
+  readonly #suffix: string;
+  #raw: string | undefined;
+
+  constructor(
+    value: unknown,
+    where: string | (() => string),
+    index: number,
+    suffix: string,
+    origin?: ItemOrigin,
+  ) {
+    this.parsed = parseLoginEvent(value);
+    this.origin = origin;
+    this.hint = this.parsed.ok ? undefined : hintOf(value);
+    this.#value = value;
+    this.#where = where;
+    this.#index = index;
+    this.#suffix = suffix;
+    this.#raw = undefined;
+  }
+
+  get raw(): string {
+    this.#raw ??= jsonText(this.#value);
+    return this.#raw;
+  }
+
+  get location(): string {
+    const where = this.#where;
+    return typeof where === 'string' ? `${where}${this.#index}${this.#suffix}` : where();
+  }
 }
 
 /**
@@ -43,7 +82,13 @@ export class FileLineItem implements IngestItem {
   readonly name: string;
   readonly lineNo: number;
 
-  constructor(raw: string | Uint8Array, parsed: ParsedEvent, name: string, lineNo: number, hint?: IngestItem['hint']) {
+  constructor(
+    raw: string | Uint8Array,
+    parsed: ParsedEvent,
+    name: string,
+    lineNo: number,
+    hint?: IngestItem['hint'],
+  ) {
     this.raw = raw;
     this.parsed = parsed;
     this.name = name;
@@ -68,7 +113,12 @@ export function ndjsonLineItem(text: string, name: string, lineNo: number): File
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return new FileLineItem(text, { ok: false, reason: `not valid JSON: ${(error as Error).message}` }, name, lineNo);
+    return new FileLineItem(
+      text,
+      { ok: false, reason: `not valid JSON: ${(error as Error).message}` },
+      name,
+      lineNo,
+    );
   }
   const parsed = parseLoginEvent(value);
   return new FileLineItem(text, parsed, name, lineNo, parsed.ok ? undefined : hintOf(value));
@@ -125,10 +175,20 @@ export function csvColumns(header: string): number[] {
 }
 
 /** Line `lineNo` of CSV file `name` -> an ingest item, given the header's column positions. */
-export function csvItem(text: string, name: string, lineNo: number, columns: readonly number[]): FileLineItem {
+export function csvItem(
+  text: string,
+  name: string,
+  lineNo: number,
+  columns: readonly number[],
+): FileLineItem {
   const fields = splitCsvLine(text);
   if (!fields)
-    return new FileLineItem(text, { ok: false, reason: 'not a valid CSV record (broken quoting)' }, name, lineNo);
+    return new FileLineItem(
+      text,
+      { ok: false, reason: 'not a valid CSV record (broken quoting)' },
+      name,
+      lineNo,
+    );
   if (fields.length <= Math.max(...columns)) {
     const reason = `expected ${CSV_HEADER.length} fields, got ${fields.length}`;
     return new FileLineItem(text, { ok: false, reason }, name, lineNo);

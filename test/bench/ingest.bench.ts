@@ -251,7 +251,14 @@ async function importFile(server: LocalPostgres, file: string, db: string) {
   const conn = await openPostgres(url, 1);
   const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM daily_activity`.execute(conn.db);
   await conn.close();
-  return { wall, nodeCpuUs, pgCpuUs, ...log, counts: r.stdout.trim().split('\n').at(-1), activityRows: Number(rows[0]?.n) };
+  return {
+    wall,
+    nodeCpuUs,
+    pgCpuUs,
+    ...log,
+    counts: r.stdout.trim().split('\n').at(-1),
+    activityRows: Number(rows[0]?.n),
+  };
 }
 
 async function httpLoad(server: LocalPostgres) {

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { InputError } from '../errors.ts';
 import type { BatchResult, EventIngestor, IngestItem } from './event-ingest.service.ts';
-import { csvColumns, csvItem, type EventFormat, ndjsonItem } from './event-line.parser.ts';
+import { csvColumns, csvItem, type EventFormat, FileLineItem, ndjsonLineItem } from './event-line.parser.ts';
 import { eachChunkLines, isBadLine } from './line-source.ts';
 
 export interface FileImportOptions {
@@ -65,32 +65,31 @@ export async function importEventFile(
   let batch: IngestItem[] = [];
   const full: IngestItem[][] = [];
   let headerError: InputError | undefined;
+  const take = (item: IngestItem) => {
+    batch.push(item);
+    if (batch.length >= batchSize) {
+      full.push(batch);
+      batch = [];
+    }
+  };
+  const header = (lineNo: number, text: string | undefined, reason: string | undefined) => {
+    try {
+      if (reason !== undefined) throw new Error(`the CSV header ${reason}`);
+      columns = csvColumns(text as string);
+    } catch (error) {
+      headerError = new InputError(`${options.name}:${lineNo}: ${(error as Error).message}`);
+    }
+  };
   await eachChunkLines(
     input,
     options.onProgress ?? (() => {}),
+    // Lines judged bad from their bytes (the good ones come to the last callback, no object each).
     (line) => {
       if (headerError) return;
-      const location = `${options.name}:${line.lineNo}`;
-      if (options.format === 'csv' && columns === undefined) {
-        try {
-          if (isBadLine(line)) throw new Error(`the CSV header ${line.reason}`);
-          columns = csvColumns(line.text);
-        } catch (error) {
-          headerError = new InputError(`${location}: ${(error as Error).message}`);
-        }
-        return;
-      }
-      batch.push(
-        isBadLine(line)
-          ? { raw: line.raw, location, parsed: { ok: false, reason: line.reason } }
-          : options.format === 'csv'
-            ? csvItem(line.text, location, columns as number[])
-            : ndjsonItem(line.text, location),
-      );
-      if (batch.length >= batchSize) {
-        full.push(batch);
-        batch = [];
-      }
+      const reason = isBadLine(line) ? line.reason : undefined;
+      if (options.format === 'csv' && columns === undefined) header(line.lineNo, undefined, reason);
+      else if (isBadLine(line))
+        take(new FileLineItem(line.raw, { ok: false, reason: line.reason }, options.name, line.lineNo));
     },
     async () => {
       // Between chunks: hand full batches over, at most `concurrency` in flight.
@@ -99,6 +98,12 @@ export async function importEventFile(
         if (!failure) submit(full.shift() as IngestItem[]);
       }
       return !failure && !headerError;
+    },
+    (text, lineNo) => {
+      if (headerError) return;
+      if (options.format === 'ndjson') take(ndjsonLineItem(text, options.name, lineNo));
+      else if (columns === undefined) header(lineNo, text, undefined);
+      else take(csvItem(text, options.name, lineNo, columns));
     },
   );
   if (headerError) {

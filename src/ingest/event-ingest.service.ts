@@ -259,13 +259,9 @@ export class EventIngestor {
           continue;
         }
         firstByKey.set(e.tenantId, e.eventId, i);
-        candidates.push({
-          tenantId: e.tenantId,
-          eventId: e.eventId,
-          userId: e.userId,
-          occurredAtMs: e.occurredAtMs,
-          day,
-        });
+        // The event becomes its own candidate row (no object per event): its day set here.
+        e.day = day;
+        candidates.push(e as NewLoginEvent);
         candidateIndex.push(i);
       }
       // else: a later occurrence, judged after the first one (the first one wins).
@@ -346,7 +342,7 @@ export class EventIngestor {
       tallyTenantDays(
         items,
         (i) => (outcomes[i] as Outcome).kind,
-        (t, ms) => this.#days.dayOf(ms, zones.get(t) as string),
+        (e) => e.day ?? this.#days.dayOf(e.occurredAtMs, zones.get(e.tenantId) as string),
       ),
     );
     return summary;

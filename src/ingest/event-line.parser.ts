@@ -1,6 +1,6 @@
 import { hintOf, type IngestItem, type ItemOrigin } from './event-ingest.service.ts';
 import { jsonText } from './json-text.ts';
-import { parseLoginEvent } from './login-event.schema.ts';
+import { type ParsedEvent, parseLoginEvent } from './login-event.schema.ts';
 
 export type EventFormat = 'ndjson' | 'csv';
 
@@ -15,37 +15,113 @@ export const CSV_HEADER = ['event_id', 'tenant_id', 'user_id', 'occurred_at'] as
  * came with, shared by its events (undefined for the stream).
  */
 export function decodedEventItem(value: unknown, location: () => string, origin?: ItemOrigin): IngestItem {
-  const parsed = parseLoginEvent(value);
-  let raw: string | undefined;
-  const item: IngestItem = {
-    parsed,
-    origin,
-    get raw() {
-      raw ??= jsonText(value);
-      return raw;
-    },
-    get location() {
-      return location();
-    },
-  };
-  if (!parsed.ok) item.hint = hintOf(value);
-  return item;
+  return new DecodedEventItem(value, location, 0, '', origin);
+}
+
+/**
+ * `decodedEventItem` located at `${prefix}${index}${suffix}` (e.g. `http batch index 7`), the
+ * string rendered only when read: no closure and no string per event.
+ */
+export function decodedEventItemAt(
+  value: unknown,
+  prefix: string,
+  index: number,
+  suffix: string,
+  origin?: ItemOrigin,
+): IngestItem {
+  return new DecodedEventItem(value, prefix, index, suffix, origin);
+}
+
+/** One class for every decoded event (one shape; the getters live on the prototype, not per item). */
+class DecodedEventItem implements IngestItem {
+  readonly parsed: ParsedEvent;
+  readonly origin: ItemOrigin | undefined;
+  readonly hint: IngestItem['hint'];
+  readonly #value: unknown;
+  readonly #where: string | (() => string);
+  readonly #index: number;
+  readonly #suffix: string;
+  #raw: string | undefined;
+
+  constructor(
+    value: unknown,
+    where: string | (() => string),
+    index: number,
+    suffix: string,
+    origin?: ItemOrigin,
+  ) {
+    this.parsed = parseLoginEvent(value);
+    this.origin = origin;
+    this.hint = this.parsed.ok ? undefined : hintOf(value);
+    this.#value = value;
+    this.#where = where;
+    this.#index = index;
+    this.#suffix = suffix;
+    this.#raw = undefined;
+  }
+
+  get raw(): string {
+    this.#raw ??= jsonText(this.#value);
+    return this.#raw;
+  }
+
+  get location(): string {
+    const where = this.#where;
+    return typeof where === 'string' ? `${where}${this.#index}${this.#suffix}` : where();
+  }
+}
+
+/**
+ * An item read from line `lineNo` of file `name`: its location (`NAME:LINE`) is rendered when
+ * read, i.e. for a reject, never a string per accepted line. One shape for every line.
+ */
+export class FileLineItem implements IngestItem {
+  readonly raw: string | Uint8Array;
+  readonly parsed: ParsedEvent;
+  readonly hint: IngestItem['hint'];
+  readonly name: string;
+  readonly lineNo: number;
+
+  constructor(
+    raw: string | Uint8Array,
+    parsed: ParsedEvent,
+    name: string,
+    lineNo: number,
+    hint?: IngestItem['hint'],
+  ) {
+    this.raw = raw;
+    this.parsed = parsed;
+    this.name = name;
+    this.lineNo = lineNo;
+    this.hint = hint;
+  }
+
+  get location(): string {
+    return `${this.name}:${this.lineNo}`;
+  }
 }
 
 /** One NDJSON line -> an ingest item (never throws: bad lines become rejects). */
 export function ndjsonItem(text: string, location: string): IngestItem {
+  const item = ndjsonLineItem(text, location, 0);
+  return { raw: item.raw, location, parsed: item.parsed, ...(item.hint ? { hint: item.hint } : {}) };
+}
+
+/** Line `lineNo` of NDJSON file `name` -> an ingest item (never throws: bad lines become rejects). */
+export function ndjsonLineItem(text: string, name: string, lineNo: number): FileLineItem {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return {
-      raw: text,
-      location,
-      parsed: { ok: false, reason: `not valid JSON: ${(error as Error).message}` },
-    };
+    return new FileLineItem(
+      text,
+      { ok: false, reason: `not valid JSON: ${(error as Error).message}` },
+      name,
+      lineNo,
+    );
   }
   const parsed = parseLoginEvent(value);
-  return parsed.ok ? { raw: text, location, parsed } : { raw: text, location, parsed, hint: hintOf(value) };
+  return new FileLineItem(text, parsed, name, lineNo, parsed.ok ? undefined : hintOf(value));
 }
 
 /**
@@ -98,20 +174,27 @@ export function csvColumns(header: string): number[] {
   return CSV_HEADER.map((c) => names.indexOf(c));
 }
 
-/** One CSV record -> an ingest item, given the header's column positions. */
-export function csvItem(text: string, location: string, columns: readonly number[]): IngestItem {
+/** Line `lineNo` of CSV file `name` -> an ingest item, given the header's column positions. */
+export function csvItem(
+  text: string,
+  name: string,
+  lineNo: number,
+  columns: readonly number[],
+): FileLineItem {
   const fields = splitCsvLine(text);
   if (!fields)
-    return { raw: text, location, parsed: { ok: false, reason: 'not a valid CSV record (broken quoting)' } };
+    return new FileLineItem(
+      text,
+      { ok: false, reason: 'not a valid CSV record (broken quoting)' },
+      name,
+      lineNo,
+    );
   if (fields.length <= Math.max(...columns)) {
-    return {
-      raw: text,
-      location,
-      parsed: { ok: false, reason: `expected ${CSV_HEADER.length} fields, got ${fields.length}` },
-    };
+    const reason = `expected ${CSV_HEADER.length} fields, got ${fields.length}`;
+    return new FileLineItem(text, { ok: false, reason }, name, lineNo);
   }
   const [e, t, u, o] = columns.map((c) => fields[c]);
   const value = { eventId: e, tenantId: t, userId: u, occurredAt: o };
   const parsed = parseLoginEvent(value);
-  return parsed.ok ? { raw: text, location, parsed } : { raw: text, location, parsed, hint: hintOf(value) };
+  return new FileLineItem(text, parsed, name, lineNo, parsed.ok ? undefined : hintOf(value));
 }

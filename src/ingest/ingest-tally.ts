@@ -1,5 +1,6 @@
 import type { TenantDayTally } from '../db/repositories/ingest-count.repository.ts';
 import type { IngestItem } from './event-ingest.service.ts';
+import type { LoginEvent } from './login-event.schema.ts';
 
 /**
  * Per tenant-day of a judged batch: how many events were stored and how many were already
@@ -9,7 +10,7 @@ import type { IngestItem } from './event-ingest.service.ts';
 export function tallyTenantDays(
   items: readonly IngestItem[],
   kindOf: (index: number) => 'accepted' | 'duplicate' | 'rejected',
-  dayOf: (tenantId: string, occurredAtMs: number) => string,
+  dayOf: (event: LoginEvent) => string,
 ): TenantDayTally[] {
   // tenant -> day -> tally: no key string per event.
   const byTenant = new Map<string, Map<string, TenantDayTally>>();
@@ -20,7 +21,7 @@ export function tallyTenantDays(
     const kind = kindOf(i);
     if (kind === 'rejected') continue;
     const e = parsed.event;
-    const day = dayOf(e.tenantId, e.occurredAtMs);
+    const day = dayOf(e);
     let days = byTenant.get(e.tenantId);
     if (!days) {
       days = new Map();

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { InputError } from '../errors.ts';
-import { LineSplitter, type SplitLine } from './line-splitter.ts';
+import { LineSplitter, MAX_LINE_BYTES, type SplitLine } from './line-splitter.ts';
 
 export { type BadLine, isBadLine, type Line, MAX_LINE_BYTES, type SplitLine } from './line-splitter.ts';
 
@@ -40,14 +40,16 @@ export async function* readLines(input: Readable): AsyncGenerator<SplitLine> {
  * Feeds a byte stream through a `LineSplitter`, calling `onLine` synchronously for every line of
  * a chunk (no promise per line: an async generator per line cost more CPU than the parsing).
  * `afterChunk` runs between chunks and may wait (backpressure) or stop the reading (false).
+ * `onText`, when given, receives the good lines instead of `onLine` (no object per line).
  */
 export async function eachChunkLines(
   input: Readable,
   onBytes: (bytesRead: number) => void,
   onLine: (line: SplitLine) => void,
   afterChunk: () => Promise<boolean>,
+  onText?: (text: string, lineNo: number) => void,
 ): Promise<void> {
-  const splitter = new LineSplitter(onLine);
+  const splitter = new LineSplitter(onLine, MAX_LINE_BYTES, onText);
   let bytes = 0;
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;

@@ -37,6 +37,8 @@ export const isBadLine = (line: SplitLine): line is BadLine => 'reason' in line;
  */
 export class LineSplitter {
   readonly #emit: (line: SplitLine) => void;
+  /** Receives the good lines instead of `#emit` when given: no object per line. */
+  readonly #emitText: ((text: string, lineNo: number) => void) | undefined;
   readonly #maxBytes: number;
   /** The head kept of an over-long line. */
   readonly #headBytes: number;
@@ -45,8 +47,13 @@ export class LineSplitter {
   #overlong = false;
   #lineNo = 0;
 
-  constructor(emit: (line: SplitLine) => void, maxBytes = MAX_LINE_BYTES) {
+  constructor(
+    emit: (line: SplitLine) => void,
+    maxBytes = MAX_LINE_BYTES,
+    emitText?: (text: string, lineNo: number) => void,
+  ) {
     this.#emit = emit;
+    this.#emitText = emitText;
     this.#maxBytes = maxBytes;
     this.#headBytes = Math.min(KEPT_HEAD_BYTES, maxBytes);
   }
@@ -87,7 +94,7 @@ export class LineSplitter {
       this.#lineNo += 1;
       const end = nl > from && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
       const line = text.slice(from, end);
-      if (line.trim() !== '') this.#emit({ lineNo: this.#lineNo, text: line });
+      if (line.trim() !== '') this.#text(line, this.#lineNo);
       from = nl + 1;
     }
     return true;
@@ -148,7 +155,12 @@ export class LineSplitter {
       return;
     }
     const text = buf.toString('utf8');
-    if (text.trim() !== '') this.#emit({ lineNo, text });
+    if (text.trim() !== '') this.#text(text, lineNo);
+  }
+
+  #text(text: string, lineNo: number): void {
+    if (this.#emitText) this.#emitText(text, lineNo);
+    else this.#emit({ lineNo, text });
   }
 
   #tooLong(lineNo: number, bytes: number, head: Buffer): BadLine {

@@ -21,9 +21,43 @@ export interface LoginEvent {
   userId: string;
   /** ms since the epoch (UTC). */
   occurredAtMs: number;
+  /**
+   * The tenant-local day, set by the ingestor when it judges the event (the event then is its
+   * own candidate row, `NewLoginEvent`: no second object per event); undefined until then.
+   */
+  day?: string | undefined;
 }
 
 export type ParsedEvent = { ok: true; event: LoginEvent } | { ok: false; reason: string };
+
+/**
+ * A valid event that is its own parse result: `ok` and `event` are read from the prototype, so
+ * a valid line costs one object here instead of two (the file import parses ~10^6 of them; the
+ * objects are what its garbage collection pays for). Its own properties are exactly a
+ * `LoginEvent`'s.
+ */
+class ValidLoginEvent implements LoginEvent {
+  eventId: string;
+  tenantId: string;
+  userId: string;
+  occurredAtMs: number;
+  day: string | undefined = undefined;
+
+  constructor(eventId: string, tenantId: string, userId: string, occurredAtMs: number) {
+    this.eventId = eventId;
+    this.tenantId = tenantId;
+    this.userId = userId;
+    this.occurredAtMs = occurredAtMs;
+  }
+
+  get ok(): true {
+    return true;
+  }
+
+  get event(): LoginEvent {
+    return this;
+  }
+}
 
 /**
  * zod's own pattern for `occurredAt` (RFC 3339 with Z or an offset), so the fast path below
@@ -42,7 +76,7 @@ const fits = (v: unknown, max: number): v is string =>
  * import's CPU): undefined when `value` is not plainly valid, and then zod judges it and words
  * the reason. Same verdicts as the schema (property-tested against it).
  */
-function fastLoginEvent(value: unknown): LoginEvent | undefined {
+function fastLoginEvent(value: unknown): ValidLoginEvent | undefined {
   if (occurredAtPattern === undefined || typeof value !== 'object' || value === null || Array.isArray(value))
     return undefined;
   const v = value as Record<string, unknown>;
@@ -52,13 +86,13 @@ function fastLoginEvent(value: unknown): LoginEvent | undefined {
   if (!occurredAtPattern.test(occurredAt)) return undefined;
   const ms = Date.parse(occurredAt);
   if (Number.isNaN(ms) || ms < EARLIEST_INSTANT_MS) return undefined;
-  return { eventId, tenantId, userId, occurredAtMs: ms };
+  return new ValidLoginEvent(eventId, tenantId, userId, ms);
 }
 
 /** Validates one decoded event; the reason names the field. */
 export function parseLoginEvent(value: unknown): ParsedEvent {
   const fast = fastLoginEvent(value);
-  if (fast !== undefined) return { ok: true, event: fast };
+  if (fast !== undefined) return fast;
   return parseLoginEventWithSchema(value);
 }
 
@@ -71,5 +105,5 @@ export function parseLoginEventWithSchema(value: unknown): ParsedEvent {
   if (ms < EARLIEST_INSTANT_MS)
     return { ok: false, reason: `occurredAt: must not be before ${EARLIEST_INSTANT_ISO}` };
   const { eventId, tenantId, userId } = parsed.data;
-  return { ok: true, event: { eventId, tenantId, userId, occurredAtMs: ms } };
+  return new ValidLoginEvent(eventId, tenantId, userId, ms);
 }

@@ -1,5 +1,5 @@
 import { hintOf, type IngestItem } from './event-ingest.service.ts';
-import { decodedEventItem } from './event-line.parser.ts';
+import { decodedEventItemAt } from './event-line.parser.ts';
 import { byteProblem } from './line-splitter.ts';
 import { parseLoginEvent } from './login-event.schema.ts';
 
@@ -59,7 +59,8 @@ function parsedItems(raw: string, single: boolean, location: string): IngestItem
   if (single) return [eventItem(value, raw, location)];
   if (!Array.isArray(value))
     return [rejected(raw, location, 'field "events" must be a JSON array of events')];
-  return value.map((v, i) => decodedEventItem(v, () => `${location} [${i}]`));
+  const prefix = `${location} [`;
+  return value.map((v, i) => decodedEventItemAt(v, prefix, i, ']'));
 }
 
 function eventItem(value: unknown, raw: string, location: string): IngestItem {

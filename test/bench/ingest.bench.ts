@@ -221,15 +221,28 @@ async function writeShape(dir: string, name: string, shape: Shape) {
   return { ndjson, csv, distinct };
 }
 
+/** CPU seconds (user + system) of this process's reaped children (the measured CLI), from /proc. */
+const childrenCpuSeconds = () => {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+};
+
 async function importFile(server: LocalPostgres, file: string, db: string) {
   const url = await freshDatabase(server, db);
+  // BENCH_INGEST_PROF=DIR: a CPU profile of the import (node --cpu-prof), written when it exits.
+  const prof = process.env.BENCH_INGEST_PROF;
+  const profile = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const node0 = childrenCpuSeconds();
+  const pg0 = postgresCpuSeconds(server);
   const t0 = performance.now();
   const r = await runProcess(
     process.execPath,
-    [BIN, 'ingest', file, '--json', ...(BATCH ? ['--batch-size', BATCH] : [])],
+    [...profile, BIN, 'ingest', file, '--json', ...(BATCH ? ['--batch-size', BATCH] : [])],
     { env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'info' } },
   );
   const wall = (performance.now() - t0) / 1000;
+  const nodeCpuUs = ((childrenCpuSeconds() - node0) * 1e6) / EVENTS;
+  const pgCpuUs = ((postgresCpuSeconds(server) - pg0) * 1e6) / EVENTS;
   const log = r.stderr
     .split('\n')
     .filter((l) => l.includes('ingest finished'))
@@ -238,7 +251,14 @@ async function importFile(server: LocalPostgres, file: string, db: string) {
   const conn = await openPostgres(url, 1);
   const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM daily_activity`.execute(conn.db);
   await conn.close();
-  return { wall, ...log, counts: r.stdout.trim().split('\n').at(-1), activityRows: Number(rows[0]?.n) };
+  return {
+    wall,
+    nodeCpuUs,
+    pgCpuUs,
+    ...log,
+    counts: r.stdout.trim().split('\n').at(-1),
+    activityRows: Number(rows[0]?.n),
+  };
 }
 
 async function httpLoad(server: LocalPostgres) {
@@ -421,7 +441,7 @@ export async function run(): Promise<void> {
       const rate = EVENTS / imp.seconds;
       console.log(
         `  (b) billing ingest (${EVENTS / 1e6}M): ${Math.round(rate)} events/s (${imp.seconds.toFixed(1)} s in the import, ${imp.wall.toFixed(1)} s wall with start-up), ` +
-          `ratio to COPY ${(rate / copyRate).toFixed(2)}, peak RSS ${imp.maxRssMb} MB, counts ${imp.counts}, activity rows ${imp.activityRows}`,
+          `ratio to COPY ${(rate / copyRate).toFixed(2)}, Node CPU ${imp.nodeCpuUs.toFixed(1)} µs/event (start-up included), PostgreSQL CPU ${imp.pgCpuUs.toFixed(1)} µs/event, peak RSS ${imp.maxRssMb} MB, counts ${imp.counts}, activity rows ${imp.activityRows}`,
       );
     }
 

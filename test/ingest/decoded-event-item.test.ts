@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { decodedEventItem } from '../../src/ingest/event-line.parser.ts';
+import {
+  csvItem,
+  decodedEventItem,
+  decodedEventItemAt,
+  ndjsonLineItem,
+} from '../../src/ingest/event-line.parser.ts';
 import { jsonText } from '../../src/ingest/json-text.ts';
 
 const event = { eventId: 'e1', tenantId: 'acme', userId: 'u1', occurredAt: '2026-11-19T10:00:00Z' };
@@ -29,5 +34,36 @@ describe('decodedEventItem (an event of an HTTP batch or a stream message)', () 
     expect(item.hint).toEqual({ tenantId: 'acme', eventId: 'e1' });
     expect(item.raw).toBe(jsonText(bad));
     expect(item.raw).toContain('…(cut)');
+  });
+});
+
+describe('decodedEventItemAt and FileLineItem (no string per item until read)', () => {
+  it('locates a decoded event by prefix, index and suffix', () => {
+    const origin = { allowedTenant: 'acme' };
+    const item = decodedEventItemAt(event, 'stream 1-0 [', 3, ']', origin);
+    expect(item.location).toBe('stream 1-0 [3]');
+    expect(decodedEventItemAt(event, 'http batch index ', 12, '').location).toBe('http batch index 12');
+    expect(item.origin).toBe(origin);
+    expect(item.raw).toBe(JSON.stringify(event));
+  });
+
+  it('locates a file line as NAME:LINE, and a valid line is its own parse result', () => {
+    const good = ndjsonLineItem(JSON.stringify(event), 'data.ndjson', 41);
+    expect(good.location).toBe('data.ndjson:41');
+    expect(good.raw).toBe(JSON.stringify(event));
+    expect(good.parsed.ok && good.parsed.event).toBe(good.parsed);
+    expect(good.parsed.ok && good.parsed.event).toEqual({
+      eventId: 'e1',
+      tenantId: 'acme',
+      userId: 'u1',
+      occurredAtMs: Date.UTC(2026, 10, 19, 10),
+    });
+    const bad = ndjsonLineItem('{"eventId":"e2","tenantId":"acme"', 'data.ndjson', 42);
+    expect(bad.location).toBe('data.ndjson:42');
+    expect(bad.parsed.ok ? '' : bad.parsed.reason).toMatch(/^not valid JSON/);
+    const csv = csvItem('e3,acme,u3,not-a-time', 'data.csv', 2, [0, 1, 2, 3]);
+    expect(csv.location).toBe('data.csv:2');
+    expect(csv.parsed.ok ? '' : csv.parsed.reason).toMatch(/occurredAt/);
+    expect(csv.hint).toEqual({ tenantId: 'acme', eventId: 'e3' });
   });
 });

@@ -419,14 +419,15 @@ describe('the fast event validator', () => {
 
   it('takes the fast path for ordinary valid events (not only the fallback)', () => {
     const value = { eventId: 'e1', tenantId: 't', userId: 'u', occurredAt: '2026-11-10T08:00:00.250+01:00' };
-    expect(parseLoginEvent(value)).toEqual({
-      ok: true,
-      event: {
-        eventId: 'e1',
-        tenantId: 't',
-        userId: 'u',
-        occurredAtMs: Date.UTC(2026, 10, 10, 7, 0, 0, 250),
-      },
+    const parsed = parseLoginEvent(value);
+    expect(parsed.ok).toBe(true);
+    // A valid event is its own parse result (`ok` and `event` from its prototype).
+    expect(parsed.ok && parsed.event).toBe(parsed);
+    expect(parsed.ok && parsed.event).toEqual({
+      eventId: 'e1',
+      tenantId: 't',
+      userId: 'u',
+      occurredAtMs: Date.UTC(2026, 10, 10, 7, 0, 0, 250),
     });
   });
 });

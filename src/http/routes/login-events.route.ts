@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/database.ts';
 import type { IngestItem } from '../../ingest/event-ingest.service.ts';
-import { decodedEventItem } from '../../ingest/event-line.parser.ts';
+import { decodedEventItemAt } from '../../ingest/event-line.parser.ts';
 import type { GroupCommit } from '../../ingest/group-commit.ts';
 import { keepRejectedPayload } from '../../ingest/rejects.service.ts';
 import { requireTenantKey, tenantOf } from '../auth.ts';
@@ -53,7 +53,7 @@ export function loginEventsRoute(
     // of several keys.
     const origin = { allowedTenant: tenantId };
     const items: IngestItem[] = events.map((value, index) =>
-      decodedEventItem(value, () => `http batch index ${index}`, origin),
+      decodedEventItemAt(value, 'http batch index ', index, '', origin),
     );
     // The body's bytes and text are not needed any more: not held while the batch waits for its
     // shared transaction (bounded memory under load: only the decoded events wait).

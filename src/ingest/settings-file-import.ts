@@ -31,6 +31,8 @@ interface HeldRefusal extends Refusal {
 export interface SettingsFileImportOptions {
   /** The file as named in the kept rejects' locations (`NAME:LINE`); default `settings`. */
   name?: string;
+  /** Lines per batch (one transaction each); default `BATCH_SIZE` (measurements only). */
+  batchSize?: number;
 }
 
 export interface SettingsFileImportResult {
@@ -77,6 +79,7 @@ export async function importSettingsFile(
   options: SettingsFileImportOptions = {},
 ): Promise<SettingsFileImportResult> {
   const name = options.name ?? 'settings';
+  const batchSize = options.batchSize ?? BATCH_SIZE;
   const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refusedTotal: 0, refused: [] };
   const tenantIds = new Set((await listTenants(db)).map((t) => t.id));
   const byCopy = await acceptsCopy(db);
@@ -149,7 +152,7 @@ export async function importSettingsFile(
     () => {},
     onLine,
     async () => {
-      if (lines >= BATCH_SIZE) await flush();
+      if (lines >= batchSize) await flush();
       return true;
     },
   );

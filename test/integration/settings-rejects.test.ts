@@ -9,17 +9,13 @@ import { BACKENDS } from '../support/backends.ts';
 
 const NOW = new Date('2026-11-20T12:00:00Z');
 
+/** A settings line of acme (the other fields left to their defaults), with `over` on top. */
 const version = (userId: string, over: Record<string, unknown> = {}) => ({
   tenantId: 'acme',
   userId,
-  effectiveAt: '2026-11-03T14:05:00.000+01:00',
-  active: true,
-  role: 'user',
-  permissions: ['communication'],
-  skills: [],
-  trackStatistics: false,
-  recordCalls: false,
-  billing: 'monthly',
+  effectiveAt: '2026-10-28T09:30:00.000+01:00',
+  role: 'team_leader',
+  permissions: ['dashboard'],
   ...over,
 });
 
@@ -33,7 +29,7 @@ function file(): Buffer {
     text(version('u-2', { role: 'pilot' })), // 4: bad role
     text(version('u-3', { tenantId: 'nobody' })), // 5: unknown tenant
     text(version('u-4')), // 6: good
-    text(version('u-1', { recordCalls: true, role: 'admin' })), // 7: same key as line 1, other settings
+    text(version('u-1', { recordCalls: true, role: 'administrator' })), // 7: same key as line 1, other settings
   ]);
 }
 
@@ -87,7 +83,10 @@ describe.each(BACKENDS)('refused settings lines kept as rejects on $name', ({ op
     expect(at(5)?.tenantId).toBeNull();
     // Refused by what is already stored (line 1's version of the same instant), not by its shape.
     expect(at(7)?.tenantId).toBe('acme');
-    expect(JSON.parse(at(7)?.raw ?? '')).toEqual(version('u-1', { recordCalls: true, role: 'admin' }));
+    expect(JSON.parse(at(7)?.raw ?? '')).toEqual(
+      version('u-1', { recordCalls: true, role: 'administrator' }),
+    );
+    expect(at(7)?.reason).toContain('u-1');
     // The listing of `billing ingest rejects` shows them.
     expect(formatReject(at(5) as NonNullable<ReturnType<typeof at>>)).toContain(
       'settings-file\t-\t-\tusers.ndjson:5',

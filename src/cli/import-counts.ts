@@ -31,6 +31,8 @@ export interface ImportInput {
   input: Readable;
   /** Writes `file:line: reason` to stderr (`stdin` for `-`): the one format of a refused line. */
   refuse: (r: { lineNo: number; reason: string }) => void;
+  /** The file as named in messages and kept rejects (`stdin` for `-`). */
+  name: string;
 }
 
 /**
@@ -54,6 +56,6 @@ export function registerImport(
       const name = file === '-' ? 'stdin' : file;
       const refuse = (r: { lineNo: number; reason: string }) =>
         process.stderr.write(`${name}:${r.lineNo}: ${r.reason}\n`);
-      await work({ db, input, refuse }, file, opts);
+      await work({ db, input, refuse, name }, file, opts);
     });
 }

@@ -15,7 +15,7 @@ import type { Html } from './html.ts';
 import { html } from './html.ts';
 import { consoleMonth, invoiceCsvStream } from './month.service.ts';
 import { consoleOverview } from './overview.service.ts';
-import { consoleRejects } from './reject-list.service.ts';
+import { consoleRejects, type REJECT_SOURCES } from './reject-list.service.ts';
 import { consoleUser } from './user.service.ts';
 import { confirmView } from './views/confirm.view.ts';
 import { dayView } from './views/day.view.ts';
@@ -271,7 +271,7 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
       };
       const data = await consoleRejects(db, {
         tenantId: filter.tenant,
-        source: filter.source as 'http' | 'file' | 'stream' | undefined,
+        source: filter.source as (typeof REJECT_SOURCES)[number] | undefined,
         reason: filter.reason,
         day: filter.day,
         includeResolved: filter.all,

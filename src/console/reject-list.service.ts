@@ -7,7 +7,7 @@ import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
 
 export const REJECTS_PER_PAGE = 50;
-export const REJECT_SOURCES = ['http', 'file', 'stream'] as const;
+export const REJECT_SOURCES = ['http', 'file', 'stream', 'settings-file'] as const;
 
 export interface RejectsPage {
   tenants: Tenant[];

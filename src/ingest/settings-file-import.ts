@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Db } from '../db/database.ts';
 import { isTransientDatabaseError } from '../db/database-errors.ts';
+import { insertIngestRejects, type NewIngestReject } from '../db/repositories/ingest-reject.repository.ts';
 import { acceptsCopy } from '../db/repositories/settings-version-batch.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
@@ -18,6 +19,20 @@ import {
 export interface Refusal {
   lineNo: number;
   reason: string;
+}
+
+/** A refused line as held until it is kept in `ingest_rejects`: its payload and claimed tenant too. */
+interface HeldRefusal extends Refusal {
+  raw: string | Uint8Array;
+  /** The line's tenantId when it names an existing tenant, else null. */
+  tenantId: string | null;
+}
+
+export interface SettingsFileImportOptions {
+  /** The file as named in the kept rejects' locations (`NAME:LINE`); default `settings`. */
+  name?: string;
+  /** Lines per batch (one transaction each); default `BATCH_SIZE` (measurements only). */
+  batchSize?: number;
 }
 
 export interface SettingsFileImportResult {
@@ -44,9 +59,12 @@ export const MAX_KEPT_REFUSALS = 100;
 /**
  * Imports an NDJSON file of settings versions. Each line is judged on its own: good lines are
  * stored (a batch per transaction, so a line is never half-written), bad lines (including lines
- * that are not valid UTF-8, hold a NUL byte or exceed `MAX_LINE_BYTES`) are counted and the first
- * `MAX_KEPT_REFUSALS` reported with their line number and reason. `now` is the time of receipt
- * (for marking back-dated days).
+ * that are not valid UTF-8, hold a NUL byte or exceed `MAX_LINE_BYTES`) are counted, the first
+ * `MAX_KEPT_REFUSALS` reported with their line number and reason, and EVERY one kept in
+ * `ingest_rejects` (source `settings-file`, location `NAME:LINE`, the line as read, the reason;
+ * after its batch is stored, one statement per batch that has refusals; an open reject already
+ * kept with the same tenant, payload and reason is not kept twice, so a re-run adds nothing).
+ * `now` is the time of receipt (for marking back-dated days).
  *
  * Node parses and prepares batch N+1 (`prepareSettingsVersions`: dedupe, intervals, COPY text)
  * while PostgreSQL stores batch N (one batch in flight, so batches commit in file order, each
@@ -58,7 +76,10 @@ export async function importSettingsFile(
   db: Db,
   input: Readable,
   now: () => Date,
+  options: SettingsFileImportOptions = {},
 ): Promise<SettingsFileImportResult> {
+  const name = options.name ?? 'settings';
+  const batchSize = options.batchSize ?? BATCH_SIZE;
   const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refusedTotal: 0, refused: [] };
   const tenantIds = new Set((await listTenants(db)).map((t) => t.id));
   const byCopy = await acceptsCopy(db);
@@ -68,8 +89,8 @@ export async function importSettingsFile(
   // batch of parsing.
   let lines = 0;
   let good: GoodLine[] = [];
-  let refused: Refusal[] = [];
-  let inFlight: Promise<Refusal[]> | undefined;
+  let refused: HeldRefusal[] = [];
+  let inFlight: Promise<HeldRefusal[]> | undefined;
   // Whether the last stored batch was all brand-new users (a first import): only then is the next
   // one planned ahead; a batch of known users goes through the staged path and would not use it.
   const pipeline = { allNew: true };
@@ -78,12 +99,19 @@ export async function importSettingsFile(
     lines += 1;
     const json = isBadLine(line) ? { ok: false as const, reason: line.reason } : parseJsonLine(line.text);
     const parsed = json.ok ? parseSettingsVersionLine(json.value, shapes) : json;
+    const raw = isBadLine(line) ? line.raw : line.text;
     if (!parsed.ok) {
-      refused.push({ lineNo: line.lineNo, reason: parsed.reason });
+      refused.push({
+        lineNo: line.lineNo,
+        reason: parsed.reason,
+        raw,
+        tenantId: claimedTenant(json, tenantIds),
+      });
     } else if (!tenantIds.has(parsed.version.tenantId)) {
-      refused.push({ lineNo: line.lineNo, reason: `tenantId: unknown tenant "${parsed.version.tenantId}"` });
+      const reason = `tenantId: unknown tenant "${parsed.version.tenantId}"`;
+      refused.push({ lineNo: line.lineNo, reason, raw, tenantId: null });
     } else {
-      good.push({ lineNo: line.lineNo, version: parsed.version });
+      good.push({ lineNo: line.lineNo, version: parsed.version, text: raw as string });
     }
   };
   const finishPrevious = async () => {
@@ -108,8 +136,12 @@ export async function importSettingsFile(
           );
     await finishPrevious();
     // Started now, awaited after the next batch is parsed (or at the end).
-    inFlight = storeIsolating(db, batch, prepared, now(), result, batchRefused, byCopy, pipeline).then(
-      () => batchRefused,
+    const receivedAt = now();
+    inFlight = storeIsolating(db, batch, prepared, receivedAt, result, batchRefused, byCopy, pipeline).then(
+      async () => {
+        await keepRejects(db, name, batchRefused, receivedAt);
+        return batchRefused;
+      },
     );
     // An error is rethrown where it is awaited; until then it must not count as unhandled.
     inFlight.catch(() => {});
@@ -120,7 +152,7 @@ export async function importSettingsFile(
     () => {},
     onLine,
     async () => {
-      if (lines >= BATCH_SIZE) await flush();
+      if (lines >= batchSize) await flush();
       return true;
     },
   );
@@ -129,7 +161,37 @@ export async function importSettingsFile(
   return result;
 }
 
-type GoodLine = { lineNo: number; version: SettingsVersion };
+/** A line that parsed, with its text (kept as the reject's payload if the database refuses it). */
+type GoodLine = { lineNo: number; version: SettingsVersion; text: string };
+
+/** The tenantId a refused line names, when it is an existing tenant (else null: kept unattributed). */
+function claimedTenant(
+  json: { ok: true; value: unknown } | { ok: false },
+  tenantIds: ReadonlySet<string>,
+): string | null {
+  if (!json.ok || typeof json.value !== 'object' || json.value === null) return null;
+  const t = (json.value as { tenantId?: unknown }).tenantId;
+  return typeof t === 'string' && tenantIds.has(t) ? t : null;
+}
+
+/** Keeps a batch's refused lines in `ingest_rejects` (nothing to do for a batch without any). */
+async function keepRejects(
+  db: Db,
+  name: string,
+  refused: readonly HeldRefusal[],
+  receivedAt: Date,
+): Promise<void> {
+  if (refused.length === 0) return;
+  const rejects: NewIngestReject[] = refused.map((r) => ({
+    source: 'settings-file',
+    tenantId: r.tenantId,
+    eventId: null,
+    location: `${name}:${r.lineNo}`,
+    raw: r.raw,
+    reason: r.reason,
+  }));
+  await insertIngestRejects(db, rejects, receivedAt);
+}
 
 /**
  * Stores the good lines of a batch in one transaction. If the database refuses it for a reason
@@ -143,7 +205,7 @@ async function storeIsolating(
   prepared: PreparedSettingsVersions | undefined,
   receivedAt: Date,
   result: SettingsFileImportResult,
-  refused: Refusal[],
+  refused: HeldRefusal[],
   byCopy: boolean,
   pipeline?: { allNew: boolean },
 ): Promise<void> {
@@ -166,7 +228,8 @@ async function storeIsolating(
     if (isTransientDatabaseError(error)) throw error;
     if (good.length === 1) {
       const message = String((error as Error)?.message ?? error).slice(0, 500);
-      refused.push({ lineNo: (good[0] as GoodLine).lineNo, reason: `could not be stored: ${message}` });
+      const g = good[0] as GoodLine;
+      refused.push({ ...heldOf(g), reason: `could not be stored: ${message}` });
       return;
     }
     const half = Math.ceil(good.length / 2);
@@ -178,16 +241,18 @@ async function storeIsolating(
   outcomes.forEach((o, i) => {
     if (o.status === 'stored') result.stored += 1;
     else if (o.status === 'unchanged') result.unchanged += 1;
-    else if (o.status === 'conflict')
-      refused.push({ lineNo: (good[i] as GoodLine).lineNo, reason: o.reason });
+    else if (o.status === 'conflict') refused.push({ ...heldOf(good[i] as GoodLine), reason: o.reason });
   });
 }
 
-/** Counts a batch's refusals and keeps the first ones (batches come in line order). */
-function keepRefusals(result: SettingsFileImportResult, refused: Refusal[]): void {
+/** A stored line refused by the database: its payload, and its tenant (known: it was stored against it). */
+const heldOf = (g: GoodLine) => ({ lineNo: g.lineNo, raw: g.text, tenantId: g.version.tenantId });
+
+/** Counts a batch's refusals and reports the first ones (batches come in line order). */
+function keepRefusals(result: SettingsFileImportResult, refused: HeldRefusal[]): void {
   result.refusedTotal += refused.length;
   const room = MAX_KEPT_REFUSALS - result.refused.length;
   if (room <= 0 || refused.length === 0) return;
   refused.sort((a, b) => a.lineNo - b.lineNo);
-  result.refused.push(...refused.slice(0, room));
+  for (const r of refused.slice(0, room)) result.refused.push({ lineNo: r.lineNo, reason: r.reason });
 }

@@ -13,7 +13,8 @@
  *     back-dated by ten years: both split every user's interval; (e) must cost what (d) does.
  *
  *   npm run bench -- settings              (BENCH_VERSIONS=200000 for a quick look;
- *                                           BENCH_CPU_PROF=DIR for the CLI's V8 CPU profiles)
+ *                                           BENCH_CPU_PROF=DIR for the CLI's V8 CPU profiles;
+ *                                           BENCH_NEW_ONLY=1 for (a)-(c) only)
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -102,6 +103,52 @@ function serverCpuSeconds(postmasterPid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * The server's CPU split by process kind over a run: the postmaster's children are sampled every
+ * 50 ms from /proc (utime + stime and the process title), and each one's last sample counts, so a
+ * backend that exits keeps its CPU (up to 50 ms of it lost). `backend`: client connections (the
+ * import's own), `autovacuum`: autovacuum workers, `other`: WAL writer, checkpointer, ...
+ */
+function sampleServerCpu(
+  postmasterPid: number,
+): () => { backend: number; autovacuum: number; other: number } {
+  const seen = new Map<string, { kind: 'backend' | 'autovacuum' | 'other'; first: number; last: number }>();
+  const sample = () => {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+        if (Number(f[1]) !== postmasterPid) continue;
+        const ticks = Number(f[11]) + Number(f[12]);
+        const known = seen.get(pid);
+        if (known) {
+          known.last = ticks;
+          continue;
+        }
+        const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        const kind = /autovacuum worker/.test(title)
+          ? 'autovacuum'
+          : /postgres: \S+ \S+ (\[local\]|\d)/.test(title)
+            ? 'backend'
+            : 'other';
+        // A process born during the run started from zero; one alive before counts from now.
+        seen.set(pid, { kind, first: kind === 'other' ? ticks : 0, last: ticks });
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
+  sample();
+  const timer = setInterval(sample, 50);
+  return () => {
+    clearInterval(timer);
+    sample();
+    const sum = { backend: 0, autovacuum: 0, other: 0 };
+    for (const p of seen.values()) sum[p.kind] += (p.last - p.first) / 100;
+    return sum;
+  };
 }
 
 /** The postmaster's pid (the parent of the checkpointer), for `serverCpuSeconds`. */
@@ -193,11 +240,14 @@ interface CliRun {
   /** CPU µs per version: the CLI process, and the server over the same run. */
   nodeCpuUs: number;
   serverCpuUs: number;
+  /** The server's share split: the import's backend, autovacuum workers, the rest (µs per version). */
+  split: { backend: number; autovacuum: number; other: number };
   out: string;
 }
 
 async function usersImport(url: string, entry: string, file: string, pmPid: number): Promise<CliRun> {
   const cpu0 = serverCpuSeconds(pmPid);
+  const stopSampling = sampleServerCpu(pmPid);
   // BENCH_CPU_PROF=DIR: the CLI writes a V8 CPU profile there (node --cpu-prof), per import.
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
@@ -208,7 +258,10 @@ async function usersImport(url: string, entry: string, file: string, pmPid: numb
   });
   if (r.code !== 0) throw new Error(`users import exited ${r.code}: ${r.stdout}${r.stderr.slice(-2000)}`);
   const serverCpu = serverCpuSeconds(pmPid) - cpu0;
+  const split = stopSampling();
+  const us = (seconds: number) => (seconds / VERSIONS) * 1e6;
   return {
+    split: { backend: us(split.backend), autovacuum: us(split.autovacuum), other: us(split.other) },
     seconds: r.seconds,
     peakRssMb: r.peakRssMb,
     nodeCpuUs: (r.cpuSeconds / VERSIONS) * 1e6,
@@ -225,6 +278,8 @@ const loadAverage = () => {
     return '?';
   }
 };
+const splitText = (r: CliRun) =>
+  `the import's backend ${f2(r.split.backend)} µs/version, autovacuum ${f2(r.split.autovacuum)}, WAL writer, checkpointer and the rest ${f2(r.split.other)}`;
 const rate = (s: number) => Math.round(VERSIONS / s).toLocaleString('en-US');
 
 export async function run(): Promise<void> {
@@ -264,16 +319,24 @@ export async function run(): Promise<void> {
     console.log(
       `    CPU per version: CLI ${f2(first.nodeCpuUs)} µs (Node alone (b) ${f2((node / VERSIONS) * 1e6)}), server ${f2(first.serverCpuUs)} µs (${f2(first.serverCpuUs / floorCpuUs)}x the floor's ${f2(floorCpuUs)} µs/row)`,
     );
+    console.log(`    server split: ${splitText(first)}`);
+    if (process.env.BENCH_NEW_ONLY === '1') {
+      // BENCH_NEW_ONLY=1: the first import only ((a)-(c)), for quick comparisons.
+      console.log(`load average at the end ${loadAverage()}`);
+      return;
+    }
     await sql`CHECKPOINT`.execute(conn.db);
     const day = await usersImport(pgServer.url, entry, files.oneDay, pm);
     console.log(
       `(d) every user back-dated by 1 day (before their version): ${f2(day.seconds)} s = ${rate(day.seconds)} versions/s, peak RSS ${f2(day.peakRssMb)} MB, CPU/version CLI ${f2(day.nodeCpuUs)} µs, server ${f2(day.serverCpuUs)} µs; ${day.out}`,
     );
+    console.log(`    server split: ${splitText(day)}`);
     await sql`CHECKPOINT`.execute(conn.db);
     const years = await usersImport(pgServer.url, entry, files.tenYears, pm);
     console.log(
       `(e) every user back-dated by 10 years: ${f2(years.seconds)} s = ${rate(years.seconds)} versions/s (${f2(years.seconds / day.seconds)}x the 1-day file), peak RSS ${f2(years.peakRssMb)} MB, CPU/version CLI ${f2(years.nodeCpuUs)} µs, server ${f2(years.serverCpuUs)} µs; ${years.out}`,
     );
+    console.log(`    server split: ${splitText(years)}`);
     const { rows } = await sql<{ v: string; i: string; m: string }>`
       SELECT (SELECT count(*) FROM settings_versions)::text AS v, (SELECT count(*) FROM license_intervals)::text AS i,
              (SELECT count(*) FROM day_marks)::text AS m`.execute(conn.db);

@@ -22,15 +22,17 @@ export function registerUsers(program: Command, ctx: CliContext): void {
   registerImport(
     users,
     ctx,
-    'import settings versions from NDJSON (one version per line); exit 2 if any line was refused',
-    async ({ db, input, refuse }, file, opts) => {
+    'import settings versions from NDJSON (one version per line); refused lines are kept as rejects; exit 2 if any line was refused',
+    async ({ db, input, refuse, name }, file, opts) => {
       // Progress on a terminal: the bytes of the file read so far, counted as they pass.
       const bar = ctx.progress('users', file === '-' ? 0 : Math.ceil((await stat(file)).size / 1024), 'KB');
       const counted = ctx.showProgress
         ? input.pipe(countBytes((n) => bar.update(Math.ceil(n / 1024))))
         : input;
       if (counted !== input) input.on('error', (e) => counted.destroy(e));
-      const result = await importSettingsFile(db, counted, () => new Date()).finally(() => bar.stop());
+      const result = await importSettingsFile(db, counted, () => new Date(), { name }).finally(() =>
+        bar.stop(),
+      );
       for (const r of result.refused) refuse(r);
       const more = result.refusedTotal - result.refused.length;
       if (more > 0)

@@ -4,7 +4,8 @@ import { rejectDay, rejectHead } from '../../domain/reject-attribution.ts';
 import { TenantDayCache } from '../../ingest/tenant-day-cache.ts';
 import type { Db } from '../database.ts';
 
-export type IngestSource = 'http' | 'file' | 'stream';
+/** Where a reject came from: login events by HTTP, file or stream, or a settings file's line. */
+export type IngestSource = 'http' | 'file' | 'stream' | 'settings-file';
 
 /** How `raw` holds the payload: the text itself, its bytes in base64, or UTF-16 code units in base64. */
 export type RawEncoding = 'utf8' | 'base64' | 'utf16le-base64';

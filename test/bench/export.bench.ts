@@ -191,7 +191,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       `generated ${lines.toLocaleString('en')} lines (${USERS.toLocaleString('en')} users x ${DAYS} days) in ${((performance.now() - genStart) / 1000).toFixed(0)} s`,
     );
 
-    // The period is open (no row in periods), as the export reads it (`periodClosedAtText`).
+    // The period is open (no row in periods), as the export reads it (`filePartsPlan`).
     const tenantMonth = {
       month: MONTH,
       tenantId: TENANT,

@@ -6,8 +6,9 @@
  * table of their own (`CREATE TABLE … AS` the export's row query), copied out sorted by
  * `COPY (SELECT … ORDER BY …) TO STDOUT` through psql into a file; for comparison the export's
  * row query itself under COPY and its CSV cells query under COPY (FORMAT csv); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
- * /usr/bin/time -v, in both ways the command runs: compiled (`tsc -p tsconfig.build.json`, what
- * the production image runs) and from source through tsx (`node bin/billing.js` in a checkout,
+ * /usr/bin/time -v, in every way the command runs: compiled (`tsc -p tsconfig.build.json`, what
+ * the production image runs), that build bundled (bin/bundle.js: what `billing` runs after
+ * `npm ci` / `npm run build`) and from source through tsx (`node bin/billing.js` in a checkout,
  * which costs ~60 MB more for the loader alone). The RSS of `billing export --help` in the same
  * way is printed as the baseline of loading the program, its wall time as the program's start-up;
  * and (iii) `writeInvoiceCsv` called in the bench's own process, timed as the billing bench times

@@ -46,7 +46,8 @@ if (result.status !== 0) {
 // The bundle (bin/bundle.js) starts faster; without it (no esbuild, or esbuild failed) billing
 // runs dist/src as compiled, which is the same code.
 try {
-  if (!(await bundleCli(ENTRY, BUNDLE))) say('esbuild is not installed: no bundle, billing runs dist/src');
+  if ((await bundleCli(ENTRY, BUNDLE)) === null)
+    say('esbuild is not installed: no bundle, billing runs dist/src');
 } catch (error) {
   rmSync(BUNDLE, { recursive: true, force: true });
   say(`bundle failed (${error?.message ?? error}): billing runs dist/src`);

@@ -6,7 +6,7 @@
 // bundle; every other package stays an import of node_modules (PGlite's WebAssembly and data
 // files, pino's worker transports, fastify, BullMQ, pg: loaded as they are, where they are).
 // docs/performance/export.md, "The CLI process": why a bundle and not only lazy imports.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 /** Packages bundled: plain ES modules or CommonJS without files read at run time. */
@@ -18,20 +18,31 @@ const packageOf = (spec) => {
 };
 
 /**
- * Writes `outDir/main.js` (and its chunks) from the compiled `entry`. Returns false without
- * esbuild (a production install: `npm ci --omit=dev`); throws when esbuild fails.
+ * Bundles the compiled `entry` (`…/dist/src/cli/main.js`) into `outDir`, keeping the paths below
+ * dist/: `outDir/src/cli/main.js` and each command as `outDir/src/cli/commands/NAME.command.js`
+ * (entry points of their own, so a run shows which command it loaded, as from dist/src; shared
+ * code goes into chunks). Returns the bundle's entry, or null without esbuild (a production
+ * install: `npm ci --omit=dev`); throws when esbuild fails.
  */
 export async function bundleCli(entry, outDir) {
   let esbuild;
   try {
     esbuild = await import('esbuild');
   } catch {
-    return false;
+    return null;
   }
   if (!existsSync(entry)) throw new Error(`bundle: no compiled entry ${entry}`);
   rmSync(outDir, { recursive: true, force: true });
+  const commands = path.join(path.dirname(entry), 'commands');
+  const outbase = path.resolve(path.dirname(entry), '../..');
   await esbuild.build({
-    entryPoints: { main: entry },
+    entryPoints: [
+      entry,
+      ...readdirSync(commands)
+        .filter((f) => f.endsWith('.command.js'))
+        .map((f) => path.join(commands, f)),
+    ],
+    outbase,
     outdir: outDir,
     bundle: true,
     splitting: true,
@@ -59,5 +70,5 @@ export async function bundleCli(entry, outDir) {
       },
     ],
   });
-  return true;
+  return path.join(outDir, path.relative(outbase, entry));
 }

@@ -39,9 +39,9 @@ export async function buildDist(dir: string): Promise<string> {
 export async function bundleDist(dir: string, main: string): Promise<string> {
   // @ts-expect-error bin/bundle.js is plain JavaScript without types
   const { bundleCli } = (await import('../../bin/bundle.js')) as {
-    bundleCli: (entry: string, outDir: string) => Promise<boolean>;
+    bundleCli: (entry: string, outDir: string) => Promise<string | null>;
   };
-  const outDir = path.join(dir, 'dist/bundle');
-  if (!(await bundleCli(main, outDir))) throw new Error('esbuild is not installed: no bundle');
-  return path.join(outDir, 'main.js');
+  const bundled = await bundleCli(main, path.join(dir, 'dist/bundle'));
+  if (bundled === null) throw new Error('esbuild is not installed: no bundle');
+  return bundled;
 }

@@ -11,6 +11,8 @@ export const CONFIGS = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.js
 /** Written by bin/build.js after a successful build, with the mtime of the build's start. */
 export const STAMP = `${ROOT}dist/.build-stamp`;
 export const ENTRY = `${ROOT}dist/src/cli/main.js`;
+/** The same program bundled by bin/build.js (bin/bundle.js), when esbuild is installed. */
+export const BUNDLE = `${ROOT}dist/bundle`;
 
 function newestMtime(path) {
   let newest = 0;

@@ -31,3 +31,17 @@ export async function buildDist(dir: string): Promise<string> {
   if (!existsSync(main)) throw new Error(`tsc did not emit ${main}`);
   return main;
 }
+
+/**
+ * Bundles the compiled entry `main` (from `buildDist`) as `npm run build` does (bin/bundle.js)
+ * into `dir/dist/bundle` and returns the bundle's entry point: what `billing` runs.
+ */
+export async function bundleDist(dir: string, main: string): Promise<string> {
+  // @ts-expect-error bin/bundle.js is plain JavaScript without types
+  const { bundleCli } = (await import('../../bin/bundle.js')) as {
+    bundleCli: (entry: string, outDir: string) => Promise<string | null>;
+  };
+  const bundled = await bundleCli(main, path.join(dir, 'dist/bundle'));
+  if (bundled === null) throw new Error('esbuild is not installed: no bundle');
+  return bundled;
+}

@@ -6,8 +6,9 @@
  * table of their own (`CREATE TABLE … AS` the export's row query), copied out sorted by
  * `COPY (SELECT … ORDER BY …) TO STDOUT` through psql into a file; for comparison the export's
  * row query itself under COPY and its CSV cells query under COPY (FORMAT csv); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
- * /usr/bin/time -v, in both ways the command runs: compiled (`tsc -p tsconfig.build.json`, what
- * the production image runs) and from source through tsx (`node bin/billing.js` in a checkout,
+ * /usr/bin/time -v, in every way the command runs: compiled (`tsc -p tsconfig.build.json`, what
+ * the production image runs), that build bundled (bin/bundle.js: what `billing` runs after
+ * `npm ci` / `npm run build`) and from source through tsx (`node bin/billing.js` in a checkout,
  * which costs ~60 MB more for the loader alone). The RSS of `billing export --help` in the same
  * way is printed as the baseline of loading the program, its wall time as the program's start-up;
  * and (iii) `writeInvoiceCsv` called in the bench's own process, timed as the billing bench times
@@ -47,7 +48,7 @@ import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row
 import { monthBounds } from '../../src/domain/calendar.ts';
 import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
 import { benchScale, fillBenchRun, insertBenchTenant, withBenchDatabase } from './bench-database.ts';
-import { buildDist } from './build-dist.ts';
+import { buildDist, bundleDist } from './build-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/billing.js');
@@ -191,7 +192,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       `generated ${lines.toLocaleString('en')} lines (${USERS.toLocaleString('en')} users x ${DAYS} days) in ${((performance.now() - genStart) / 1000).toFixed(0)} s`,
     );
 
-    // The period is open (no row in periods), as the export reads it (`periodClosedAtText`).
+    // The period is open (no row in periods), as the export reads it (`filePartsPlan`).
     const tenantMonth = {
       month: MONTH,
       tenantId: TENANT,
@@ -218,12 +219,14 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     const copyFile = path.join(dir, 'copy.csv');
     const exportFile = path.join(dir, 'export.csv');
     const main = await buildDist(dir);
+    const bundle = await bundleDist(dir, main);
     // BILLING_FROM_SOURCE: bin/billing.js (the tsx variant) would otherwise run a fresh dist/.
     const env = { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn', BILLING_FROM_SOURCE: '1' };
     // The third variant caps V8's young generation (a runtime flag, no code change): most of the
     // export's RSS above the program's baseline is garbage V8 has not collected yet.
     const variants = [
       { name: 'compiled', argv: [main] },
+      { name: 'bundled', argv: [bundle] },
       { name: 'tsx', argv: [BIN] },
     ];
     const baseline: Record<string, number | undefined> = {};
@@ -278,16 +281,16 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       line += `; in process ${inProcess.at(-1)?.seconds.toFixed(2)} s`;
       console.log(line);
     }
-    // BENCH_CPU_PROF=DIR: one more run of the compiled CLI under `node --cpu-prof`, the profile in DIR.
+    // BENCH_CPU_PROF=DIR: one more run of the bundled CLI (what `billing` runs) under `node --cpu-prof`, the profile in DIR.
     if (process.env.BENCH_CPU_PROF) {
-      const args = ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, main, 'export'];
+      const args = ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, bundle, 'export'];
       await measure(
         process.execPath,
         [...args, '--month', MONTH, '--tenant', TENANT, '--out', exportFile],
         '/dev/null',
         env,
       );
-      console.log(`CPU profile of the compiled export written to ${process.env.BENCH_CPU_PROF}`);
+      console.log(`CPU profile of the bundled export written to ${process.env.BENCH_CPU_PROF}`);
     }
     const best = (ms: Measured[]) => ms.reduce((a, b) => (b.seconds < a.seconds ? b : a));
     const copy = best(copies);
@@ -361,7 +364,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       'peak RSS MB': '',
       'baseline RSS MB': '',
     });
-    const cli = best(exports.compiled as Measured[]);
+    const cli = best(exports.bundled as Measured[]);
     if (ip.bytes !== cli.bytes) console.log(`MISMATCH: in process ${ip.bytes} bytes, CLI ${cli.bytes}`);
     console.table(rows);
     console.log(

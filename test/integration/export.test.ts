@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
 import type { Db } from '../../src/db/database.ts';
+import { filePartsPlan } from '../../src/db/repositories/invoice.repository.ts';
 import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { compareCodePoints, compareKeys } from '../../src/domain/code-point-order.ts';
 import { formatMinor } from '../../src/domain/money.ts';
@@ -371,6 +372,33 @@ describe.each(BACKENDS)('invoice CSV export on $name', ({ open }) => {
     const empty = await exportCsv(conn.db, '2027-01');
     expect(empty.text).toBe(`${EXPECTED.split('\r\n')[0]}\r\n`);
     expect(empty.rows).toBe(0);
+  });
+
+  it("plans every tenant's part in one statement: month rows current or not, closed_at, currencies", async () => {
+    const end = new Date('2026-12-01T00:00:00Z');
+    const tenants = ['kw', 'jp', 'fin', 'acme', 'none'].map((tenantId) => ({ tenantId, periodEnd: end }));
+    const plan = await filePartsPlan(conn.db, { month: '2026-11', tenants });
+    expect(plan.map((p) => [p.tenantId, p.fromLines, p.closedAt, p.currencies])).toEqual([
+      // acme's superseded run of the 8th never was current: the month rows hold the current runs.
+      ['acme', false, null, ['EUR']],
+      // The cut-off keeps its microseconds (PostgreSQL's text, whatever the session's time zone).
+      ['fin', false, expect.stringMatching(/^2026-12-0[45] \d\d:00:00\.0005(\+|-)\d\d/), ['EUR']],
+      ['jp', false, null, ['JPY']],
+      ['kw', false, null, ['KWD']],
+      ['none', false, null, []],
+    ]);
+    // A run superseded by hand (not through billing): the part groups the month's lines itself.
+    await sql`UPDATE runs SET is_current = false WHERE tenant_id = 'jp' AND day = '2026-11-02'`.execute(
+      conn.db,
+    );
+    try {
+      const jp = await filePartsPlan(conn.db, { month: '2026-11', tenants: tenants.slice(1, 2) });
+      expect(jp.map((p) => [p.tenantId, p.fromLines])).toEqual([['jp', true]]);
+    } finally {
+      await sql`UPDATE runs SET is_current = true WHERE tenant_id = 'jp' AND day = '2026-11-02'`.execute(
+        conn.db,
+      );
+    }
   });
 
   it('refuses an unknown tenant and a malformed month, naming them', async () => {

@@ -3,15 +3,7 @@ import { type CurrencyTotal, PartTotals } from '../copy-part-totals.ts';
 import { CopyRowsOut } from '../copy-rows-out.ts';
 import type { Db } from '../database.ts';
 import { inReadOnlySnapshot } from '../transaction.ts';
-import {
-  type InvoiceQuery,
-  invoiceQuery,
-  monthRowsHoldCurrentRuns,
-  partCurrencies,
-  periodClosedAtText,
-  type TenantMonth,
-  tenantsInFileOrder,
-} from './invoice.repository.ts';
+import { filePartsPlan, type InvoiceQuery, invoiceQuery, type TenantMonth } from './invoice.repository.ts';
 
 /*
  * The invoice CSV on real PostgreSQL: the cells computed by the export's one query
@@ -97,9 +89,10 @@ export interface InvoiceCsvPart {
  * Streams the invoice CSV cells of `invoiceCsvCellsQuery` by `COPY … TO STDOUT (FORMAT csv)`,
  * tenant after tenant, in one read-only repeatable-read transaction (real PostgreSQL only: the
  * embedded PGlite keeps the cursor of `streamInvoiceRows`), read off the socket in blocks by
- * `CopyRowsOut` with each record ended by `rowEnd` instead of COPY's LF. Before each part, in the
- * same snapshot, the currencies it can hold (`partCurrencies`), whose minor digits `digitsOf`
- * gives; a part without any is skipped. The part's totals are added up from the records as they
+ * `CopyRowsOut` with each record ended by `rowEnd` instead of COPY's LF. Before the first part,
+ * in the same snapshot and one statement for all the parts (`filePartsPlan`), what each part's
+ * query needs and the currencies it can hold, whose minor digits `digitsOf` gives; a part
+ * without any is skipped. The part's totals are added up from the records as they
  * pass (`PartTotals`). `onPart` reads the part's blocks.
  */
 export async function copyInvoiceCsv(
@@ -110,13 +103,8 @@ export async function copyInvoiceCsv(
 ): Promise<void> {
   if (q.tenants.length === 0) return;
   await inReadOnlySnapshot(db, async (trx) => {
-    for (const month of tenantsInFileOrder(q)) {
-      const t = {
-        ...month,
-        fromLines: !(await monthRowsHoldCurrentRuns(trx, month)),
-        closedAt: await periodClosedAtText(trx, month),
-      };
-      const currencies = await partCurrencies(trx, t);
+    for (const t of await filePartsPlan(trx, q)) {
+      const { currencies } = t;
       if (currencies.length === 0) continue;
       const digits = new Map(currencies.map((c) => [c, options.digitsOf(c)]));
       const totals = new PartTotals(digits);

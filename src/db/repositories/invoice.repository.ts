@@ -71,18 +71,18 @@ export interface TenantMonth extends TenantPeriodEnd {
   month: string;
   /**
    * Group the month's current lines here instead of reading `invoice_month_rows`: for a month
-   * whose rows do not hold its current runs (`monthRowsHoldCurrentRuns` is false).
+   * whose rows do not hold its current runs (`filePartsPlan`).
    */
   fromLines?: boolean;
   /**
    * The period's `closed_at` as PostgreSQL writes it (microseconds kept), `null` while it is
-   * open; read in the export's snapshot by `periodClosedAtText`. Given, it is a literal of the
-   * query, so the planner knows that (nearly) every version passes the import cut-off and reads
-   * the names through the versions' primary key in order; left out, the query reads it itself
-   * (a sub-select, whose unknown value the planner guesses keeps a third of the versions: it then
-   * sorts them all instead, spilling to disk at 200,000 users).
+   * open; read in the export's snapshot by `filePartsPlan`. A literal of the query, so the
+   * planner knows that (nearly) every version passes the import cut-off and reads the names
+   * through the versions' primary key in order (a sub-select's unknown value, the planner
+   * guesses, keeps a third of the versions: it then sorts them all instead, spilling to disk at
+   * 200,000 users).
    */
-  closedAt?: string | null;
+  closedAt: string | null;
 }
 
 /**
@@ -143,31 +143,6 @@ const groupedLines = (t: TenantMonth) => sql`
    GROUP BY l.user_id, l.item, l.billing, l.unit_price, r.currency)`;
 
 /**
- * Whether `invoice_month_rows` of the tenant-month holds exactly its current runs: every current
- * run of the month is the run `invoice_month_days` records for its day, and no recorded run has
- * stopped being current. Billing keeps both in each run's transaction, so this is false only for
- * runs made or superseded by hand (SQL seeds, repairs); the export then groups the lines itself.
- */
-export async function monthRowsHoldCurrentRuns(db: Db, t: TenantMonth): Promise<boolean> {
-  const from = `${t.month}-01`;
-  const { rows } = await sql<{ ok: boolean }>`
-    SELECT NOT EXISTS (
-             SELECT 1 FROM runs r
-             WHERE r.tenant_id = ${t.tenantId}::text AND r.is_current
-               AND r.day >= ${from}::date AND r.day < ${from}::date + interval '1 month'
-               AND NOT EXISTS (SELECT 1 FROM invoice_month_days d
-                               WHERE d.tenant_id = r.tenant_id AND d.day = r.day AND d.run_id = r.id))
-       AND NOT EXISTS (
-             SELECT 1 FROM invoice_month_days d
-             WHERE d.tenant_id = ${t.tenantId}::text
-               AND d.day >= ${from}::date AND d.day < ${from}::date + interval '1 month'
-               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = d.run_id AND r.is_current)) AS ok`.execute(
-    db,
-  );
-  return rows[0]?.ok === true;
-}
-
-/**
  * The rows of one tenant's part before the names, unordered as a whole: the charge rows (month
  * rows, or the month's current lines grouped) and the adjustment rows, with the same columns
  * (user_id, item, billing, unit_price, quantity, amount, currency, first_day, last_day).
@@ -183,21 +158,7 @@ const partRows = (t: TenantMonth) => sql`
 
 /** The names' import cut-off: versions imported by the time the period closed (if it is closed). */
 function importCutoff(t: TenantMonth): RawBuilder<unknown> {
-  if (t.closedAt === undefined)
-    return sql`AND v.imported_at <= coalesce((SELECT p.closed_at FROM periods p
-                                              WHERE p.tenant_id = ${t.tenantId}::text AND p.month = ${t.month}), 'infinity')`;
   return t.closedAt === null ? sql`` : sql`AND v.imported_at <= ${t.closedAt}::timestamptz`;
-}
-
-/**
- * The tenant's `closed_at` for the month as text (microseconds kept: a JS Date would cut them and
- * could drop a version imported in the closing millisecond), `null` while the period is open.
- */
-export async function periodClosedAtText(db: Db, t: TenantMonth): Promise<string | null> {
-  const { rows } = await sql<{ closed_at: string }>`
-    SELECT p.closed_at::text AS closed_at FROM periods p
-    WHERE p.tenant_id = ${t.tenantId}::text AND p.month = ${t.month}`.execute(db);
-  return rows[0]?.closed_at ?? null;
 }
 
 /** The one query's body with `select` as its select list and `from` joined after the names. */
@@ -224,28 +185,72 @@ export function invoiceQuery<R>(
 }
 
 /**
- * The currencies a tenant's part can hold, in code order: those of the month's current runs
- * (whose lines the charge rows are, `monthRowsHoldCurrentRuns` or grouped) and of the period's
- * adjustment lines. A superset of the rows' currencies (a run may have no line) read from a
- * few dozen runs and the period's adjustments, never from the month rows: empty only for a
- * part without rows. The COPY path needs their minor digits before it starts.
+ * The file's parts in file order (tenant ids by UTF-8 bytes), each with what its query needs,
+ * read in ONE statement for all the file's tenants (not three per tenant: 30,000 round trips for
+ * 10,000 tenants):
+ *
+ * - `fromLines`: whether `invoice_month_rows` does NOT hold exactly the month's current runs
+ *   (every current run of the month is the run `invoice_month_days` records for its day, and no
+ *   recorded run has stopped being current). Billing keeps both in each run's transaction, so
+ *   this is true only for runs made or superseded by hand (SQL seeds, repairs); the part then
+ *   groups the lines itself;
+ * - `closedAt`: the period's `closed_at` as text (microseconds kept: a JS Date would cut them and
+ *   could drop a version imported in the closing millisecond), `null` while it is open;
+ * - `currencies`: those the part can hold, in code order: of the month's current runs (whose
+ *   lines the charge rows are) and of the period's adjustment lines. A superset of the rows'
+ *   currencies (a run may have no line) read from a few dozen runs and the period's
+ *   adjustments, never from the month rows: empty only for a part without rows. The COPY path
+ *   needs their minor digits before it starts.
+ *
+ * Run it in the export's snapshot: the answers must be those of the rows the parts then read.
  */
-export async function partCurrencies(db: Db, t: TenantMonth): Promise<string[]> {
-  const from = `${t.month}-01`;
-  const { rows } = await sql<{ currency: string }>`
-    SELECT DISTINCT c.currency::text AS currency
-    FROM (SELECT r.currency FROM runs r
-          WHERE r.tenant_id = ${t.tenantId}::text AND r.is_current
-            AND r.day >= ${from}::date AND r.day < ${from}::date + interval '1 month'
-          UNION ALL
-          SELECT a.currency FROM adjustment_lines a
-          WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}) c
-    ORDER BY 1`.execute(db);
-  return rows.map((r) => r.currency);
+export async function filePartsPlan(db: Db, q: InvoiceQuery): Promise<PlannedPart[]> {
+  const parts = tenantsInFileOrder(q);
+  if (parts.length === 0) return [];
+  const from = `${q.month}-01`;
+  const { rows } = await sql<{
+    tenant_id: string;
+    holds: boolean;
+    closed_at: string | null;
+    currencies: string[];
+  }>`
+    SELECT t.id AS tenant_id,
+           NOT EXISTS (
+             SELECT 1 FROM runs r
+             WHERE r.tenant_id = t.id AND r.is_current
+               AND r.day >= ${from}::date AND r.day < ${from}::date + interval '1 month'
+               AND NOT EXISTS (SELECT 1 FROM invoice_month_days d
+                               WHERE d.tenant_id = r.tenant_id AND d.day = r.day AND d.run_id = r.id))
+           AND NOT EXISTS (
+             SELECT 1 FROM invoice_month_days d
+             WHERE d.tenant_id = t.id
+               AND d.day >= ${from}::date AND d.day < ${from}::date + interval '1 month'
+               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = d.run_id AND r.is_current)) AS holds,
+           (SELECT p.closed_at::text FROM periods p WHERE p.tenant_id = t.id AND p.month = ${q.month}) AS closed_at,
+           ARRAY(SELECT DISTINCT c.currency::text
+                 FROM (SELECT r.currency FROM runs r
+                       WHERE r.tenant_id = t.id AND r.is_current
+                         AND r.day >= ${from}::date AND r.day < ${from}::date + interval '1 month'
+                       UNION ALL
+                       SELECT a.currency FROM adjustment_lines a
+                       WHERE a.tenant_id = t.id AND a.period = ${q.month}) c
+                 ORDER BY 1) AS currencies
+    FROM unnest(${parts.map((p) => p.tenantId)}::text[]) AS t(id)`.execute(db);
+  const byTenant = new Map(rows.map((r) => [r.tenant_id, r]));
+  return parts.map((p) => {
+    const r = byTenant.get(p.tenantId);
+    if (r === undefined) throw new Error(`invoice CSV: no plan row for tenant "${p.tenantId}"`);
+    return { ...p, fromLines: r.holds !== true, closedAt: r.closed_at, currencies: r.currencies };
+  });
+}
+
+/** A part of the file as `filePartsPlan` reads it. */
+export interface PlannedPart extends TenantMonth {
+  currencies: string[];
 }
 
 /** The tenants of a file in its order: tenant ids by UTF-8 bytes (code points). */
-export function tenantsInFileOrder(q: InvoiceQuery): TenantMonth[] {
+function tenantsInFileOrder(q: InvoiceQuery): (TenantPeriodEnd & { month: string })[] {
   return q.tenants
     .map((t) => ({ ...t, month: q.month }))
     .sort((a, b) => compareCodePoints(a.tenantId, b.tenantId));
@@ -279,12 +284,7 @@ export async function* streamInvoiceRows(
     // it like the COPY of the same query (hash aggregate and one sort instead of nested loops).
     await sql`SET LOCAL cursor_tuple_fraction = 1`.execute(trx);
     const fetch = sql<RawInvoiceRow>`FETCH FORWARD ${sql.raw(String(chunkSize))} FROM invoice_rows`;
-    for (const month of tenantsInFileOrder(q)) {
-      const t = {
-        ...month,
-        fromLines: !(await monthRowsHoldCurrentRuns(trx, month)),
-        closedAt: await periodClosedAtText(trx, month),
-      };
+    for (const t of await filePartsPlan(trx, q)) {
       await sql`DECLARE invoice_rows NO SCROLL CURSOR FOR ${invoiceRowsQuery(t)}`.execute(trx);
       for (;;) {
         const { rows } = await fetch.execute(trx);

@@ -45,6 +45,8 @@ if (result.status !== 0) {
 }
 // The bundle (bin/bundle.js) starts faster; without it (no esbuild, or esbuild failed) billing
 // runs dist/src as compiled, which is the same code.
+// A bundle of an earlier build must never outlive it: removed first, whatever happens next.
+rmSync(BUNDLE, { recursive: true, force: true });
 try {
   if ((await bundleCli(ENTRY, BUNDLE)) === null)
     say('esbuild is not installed: no bundle, billing runs dist/src');

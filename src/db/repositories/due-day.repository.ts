@@ -119,16 +119,20 @@ export async function findDueDayPage(
       FROM b JOIN runs r
         ON r.tenant_id = b.tenant_id AND r.is_current AND r.day BETWEEN b.first_day AND b.last_day
     ),
+    -- Each tenant's last billed day, grouped once: a subquery per tenant over the CTE would scan
+    -- all of it for each tenant (tenants x billed days), and a night's planning pages, run while
+    -- its days are being billed, grew slower with every day billed.
+    last_billed AS (
+      SELECT tenant_id, max(day) AS day FROM billed GROUP BY tenant_id
+    ),
     gaps AS (
       SELECT tenant_id,
              coalesce(lag(day) OVER (PARTITION BY tenant_id ORDER BY day) + 1, first_day) AS gap_from,
              day - 1 AS gap_to
       FROM billed
       UNION ALL
-      SELECT b.tenant_id,
-             coalesce((SELECT max(x.day) + 1 FROM billed x WHERE x.tenant_id = b.tenant_id), b.first_day),
-             b.last_day
-      FROM b
+      SELECT b.tenant_id, coalesce(lb.day + 1, b.first_day), b.last_day
+      FROM b LEFT JOIN last_billed lb ON lb.tenant_id = b.tenant_id
     ),
     missing AS (
       SELECT g.tenant_id, g.gap_from + i AS day, NULL::bigint AS revision

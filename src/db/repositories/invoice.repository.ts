@@ -77,10 +77,8 @@ export interface TenantMonth extends TenantPeriodEnd {
   /**
    * The period's `closed_at` as PostgreSQL writes it (microseconds kept), `null` while it is
    * open; read in the export's snapshot by `filePartsPlan`. A literal of the query, so the
-   * planner knows that (nearly) every version passes the import cut-off and reads the names
-   * through the versions' primary key in order (a sub-select's unknown value, the planner
-   * guesses, keeps a third of the versions: it then sorts them all instead, spilling to disk at
-   * 200,000 users).
+   * planner knows that (nearly) every version passes the import cut-off (of a sub-select's
+   * unknown value it guesses that a third do) and plans the names for that many.
    */
   closedAt: string | null;
 }
@@ -104,10 +102,13 @@ export interface TenantMonth extends TenantPeriodEnd {
  *   Append: both branches have exactly the same column types and collations).
  * - Names: the user's latest version (active or not) effective before the tenant's period
  *   end; for a closed period only versions imported by the time it was closed. One pass over
- *   the tenant's versions in primary-key order (user, effective_at), keeping each user's last
- *   (`lead`), merged with the rows by user: no lookup and no sort per row. The import cut-off is
-  a literal when the caller read it first (`closedAt`): only then does the planner see that
-  the primary key's order costs less than a sort of every version.
+ *   the tenant's versions keeping each user's last (`DISTINCT ON (user_id)`, latest
+ *   `effective_at` first), merged with the rows by user: no lookup per row. `DISTINCT ON` rather
+ *   than a window (`lead`) and a filter: the planner then knows the names hold one row per user,
+ *   so the Merge Join reads them once, in order, instead of materialising them to re-read a
+ *   user's rows (Materialize under the join: ~15% of the export's query, measured in
+ *   docs/performance/export.md, "Issue 11, seventh step"). The import cut-off is a literal when
+ *   the caller read it first (`closedAt`), so the planner sees how many versions pass it.
  *
  * Also used verbatim by the export benchmark as `COPY (…) TO STDOUT`.
  */
@@ -171,14 +172,11 @@ export function invoiceQuery<R>(
     SELECT ${select}
     FROM (${partRows(t)}) g
     LEFT JOIN (
-      SELECT v.user_id, v.last_name, v.email
-      FROM (
-        SELECT v.user_id, v.last_name, v.email, lead(v.user_id) OVER (ORDER BY v.user_id, v.effective_at) AS next_user
-        FROM settings_versions v
-        WHERE v.tenant_id = ${t.tenantId}::text AND v.effective_at < ${t.periodEnd.toISOString()}::timestamptz
-          ${importCutoff(t)}
-      ) v
-      WHERE v.next_user IS DISTINCT FROM v.user_id
+      SELECT DISTINCT ON (v.user_id) v.user_id, v.last_name, v.email
+      FROM settings_versions v
+      WHERE v.tenant_id = ${t.tenantId}::text AND v.effective_at < ${t.periodEnd.toISOString()}::timestamptz
+        ${importCutoff(t)}
+      ORDER BY v.user_id, v.effective_at DESC
     ) n ON n.user_id = g.user_id
     ${from}
     ORDER BY g.user_id COLLATE "C", g.item COLLATE "C", g.billing COLLATE "C", g.first_day, g.unit_price`;

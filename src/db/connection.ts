@@ -34,7 +34,17 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Database
   // idle, on the client itself when checked out. Unheard, either would crash the process; the
   // query in flight fails on its own and the pool drops the broken client on release.
   pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    // Closing, pg sends Terminate, ends its side of the socket, then waits until the server has
+    // closed the connection, i.e. until the backend has exited: 10-30 ms, the end of every CLI
+    // command. libpq (psql) does not wait for it; neither does this: once Terminate and the end
+    // of our side are out ('finish', which only closing causes), the socket is closed.
+    const socket = (
+      client as unknown as { connection: { stream: NodeJS.WritableStream & { destroy(): void } } }
+    ).connection.stream;
+    socket.once('finish', () => socket.destroy());
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, kind: 'postgres', close: () => db.destroy() };
 }

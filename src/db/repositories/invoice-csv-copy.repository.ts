@@ -3,7 +3,13 @@ import { type CurrencyTotal, PartTotals } from '../copy-part-totals.ts';
 import { CopyRowsOut } from '../copy-rows-out.ts';
 import type { Db } from '../database.ts';
 import { inReadOnlySnapshot } from '../transaction.ts';
-import { filePartsPlan, type InvoiceQuery, invoiceQuery, type TenantMonth } from './invoice.repository.ts';
+import {
+  filePartsPlan,
+  type InvoiceQuery,
+  invoiceQuery,
+  type TenantMonth,
+  withoutJit,
+} from './invoice.repository.ts';
 
 /*
  * The invoice CSV on real PostgreSQL: the cells computed by the export's one query
@@ -103,6 +109,7 @@ export async function copyInvoiceCsv(
 ): Promise<void> {
   if (q.tenants.length === 0) return;
   await inReadOnlySnapshot(db, async (trx) => {
+    await withoutJit(trx);
     for (const t of await filePartsPlan(trx, q)) {
       const { currencies } = t;
       if (currencies.length === 0) continue;

@@ -5,7 +5,8 @@
  * beside the insert of the day's lines), then (i) the floor: the finished rows of the file in a
  * table of their own (`CREATE TABLE … AS` the export's row query), copied out sorted by
  * `COPY (SELECT … ORDER BY …) TO STDOUT` through psql into a file; for comparison the export's
- * row query itself under COPY and its CSV cells query under COPY (FORMAT csv); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
+ * row query itself under COPY and its CSV cells query under COPY (FORMAT csv), both with JIT off as
+ * the export runs them (`withoutJit`); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
  * /usr/bin/time -v, in every way the command runs: compiled (`tsc -p tsconfig.build.json`, what
  * the production image runs), that build bundled (bin/bundle.js: what `billing` runs after
  * `npm ci` / `npm run build`) and from source through tsx (`node bin/billing.js` in a checkout,

@@ -240,6 +240,13 @@ export interface InvoiceMonthDaysTable {
   run_id: Int8;
 }
 
+/** Per tenant-month, the run whose lines stand for the month's rows (migration 0015). */
+export interface InvoiceMonthBasesTable {
+  tenant_id: string;
+  month: string;
+  run_id: Int8;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -261,6 +268,7 @@ export interface Database {
   console_run_totals: ConsoleRunTotalsTable;
   invoice_month_rows: InvoiceMonthRowsTable;
   invoice_month_days: InvoiceMonthDaysTable;
+  invoice_month_bases: InvoiceMonthBasesTable;
 }
 
 /** A database handle or an open transaction: repositories accept either as their first argument. */

@@ -113,7 +113,8 @@ async function seed(db: Db): Promise<void> {
 }
 
 async function truncateRuns(db: Db): Promise<void> {
-  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, invoice_month_rows, runs`.execute(
+  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, invoice_month_rows, invoice_month_days,
+    invoice_month_bases, runs`.execute(
     db,
   );
   await sql`CHECKPOINT`.execute(db);

@@ -98,7 +98,7 @@ function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unk
   return sql`
     SELECT c.*, c.base IS NULL AND c.f = 0 AND ${firstRowOfMonth} IS NULL AS fresh
     FROM (
-      SELECT u.tenant_id, u.day, u.added, to_char(u.day, 'YYYY-MM') AS month, ${start} AS month_start,
+      SELECT u.tenant_id, u.day, u.added, u.removed, to_char(u.day, 'YYYY-MM') AS month, ${start} AS month_start,
              1 << (extract(day FROM u.day)::int - 1) AS bit,
              extract(day FROM u.day)::bigint AS dom,
              extract(day FROM ${start} + interval '1 month' - interval '1 day')::bigint AS n,
@@ -107,7 +107,8 @@ function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unk
                          AND d.day < ${start} + interval '1 month'), 0) AS f,
              b.run_id AS base, ra.currency AS currency, rb.currency AS base_currency
       FROM unnest(${changes.map((c) => c.tenantId)}::text[], ${changes.map((c) => c.day)}::date[],
-                  ${changes.map((c) => c.addedRunId)}::bigint[]) AS u(tenant_id, day, added)
+                  ${changes.map((c) => c.addedRunId)}::bigint[], ${changes.map((c) => c.removedRunId)}::bigint[])
+             AS u(tenant_id, day, added, removed)
       JOIN runs ra ON ra.id = u.added
       LEFT JOIN invoice_month_bases b ON b.tenant_id = u.tenant_id AND b.month = to_char(u.day, 'YYYY-MM')
       LEFT JOIN runs rb ON rb.id = b.run_id
@@ -120,11 +121,8 @@ const rowColumns = sql`(tenant_id, month, user_id, item, billing, unit_price, cu
 async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
   if (changes.length === 0) return;
   // The added run's lines against the base's, per change, by a merge full join of both in the
-  // order of their primary key (run_id, user_id, item): a run has one line per (user, item). A
-  // pair with the same key in both is the base's row, held on this day too: nothing to write
-  // (unless an exception names it, below). Otherwise the added line's key is not the base's
-  // (`a_*`) and the base's key is missing from the day (`b_*`). Without a base (a month recorded
-  // before migration 0015) every added line is such a key.
+  // order of their primary key (run_id, user_id, item): a run has one line per (user, item).
+  // Without a base (a month recorded before migration 0015) every added line is unpaired.
   const pairs = sql.raw(`CROSS JOIN LATERAL (
         SELECT a.user_id AS a_user, a.item AS a_item, a.billing AS a_billing, a.unit_price AS a_price, a.amount AS a_amount,
                b.user_id AS b_user, b.item AS b_item, b.billing AS b_billing, b.unit_price AS b_price
@@ -132,56 +130,81 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
               WHERE run_id = c.added ORDER BY user_id, item OFFSET 0) a
         FULL JOIN (SELECT user_id, item, billing, unit_price FROM charge_lines
                    WHERE run_id = c.base ORDER BY user_id, item OFFSET 0) b
-          ON a.user_id = b.user_id AND a.item = b.item) j`);
-  const sameKey = sql`j.a_user IS NOT NULL AND j.b_user IS NOT NULL AND j.a_billing = j.b_billing
-                      AND j.a_price = j.b_price AND c.currency = c.base_currency`;
+          ON a.user_id = b.user_id AND a.item = b.item) p`);
+  const sameKey = sql`p.a_user IS NOT NULL AND p.b_user IS NOT NULL AND p.a_billing = p.b_billing
+                      AND p.a_price = p.b_price AND c.currency = c.base_currency`;
+  // The base's rows hold the rule's amount for every day; a line off the rule (not written by
+  // billing's day query: a run made by hand) is kept as an exception with its own amount.
+  const followsRule = (amount: string, billing: string, price: string) =>
+    sql`${sql.raw(amount)} = ${lineAmountSql(sql.raw(billing), sql.raw(price), sql`c.dom`, sql`c.n`)}`;
   // An exception row of the change's month (columns of relation j) for a key.
-  const exceptionOf = (user: string, item: string, billing: string, price: string, currency: string) =>
-    sql.raw(`EXISTS (SELECT 1 FROM invoice_month_rows m WHERE m.tenant_id = j.tenant_id AND m.month = j.month
-                       AND m.user_id = ${user} AND m.item = ${item} AND m.billing = ${billing}
-                       AND m.unit_price = ${price} AND m.currency = ${currency})`);
+  const noExceptionFor = (user: string, item: string, billing: string, price: string, currency: string) =>
+    sql.raw(`NOT EXISTS (SELECT 1 FROM invoice_month_rows m WHERE m.tenant_id = j.tenant_id AND m.month = j.month
+                           AND m.user_id = ${user} AND m.item = ${item} AND m.billing = ${billing}
+                           AND m.unit_price = ${price} AND m.currency = ${currency})`);
   const others = sql`(j.f & ~j.bit)`;
+  const withDay = sql`(j.f | j.bit)`;
+  const daysColumns = (mask: RawBuilder<unknown>) => sql`${mask}, bit_count(${mask}::bit(31))::int`;
+  const spanColumns = (mask: RawBuilder<unknown>) =>
+    sql`${firstDayOfSql(mask, sql`j.month_start`)}, ${lastDayOfSql(mask, sql`j.month_start`)}`;
   await sql`
     WITH c AS MATERIALIZED (${changesWithMonths(changes)}),
     based AS (
       INSERT INTO invoice_month_bases (tenant_id, month, run_id)
       SELECT tenant_id, month, added FROM c WHERE fresh
     ),
-    j AS MATERIALIZED (
-      SELECT c.tenant_id, c.month, c.month_start, c.day, c.bit, c.n, c.f, c.currency, c.base_currency, j.*
-      FROM c ${pairs}
-      WHERE NOT c.fresh AND NOT (${sameKey})
+    off_rule AS (
+      INSERT INTO invoice_month_rows ${rowColumns}
+      SELECT c.tenant_id, c.month, l.user_id, l.item, l.billing, l.unit_price, c.currency, c.bit, 1, l.amount, c.day, c.day
+      FROM c JOIN charge_lines l ON l.run_id = c.added
+      WHERE c.fresh AND NOT ${followsRule('l.amount', 'l.billing', 'l.unit_price')}
     ),
-    -- New exceptions: a key of the day that the base lacks holds this day; a key of the base that
-    -- the day lacks holds every other recorded day (none: quantity 0, it only hides the base's
-    -- line). Keys that already have a row are the update's, below.
+    j AS MATERIALIZED (
+      SELECT c.tenant_id, c.month, c.month_start, c.day, c.bit, c.n, c.f, c.currency, c.base_currency, p.*,
+             ${sameKey} AS same_key
+      FROM c ${pairs}
+      WHERE NOT c.fresh AND NOT (${sameKey} AND ${followsRule('p.a_amount', 'p.a_billing', 'p.a_price')})
+    ),
+    -- New exceptions (keys that already have one are the update's, below):
+    -- - a key of the base whose line today is off the rule: every other recorded day as the base
+    --   holds them, and this day with its own amount;
+    -- - a key of the day that the base lacks: this day;
+    -- - a key of the base that the day lacks: every other recorded day (none: quantity 0, it
+    --   only hides the base's line).
     added AS (
       INSERT INTO invoice_month_rows ${rowColumns}
-      SELECT j.tenant_id, j.month, j.a_user, j.a_item, j.a_billing, j.a_price, j.currency,
-             j.bit, 1, j.a_amount, j.day, j.day
+      SELECT j.tenant_id, j.month, j.a_user, j.a_item, j.a_billing, j.a_price, j.currency, ${daysColumns(withDay)},
+             ${amountOfDaysSql(sql`j.a_billing`, sql`j.a_price`, others, sql`j.n`)} + j.a_amount, ${spanColumns(withDay)}
       FROM j
-      WHERE j.a_user IS NOT NULL AND NOT ${exceptionOf('j.a_user', 'j.a_item', 'j.a_billing', 'j.a_price', 'j.currency')}
+      WHERE j.same_key AND ${noExceptionFor('j.a_user', 'j.a_item', 'j.a_billing', 'j.a_price', 'j.currency')}
       UNION ALL
-      SELECT j.tenant_id, j.month, j.b_user, j.b_item, j.b_billing, j.b_price, j.base_currency,
-             ${others}, bit_count(${others}::bit(31))::int,
-             ${amountOfDaysSql(sql`j.b_billing`, sql`j.b_price`, others, sql`j.n`)},
-             ${firstDayOfSql(others, sql`j.month_start`)}, ${lastDayOfSql(others, sql`j.month_start`)}
+      SELECT j.tenant_id, j.month, j.a_user, j.a_item, j.a_billing, j.a_price, j.currency, j.bit, 1, j.a_amount,
+             j.day, j.day
       FROM j
-      WHERE j.b_user IS NOT NULL AND NOT ${exceptionOf('j.b_user', 'j.b_item', 'j.b_billing', 'j.b_price', 'j.base_currency')}
+      WHERE j.a_user IS NOT NULL AND NOT j.same_key
+        AND ${noExceptionFor('j.a_user', 'j.a_item', 'j.a_billing', 'j.a_price', 'j.currency')}
+      UNION ALL
+      SELECT j.tenant_id, j.month, j.b_user, j.b_item, j.b_billing, j.b_price, j.base_currency, ${daysColumns(others)},
+             ${amountOfDaysSql(sql`j.b_billing`, sql`j.b_price`, others, sql`j.n`)}, ${spanColumns(others)}
+      FROM j
+      WHERE j.b_user IS NOT NULL AND NOT j.same_key
+        AND ${noExceptionFor('j.b_user', 'j.b_item', 'j.b_billing', 'j.b_price', 'j.base_currency')}
     ),
-    -- Every exception of the months: this day's bit, set when the added run has its key, else
-    -- cleared (one probe of the added run's primary key per exception row).
+    -- Every exception of the months: this day's bit set with the added run's line of its key
+    -- (one probe of its primary key), else cleared, taking out the amount the removed run's line
+    -- added for the day (a probe of its primary key).
     moved AS (
       SELECT m.tenant_id, m.month, m.user_id, m.item, m.billing, m.unit_price, m.currency, c.month_start,
              (m.days & ~c.bit) | CASE WHEN a.user_id IS NULL THEN 0 ELSE c.bit END AS days,
-             CASE WHEN a.user_id IS NOT NULL AND m.days & c.bit = 0 THEN a.amount
-                  WHEN a.user_id IS NULL AND m.days & c.bit <> 0
-                    THEN -${lineAmountSql(sql`m.billing`, sql`m.unit_price`, sql`c.dom`, sql`c.n`)}
-                  ELSE 0 END AS delta
+             CASE WHEN m.days & c.bit <> 0
+                  THEN -coalesce(o.amount, ${lineAmountSql(sql`m.billing`, sql`m.unit_price`, sql`c.dom`, sql`c.n`)})
+                  ELSE 0 END + coalesce(a.amount, 0) AS delta
       FROM c
       JOIN invoice_month_rows m ON m.tenant_id = c.tenant_id AND m.month = c.month
       LEFT JOIN charge_lines a ON a.run_id = c.added AND a.user_id = m.user_id AND a.item = m.item
         AND a.billing = m.billing AND a.unit_price = m.unit_price AND m.currency = c.currency
+      LEFT JOIN charge_lines o ON m.days & c.bit <> 0 AND o.run_id = c.removed AND o.user_id = m.user_id
+        AND o.item = m.item AND o.billing = m.billing AND o.unit_price = m.unit_price
       WHERE NOT c.fresh
     )
     UPDATE invoice_month_rows t
@@ -191,7 +214,7 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
     FROM moved v
     WHERE t.tenant_id = v.tenant_id AND t.month = v.month AND t.user_id = v.user_id AND t.item = v.item
       AND t.billing = v.billing AND t.unit_price = v.unit_price AND t.currency = v.currency
-      AND t.days <> v.days`.execute(trx);
+      AND (t.days <> v.days OR v.delta <> 0)`.execute(trx);
   await sql`
     INSERT INTO invoice_month_days (tenant_id, day, run_id)
     SELECT u.tenant_id, u.day, u.added

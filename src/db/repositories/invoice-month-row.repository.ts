@@ -137,11 +137,13 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
   // billing's day query: a run made by hand) is kept as an exception with its own amount.
   const followsRule = (amount: string, billing: string, price: string) =>
     sql`${sql.raw(amount)} = ${lineAmountSql(sql.raw(billing), sql.raw(price), sql`c.dom`, sql`c.n`)}`;
-  // An exception row of the change's month (columns of relation j) for a key.
+  // No exception row of the change's month (columns of relation j) for a key: a probe of the
+  // rows' primary key per candidate (OFFSET 0 keeps it a probe: as an anti-join the planner may
+  // hash every month's rows of every tenant).
   const noExceptionFor = (user: string, item: string, billing: string, price: string, currency: string) =>
     sql.raw(`NOT EXISTS (SELECT 1 FROM invoice_month_rows m WHERE m.tenant_id = j.tenant_id AND m.month = j.month
                            AND m.user_id = ${user} AND m.item = ${item} AND m.billing = ${billing}
-                           AND m.unit_price = ${price} AND m.currency = ${currency})`);
+                           AND m.unit_price = ${price} AND m.currency = ${currency} OFFSET 0)`);
   const others = sql`(j.f & ~j.bit)`;
   const withDay = sql`(j.f | j.bit)`;
   const daysColumns = (mask: RawBuilder<unknown>) => sql`${mask}, bit_count(${mask}::bit(31))::int`;
@@ -190,21 +192,26 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
       WHERE j.b_user IS NOT NULL AND NOT j.same_key
         AND ${noExceptionFor('j.b_user', 'j.b_item', 'j.b_billing', 'j.b_price', 'j.base_currency')}
     ),
-    -- Every exception of the months: this day's bit set with the added run's line of its key
-    -- (one probe of its primary key), else cleared, taking out the amount the removed run's line
-    -- added for the day (a probe of its primary key).
+    -- Every exception of the months (read in its primary key's range, updated by its row id):
+    -- this day's bit set with the added run's line of its key (one probe of that run's primary
+    -- key), else cleared, taking out the amount the removed run's line added for the day (a
+    -- probe of its primary key, only for a row that held the day: a re-run).
     moved AS (
-      SELECT m.tenant_id, m.month, m.user_id, m.item, m.billing, m.unit_price, m.currency, c.month_start,
-             (m.days & ~c.bit) | CASE WHEN a.user_id IS NULL THEN 0 ELSE c.bit END AS days,
+      SELECT m.ctid AS row_id, c.month_start,
+             (m.days & ~c.bit) | CASE WHEN a.amount IS NULL THEN 0 ELSE c.bit END AS days,
              CASE WHEN m.days & c.bit <> 0
                   THEN -coalesce(o.amount, ${lineAmountSql(sql`m.billing`, sql`m.unit_price`, sql`c.dom`, sql`c.n`)})
                   ELSE 0 END + coalesce(a.amount, 0) AS delta
       FROM c
       JOIN invoice_month_rows m ON m.tenant_id = c.tenant_id AND m.month = c.month
-      LEFT JOIN charge_lines a ON a.run_id = c.added AND a.user_id = m.user_id AND a.item = m.item
-        AND a.billing = m.billing AND a.unit_price = m.unit_price AND m.currency = c.currency
-      LEFT JOIN charge_lines o ON m.days & c.bit <> 0 AND o.run_id = c.removed AND o.user_id = m.user_id
-        AND o.item = m.item AND o.billing = m.billing AND o.unit_price = m.unit_price
+      LEFT JOIN LATERAL (SELECT a.amount FROM charge_lines a
+                         WHERE a.run_id = c.added AND a.user_id = m.user_id AND a.item = m.item
+                           AND a.billing = m.billing AND a.unit_price = m.unit_price AND m.currency = c.currency
+                         OFFSET 0) a ON true
+      LEFT JOIN LATERAL (SELECT o.amount FROM charge_lines o
+                         WHERE m.days & c.bit <> 0 AND o.run_id = c.removed AND o.user_id = m.user_id
+                           AND o.item = m.item AND o.billing = m.billing AND o.unit_price = m.unit_price
+                         OFFSET 0) o ON true
       WHERE NOT c.fresh
     )
     UPDATE invoice_month_rows t
@@ -212,9 +219,7 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
         first_day = ${firstDayOfSql(sql`v.days`, sql`v.month_start`)},
         last_day = ${lastDayOfSql(sql`v.days`, sql`v.month_start`)}
     FROM moved v
-    WHERE t.tenant_id = v.tenant_id AND t.month = v.month AND t.user_id = v.user_id AND t.item = v.item
-      AND t.billing = v.billing AND t.unit_price = v.unit_price AND t.currency = v.currency
-      AND (t.days <> v.days OR v.delta <> 0)`.execute(trx);
+    WHERE t.ctid = v.row_id AND (t.days <> v.days OR v.delta <> 0)`.execute(trx);
   await sql`
     INSERT INTO invoice_month_days (tenant_id, day, run_id)
     SELECT u.tenant_id, u.day, u.added

@@ -216,7 +216,10 @@ export interface ConsoleRunTotalsTable {
   amount: Int8;
 }
 
-/** The invoice CSV's charge rows of a tenant-month, kept by every charge run (migration 0010). */
+/**
+ * The invoice CSV's charge rows of a tenant-month that its base run does not stand for (migrations
+ * 0010 and 0015: the exceptions), kept by every charge run.
+ */
 export interface InvoiceMonthRowsTable {
   tenant_id: string;
   month: string;

@@ -13,6 +13,7 @@ import * as m0011 from './0011_console_reads.ts';
 import * as m0012 from './0012_charge_write_speed.ts';
 import * as m0013 from './0013_settings_write_speed.ts';
 import * as m0014 from './0014_month_rows_file_order.ts';
+import * as m0015 from './0015_month_row_bases.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '0012_charge_write_speed': m0012,
   '0013_settings_write_speed': m0013,
   '0014_month_rows_file_order': m0014,
+  '0015_month_row_bases': m0015,
 };

@@ -10,11 +10,7 @@ import { recordRunsTotals } from '../db/repositories/console-month.repository.ts
 import { recordDayActivityCount } from '../db/repositories/day-activity-count.repository.ts';
 import { type DayLinesParams, firstNeededItem } from '../db/repositories/day-lines.repository.ts';
 import { latestRunRevision, readDayRevision } from '../db/repositories/day-revision.repository.ts';
-import {
-  applyRunsToMonthRows,
-  claimMonthRowsForRun,
-  monthRowsOfNewLines,
-} from '../db/repositories/invoice-month-row.repository.ts';
+import { applyRunsToMonthRows } from '../db/repositories/invoice-month-row.repository.ts';
 import { findPeriod, lockPeriod } from '../db/repositories/period.repository.ts';
 import { listPriceBooksFor } from '../db/repositories/price-book.repository.ts';
 import {
@@ -280,24 +276,7 @@ export async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillD
     currency: tenant.currency,
     jobId: input.jobId ?? null,
   });
-  // The day's first run: its lines go into the month rows in the statement that inserts them
-  // (one read of the day, not a second read of its lines); a re-run goes through the difference.
-  const month =
-    current === undefined
-      ? await claimMonthRowsForRun(trx, { tenantId: tenant.id, day: input.day })
-      : undefined;
-  const { lineCount, total, byItem } = await insertDayLines(
-    trx,
-    runId,
-    params,
-    bookId,
-    month &&
-      ((lines) =>
-        monthRowsOfNewLines(
-          { tenantId: tenant.id, day: input.day, currency: tenant.currency, fresh: month.fresh },
-          lines,
-        )),
-  );
+  const { lineCount, total, byItem } = await insertDayLines(trx, runId, params, bookId);
   await recordChargeRuns(trx, [
     {
       runId,
@@ -305,7 +284,6 @@ export async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillD
       tenantId: tenant.id,
       day: input.day,
       removedRunId: current?.id ?? null,
-      monthRowsWritten: month !== undefined,
     },
   ]);
   const rows = await diffRunLines(trx, current?.id ?? null, runId, ctx.limit);
@@ -328,8 +306,6 @@ export interface StoredChargeRun {
   day: string;
   /** The day's current run until now (its lines leave the month rows); null on a first run. */
   removedRunId: string | null;
-  /** Its lines were written to the month rows with them (`claimMonthRowsForRun`). */
-  monthRowsWritten?: boolean;
 }
 
 /**
@@ -347,7 +323,6 @@ export async function recordChargeRuns(trx: Db, runs: readonly StoredChargeRun[]
       day: r.day,
       addedRunId: r.runId,
       removedRunId: r.removedRunId,
-      rowsWritten: r.monthRowsWritten === true,
     })),
   );
 }

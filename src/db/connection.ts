@@ -40,10 +40,11 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Database
     // closed the connection, i.e. until the backend has exited: 10-30 ms, the end of every CLI
     // command. libpq (psql) does not wait for it; neither does this: once Terminate and the end
     // of our side are out ('finish', which only closing causes), the socket is closed.
+    // (pg's socket is not public API: without it, closing simply waits as pg does.)
     const socket = (
-      client as unknown as { connection: { stream: NodeJS.WritableStream & { destroy(): void } } }
-    ).connection.stream;
-    socket.once('finish', () => socket.destroy());
+      client as unknown as { connection?: { stream?: NodeJS.WritableStream & { destroy(): void } } }
+    ).connection?.stream;
+    socket?.once('finish', () => socket.destroy());
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, kind: 'postgres', close: () => db.destroy() };

@@ -216,7 +216,10 @@ export interface ConsoleRunTotalsTable {
   amount: Int8;
 }
 
-/** The invoice CSV's charge rows of a tenant-month, kept by every charge run (migration 0010). */
+/**
+ * The invoice CSV's charge rows of a tenant-month that its base run does not stand for (migrations
+ * 0010 and 0015: the exceptions), kept by every charge run.
+ */
 export interface InvoiceMonthRowsTable {
   tenant_id: string;
   month: string;
@@ -237,6 +240,13 @@ export interface InvoiceMonthRowsTable {
 export interface InvoiceMonthDaysTable {
   tenant_id: string;
   day: DateCol;
+  run_id: Int8;
+}
+
+/** Per tenant-month, the run whose lines stand for the month's rows (migration 0015). */
+export interface InvoiceMonthBasesTable {
+  tenant_id: string;
+  month: string;
   run_id: Int8;
 }
 
@@ -261,6 +271,7 @@ export interface Database {
   console_run_totals: ConsoleRunTotalsTable;
   invoice_month_rows: InvoiceMonthRowsTable;
   invoice_month_days: InvoiceMonthDaysTable;
+  invoice_month_bases: InvoiceMonthBasesTable;
 }
 
 /** A database handle or an open transaction: repositories accept either as their first argument. */

@@ -25,10 +25,12 @@
  *     (target <= 1.1).
  *
  *   npm run bench -- billing                 (BENCH_USERS=1000000 by default)
+ *
+ * BENCH_HOLD=FILE: at the end, print the database's URL and keep it running while FILE exists.
  */
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,9 +115,8 @@ async function seed(db: Db): Promise<void> {
 }
 
 async function truncateRuns(db: Db): Promise<void> {
-  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, invoice_month_rows, runs`.execute(
-    db,
-  );
+  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, invoice_month_rows, invoice_month_days,
+    invoice_month_bases, runs`.execute(db);
   await sql`CHECKPOINT`.execute(db);
 }
 
@@ -324,6 +325,11 @@ export async function run(): Promise<void> {
     );
     await truncateRuns(conn.db);
     await historyComparison(conn.db);
+    const hold = process.env.BENCH_HOLD;
+    if (hold) {
+      console.log(`BENCH_HOLD: the database stays at ${pgServer.url} while ${hold} exists`);
+      while (existsSync(hold)) await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
   } finally {
     await conn.close();
     await pgServer.stop();

@@ -40,7 +40,7 @@ import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
-import { invoiceRowsQuery, withoutJit } from '../../src/db/repositories/invoice.repository.ts';
+import { filePartsPlan, invoiceRowsQuery, withoutJit } from '../../src/db/repositories/invoice.repository.ts';
 import {
   inlineParameters,
   invoiceCsvCellsQuery,
@@ -195,13 +195,12 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       `generated ${lines.toLocaleString('en')} lines (${USERS.toLocaleString('en')} users x ${DAYS} days) in ${((performance.now() - genStart) / 1000).toFixed(0)} s`,
     );
 
-    // The period is open (no row in periods), as the export reads it (`filePartsPlan`).
-    const tenantMonth = {
+    // The part as the export plans it (`filePartsPlan`: the period is open, the month's base).
+    const [tenantMonth] = await filePartsPlan(db, {
       month: MONTH,
-      tenantId: TENANT,
-      periodEnd: monthBounds(MONTH, TZ).end,
-      closedAt: null,
-    };
+      tenants: [{ tenantId: TENANT, periodEnd: monthBounds(MONTH, TZ).end }],
+    });
+    if (tenantMonth === undefined) throw new Error('no plan for the bench tenant');
     const compiled = invoiceRowsQuery(tenantMonth).compile(db);
     // The floor: the finished rows, exactly those of the file, in a table of their own, copied
     // out sorted. (COPY of the export's own query measures the design, not the limit.)

@@ -6,6 +6,7 @@ import { DayBillingError } from '../../src/billing/errors.ts';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
 import type { Db } from '../../src/db/database.ts';
 import { BACKENDS } from '../support/backends.ts';
+import { heldMonthRows } from '../support/month-rows.ts';
 import { addActivity, addVersions, BOOK, currentLines, seedTenant } from './bill-day-fixtures.ts';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
@@ -35,20 +36,17 @@ async function written(db: Db) {
       sql`SELECT tenant_id, day, revision, active_users FROM day_activity_counts ORDER BY 1, 2`,
     ),
     failures: await q(sql`SELECT tenant_id, day, trigger, error FROM run_failures ORDER BY 1, 2`),
-    monthRows: await q(sql`
-      SELECT tenant_id, month, user_id, item, billing, unit_price::text, currency, days, quantity,
-             amount::text, first_day::text, last_day::text
-      FROM invoice_month_rows ORDER BY 1, 2, 3, 4, 5, 6`),
+    monthRows: await heldMonthRows(db),
   };
 }
 
 /** The export's month rows as the grouping of the current lines computes them from scratch. */
 async function groupedCurrentLines(db: Db) {
   const { rows } = await sql`
-    SELECT r.tenant_id, to_char(r.day, 'YYYY-MM') AS month, l.user_id, l.item, l.billing COLLATE "C" AS billing,
-           l.unit_price::text, r.currency, sum(1 << (extract(day FROM r.day)::int - 1))::int AS days,
-           count(*)::int AS quantity, sum(l.amount)::text AS amount, min(r.day)::text AS first_day,
-           max(r.day)::text AS last_day
+    SELECT r.tenant_id AS "tenantId", to_char(r.day, 'YYYY-MM') AS month, l.user_id AS "userId", l.item,
+           l.billing COLLATE "C" AS billing, l.unit_price::text AS "unitPrice", r.currency::text AS currency,
+           sum(1 << (extract(day FROM r.day)::int - 1))::int AS days, count(*)::int AS quantity,
+           sum(l.amount)::text AS amount, min(r.day)::text AS "firstDay", max(r.day)::text AS "lastDay"
     FROM runs r JOIN charge_lines l ON l.run_id = r.id
     WHERE r.is_current
     GROUP BY r.tenant_id, 2, l.user_id, l.item, 5, l.unit_price, r.currency
@@ -65,6 +63,7 @@ async function reset(db: Db) {
   await sql`DELETE FROM day_activity_counts`.execute(db);
   await sql`DELETE FROM invoice_month_rows`.execute(db);
   await sql`DELETE FROM invoice_month_days`.execute(db);
+  await sql`DELETE FROM invoice_month_bases`.execute(db);
 }
 
 describe.each(BACKENDS)('billDays: many tenant-days per transaction on $name', ({ open }) => {

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as m0010 from '../../migrations/0010_invoice_month_rows.ts';
+import * as m0015 from '../../migrations/0015_month_row_bases.ts';
 import { billDay } from '../../src/billing/bill-day.service.ts';
 import { closePeriod } from '../../src/billing/close-period.service.ts';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
@@ -17,6 +18,7 @@ import type { Db } from '../../src/db/database.ts';
 import { InputError } from '../../src/errors.ts';
 import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
 import { BACKENDS } from '../support/backends.ts';
+import { heldMonthRows } from '../support/month-rows.ts';
 import {
   addActivity,
   addVersions,
@@ -98,12 +100,9 @@ const ROW_COLUMNS = sql`month, user_id AS "userId", item, billing, unit_price::t
   currency::text AS currency, days, quantity, amount::text AS amount, first_day::text AS "firstDay",
   last_day::text AS "lastDay"`;
 
-/** What the table holds for `tenantId`, in key order. */
+/** The rows the month rows hold for `tenantId` (base + exceptions), in key order. */
 async function storedRows(db: Db, tenantId: string): Promise<MonthRow[]> {
-  const { rows } = await sql<MonthRow>`
-    SELECT ${ROW_COLUMNS} FROM invoice_month_rows WHERE tenant_id = ${tenantId}
-    ORDER BY month, user_id, item, billing, unit_price, currency`.execute(db);
-  return rows;
+  return (await heldMonthRows(db, tenantId)).map(({ tenantId: _, ...row }) => row);
 }
 
 /** The grouping of the current charge lines, computed from scratch: what the table must equal. */
@@ -155,6 +154,19 @@ async function apply(db: Db, tenantId: string, a: Action, step: number): Promise
   }
 }
 
+/** The invoice CSV of one tenant-month as `writeInvoiceCsv` writes it. */
+async function invoiceCsv(db: Db, month: string, tenantId: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  await writeInvoiceCsv(db, { month, tenantId }, out);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
   let conn: DatabaseConnection;
   let tenants = 0;
@@ -187,6 +199,20 @@ describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
           const expected = await groupedCurrentLines(conn.db, tenantId);
           expect(expected.length).toBeGreaterThan(0);
           expect(await storedRows(conn.db, tenantId)).toEqual(expected);
+          // The export reads the same rows (base lines with their computed amounts and days, and
+          // the exceptions) as it groups from the lines when the rows do not hold the runs
+          // (the recorded runs made unknown for a moment).
+          const files = [
+            await invoiceCsv(conn.db, '2026-10', tenantId),
+            await invoiceCsv(conn.db, '2026-11', tenantId),
+          ];
+          const flip = sql`UPDATE invoice_month_days SET run_id = -run_id WHERE tenant_id = ${tenantId}`;
+          await flip.execute(conn.db);
+          expect([
+            await invoiceCsv(conn.db, '2026-10', tenantId),
+            await invoiceCsv(conn.db, '2026-11', tenantId),
+          ]).toEqual(files);
+          await flip.execute(conn.db);
         },
       ),
       { numRuns: name === 'postgres' ? 25 : 8 },
@@ -261,31 +287,37 @@ describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
     60_000,
   );
 
-  it('migration 0010 backfills the same rows from the current lines (every tenant billed above)', async () => {
+  it('migrations 0015 and 0010 down and up keep the same rows (every tenant billed above)', async () => {
     const { rows } = await sql<{ id: string }>`SELECT id FROM tenants ORDER BY id`.execute(conn.db);
     const kept = await Promise.all(rows.map((t) => storedRows(conn.db, t.id)));
     expect(kept.flat().length).toBeGreaterThan(0);
+    const explicitRows = async (tenantId: string) =>
+      (
+        await sql<MonthRow>`
+          SELECT ${ROW_COLUMNS} FROM invoice_month_rows WHERE tenant_id = ${tenantId}
+          ORDER BY month, user_id, item, billing, unit_price, currency`.execute(conn.db)
+      ).rows;
+    // 0015 down: each month's base turned into explicit rows (one per key), then 0010's backfill
+    // of those from the current lines, then 0015 up again: the months then have no base.
+    await m0015.down(conn.db as never);
+    for (const [i, t] of rows.entries()) expect(await explicitRows(t.id)).toEqual(kept[i]);
     await m0010.down(conn.db as never);
     await m0010.up(conn.db as never);
+    await m0015.up(conn.db as never);
     for (const [i, t] of rows.entries()) {
       const backfilled = await storedRows(conn.db, t.id);
       expect(backfilled).toEqual(kept[i]);
       expect(backfilled).toEqual(await groupedCurrentLines(conn.db, t.id));
     }
+    // A month without a base keeps its explicit rows as billing goes on: a replay of every day.
+    for (const t of rows)
+      for (const d of DAYS) await billDay(conn.db, { tenantId: t.id, day: d, trigger: 'replay', now: NOW });
+    for (const t of rows)
+      expect(await storedRows(conn.db, t.id)).toEqual(await groupedCurrentLines(conn.db, t.id));
   }, 120_000);
 
   it('a month whose rows do not hold its current runs (runs made by hand) is grouped from the lines: same bytes', async () => {
-    const csv = async () => {
-      const chunks: Buffer[] = [];
-      const out = new Writable({
-        write(chunk: Buffer, _enc, done) {
-          chunks.push(chunk);
-          done();
-        },
-      });
-      await writeInvoiceCsv(conn.db, { month: '2026-11', tenantId: 'moved' }, out);
-      return Buffer.concat(chunks).toString('utf8');
-    };
+    const csv = () => invoiceCsv(conn.db, '2026-11', 'moved');
     const kept = await csv();
     expect(kept.split('\r\n').length).toBeGreaterThan(2); // header, rows, trailing ''
     // As if the runs had been inserted by hand: no month rows, no recorded runs. Read from the

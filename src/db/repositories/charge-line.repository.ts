@@ -60,19 +60,14 @@ export async function insertDayLines(
   runId: string,
   p: DayLinesParams,
   priceBookId: string | null,
-  alsoWith?: (lines: RawBuilder<unknown>) => RawBuilder<unknown>,
 ): Promise<{ lineCount: number; total: Minor; byItem: ItemSum[] }> {
-  // `alsoWith`: another data-modifying WITH query of the same statement, fed with the inserted
-  // lines (user_id, item, billing, unit_price, amount) as they are written (billDay's month rows:
-  // no second read of the lines).
-  const also = alsoWith ? sql`, also AS (${alsoWith(sql`ins`)})` : sql``;
   const { rows } = await sql<{ item: string; billing: string; n: string; total: string }>`
     WITH ins AS (
       INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
       SELECT ${runId}::bigint, l.user_id, l.item, l.billing, l.amount, l.unit_price, ${priceBookId}::bigint
       FROM (${dayLinesSql(p, priceBookId, true)}) l
-      RETURNING ${alsoWith ? sql`user_id, item, billing, unit_price, amount` : sql`item, billing, amount`}
-    )${also}
+      RETURNING item, billing, amount
+    )
     SELECT item, billing, count(*)::text AS n, sum(amount)::text AS total FROM ins GROUP BY item, billing
   `.execute(trx);
   return sumsOfRun(rows);

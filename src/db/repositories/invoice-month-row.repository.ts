@@ -1,6 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../database.ts';
 import { lockPairsInOrder } from './advisory-locks.ts';
+import { amountOfDaysSql, firstDayOfSql, lastDayOfSql, lineAmountSql } from './month-days.ts';
 
 /** A charge run that became the current run of its day, and the run it superseded (if any). */
 export interface CurrentRunChange {
@@ -9,122 +10,53 @@ export interface CurrentRunChange {
   day: string;
   /** The run that is now current: its lines are added. */
   addedRunId: string;
-  /** The run it superseded: its lines are taken out; null on the day's first run. */
+  /** The run it superseded, whose lines the month's rows held for the day; null on the day's first run. */
   removedRunId: string | null;
-  /**
-   * The added run's lines are already in the rows: the statement that inserted them wrote them
-   * too (`monthRowsOfNewLines`, under `claimMonthRowsForRun`). Only the day's run is recorded.
-   */
-  rowsWritten?: boolean;
 }
 
 /**
- * Rule "invoice charge rows" (docs/export.md): keeps `invoice_month_rows` (migration 0010) equal
- * to the grouping of the month's current charge lines by (user, item, billing, unit price,
- * currency) when, for each change, `addedRunId` becomes the current run of its day instead of
- * `removedRunId`. Call it in the runs' own transaction, once all their lines are stored.
+ * Rule "invoice charge rows" (docs/export.md): keeps a tenant-month's rows (the grouping of its
+ * current charge lines by user, item, billing, unit price and currency) when, for each change,
+ * `addedRunId` becomes the current run of its day instead of `removedRunId`. Call it in the runs'
+ * own transaction, once all their lines are stored.
  *
- * One upsert of the difference for all the changes: each line of a new run adds its day (bit
- * d-1 of `days`), 1 to `quantity` and its amount; each line of a superseded run takes them out
- * again. A line that only changed its amount touches `amount` alone, and a line that did not
- * change is not written at all (a replay of an unchanged day writes nothing here). First and
- * last day follow the bits. Rows left with no day are deleted in a second statement (only when
- * there are any). `invoice_month_days` records the run the rows now hold for each day (what the
- * export checks). The first run of a month that has no rows yet inserts its lines as rows
- * without the upsert (half its cost). Each tenant-month is written by one transaction at a time
- * (advisory lock `month-rows`, taken for all the changes' months at once, in order, until
- * commit), which is what makes "no rows yet" hold until the insert; rows are written in
- * (tenant, user, item) order, the order of the month rows' key. Kept equal to the grouping by
- * test/integration/invoice-month-rows.test.ts (alone, and two days of a month at once) and
- * bill-days.test.ts (in batches).
+ * The rows are kept as a BASE and EXCEPTIONS (migration 0015): the month's first recorded run is
+ * its base (`invoice_month_bases`), and each line of the base stands for a row holding every day
+ * the month records (`invoice_month_days`: the days, with the run the rows hold for each); the
+ * keys whose days are not exactly those are rows of `invoice_month_rows` (days as bits, quantity,
+ * amount, first and last day), which also hide the base's keys they name (a row of quantity 0
+ * hides a key that has no day left). A line's amount follows from its key and its day (the
+ * proration formula, or the daily price), so no day's amounts are stored twice.
  *
- * One upsert cannot touch a row twice, so changes of the same tenant-month (two days of one
+ * So a change writes only where the added run's lines differ from the base's: a key of the base
+ * that the day lacks gets an exception (every recorded day but this one), a key the base lacks
+ * gets one (this day), and every exception gets this day's bit set or cleared. A month's first
+ * run writes no row at all, and a day whose lines are the base's writes none: the day's lines
+ * are read against the base's, both in primary-key order (a merge join, no sort). The removed
+ * run's lines are not read: the rows held them for the day, and its bit says which.
+ *
+ * Months recorded before migration 0015 have no base: every key is an exception there, and the
+ * same statement keeps them (every line of the day sets its row's bit). Kept equal to the
+ * grouping of the current lines by test/integration/invoice-month-rows.test.ts (any sequence of
+ * runs, replays, late data and closes; two days of a month at once) and bill-days.test.ts.
+ *
+ * Each tenant-month is written by one transaction at a time (advisory lock `month-rows`, taken
+ * for all the changes' months at once, in order, until commit): a month found without a base
+ * stays so until its first run records it. Changes of the same tenant-month (two days of one
  * tenant in one batch) go in successive rounds; a night's batch of many tenants is one round.
  */
 export async function applyRunsToMonthRows(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
   if (changes.length === 0) return;
-  // One writer of a tenant-month's rows at a time, until commit. Its own statement: the upserts
-  // below then see every row a writer before them committed, so a month found empty stays
-  // empty until its rows are inserted (no other run can insert the same keys meanwhile).
-  await lockMonths(trx, changes);
-  for (const round of roundsOfDistinctMonths(changes)) await applyRound(trx, round);
-}
-
-function lockMonths(trx: Db, changes: readonly { tenantId: string; day: string }[]): Promise<void> {
-  return lockPairsInOrder(
+  // One writer of a tenant-month's rows at a time, until commit. Its own statement: the
+  // statements below then see everything a writer before them committed.
+  await lockPairsInOrder(
     trx,
     'month-rows',
     'exclusive',
     changes.map((c) => [c.tenantId, c.day.slice(0, 7)] as const),
   );
+  for (const round of roundsOfDistinctMonths(changes)) await applyRound(trx, round);
 }
-
-/**
- * The first row of a tenant-month's rows, or NULL: ORDER BY/LIMIT, not EXISTS (EXISTS lets the
- * planner think a sequential scan finds one at once); `tenant` and `month` are SQL expressions.
- */
-const firstRowOfMonth = (tenant: RawBuilder<unknown>, month: RawBuilder<unknown>) => sql`
-  (SELECT true FROM invoice_month_rows m WHERE m.tenant_id = ${tenant} AND m.month = ${month}
-   ORDER BY m.tenant_id, m.month, m.user_id LIMIT 1)`;
-
-/**
- * Before the FIRST run of a tenant-day (no run superseded) inserts its lines: takes the
- * tenant-month's `month-rows` lock (until commit, as `applyRunsToMonthRows` does) and says
- * whether the month has no rows yet, so that the statement inserting the lines can write the
- * month rows too (`monthRowsOfNewLines`) instead of reading them back afterwards. The change is
- * then passed to `applyRunsToMonthRows` with `rowsWritten`.
- */
-export async function claimMonthRowsForRun(
-  trx: Db,
-  c: { tenantId: string; day: string },
-): Promise<{ fresh: boolean }> {
-  await lockMonths(trx, [c]);
-  const { rows } = await sql<{ found: boolean | null }>`
-    SELECT ${firstRowOfMonth(sql`${c.tenantId}::text`, sql`${c.day.slice(0, 7)}::text`)} AS found`.execute(
-    trx,
-  );
-  return { fresh: rows[0]?.found == null };
-}
-
-/**
- * The data-modifying statement that adds new lines (a run's whole lines, one per (user, item),
- * read from the WITH query named by `lines`: columns user_id, item, billing, unit_price, amount)
- * to the rows of their tenant-month: a plain insert when the month had no rows (`fresh`, found
- * by `claimMonthRowsForRun` under the lock), else the upsert each added line makes in
- * `applyRunsToMonthRows` (n = +1). For a WITH clause of the statement that inserts the lines.
- */
-export function monthRowsOfNewLines(
-  c: { tenantId: string; day: string; currency: string; fresh: boolean },
-  lines: RawBuilder<unknown>,
-): RawBuilder<unknown> {
-  const insert = sql`
-    INSERT INTO invoice_month_rows AS t ${monthRowColumns}
-    SELECT ${c.tenantId}::text, ${c.day.slice(0, 7)}::text, l.user_id, l.item, l.billing, l.unit_price,
-           ${c.currency}::char(3), 1 << (extract(day FROM ${c.day}::date)::int - 1), 1, l.amount,
-           ${c.day}::date, ${c.day}::date
-    FROM ${lines} l`;
-  return c.fresh ? insert : sql`${insert} ${upsertOfDifference}`;
-}
-
-const monthRowColumns = sql`(tenant_id, month, user_id, item, billing, unit_price, currency, days, quantity, amount,
-                       first_day, last_day)`;
-
-// Lowest and highest day in a bit set (bit d-1 = day d): positions in its 31-bit text.
-const mergedDays = sql`(t.days + EXCLUDED.days)::bit(31)::text`;
-const monthStart = sql`(t.month || '-01')::date`;
-
-/** The upsert of one key's difference (EXCLUDED: its days, n = quantity and amount, +/-). */
-const upsertOfDifference = sql`
-      ON CONFLICT (tenant_id, month, user_id, item, billing, unit_price, currency) DO UPDATE SET
-        days = t.days + EXCLUDED.days,
-        quantity = t.quantity + EXCLUDED.quantity,
-        amount = t.amount + EXCLUDED.amount,
-        first_day = CASE WHEN EXCLUDED.quantity > 0 THEN least(t.first_day, EXCLUDED.first_day)
-                         WHEN EXCLUDED.quantity < 0 THEN ${monthStart} + (position('1' IN reverse(${mergedDays})) - 1)
-                         ELSE t.first_day END,
-        last_day = CASE WHEN EXCLUDED.quantity > 0 THEN greatest(t.last_day, EXCLUDED.last_day)
-                        WHEN EXCLUDED.quantity < 0 THEN ${monthStart} + (31 - position('1' IN ${mergedDays}))
-                        ELSE t.last_day END`;
 
 /** `applyRunsToMonthRows` for one run. */
 export async function applyRunToMonthRows(trx: Db, c: CurrentRunChange): Promise<void> {
@@ -147,102 +79,151 @@ function roundsOfDistinctMonths(changes: readonly CurrentRunChange[]): CurrentRu
   return rounds.map((r) => r.changes);
 }
 
-/** The changes as an SQL relation `c(tenant_id, day, added, removed)`. */
-function changesRelation(changes: readonly CurrentRunChange[]): RawBuilder<unknown> {
-  const tenants = changes.map((c) => c.tenantId);
-  const days = changes.map((c) => c.day);
-  const added = changes.map((c) => c.addedRunId);
-  const removed = changes.map((c) => c.removedRunId);
-  return sql`unnest(${tenants}::text[], ${days}::date[], ${added}::bigint[], ${removed}::bigint[])
-                   AS c(tenant_id, day, added, removed)`;
+/**
+ * The first row of a tenant-month's rows, or NULL: ORDER BY/LIMIT, not EXISTS (EXISTS lets the
+ * planner think a sequential scan finds one at once).
+ */
+const firstRowOfMonth = sql`
+  (SELECT true FROM invoice_month_rows m WHERE m.tenant_id = c.tenant_id AND m.month = c.month
+   ORDER BY m.tenant_id, m.month, m.user_id LIMIT 1)`;
+
+/**
+ * Each change with what its writes need, read under the months' lock before anything is written:
+ * its month, bit, day of month (`dom`) and month length (`n`); `f`, the days the month records
+ * (bits); its base run and the currencies of both runs; `fresh` when the month has nothing yet
+ * (no base, no day, no row): the change's run then becomes the base.
+ */
+function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unknown> {
+  const start = sql`date_trunc('month', u.day)::date`;
+  return sql`
+    SELECT c.*, c.base IS NULL AND c.f = 0 AND ${firstRowOfMonth} IS NULL AS fresh
+    FROM (
+      SELECT u.tenant_id, u.day, u.added, u.removed, to_char(u.day, 'YYYY-MM') AS month, ${start} AS month_start,
+             1 << (extract(day FROM u.day)::int - 1) AS bit,
+             extract(day FROM u.day)::bigint AS dom,
+             extract(day FROM ${start} + interval '1 month' - interval '1 day')::bigint AS n,
+             coalesce((SELECT sum(1 << (extract(day FROM d.day)::int - 1))::int FROM invoice_month_days d
+                       WHERE d.tenant_id = u.tenant_id AND d.day >= ${start}
+                         AND d.day < ${start} + interval '1 month'), 0) AS f,
+             b.run_id AS base, ra.currency AS currency, rb.currency AS base_currency
+      FROM unnest(${changes.map((c) => c.tenantId)}::text[], ${changes.map((c) => c.day)}::date[],
+                  ${changes.map((c) => c.addedRunId)}::bigint[], ${changes.map((c) => c.removedRunId)}::bigint[])
+             AS u(tenant_id, day, added, removed)
+      JOIN runs ra ON ra.id = u.added
+      LEFT JOIN invoice_month_bases b ON b.tenant_id = u.tenant_id AND b.month = to_char(u.day, 'YYYY-MM')
+      LEFT JOIN runs rb ON rb.id = b.run_id
+    ) c`;
 }
 
-async function applyRound(trx: Db, all: readonly CurrentRunChange[]): Promise<void> {
-  if (all.length === 0) return;
-  await sql`
-    INSERT INTO invoice_month_days (tenant_id, day, run_id)
-    SELECT c.tenant_id, c.day, c.added FROM ${changesRelation(all)}
-    ON CONFLICT (tenant_id, day) DO UPDATE SET run_id = EXCLUDED.run_id`.execute(trx);
-  const changes = all.filter((c) => !c.rowsWritten);
+const rowColumns = sql`(tenant_id, month, user_id, item, billing, unit_price, currency, days, quantity, amount,
+                       first_day, last_day)`;
+
+async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
   if (changes.length === 0) return;
-  const runs = changesRelation(changes);
-  // `fresh`: the first run of a month that has no rows yet (the month's first billed day): its
-  // lines are the rows, inserted as they are (a plain insert costs half an upsert: no arbiter
-  // probe, no speculative insertion). Every other change goes through the upsert of the
-  // difference (one row per key: n = +1 added, -1 taken out, 0 amount changed only). A day's
-  // first run needs no grouping: a run has one line per (user, item), so its lines are the keys.
-  // A run's lines by its primary key (run_id, user_id, item), once per change: a lateral
-  // subquery kept apart (OFFSET 0) so that the plan cannot become a join over every run's lines.
-  const linesOf = (run: 'added' | 'removed') =>
-    sql.raw(`CROSS JOIN LATERAL (SELECT user_id, item, billing, unit_price, amount FROM charge_lines
-                                 WHERE run_id = c.${run} ORDER BY user_id, item OFFSET 0) l
-      JOIN runs r ON r.id = c.${run}`);
-  // A superseded run's day: the two runs' lines side by side, by a merge full join of both in
-  // the order of their primary key (run_id, user_id, item): a run has one line per (user, item),
-  // so a pair holds everything that key did in either run. A pair whose row key is the same in
-  // both (same billing, unit price and currency) changes its amount only (n = 0, written only
-  // when the amount moved); otherwise the new line adds its row (n = +1) and the old one takes
-  // its own out (n = -1). The same difference as grouping both runs' lines by row key, without
-  // the grouping (a hash of both runs' lines, spilling at 200,000 lines a run).
+  // The added run's lines against the base's, per change, by a merge full join of both in the
+  // order of their primary key (run_id, user_id, item): a run has one line per (user, item).
+  // Without a base (a month recorded before migration 0015) every added line is unpaired.
   const pairs = sql.raw(`CROSS JOIN LATERAL (
         SELECT a.user_id AS a_user, a.item AS a_item, a.billing AS a_billing, a.unit_price AS a_price, a.amount AS a_amount,
-               b.user_id AS b_user, b.item AS b_item, b.billing AS b_billing, b.unit_price AS b_price, b.amount AS b_amount
+               b.user_id AS b_user, b.item AS b_item, b.billing AS b_billing, b.unit_price AS b_price
         FROM (SELECT user_id, item, billing, unit_price, amount FROM charge_lines
               WHERE run_id = c.added ORDER BY user_id, item OFFSET 0) a
-        FULL JOIN (SELECT user_id, item, billing, unit_price, amount FROM charge_lines
-                   WHERE run_id = c.removed ORDER BY user_id, item OFFSET 0) b
-          ON a.user_id = b.user_id AND a.item = b.item) j
-      JOIN runs ra ON ra.id = c.added
-      JOIN runs rb ON rb.id = c.removed
-      CROSS JOIN LATERAL (SELECT j.a_user IS NOT NULL AND j.b_user IS NOT NULL AND j.a_billing = j.b_billing
-                                 AND j.a_price = j.b_price AND ra.currency = rb.currency AS same) k
-      CROSS JOIN LATERAL (
-        SELECT j.a_user, j.a_item, j.a_billing, j.a_price, ra.currency, 0, j.a_amount - j.b_amount
-        WHERE k.same AND j.a_amount <> j.b_amount
-        UNION ALL
-        SELECT j.a_user, j.a_item, j.a_billing, j.a_price, ra.currency, 1, j.a_amount
-        WHERE j.a_user IS NOT NULL AND NOT k.same
-        UNION ALL
-        SELECT j.b_user, j.b_item, j.b_billing, j.b_price, rb.currency, -1, -j.b_amount
-        WHERE j.b_user IS NOT NULL AND NOT k.same) x(user_id, item, billing, unit_price, currency, n, amount)`);
-  const delta = sql`
-    SELECT c.tenant_id, c.day, l.user_id, l.item, l.billing, l.unit_price, r.currency, 1 AS n, l.amount
-    FROM c ${linesOf('added')}
-    WHERE c.removed IS NULL AND NOT c.fresh
-    UNION ALL
-    SELECT c.tenant_id, c.day, x.user_id, x.item, x.billing, x.unit_price, x.currency, x.n, x.amount
-    FROM c ${pairs}
-    WHERE c.removed IS NOT NULL`;
-  const columns = monthRowColumns;
-  const { rows } = await sql<{ emptied: string }>`
-    WITH c AS MATERIALIZED (
-      SELECT c.tenant_id, c.day, c.added, c.removed,
-             c.removed IS NULL AND ${firstRowOfMonth(sql`c.tenant_id`, sql`to_char(c.day, 'YYYY-MM')`)} IS NULL AS fresh
-      FROM ${runs}
-    ),
-    fresh AS (
-      INSERT INTO invoice_month_rows ${columns}
-      SELECT c.tenant_id, to_char(c.day, 'YYYY-MM'), l.user_id, l.item, l.billing, l.unit_price, r.currency,
-             1 << (extract(day FROM c.day)::int - 1), 1, l.amount, c.day, c.day
-      FROM c ${linesOf('added')}
-      WHERE c.fresh
-      ORDER BY c.tenant_id, l.user_id, l.item
-    ),
-    up AS (
-      INSERT INTO invoice_month_rows AS t ${columns}
-      SELECT d.tenant_id, to_char(d.day, 'YYYY-MM'), d.user_id, d.item, d.billing, d.unit_price, d.currency,
-             (1 << (extract(day FROM d.day)::int - 1)) * d.n, d.n, d.amount, d.day, d.day
-      FROM (${delta}) d
-      ORDER BY d.tenant_id, d.user_id, d.item
-      ${upsertOfDifference}
-      RETURNING t.quantity
-    )
-    SELECT count(*) FILTER (WHERE quantity = 0)::text AS emptied FROM up`.execute(trx);
-  if (Number(rows[0]?.emptied ?? 0) === 0) return;
-  // Only keys of a superseded run can have lost their last day.
+        FULL JOIN (SELECT user_id, item, billing, unit_price FROM charge_lines
+                   WHERE run_id = c.base ORDER BY user_id, item OFFSET 0) b
+          ON a.user_id = b.user_id AND a.item = b.item) p`);
+  const sameKey = sql`p.a_user IS NOT NULL AND p.b_user IS NOT NULL AND p.a_billing = p.b_billing
+                      AND p.a_price = p.b_price AND c.currency = c.base_currency`;
+  // The base's rows hold the rule's amount for every day; a line off the rule (not written by
+  // billing's day query: a run made by hand) is kept as an exception with its own amount.
+  const followsRule = (amount: string, billing: string, price: string) =>
+    sql`${sql.raw(amount)} = ${lineAmountSql(sql.raw(billing), sql.raw(price), sql`c.dom`, sql`c.n`)}`;
+  // No exception row of the change's month (columns of relation j) for a key: a probe of the
+  // rows' primary key per candidate (OFFSET 0 keeps it a probe: as an anti-join the planner may
+  // hash every month's rows of every tenant).
+  const noExceptionFor = (user: string, item: string, billing: string, price: string, currency: string) =>
+    sql.raw(`NOT EXISTS (SELECT 1 FROM invoice_month_rows m WHERE m.tenant_id = j.tenant_id AND m.month = j.month
+                           AND m.user_id = ${user} AND m.item = ${item} AND m.billing = ${billing}
+                           AND m.unit_price = ${price} AND m.currency = ${currency} OFFSET 0)`);
+  const others = sql`(j.f & ~j.bit)`;
+  const withDay = sql`(j.f | j.bit)`;
+  const daysColumns = (mask: RawBuilder<unknown>) => sql`${mask}, bit_count(${mask}::bit(31))::int`;
+  const spanColumns = (mask: RawBuilder<unknown>) =>
+    sql`${firstDayOfSql(mask, sql`j.month_start`)}, ${lastDayOfSql(mask, sql`j.month_start`)}`;
   await sql`
-    DELETE FROM invoice_month_rows t
-    USING ${runs} JOIN charge_lines l ON l.run_id = c.removed
-    WHERE t.tenant_id = c.tenant_id AND t.month = to_char(c.day, 'YYYY-MM')
-      AND t.user_id = l.user_id AND t.item = l.item AND t.quantity = 0`.execute(trx);
+    WITH c AS MATERIALIZED (${changesWithMonths(changes)}),
+    based AS (
+      INSERT INTO invoice_month_bases (tenant_id, month, run_id)
+      SELECT tenant_id, month, added FROM c WHERE fresh
+    ),
+    off_rule AS (
+      INSERT INTO invoice_month_rows ${rowColumns}
+      SELECT c.tenant_id, c.month, l.user_id, l.item, l.billing, l.unit_price, c.currency, c.bit, 1, l.amount, c.day, c.day
+      FROM c JOIN charge_lines l ON l.run_id = c.added
+      WHERE c.fresh AND NOT ${followsRule('l.amount', 'l.billing', 'l.unit_price')}
+    ),
+    j AS MATERIALIZED (
+      SELECT c.tenant_id, c.month, c.month_start, c.day, c.bit, c.n, c.f, c.currency, c.base_currency, p.*,
+             ${sameKey} AS same_key
+      FROM c ${pairs}
+      WHERE NOT c.fresh AND NOT (${sameKey} AND ${followsRule('p.a_amount', 'p.a_billing', 'p.a_price')})
+    ),
+    -- New exceptions (keys that already have one are the update's, below):
+    -- - a key of the base whose line today is off the rule: every other recorded day as the base
+    --   holds them, and this day with its own amount;
+    -- - a key of the day that the base lacks: this day;
+    -- - a key of the base that the day lacks: every other recorded day (none: quantity 0, it
+    --   only hides the base's line).
+    added AS (
+      INSERT INTO invoice_month_rows ${rowColumns}
+      SELECT j.tenant_id, j.month, j.a_user, j.a_item, j.a_billing, j.a_price, j.currency, ${daysColumns(withDay)},
+             ${amountOfDaysSql(sql`j.a_billing`, sql`j.a_price`, others, sql`j.n`)} + j.a_amount, ${spanColumns(withDay)}
+      FROM j
+      WHERE j.same_key AND ${noExceptionFor('j.a_user', 'j.a_item', 'j.a_billing', 'j.a_price', 'j.currency')}
+      UNION ALL
+      SELECT j.tenant_id, j.month, j.a_user, j.a_item, j.a_billing, j.a_price, j.currency, j.bit, 1, j.a_amount,
+             j.day, j.day
+      FROM j
+      WHERE j.a_user IS NOT NULL AND NOT j.same_key
+        AND ${noExceptionFor('j.a_user', 'j.a_item', 'j.a_billing', 'j.a_price', 'j.currency')}
+      UNION ALL
+      SELECT j.tenant_id, j.month, j.b_user, j.b_item, j.b_billing, j.b_price, j.base_currency, ${daysColumns(others)},
+             ${amountOfDaysSql(sql`j.b_billing`, sql`j.b_price`, others, sql`j.n`)}, ${spanColumns(others)}
+      FROM j
+      WHERE j.b_user IS NOT NULL AND NOT j.same_key
+        AND ${noExceptionFor('j.b_user', 'j.b_item', 'j.b_billing', 'j.b_price', 'j.base_currency')}
+    ),
+    -- Every exception of the months (read in its primary key's range, updated by its row id):
+    -- this day's bit set with the added run's line of its key (one probe of that run's primary
+    -- key), else cleared, taking out the amount the removed run's line added for the day (a
+    -- probe of its primary key, only for a row that held the day: a re-run).
+    moved AS (
+      SELECT m.ctid AS row_id, c.month_start,
+             (m.days & ~c.bit) | CASE WHEN a.amount IS NULL THEN 0 ELSE c.bit END AS days,
+             CASE WHEN m.days & c.bit <> 0
+                  THEN -coalesce(o.amount, ${lineAmountSql(sql`m.billing`, sql`m.unit_price`, sql`c.dom`, sql`c.n`)})
+                  ELSE 0 END + coalesce(a.amount, 0) AS delta
+      FROM c
+      JOIN invoice_month_rows m ON m.tenant_id = c.tenant_id AND m.month = c.month
+      LEFT JOIN LATERAL (SELECT a.amount FROM charge_lines a
+                         WHERE a.run_id = c.added AND a.user_id = m.user_id AND a.item = m.item
+                           AND a.billing = m.billing AND a.unit_price = m.unit_price AND m.currency = c.currency
+                         OFFSET 0) a ON true
+      LEFT JOIN LATERAL (SELECT o.amount FROM charge_lines o
+                         WHERE m.days & c.bit <> 0 AND o.run_id = c.removed AND o.user_id = m.user_id
+                           AND o.item = m.item AND o.billing = m.billing AND o.unit_price = m.unit_price
+                         OFFSET 0) o ON true
+      WHERE NOT c.fresh
+    )
+    UPDATE invoice_month_rows t
+    SET days = v.days, quantity = bit_count(v.days::bit(31))::int, amount = t.amount + v.delta,
+        first_day = ${firstDayOfSql(sql`v.days`, sql`v.month_start`)},
+        last_day = ${lastDayOfSql(sql`v.days`, sql`v.month_start`)}
+    FROM moved v
+    WHERE t.ctid = v.row_id AND (t.days <> v.days OR v.delta <> 0)`.execute(trx);
+  await sql`
+    INSERT INTO invoice_month_days (tenant_id, day, run_id)
+    SELECT u.tenant_id, u.day, u.added
+    FROM unnest(${changes.map((c) => c.tenantId)}::text[], ${changes.map((c) => c.day)}::date[],
+                ${changes.map((c) => c.addedRunId)}::bigint[]) AS u(tenant_id, day, added)
+    ON CONFLICT (tenant_id, day) DO UPDATE SET run_id = EXCLUDED.run_id`.execute(trx);
 }

@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import { compareCodePoints } from '../../domain/code-point-order.ts';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import type { Db } from '../database.ts';
+import { amountOfKnownDaysSql, daysIn, runsOfDays } from './month-days.ts';
 
 /** One row of the invoice CSV as the database computes it, amounts in minor units. */
 export interface InvoiceRow {
@@ -65,6 +66,14 @@ const toInvoiceRow = (r: RawInvoiceRow): InvoiceRow => ({
   lastDay: r.last_day,
 });
 
+/** A month's base run (`invoice_month_bases`) and the days its month records. */
+export interface MonthBase {
+  runId: string;
+  currency: string;
+  /** Bit d-1: day d is recorded (`invoice_month_days`). */
+  days: number;
+}
+
 /** One tenant's part of the file: the month and where the tenant's period ends. */
 export interface TenantMonth extends TenantPeriodEnd {
   /** `YYYY-MM`. */
@@ -74,6 +83,12 @@ export interface TenantMonth extends TenantPeriodEnd {
    * whose rows do not hold its current runs (`filePartsPlan`).
    */
   fromLines?: boolean;
+  /**
+   * The month's base (migration 0015) as `filePartsPlan` reads it in the export's snapshot: the
+   * run whose lines stand for rows holding every recorded day, its currency and those days
+   * (bits); `null` for a month without a base. Required to read the month rows.
+   */
+  base?: MonthBase | null;
   /**
    * The period's `closed_at` as PostgreSQL writes it (microseconds kept), `null` while it is
    * open; read in the export's snapshot by `filePartsPlan`. A literal of the query, so the
@@ -122,12 +137,47 @@ export function invoiceRowsQuery(t: TenantMonth): RawBuilder<RawInvoiceRow> {
   );
 }
 
-/** The charge rows as billing keeps them, in file order from the primary key (+ Incremental Sort). */
-const monthRows = (t: TenantMonth) => sql`
+/**
+ * The charge rows as billing keeps them (`applyRunsToMonthRows`): the month's exception rows
+ * (quantity 0 only hides a key of the base), and each line of the base run that no exception
+ * names, as a row holding every recorded day (its quantity, amount and first/last day follow
+ * from those days: `amountOfKnownDaysSql`). Both in file order from their primary keys: the
+ * exceptions' is the file's order up to `billing`, the base's (run, user, item) is up to `item`,
+ * and a base key has one line per (user, item), so only groups of one row are left to sort.
+ */
+const monthRows = (t: TenantMonth) => {
+  if (t.base === undefined)
+    throw new Error(`invoice CSV: the part of tenant "${t.tenantId}" was not planned`);
+  const exceptions = sql`
   (SELECT m.user_id, m.item, m.billing, m.unit_price, m.quantity, m.amount, m.currency, m.first_day, m.last_day
    FROM invoice_month_rows m
-   WHERE m.tenant_id = ${t.tenantId}::text AND m.month = ${t.month}::text
+   WHERE m.tenant_id = ${t.tenantId}::text AND m.month = ${t.month}::text AND m.quantity > 0
    ORDER BY m.user_id, m.item, m.billing, m.first_day, m.unit_price)`;
+  const b = t.base;
+  if (b === null || b.days === 0) return exceptions;
+  const runs = runsOfDays(b.days);
+  const first = runs[0]?.[0] ?? 1;
+  const last = runs.at(-1)?.[1] ?? 1;
+  const start = `${t.month}-01`;
+  return sql`${exceptions}
+  UNION ALL
+  (SELECT l.user_id, l.item, l.billing COLLATE "C", l.unit_price, ${daysIn(b.days)}::int,
+          ${amountOfKnownDaysSql(sql`l.billing`, sql`l.unit_price`, b.days, monthLength(t.month))}::bigint,
+          ${b.currency}::char(3), ${start}::date + ${first - 1}::int, ${start}::date + ${last - 1}::int
+   FROM charge_lines l
+   WHERE l.run_id = ${b.runId}::bigint
+     AND NOT EXISTS (SELECT 1 FROM invoice_month_rows m
+                     WHERE m.tenant_id = ${t.tenantId}::text AND m.month = ${t.month}::text
+                       AND m.user_id = l.user_id AND m.item = l.item AND m.billing = l.billing
+                       AND m.unit_price = l.unit_price AND m.currency = ${b.currency}::char(3))
+   ORDER BY l.user_id, l.item)`;
+};
+
+/** Days in a `YYYY-MM` month. */
+function monthLength(month: string): number {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return new Date(Date.UTC(y, m, 0)).getUTCDate();
+}
 
 /**
  * The same rows grouped from the month's current lines (what `invoice_month_rows` holds when
@@ -211,6 +261,9 @@ export async function filePartsPlan(db: Db, q: InvoiceQuery): Promise<PlannedPar
     holds: boolean;
     closed_at: string | null;
     currencies: string[];
+    base_run: string | null;
+    base_currency: string | null;
+    recorded: number;
   }>`
     SELECT t.id AS tenant_id,
            NOT EXISTS (
@@ -225,6 +278,10 @@ export async function filePartsPlan(db: Db, q: InvoiceQuery): Promise<PlannedPar
                AND d.day >= ${from}::date AND d.day < ${from}::date + interval '1 month'
                AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = d.run_id AND r.is_current)) AS holds,
            (SELECT p.closed_at::text FROM periods p WHERE p.tenant_id = t.id AND p.month = ${q.month}) AS closed_at,
+           b.run_id AS base_run, rb.currency::text AS base_currency,
+           (SELECT coalesce(sum(1 << (extract(day FROM d.day)::int - 1)), 0)::int FROM invoice_month_days d
+            WHERE d.tenant_id = t.id
+              AND d.day >= ${from}::date AND d.day < ${from}::date + interval '1 month') AS recorded,
            ARRAY(SELECT DISTINCT c.currency::text
                  FROM (SELECT r.currency FROM runs r
                        WHERE r.tenant_id = t.id AND r.is_current
@@ -233,12 +290,16 @@ export async function filePartsPlan(db: Db, q: InvoiceQuery): Promise<PlannedPar
                        SELECT a.currency FROM adjustment_lines a
                        WHERE a.tenant_id = t.id AND a.period = ${q.month}) c
                  ORDER BY 1) AS currencies
-    FROM unnest(${parts.map((p) => p.tenantId)}::text[]) AS t(id)`.execute(db);
+    FROM unnest(${parts.map((p) => p.tenantId)}::text[]) AS t(id)
+    LEFT JOIN invoice_month_bases b ON b.tenant_id = t.id AND b.month = ${q.month}
+    LEFT JOIN runs rb ON rb.id = b.run_id`.execute(db);
   const byTenant = new Map(rows.map((r) => [r.tenant_id, r]));
   return parts.map((p) => {
     const r = byTenant.get(p.tenantId);
     if (r === undefined) throw new Error(`invoice CSV: no plan row for tenant "${p.tenantId}"`);
-    return { ...p, fromLines: r.holds !== true, closedAt: r.closed_at, currencies: r.currencies };
+    const base =
+      r.base_run === null ? null : { runId: r.base_run, currency: r.base_currency ?? '', days: r.recorded };
+    return { ...p, fromLines: r.holds !== true, closedAt: r.closed_at, currencies: r.currencies, base };
   });
 }
 

@@ -323,6 +323,8 @@ export async function recordChargeRuns(trx: Db, runs: readonly StoredChargeRun[]
       day: r.day,
       addedRunId: r.runId,
       removedRunId: r.removedRunId,
+      // Their lines come from the day query (`insertDayLines`/`insertDaysLines`): on the rule.
+      ruled: true,
     })),
   );
 }

@@ -134,7 +134,8 @@ const cpuText = (m: Measured) =>
   `${f2(m.seconds)} s (CPU: Node ${f2(m.nodeCpu)} s, PostgreSQL ${f2(m.pgCpu)} s)`;
 
 async function truncateRuns(db: Db): Promise<void> {
-  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, runs, run_failures`.execute(db);
+  await sql`TRUNCATE charge_lines, adjustment_lines, console_run_totals, runs, run_failures, invoice_month_rows,
+    invoice_month_days, invoice_month_bases`.execute(db);
   await sql`CHECKPOINT`.execute(db);
 }
 

@@ -12,6 +12,12 @@ export interface CurrentRunChange {
   addedRunId: string;
   /** The run it superseded, whose lines the month's rows held for the day; null on the day's first run. */
   removedRunId: string | null;
+  /**
+   * Its lines were computed by billing's day query, so every amount follows the pricing rule
+   * (`lineAmountSql`) and a new base need not be searched for lines off it. Runs made any other
+   * way (by hand, by tools) leave it out.
+   */
+  ruled?: boolean;
 }
 
 /**
@@ -98,17 +104,18 @@ function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unk
   return sql`
     SELECT c.*, c.base IS NULL AND c.f = 0 AND ${firstRowOfMonth} IS NULL AS fresh
     FROM (
-      SELECT u.tenant_id, u.day, u.added, u.removed, to_char(u.day, 'YYYY-MM') AS month, ${start} AS month_start,
+      SELECT u.tenant_id, u.day, u.added, u.removed, u.ruled, to_char(u.day, 'YYYY-MM') AS month, ${start} AS month_start,
              1 << (extract(day FROM u.day)::int - 1) AS bit,
              extract(day FROM u.day)::bigint AS dom,
              extract(day FROM ${start} + interval '1 month' - interval '1 day')::bigint AS n,
              coalesce((SELECT sum(1 << (extract(day FROM d.day)::int - 1))::int FROM invoice_month_days d
                        WHERE d.tenant_id = u.tenant_id AND d.day >= ${start}
                          AND d.day < ${start} + interval '1 month'), 0) AS f,
-             b.run_id AS base, ra.currency AS currency, rb.currency AS base_currency
+             rb.id AS base, ra.currency AS currency, rb.currency AS base_currency
       FROM unnest(${changes.map((c) => c.tenantId)}::text[], ${changes.map((c) => c.day)}::date[],
-                  ${changes.map((c) => c.addedRunId)}::bigint[], ${changes.map((c) => c.removedRunId)}::bigint[])
-             AS u(tenant_id, day, added, removed)
+                  ${changes.map((c) => c.addedRunId)}::bigint[], ${changes.map((c) => c.removedRunId)}::bigint[],
+                  ${changes.map((c) => c.ruled === true)}::boolean[])
+             AS u(tenant_id, day, added, removed, ruled)
       JOIN runs ra ON ra.id = u.added
       LEFT JOIN invoice_month_bases b ON b.tenant_id = u.tenant_id AND b.month = to_char(u.day, 'YYYY-MM')
       LEFT JOIN runs rb ON rb.id = b.run_id
@@ -154,12 +161,14 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
     based AS (
       INSERT INTO invoice_month_bases (tenant_id, month, run_id)
       SELECT tenant_id, month, added FROM c WHERE fresh
+      -- A base whose run is gone (runs deleted by hand) is no base: the month starts again.
+      ON CONFLICT (tenant_id, month) DO UPDATE SET run_id = EXCLUDED.run_id
     ),
     off_rule AS (
       INSERT INTO invoice_month_rows ${rowColumns}
       SELECT c.tenant_id, c.month, l.user_id, l.item, l.billing, l.unit_price, c.currency, c.bit, 1, l.amount, c.day, c.day
-      FROM c JOIN charge_lines l ON l.run_id = c.added
-      WHERE c.fresh AND NOT ${followsRule('l.amount', 'l.billing', 'l.unit_price')}
+      FROM c CROSS JOIN LATERAL (SELECT * FROM charge_lines l WHERE l.run_id = c.added OFFSET 0) l
+      WHERE c.fresh AND NOT c.ruled AND NOT ${followsRule('l.amount', 'l.billing', 'l.unit_price')}
     ),
     j AS MATERIALIZED (
       SELECT c.tenant_id, c.month, c.month_start, c.day, c.bit, c.n, c.f, c.currency, c.base_currency, p.*,

@@ -1,8 +1,9 @@
 import { type RawBuilder, sql } from 'kysely';
 import { compareCodePoints } from '../../domain/code-point-order.ts';
 import { type Minor, parseMinor } from '../../domain/money.ts';
+import { daysIn, runsOfDays } from '../../domain/month-days.ts';
 import type { Db } from '../database.ts';
-import { amountOfKnownDaysSql, daysIn, runsOfDays } from './month-days.ts';
+import { amountOfKnownDaysSql } from './month-days.ts';
 
 /** One row of the invoice CSV as the database computes it, amounts in minor units. */
 export interface InvoiceRow {

@@ -1,4 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
+import { daysIn, runsOfDays } from '../../domain/month-days.ts';
 
 // A month's days as bits (bit d-1 = day d, as in `invoice_month_rows.days`), and what a charge
 // line of a key holds on them. Rule "charge lines" (docs/billing.md): a line's amount follows from
@@ -51,23 +52,6 @@ export function amountOfKnownDaysSql(
   );
   const monthly = terms.length === 0 ? sql`0` : sql.join(terms, sql` + `);
   return sql`(CASE WHEN ${billing} = 'monthly' THEN ${monthly} ELSE ${price} * ${sql.raw(String(daysIn(mask)))} END)`;
-}
-
-/** The runs of consecutive days [first, last] of a mask, in order. */
-export function runsOfDays(mask: number): [number, number][] {
-  const runs: [number, number][] = [];
-  for (let d = 1; d <= 31; d++) {
-    if ((mask & (2 ** (d - 1))) === 0) continue;
-    const last = runs[runs.length - 1];
-    if (last !== undefined && last[1] === d - 1) last[1] = d;
-    else runs.push([d, d]);
-  }
-  return runs;
-}
-
-/** How many days a mask holds. */
-export function daysIn(mask: number): number {
-  return runsOfDays(mask).reduce((n, [a, b]) => n + b - a + 1, 0);
 }
 
 /** The first day of `mask` as a date from `monthStart` (the month's first day; itself for no day). */

@@ -18,7 +18,7 @@ import type { Db } from '../../src/db/database.ts';
 import { InputError } from '../../src/errors.ts';
 import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
 import { BACKENDS } from '../support/backends.ts';
-import { heldMonthRows } from '../support/month-rows.ts';
+import { type HeldMonthRow, heldMonthRows } from '../support/month-rows.ts';
 import {
   addActivity,
   addVersions,
@@ -82,19 +82,8 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'close-october' as const }) },
 );
 
-interface MonthRow {
-  month: string;
-  userId: string;
-  item: string;
-  billing: string;
-  unitPrice: string;
-  currency: string;
-  days: number;
-  quantity: number;
-  amount: string;
-  firstDay: string;
-  lastDay: string;
-}
+/** A month row as the tests compare them (the tenant is given). */
+type MonthRow = Omit<HeldMonthRow, 'tenantId'>;
 
 const ROW_COLUMNS = sql`month, user_id AS "userId", item, billing, unit_price::text AS "unitPrice",
   currency::text AS currency, days, quantity, amount::text AS amount, first_day::text AS "firstDay",

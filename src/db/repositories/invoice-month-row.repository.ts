@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../database.ts';
+import { inTransaction } from '../transaction.ts';
 import { lockPairsInOrder } from './advisory-locks.ts';
 import { amountOfDaysSql, firstDayOfSql, lastDayOfSql, lineAmountSql } from './month-days.ts';
 
@@ -51,17 +52,22 @@ export interface CurrentRunChange {
  * stays so until its first run records it. Changes of the same tenant-month (two days of one
  * tenant in one batch) go in successive rounds; a night's batch of many tenants is one round.
  */
-export async function applyRunsToMonthRows(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
+export async function applyRunsToMonthRows(db: Db, changes: readonly CurrentRunChange[]): Promise<void> {
   if (changes.length === 0) return;
-  // One writer of a tenant-month's rows at a time, until commit. Its own statement: the
-  // statements below then see everything a writer before them committed.
-  await lockPairsInOrder(
-    trx,
-    'month-rows',
-    'exclusive',
-    changes.map((c) => [c.tenantId, c.day.slice(0, 7)] as const),
-  );
-  for (const round of roundsOfDistinctMonths(changes)) await applyRound(trx, round);
+  await inTransaction(db, async (trx) => {
+    // The statement below is one large expression run once: JIT would compile it for seconds
+    // (billing's own transactions already run without it: `tuneForDayRun`).
+    await sql`SET LOCAL jit = off`.execute(trx);
+    // One writer of a tenant-month's rows at a time, until commit. Its own statement: the
+    // statements below then see everything a writer before them committed.
+    await lockPairsInOrder(
+      trx,
+      'month-rows',
+      'exclusive',
+      changes.map((c) => [c.tenantId, c.day.slice(0, 7)] as const),
+    );
+    for (const round of roundsOfDistinctMonths(changes)) await applyRound(trx, round);
+  });
 }
 
 /** `applyRunsToMonthRows` for one run. */

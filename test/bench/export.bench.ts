@@ -6,7 +6,7 @@
  * table of their own (`CREATE TABLE … AS` the export's row query), copied out sorted by
  * `COPY (SELECT … ORDER BY …) TO STDOUT` through psql into a file; for comparison the export's
  * row query itself under COPY and its CSV cells query under COPY (FORMAT csv), both with JIT off as
- * the export runs them (`withoutJit`); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
+ * the export runs them (`tuneForExport`); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
  * /usr/bin/time -v, in every way the command runs: compiled (`tsc -p tsconfig.build.json`, what
  * the production image runs), that build bundled (bin/bundle.js: what `billing` runs after
  * `npm ci` / `npm run build`) and from source through tsx (`node bin/billing.js` in a checkout,
@@ -40,7 +40,11 @@ import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
-import { filePartsPlan, invoiceRowsQuery, withoutJit } from '../../src/db/repositories/invoice.repository.ts';
+import {
+  filePartsPlan,
+  invoiceRowsQuery,
+  tuneForExport,
+} from '../../src/db/repositories/invoice.repository.ts';
 import {
   inlineParameters,
   invoiceCsvCellsQuery,
@@ -56,8 +60,8 @@ const BIN = path.join(ROOT, 'bin/billing.js');
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
 const { users: USERS, days: DAYS, rounds: ROUNDS, month: MONTH, zone: TZ } = benchScale(1);
 const TENANT = 'big';
-/** The export's queries run with JIT off (`withoutJit`); so do their COPYs here. The floor keeps the server's settings. */
-const JIT_OFF = 'SET jit = off';
+/** The export's queries run with its planner settings (`tuneForExport`); so do their COPYs here. The floor keeps the server's settings. */
+const JIT_OFF = 'SET jit = off; SET enable_hashjoin = off; SET max_parallel_workers_per_gather = 0';
 
 interface Measured {
   seconds: number;
@@ -213,9 +217,9 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     const formatted = invoiceCsvCellsQuery(tenantMonth, new Map([['EUR', 2]])).compile(db);
     const formattedCopySql = `COPY (${inlineParameters(formatted.sql, formatted.parameters)}) TO STDOUT (FORMAT csv)`;
     if (process.env.BENCH_EXPLAIN) {
-      // As the export runs it: JIT off in its transaction (`withoutJit`).
+      // As the export runs it: its planner settings in its transaction (`tuneForExport`).
       const plan = await db.transaction().execute(async (trx) => {
-        await withoutJit(trx);
+        await tuneForExport(trx);
         const explained = await sql<{ 'QUERY PLAN': string }>`EXPLAIN (ANALYZE, BUFFERS) ${sql.raw(
           inlineParameters(formatted.sql, formatted.parameters),
         )}`.execute(trx);

@@ -8,7 +8,7 @@ import {
   type InvoiceQuery,
   invoiceQuery,
   type TenantMonth,
-  withoutJit,
+  tuneForExport,
 } from './invoice.repository.ts';
 
 /*
@@ -109,7 +109,7 @@ export async function copyInvoiceCsv(
 ): Promise<void> {
   if (q.tenants.length === 0) return;
   await inReadOnlySnapshot(db, async (trx) => {
-    await withoutJit(trx);
+    await tuneForExport(trx);
     for (const t of await filePartsPlan(trx, q)) {
       const { currencies } = t;
       if (currencies.length === 0) continue;

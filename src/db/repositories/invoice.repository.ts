@@ -317,15 +317,22 @@ function tenantsInFileOrder(q: InvoiceQuery): (TenantPeriodEnd & { month: string
 }
 
 /**
- * Turns PostgreSQL's JIT compilation off for the rest of the transaction (`SET LOCAL`). The
- * export's queries cost more than `jit_inline_above_cost` (500,000) from about a million rows
- * on, so the server compiled them with inlining and optimisation first: 0.75 s before the first
- * row of a 1,000,000-user month (`EXPLAIN ANALYZE`: "JIT … Total 748 ms"), never won back by
- * queries that only read, merge and print rows. Measured in docs/performance/export.md ("Issue
- * 11, seventh step"). The settings stay the server's for every other query.
+ * The export's planner settings for the rest of its transaction (`SET LOCAL`; every other query
+ * keeps the server's):
+ * - JIT off: the export's queries cost more than `jit_inline_above_cost` (500,000) from about a
+ *   million rows on, so the server compiled them with inlining and optimisation first: 0.75 s
+ *   before the first row of a 1,000,000-user month, never won back by queries that only read,
+ *   merge and print rows (docs/performance/export.md, "Issue 11, seventh step");
+ * - no hash join and no parallel workers: the base run's lines must be read in their primary
+ *   key's order and merged with the month's exceptions (a Merge Anti Join on user and item).
+ *   Otherwise the planner hashed the exceptions, read the lines by a parallel bitmap or sequential
+ *   scan of every run's lines, and sorted them again, spilling to disk: 1.39 s against 0.64 s for
+ *   the row query of a 30-day month of 200,000 users (docs/performance/export.md, eighth step).
  */
-export async function withoutJit(trx: Db): Promise<void> {
-  await sql`SET LOCAL jit = off`.execute(trx);
+export async function tuneForExport(trx: Db): Promise<void> {
+  await sql`SET LOCAL jit = off; SET LOCAL enable_hashjoin = off; SET LOCAL max_parallel_workers_per_gather = 0`.execute(
+    trx,
+  );
 }
 
 /**
@@ -355,7 +362,7 @@ export async function* streamInvoiceRows(
     // A cursor is planned for its first rows by default; the export reads all of them, so plan
     // it like the COPY of the same query (hash aggregate and one sort instead of nested loops).
     await sql`SET LOCAL cursor_tuple_fraction = 1`.execute(trx);
-    await withoutJit(trx);
+    await tuneForExport(trx);
     const fetch = sql<RawInvoiceRow>`FETCH FORWARD ${sql.raw(String(chunkSize))} FROM invoice_rows`;
     for (const t of await filePartsPlan(trx, q)) {
       await sql`DECLARE invoice_rows NO SCROLL CURSOR FOR ${invoiceRowsQuery(t)}`.execute(trx);

@@ -40,7 +40,12 @@ export interface CurrentRunChange {
  * gets one (this day), and every exception gets this day's bit set or cleared. A month's first
  * run writes no row at all, and a day whose lines are the base's writes none: the day's lines
  * are read against the base's, both in primary-key order (a merge join, no sort). The removed
- * run's lines are not read: the rows held them for the day, and its bit says which.
+ * run's lines are read only where an exception loses the day (a probe of its primary key for
+ * the amount the day held); base keys hold the rule's amount for every day.
+ *
+ * A line off the rule (an amount the day query would not give: a run made by hand) never stands
+ * for other days: it becomes an exception with its own amount, and so do such lines of a new
+ * base unless the caller says its run was billed by the day query (`ruled`).
  *
  * Months recorded before migration 0015 have no base: every key is an exception there, and the
  * same statement keeps them (every line of the day sets its row's bit). Kept equal to the

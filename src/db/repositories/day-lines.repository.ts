@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../database.ts';
+import { lineAmountSql } from './month-days.ts';
 
 // The rules "day snapshot" and "charge lines" of docs/billing.md as SQL: the production twins of
 // `daySnapshot` (src/domain/day-snapshot.ts) and `chargeLinesForDay` (src/domain/charge-lines.ts),
@@ -66,9 +67,8 @@ export interface DayTerms {
   day: () => RawBuilder<unknown>;
   start: () => RawBuilder<unknown>;
   end: () => RawBuilder<unknown>;
-  /** d, d - 1 and n of the proration formula, as bigint. */
+  /** d and n of the proration formula, as bigint. */
   dayOfMonth: () => RawBuilder<unknown>;
-  dayBefore: () => RawBuilder<unknown>;
   monthLength: () => RawBuilder<unknown>;
   priceBookId: () => RawBuilder<unknown>;
 }
@@ -83,7 +83,6 @@ function dayTermsOf(p: DayLinesParams, priceBookId: string | null = null): DayTe
     start: () => sql`${start}::timestamptz`,
     end: () => sql`${end}::timestamptz`,
     dayOfMonth: () => sql`${p.dayOfMonth}::bigint`,
-    dayBefore: () => sql`${p.dayOfMonth - 1}::bigint`,
     monthLength: () => sql`${p.monthLength}::bigint`,
     priceBookId: () => sql`${priceBookId}::bigint`,
   };
@@ -161,9 +160,7 @@ export function dayLinesSql(
 export function dayLinesOf(t: DayTerms, keyOrder = false): RawBuilder<unknown> {
   return sql`
     SELECT user_id, item, billing,
-           CASE WHEN billing = 'monthly'
-                THEN unit_price * ${t.dayOfMonth()} / ${t.monthLength()} - unit_price * ${t.dayBefore()} / ${t.monthLength()}
-                ELSE unit_price END AS amount,
+           ${lineAmountSql(sql`billing`, sql`unit_price`, t.dayOfMonth(), t.monthLength())} AS amount,
            unit_price
     FROM (
       SELECT i.user_id, i.item, i.billing,

@@ -18,7 +18,6 @@ const columnTerms: DayTerms = {
   start: () => sql`tday.d_start`,
   end: () => sql`tday.d_end`,
   dayOfMonth: () => sql`tday.d_dom::bigint`,
-  dayBefore: () => sql`(tday.d_dom - 1)::bigint`,
   monthLength: () => sql`tday.d_n::bigint`,
   priceBookId: () => sql`tday.d_book`,
 };

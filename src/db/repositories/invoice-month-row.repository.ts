@@ -2,7 +2,13 @@ import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../database.ts';
 import { inTransaction } from '../transaction.ts';
 import { lockPairsInOrder } from './advisory-locks.ts';
-import { amountOfDaysSql, firstDayOfSql, lastDayOfSql, lineAmountSql } from './month-days.ts';
+import {
+  amountOfDaysSql,
+  firstDayOfSql,
+  lastDayOfSql,
+  lineAmountSql,
+  recordedDaysSql,
+} from './month-days.ts';
 
 /** A charge run that became the current run of its day, and the run it superseded (if any). */
 export interface CurrentRunChange {
@@ -104,6 +110,14 @@ const firstRowOfMonth = sql`
   (SELECT true FROM invoice_month_rows m WHERE m.tenant_id = c.tenant_id AND m.month = c.month
    ORDER BY m.tenant_id, m.month, m.user_id LIMIT 1)`;
 
+/** The changes as an SQL relation `u(tenant_id, day, added, removed, ruled)`. */
+function changesRelation(changes: readonly CurrentRunChange[]): RawBuilder<unknown> {
+  return sql`unnest(${changes.map((c) => c.tenantId)}::text[], ${changes.map((c) => c.day)}::date[],
+                    ${changes.map((c) => c.addedRunId)}::bigint[], ${changes.map((c) => c.removedRunId)}::bigint[],
+                    ${changes.map((c) => c.ruled === true)}::boolean[])
+             AS u(tenant_id, day, added, removed, ruled)`;
+}
+
 /**
  * Each change with what its writes need, read under the months' lock before anything is written:
  * its month, bit, day of month (`dom`) and month length (`n`); `f`, the days the month records
@@ -119,14 +133,9 @@ function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unk
              1 << (extract(day FROM u.day)::int - 1) AS bit,
              extract(day FROM u.day)::bigint AS dom,
              extract(day FROM ${start} + interval '1 month' - interval '1 day')::bigint AS n,
-             coalesce((SELECT sum(1 << (extract(day FROM d.day)::int - 1))::int FROM invoice_month_days d
-                       WHERE d.tenant_id = u.tenant_id AND d.day >= ${start}
-                         AND d.day < ${start} + interval '1 month'), 0) AS f,
+             ${recordedDaysSql(sql`u.tenant_id`, start)} AS f,
              rb.id AS base, ra.currency AS currency, rb.currency AS base_currency
-      FROM unnest(${changes.map((c) => c.tenantId)}::text[], ${changes.map((c) => c.day)}::date[],
-                  ${changes.map((c) => c.addedRunId)}::bigint[], ${changes.map((c) => c.removedRunId)}::bigint[],
-                  ${changes.map((c) => c.ruled === true)}::boolean[])
-             AS u(tenant_id, day, added, removed, ruled)
+      FROM ${changesRelation(changes)}
       JOIN runs ra ON ra.id = u.added
       LEFT JOIN invoice_month_bases b ON b.tenant_id = u.tenant_id AND b.month = to_char(u.day, 'YYYY-MM')
       LEFT JOIN runs rb ON rb.id = b.run_id
@@ -243,7 +252,6 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
   await sql`
     INSERT INTO invoice_month_days (tenant_id, day, run_id)
     SELECT u.tenant_id, u.day, u.added
-    FROM unnest(${changes.map((c) => c.tenantId)}::text[], ${changes.map((c) => c.day)}::date[],
-                ${changes.map((c) => c.addedRunId)}::bigint[]) AS u(tenant_id, day, added)
+    FROM ${changesRelation(changes)}
     ON CONFLICT (tenant_id, day) DO UPDATE SET run_id = EXCLUDED.run_id`.execute(trx);
 }

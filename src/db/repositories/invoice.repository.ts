@@ -1,9 +1,10 @@
 import { type RawBuilder, sql } from 'kysely';
+import { daysInMonth } from '../../domain/calendar.ts';
 import { compareCodePoints } from '../../domain/code-point-order.ts';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import { daysIn, runsOfDays } from '../../domain/month-days.ts';
 import type { Db } from '../database.ts';
-import { amountOfKnownDaysSql } from './month-days.ts';
+import { amountOfKnownDaysSql, recordedDaysSql } from './month-days.ts';
 
 /** One row of the invoice CSV as the database computes it, amounts in minor units. */
 export interface InvoiceRow {
@@ -163,7 +164,7 @@ const monthRows = (t: TenantMonth) => {
   return sql`${exceptions}
   UNION ALL
   (SELECT l.user_id, l.item, l.billing COLLATE "C", l.unit_price, ${daysIn(b.days)}::int,
-          ${amountOfKnownDaysSql(sql`l.billing`, sql`l.unit_price`, b.days, monthLength(t.month))}::bigint,
+          ${amountOfKnownDaysSql(sql`l.billing`, sql`l.unit_price`, b.days, daysInMonth(start))}::bigint,
           ${b.currency}::char(3), ${start}::date + ${first - 1}::int, ${start}::date + ${last - 1}::int
    FROM charge_lines l
    WHERE l.run_id = ${b.runId}::bigint
@@ -173,12 +174,6 @@ const monthRows = (t: TenantMonth) => {
                        AND m.unit_price = l.unit_price AND m.currency = ${b.currency}::char(3))
    ORDER BY l.user_id, l.item)`;
 };
-
-/** Days in a `YYYY-MM` month. */
-function monthLength(month: string): number {
-  const [y, m] = month.split('-').map(Number) as [number, number];
-  return new Date(Date.UTC(y, m, 0)).getUTCDate();
-}
 
 /**
  * The same rows grouped from the month's current lines (what `invoice_month_rows` holds when
@@ -280,9 +275,7 @@ export async function filePartsPlan(db: Db, q: InvoiceQuery): Promise<PlannedPar
                AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = d.run_id AND r.is_current)) AS holds,
            (SELECT p.closed_at::text FROM periods p WHERE p.tenant_id = t.id AND p.month = ${q.month}) AS closed_at,
            b.run_id AS base_run, rb.currency::text AS base_currency,
-           (SELECT coalesce(sum(1 << (extract(day FROM d.day)::int - 1)), 0)::int FROM invoice_month_days d
-            WHERE d.tenant_id = t.id
-              AND d.day >= ${from}::date AND d.day < ${from}::date + interval '1 month') AS recorded,
+           ${recordedDaysSql(sql`t.id`, sql`${from}::date`)} AS recorded,
            ARRAY(SELECT DISTINCT c.currency::text
                  FROM (SELECT r.currency FROM runs r
                        WHERE r.tenant_id = t.id AND r.is_current

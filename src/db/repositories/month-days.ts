@@ -71,3 +71,16 @@ export function lastDayOfSql(
   return sql`(CASE WHEN ${mask} = 0 THEN ${monthStart}
                    ELSE ${monthStart} + (31 - position('1' IN ${mask}::bit(31)::text)) END)`;
 }
+
+/**
+ * The days a tenant-month records (`invoice_month_days`) as bits: an SQL int, 0 for none.
+ * `tenant` and `monthStart` (a date, the month's first day) are SQL expressions.
+ */
+export function recordedDaysSql(
+  tenant: RawBuilder<unknown>,
+  monthStart: RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  return sql`coalesce((SELECT sum(1 << (extract(day FROM d.day)::int - 1))::int FROM invoice_month_days d
+                       WHERE d.tenant_id = ${tenant} AND d.day >= ${monthStart}
+                         AND d.day < ${monthStart} + interval '1 month'), 0)`;
+}

@@ -14,6 +14,7 @@ import * as m0012 from './0012_charge_write_speed.ts';
 import * as m0013 from './0013_settings_write_speed.ts';
 import * as m0014 from './0014_month_rows_file_order.ts';
 import * as m0015 from './0015_month_row_bases.ts';
+import * as m0016 from './0016_month_row_base_keys.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0013_settings_write_speed': m0013,
   '0014_month_rows_file_order': m0014,
   '0015_month_row_bases': m0015,
+  '0016_month_row_base_keys': m0016,
 };

@@ -234,6 +234,8 @@ export interface InvoiceMonthRowsTable {
   amount: Int8;
   first_day: DateCol;
   last_day: DateCol;
+  /** The month's base run has a line of this key (migration 0016). */
+  in_base: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 /** Per tenant-day, the run whose lines `invoice_month_rows` holds (migration 0010). */

@@ -11,6 +11,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as m0010 from '../../migrations/0010_invoice_month_rows.ts';
 import * as m0015 from '../../migrations/0015_month_row_bases.ts';
+import * as m0016 from '../../migrations/0016_month_row_base_keys.ts';
 import { billDay } from '../../src/billing/bill-day.service.ts';
 import { closePeriod } from '../../src/billing/close-period.service.ts';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
@@ -276,10 +277,24 @@ describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
     60_000,
   );
 
-  it('migrations 0015 and 0010 down and up keep the same rows (every tenant billed above)', async () => {
+  it('migrations 0016, 0015 and 0010 down and up keep the same rows (every tenant billed above)', async () => {
     const { rows } = await sql<{ id: string }>`SELECT id FROM tenants ORDER BY id`.execute(conn.db);
     const kept = await Promise.all(rows.map((t) => storedRows(conn.db, t.id)));
     expect(kept.flat().length).toBeGreaterThan(0);
+    // 0016 down and up: the exceptions' base flags, as billing wrote them, are the backfill's.
+    const baseFlags = async () =>
+      (
+        await sql<{ key: string; in_base: boolean }>`
+          SELECT concat_ws('|', tenant_id, month, user_id, item, billing, unit_price, currency) AS key, in_base
+          FROM invoice_month_rows ORDER BY 1`.execute(conn.db)
+      ).rows;
+    const flags = await baseFlags();
+    expect(flags.some((f) => f.in_base)).toBe(true);
+    expect(flags.some((f) => !f.in_base)).toBe(true);
+    await m0016.down(conn.db as never);
+    await m0016.up(conn.db as never);
+    expect(await baseFlags()).toEqual(flags);
+    await m0016.down(conn.db as never);
     const explicitRows = async (tenantId: string) =>
       (
         await sql<MonthRow>`
@@ -293,6 +308,7 @@ describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
     await m0010.down(conn.db as never);
     await m0010.up(conn.db as never);
     await m0015.up(conn.db as never);
+    await m0016.up(conn.db as never);
     for (const [i, t] of rows.entries()) {
       const backfilled = await storedRows(conn.db, t.id);
       expect(backfilled).toEqual(kept[i]);

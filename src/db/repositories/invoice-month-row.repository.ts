@@ -143,39 +143,41 @@ function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unk
 }
 
 const rowColumns = sql`(tenant_id, month, user_id, item, billing, unit_price, currency, days, quantity, amount,
-                       first_day, last_day)`;
+                       first_day, last_day, in_base)`;
 
 async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
   if (changes.length === 0) return;
   // The added run's lines against the base's, per change, by a merge full join of both in the
   // order of their primary key (run_id, user_id, item): a run has one line per (user, item).
+  // DISTINCT ON tells the planner so (it changes no row): the merge then reads the base's lines
+  // once, where a side it cannot prove unique is copied into a Materialize to be re-read.
   // Without a base (a month recorded before migration 0015) every added line is unpaired.
   const pairs = sql.raw(`CROSS JOIN LATERAL (
         SELECT a.user_id AS a_user, a.item AS a_item, a.billing AS a_billing, a.unit_price AS a_price, a.amount AS a_amount,
                b.user_id AS b_user, b.item AS b_item, b.billing AS b_billing, b.unit_price AS b_price
         FROM (SELECT user_id, item, billing, unit_price, amount FROM charge_lines
               WHERE run_id = c.added ORDER BY user_id, item OFFSET 0) a
-        FULL JOIN (SELECT user_id, item, billing, unit_price FROM charge_lines
-                   WHERE run_id = c.base ORDER BY user_id, item OFFSET 0) b
+        FULL JOIN (SELECT DISTINCT ON (user_id, item) user_id, item, billing, unit_price FROM charge_lines
+                   WHERE run_id = c.base ORDER BY user_id, item) b
           ON a.user_id = b.user_id AND a.item = b.item) p`);
   const sameKey = sql`p.a_user IS NOT NULL AND p.b_user IS NOT NULL AND p.a_billing = p.b_billing
                       AND p.a_price = p.b_price AND c.currency = c.base_currency`;
   // The base's rows hold the rule's amount for every day; a line off the rule (not written by
   // billing's day query: a run made by hand) is kept as an exception with its own amount.
+  const ruleAmount = (billing: string, price: string) =>
+    lineAmountSql(sql.raw(billing), sql.raw(price), sql`c.dom`, sql`c.n`);
   const followsRule = (amount: string, billing: string, price: string) =>
-    sql`${sql.raw(amount)} = ${lineAmountSql(sql.raw(billing), sql.raw(price), sql`c.dom`, sql`c.n`)}`;
-  // No exception row of the change's month (columns of relation j) for a key: a probe of the
-  // rows' primary key per candidate (OFFSET 0 keeps it a probe: as an anti-join the planner may
-  // hash every month's rows of every tenant).
-  const noExceptionFor = (user: string, item: string, billing: string, price: string, currency: string) =>
-    sql.raw(`NOT EXISTS (SELECT 1 FROM invoice_month_rows m WHERE m.tenant_id = j.tenant_id AND m.month = j.month
-                           AND m.user_id = ${user} AND m.item = ${item} AND m.billing = ${billing}
-                           AND m.unit_price = ${price} AND m.currency = ${currency} OFFSET 0)`);
-  const others = sql`(j.f & ~j.bit)`;
-  const withDay = sql`(j.f | j.bit)`;
-  const daysColumns = (mask: RawBuilder<unknown>) => sql`${mask}, bit_count(${mask}::bit(31))::int`;
-  const spanColumns = (mask: RawBuilder<unknown>) =>
-    sql`${firstDayOfSql(mask, sql`j.month_start`)}, ${lastDayOfSql(mask, sql`j.month_start`)}`;
+    sql`${sql.raw(amount)} = ${ruleAmount(billing, price)}`;
+  const others = sql`(c.f & ~c.bit)`;
+  // An exception's days: the recorded days other than this one where the base has its key, and
+  // this day where the day has it.
+  const newDays = sql`(CASE WHEN k.in_b THEN ${others} ELSE 0 END | CASE WHEN k.in_a THEN c.bit ELSE 0 END)`;
+  // Whether the day has an exception's key, and the day's amount for it: the comparison's when
+  // it names the key; otherwise the day has a line of the key exactly when the base does
+  // (`in_base`, migration 0016), with the rule's amount.
+  const dayHas = sql`CASE WHEN k.user_id IS NOT NULL THEN k.in_a ELSE k.m_in_base AND c.base IS NOT NULL END`;
+  const dayAmount = sql`CASE WHEN k.user_id IS NOT NULL THEN k.a_amount ELSE ${ruleAmount('k.m_billing', 'k.m_price')} END`;
+  const movedDays = sql`((k.m_days & ~c.bit) | CASE WHEN ${dayHas} THEN c.bit ELSE 0 END)`;
   await sql`
     WITH c AS MATERIALIZED (${changesWithMonths(changes)}),
     based AS (
@@ -186,69 +188,76 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
     ),
     off_rule AS (
       INSERT INTO invoice_month_rows ${rowColumns}
-      SELECT c.tenant_id, c.month, l.user_id, l.item, l.billing, l.unit_price, c.currency, c.bit, 1, l.amount, c.day, c.day
+      SELECT c.tenant_id, c.month, l.user_id, l.item, l.billing, l.unit_price, c.currency, c.bit, 1, l.amount, c.day,
+             c.day, true
       FROM c CROSS JOIN LATERAL (SELECT * FROM charge_lines l WHERE l.run_id = c.added OFFSET 0) l
       WHERE c.fresh AND NOT c.ruled AND NOT ${followsRule('l.amount', 'l.billing', 'l.unit_price')}
     ),
-    j AS MATERIALIZED (
-      SELECT c.tenant_id, c.month, c.month_start, c.day, c.bit, c.n, c.f, c.currency, c.base_currency, p.*,
-             ${sameKey} AS same_key
+    j AS (
+      SELECT c.tenant_id, c.month, c.currency, c.base_currency, p.*, ${sameKey} AS same_key
       FROM c ${pairs}
       WHERE NOT c.fresh AND NOT (${sameKey} AND ${followsRule('p.a_amount', 'p.a_billing', 'p.a_price')})
     ),
-    -- New exceptions (keys that already have one are the update's, below):
-    -- - a key of the base whose line today is off the rule: every other recorded day as the base
-    --   holds them, and this day with its own amount;
-    -- - a key of the day that the base lacks: this day;
-    -- - a key of the base that the day lacks: every other recorded day (none: quantity 0, it
-    --   only hides the base's line).
+    -- The keys where the day differs from the base: the day has it (in_a, with its amount) and
+    -- the base has it (in_b). A key of the base whose line today is off the rule has both; a key
+    -- of the day that the base lacks, only in_a; a key of the base that the day lacks, only in_b.
+    d AS (
+      SELECT tenant_id, month, a_user AS user_id, a_item AS item, a_billing AS billing, a_price AS unit_price,
+             currency, true AS in_a, a_amount, same_key AS in_b
+      FROM j WHERE a_user IS NOT NULL
+      UNION ALL
+      SELECT tenant_id, month, b_user, b_item, b_billing, b_price, base_currency, false, 0, true
+      FROM j WHERE b_user IS NOT NULL AND NOT same_key
+    ),
+    -- The months' exceptions (a range of their primary key per change).
+    m AS (
+      SELECT m.ctid AS row_id, m.tenant_id, m.month, m.user_id, m.item, m.billing, m.unit_price, m.currency, m.days,
+             m.in_base
+      FROM c JOIN invoice_month_rows m ON m.tenant_id = c.tenant_id AND m.month = c.month
+      WHERE NOT c.fresh
+    ),
+    -- Each key that differs or has an exception, once.
+    k AS MATERIALIZED (
+      SELECT coalesce(d.tenant_id, m.tenant_id) AS tenant_id, coalesce(d.month, m.month) AS month,
+             d.user_id, d.item, d.billing, d.unit_price, d.currency, d.in_a, d.a_amount, d.in_b,
+             m.row_id, m.user_id AS m_user, m.item AS m_item, m.billing AS m_billing, m.unit_price AS m_price,
+             m.days AS m_days, m.in_base AS m_in_base
+      FROM d FULL JOIN m
+        ON d.tenant_id = m.tenant_id AND d.month = m.month AND d.user_id = m.user_id AND d.item = m.item
+       AND d.billing = m.billing AND d.unit_price = m.unit_price AND d.currency = m.currency
+    ),
+    -- A differing key without an exception gets one: the base's amount for its other days (the
+    -- rule's, telescoped) and the day's own line.
     added AS (
       INSERT INTO invoice_month_rows ${rowColumns}
-      SELECT j.tenant_id, j.month, j.a_user, j.a_item, j.a_billing, j.a_price, j.currency, ${daysColumns(withDay)},
-             ${amountOfDaysSql(sql`j.a_billing`, sql`j.a_price`, others, sql`j.n`)} + j.a_amount, ${spanColumns(withDay)}
-      FROM j
-      WHERE j.same_key AND ${noExceptionFor('j.a_user', 'j.a_item', 'j.a_billing', 'j.a_price', 'j.currency')}
-      UNION ALL
-      SELECT j.tenant_id, j.month, j.a_user, j.a_item, j.a_billing, j.a_price, j.currency, j.bit, 1, j.a_amount,
-             j.day, j.day
-      FROM j
-      WHERE j.a_user IS NOT NULL AND NOT j.same_key
-        AND ${noExceptionFor('j.a_user', 'j.a_item', 'j.a_billing', 'j.a_price', 'j.currency')}
-      UNION ALL
-      SELECT j.tenant_id, j.month, j.b_user, j.b_item, j.b_billing, j.b_price, j.base_currency, ${daysColumns(others)},
-             ${amountOfDaysSql(sql`j.b_billing`, sql`j.b_price`, others, sql`j.n`)}, ${spanColumns(others)}
-      FROM j
-      WHERE j.b_user IS NOT NULL AND NOT j.same_key
-        AND ${noExceptionFor('j.b_user', 'j.b_item', 'j.b_billing', 'j.b_price', 'j.base_currency')}
+      SELECT k.tenant_id, k.month, k.user_id, k.item, k.billing, k.unit_price, k.currency, ${newDays},
+             bit_count(${newDays}::bit(31))::int,
+             CASE WHEN k.in_b THEN ${amountOfDaysSql(sql`k.billing`, sql`k.unit_price`, others, sql`c.n`)} ELSE 0 END
+               + k.a_amount,
+             ${firstDayOfSql(newDays, sql`c.month_start`)}, ${lastDayOfSql(newDays, sql`c.month_start`)}, k.in_b
+      FROM k JOIN c ON c.tenant_id = k.tenant_id AND c.month = k.month
+      WHERE k.row_id IS NULL
     ),
-    -- Every exception of the months (read in its primary key's range, updated by its row id):
-    -- this day's bit set with the added run's line of its key (one probe of that run's primary
-    -- key), else cleared, taking out the amount the removed run's line added for the day (a
-    -- probe of its primary key, only for a row that held the day: a re-run).
+    -- Every exception gets this day's bit set or cleared; one that held the day gives back the
+    -- amount the removed run's line added for it (a probe of that run's primary key: a re-run).
     moved AS (
-      SELECT m.ctid AS row_id, c.month_start,
-             (m.days & ~c.bit) | CASE WHEN a.amount IS NULL THEN 0 ELSE c.bit END AS days,
-             CASE WHEN m.days & c.bit <> 0
-                  THEN -coalesce(o.amount, ${lineAmountSql(sql`m.billing`, sql`m.unit_price`, sql`c.dom`, sql`c.n`)})
-                  ELSE 0 END + coalesce(a.amount, 0) AS delta
-      FROM c
-      JOIN invoice_month_rows m ON m.tenant_id = c.tenant_id AND m.month = c.month
-      LEFT JOIN LATERAL (SELECT a.amount FROM charge_lines a
-                         WHERE a.run_id = c.added AND a.user_id = m.user_id AND a.item = m.item
-                           AND a.billing = m.billing AND a.unit_price = m.unit_price AND m.currency = c.currency
-                         OFFSET 0) a ON true
+      SELECT k.row_id, c.month_start, k.m_days, ${movedDays} AS days,
+             CASE WHEN k.m_days & c.bit <> 0 THEN -coalesce(o.amount, ${ruleAmount('k.m_billing', 'k.m_price')})
+                  ELSE 0 END + CASE WHEN ${dayHas} THEN ${dayAmount} ELSE 0 END AS delta
+      FROM k JOIN c ON c.tenant_id = k.tenant_id AND c.month = k.month
       LEFT JOIN LATERAL (SELECT o.amount FROM charge_lines o
-                         WHERE m.days & c.bit <> 0 AND o.run_id = c.removed AND o.user_id = m.user_id
-                           AND o.item = m.item AND o.billing = m.billing AND o.unit_price = m.unit_price
+                         WHERE k.m_days & c.bit <> 0 AND o.run_id = c.removed AND o.user_id = k.m_user
+                           AND o.item = k.m_item AND o.billing = k.m_billing AND o.unit_price = k.m_price
                          OFFSET 0) o ON true
-      WHERE NOT c.fresh
+      WHERE k.row_id IS NOT NULL
     )
     UPDATE invoice_month_rows t
     SET days = v.days, quantity = bit_count(v.days::bit(31))::int, amount = t.amount + v.delta,
         first_day = ${firstDayOfSql(sql`v.days`, sql`v.month_start`)},
         last_day = ${lastDayOfSql(sql`v.days`, sql`v.month_start`)}
-    FROM moved v
-    WHERE t.ctid = v.row_id AND (t.days <> v.days OR v.delta <> 0)`.execute(trx);
+    -- Only the rows that change are visited (most exceptions keep their days on most days).
+    FROM (SELECT * FROM moved WHERE days <> m_days OR delta <> 0 OFFSET 0) v
+    WHERE t.ctid = v.row_id`.execute(trx);
   await sql`
     INSERT INTO invoice_month_days (tenant_id, day, run_id)
     SELECT u.tenant_id, u.day, u.added

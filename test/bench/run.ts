@@ -7,6 +7,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { reserveHugePages } from './huge-pages.ts';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
 const filter = process.argv[2] ?? '';
@@ -17,8 +18,13 @@ if (files.length === 0) {
   console.error(`no benchmark matches "${filter}" in ${dir}`);
   process.exit(2);
 }
-for (const file of files) {
-  console.log(`\n=== ${file} ===`);
-  const mod = (await import(new URL(file, import.meta.url).href)) as { run: () => Promise<void> };
-  await mod.run();
+const release = reserveHugePages();
+try {
+  for (const file of files) {
+    console.log(`\n=== ${file} ===`);
+    const mod = (await import(new URL(file, import.meta.url).href)) as { run: () => Promise<void> };
+    await mod.run();
+  }
+} finally {
+  release();
 }

@@ -121,6 +121,10 @@ export async function startLocalPostgres(options: PostgresOptions = {}): Promise
     'max_connections=300',
     '-c',
     `shared_buffers=${options.sharedBuffers ?? '256MB'}`,
+    // Off unless a benchmark asks (BENCH_HUGE_PAGES=1, test/bench/huge-pages.ts reserves them):
+    // with the default `try`, a server would take whatever huge pages the machine has reserved.
+    '-c',
+    `huge_pages=${process.env.BENCH_HUGE_PAGES === '1' ? 'on' : 'off'}`,
     ...(options.durable
       ? []
       : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),

@@ -41,6 +41,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
 import {
+  EXPORT_PLANNER_SETTINGS,
   filePartsPlan,
   invoiceRowsQuery,
   tuneForExport,
@@ -61,7 +62,7 @@ const PSQL = '/usr/lib/postgresql/15/bin/psql';
 const { users: USERS, days: DAYS, rounds: ROUNDS, month: MONTH, zone: TZ } = benchScale(1);
 const TENANT = 'big';
 /** The export's queries run with its planner settings (`tuneForExport`); so do their COPYs here. The floor keeps the server's settings. */
-const JIT_OFF = 'SET jit = off; SET enable_hashjoin = off; SET max_parallel_workers_per_gather = 0';
+const EXPORT_SETTINGS = EXPORT_PLANNER_SETTINGS.map((s) => `SET ${s}`).join('; ');
 
 interface Measured {
   seconds: number;
@@ -258,13 +259,13 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       copies.push({ ...c, ...fileStats(copyFile) });
       const a = await measure(
         PSQL,
-        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', JIT_OFF, '-c', aggregateCopySql],
+        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', EXPORT_SETTINGS, '-c', aggregateCopySql],
         copyFile,
       );
       aggregateCopies.push(a);
       const fq = await measure(
         PSQL,
-        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', JIT_OFF, '-c', formattedCopySql],
+        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', EXPORT_SETTINGS, '-c', formattedCopySql],
         copyFile,
       );
       formattedCopies.push(fq);

@@ -43,6 +43,8 @@ export interface IntervalRow {
 /** 2000-01-01T00:00:00Z, PostgreSQL's epoch for binary timestamps, in Unix milliseconds. */
 const PG_EPOCH_MS = 946_684_800_000;
 const TWO_32 = 2 ** 32;
+/** Up to this many UTF-16 code units a field is copied in JS (`BinaryCopyRows`). */
+const SHORT_FIELD = 64;
 const BINARY_HEADER = Buffer.from([
   ...Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
   ...[0, 0, 0, 0], // flags
@@ -93,9 +95,26 @@ export class BinaryCopyRows {
     const at = this.#len;
     let len = at + 4;
     if (prefix !== undefined) this.#buf[len++] = prefix;
-    len += this.#buf.write(value, len, 'utf8');
+    len += this.#utf8(value, len);
     this.#buf.writeInt32BE(len - at - 4, at);
     this.#len = len;
+  }
+
+  /**
+   * Writes `value` as UTF-8 at `at`, returning its length in bytes. A short value (ids, emails,
+   * names, license and billing words) is copied code unit by code unit while it is ASCII:
+   * cheaper than a native `Buffer.write` call per field.
+   */
+  #utf8(value: string, at: number): number {
+    const n = value.length;
+    if (n > SHORT_FIELD) return this.#buf.write(value, at, 'utf8');
+    const buf = this.#buf;
+    for (let i = 0; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) return i + buf.write(value.slice(i), at + i, 'utf8');
+      buf[at + i] = c;
+    }
+    return n;
   }
 
   jsonb(json: string): void {

@@ -26,9 +26,9 @@ export interface NewUsersPlan {
   intervals: IntervalRow[];
   successors: Map<number, Date>;
   /**
-   * COPY text of `settings_versions` / `license_intervals` rows, in input order (only when planned
-   * for COPY), as UTF-8 bytes (`CopyBytes`): no string of the batch's text lives until the batch
-   * is stored (each row's string dies young) and the bytes sit outside V8's heap.
+   * Binary COPY data of `settings_versions` / `license_intervals` rows, in input order (only when
+   * planned for COPY; `BinaryCopyRows`, empty when there is no row): nothing of the batch lives in
+   * V8's heap until it is stored, the bytes sit outside it.
    */
   versionsText?: Buffer;
   intervalsText?: Buffer;
@@ -40,36 +40,149 @@ export interface IntervalRow {
   interval: LicenseInterval;
 }
 
-const versionCopyLine = (v: StagedSettingsVersion) =>
-  `${copyText(v.tenantId)}\t${copyText(v.userId)}\t${v.effectiveAt.toISOString()}\t${v.active ? 't' : 'f'}\t${nullable(v.email)}\t${nullable(v.lastName)}\t${copyText(v.settingsJson)}\t${v.license}\t${v.billing}\t${v.recordCalls ? 't' : 'f'}\t${copyText(v.reasonsJson)}\n`;
-
-const intervalCopyLine = (r: IntervalRow) =>
-  `${copyText(r.tenantId)}\t${copyText(r.userId)}\t${r.interval.validFrom.toISOString()}\t${r.interval.validTo === null ? 'infinity' : r.interval.validTo.toISOString()}\t${r.interval.license}\t${r.interval.billing}\t${r.interval.recordCalls ? 't' : 'f'}\n`;
+/** 2000-01-01T00:00:00Z, PostgreSQL's epoch for binary timestamps, in Unix milliseconds. */
+const PG_EPOCH_MS = 946_684_800_000;
+const TWO_32 = 2 ** 32;
+/** Up to this many UTF-16 code units a field is copied in JS (`BinaryCopyRows`). */
+const SHORT_FIELD = 64;
+const BINARY_HEADER = Buffer.from([
+  ...Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+  ...[0, 0, 0, 0], // flags
+  ...[0, 0, 0, 0], // header extension length
+]);
 
 /**
- * COPY text written row by row straight into UTF-8 bytes: a batch's text built by `+=` and then
- * `Buffer.from` is a rope of ~20 strings per row that is flattened into one string (as large as
- * the batch) before being encoded; that flattening and encoding were a sixth of the import's CPU
- * profile. Each row (a short string) is encoded into a buffer that doubles when full.
+ * Rows of `COPY ... FROM STDIN (FORMAT binary)` written straight into bytes: each field its
+ * length and its value, so the server neither splits nor unescapes the text nor parses the
+ * timestamps (a tenth of the backend's CPU per version in text format: docs/performance/
+ * settings.md, eighth pass). jsonb goes as its version byte and the JSON text. The buffer
+ * doubles when full; `bytes()` adds the header and the trailer (empty when no row was added).
  */
-class CopyBytes {
+export class BinaryCopyRows {
   #buf = Buffer.allocUnsafe(64 * 1024);
-  #len = 0;
+  #len = BINARY_HEADER.length;
+  #rows = 0;
 
-  add(row: string): void {
-    // A UTF-16 code unit is at most 3 bytes of UTF-8.
-    const max = row.length * 3;
-    if (this.#len + max > this.#buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + max));
-      this.#buf.copy(grown, 0, 0, this.#len);
-      this.#buf = grown;
+  constructor() {
+    BINARY_HEADER.copy(this.#buf, 0);
+  }
+
+  #room(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + n));
+    this.#buf.copy(grown, 0, 0, this.#len);
+    this.#buf = grown;
+  }
+
+  /** Starts a row of `fields` fields. */
+  row(fields: number): void {
+    this.#room(2);
+    this.#buf.writeInt16BE(fields, this.#len);
+    this.#len += 2;
+    this.#rows += 1;
+  }
+
+  /** A text field (NULL when null); `prefix` bytes before it (jsonb's version byte). */
+  text(value: string | null, prefix?: number): void {
+    if (value === null) {
+      this.#room(4);
+      this.#buf.writeInt32BE(-1, this.#len);
+      this.#len += 4;
+      return;
     }
-    this.#len += this.#buf.write(row, this.#len, 'utf8');
+    // A UTF-16 code unit is at most 3 bytes of UTF-8.
+    this.#room(5 + value.length * 3);
+    const at = this.#len;
+    let len = at + 4;
+    if (prefix !== undefined) this.#buf[len++] = prefix;
+    len += this.#utf8(value, len);
+    this.#buf.writeInt32BE(len - at - 4, at);
+    this.#len = len;
+  }
+
+  /**
+   * Writes `value` as UTF-8 at `at`, returning its length in bytes. A short value (ids, emails,
+   * names, license and billing words) is copied code unit by code unit while it is ASCII:
+   * cheaper than a native `Buffer.write` call per field.
+   */
+  #utf8(value: string, at: number): number {
+    const n = value.length;
+    if (n > SHORT_FIELD) return this.#buf.write(value, at, 'utf8');
+    const buf = this.#buf;
+    for (let i = 0; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) return i + buf.write(value.slice(i), at + i, 'utf8');
+      buf[at + i] = c;
+    }
+    return n;
+  }
+
+  jsonb(json: string): void {
+    this.text(json, 1);
+  }
+
+  bool(value: boolean): void {
+    this.#room(5);
+    this.#buf.writeInt32BE(1, this.#len);
+    this.#buf[this.#len + 4] = value ? 1 : 0;
+    this.#len += 5;
+  }
+
+  /**
+   * A timestamptz: microseconds since 2000-01-01 as a big-endian int64 (`null`: infinity). The
+   * product by 1,000 is split in 32-bit halves so that it stays exact beyond 2^53.
+   */
+  timestamp(ms: number | null): void {
+    this.#room(12);
+    this.#buf.writeInt32BE(8, this.#len);
+    if (ms === null) {
+      this.#buf.writeInt32BE(0x7fffffff, this.#len + 4);
+      this.#buf.writeUInt32BE(0xffffffff, this.#len + 8);
+    } else {
+      const d = ms - PG_EPOCH_MS;
+      const dHi = Math.floor(d / TWO_32);
+      const loTimes = (d - dHi * TWO_32) * 1000;
+      const carry = Math.floor(loTimes / TWO_32);
+      this.#buf.writeInt32BE(dHi * 1000 + carry, this.#len + 4);
+      this.#buf.writeUInt32BE(loTimes - carry * TWO_32, this.#len + 8);
+    }
+    this.#len += 12;
   }
 
   bytes(): Buffer {
-    return this.#buf.subarray(0, this.#len);
+    if (this.#rows === 0) return Buffer.alloc(0);
+    this.#room(2);
+    this.#buf.writeInt16BE(-1, this.#len);
+    return this.#buf.subarray(0, this.#len + 2);
   }
+}
+
+/** A `settings_versions` row, in `VERSION_COLUMNS` order (settings-version-batch.repository.ts). */
+function addVersionRow(out: BinaryCopyRows, v: StagedSettingsVersion): void {
+  out.row(11);
+  out.text(v.tenantId);
+  out.text(v.userId);
+  out.timestamp(v.effectiveAt.getTime());
+  out.bool(v.active);
+  out.text(v.email);
+  out.text(v.lastName);
+  out.jsonb(v.settingsJson);
+  out.text(v.license);
+  out.text(v.billing);
+  out.bool(v.recordCalls);
+  out.jsonb(v.reasonsJson);
+}
+
+/** A `license_intervals` row, in `INTERVAL_COLUMNS` order. */
+function addIntervalRow(out: BinaryCopyRows, r: IntervalRow): void {
+  out.row(7);
+  out.text(r.tenantId);
+  out.text(r.userId);
+  out.timestamp(r.interval.validFrom.getTime());
+  out.timestamp(r.interval.validTo === null ? null : r.interval.validTo.getTime());
+  out.text(r.interval.license);
+  out.text(r.interval.billing);
+  out.bool(r.interval.recordCalls);
 }
 
 /**
@@ -98,9 +211,9 @@ export function planNewUsers(
   else for (let i = 0; i < versions.length; i++) add(i);
   // For COPY the intervals go straight into their text (no row objects kept for the batch).
   const intervals: IntervalRow[] = [];
-  const intervalsText = new CopyBytes();
+  const intervalsText = new BinaryCopyRows();
   const addInterval = (r: IntervalRow) => {
-    if (forCopy) intervalsText.add(intervalCopyLine(r));
+    if (forCopy) addIntervalRow(intervalsText, r);
     else intervals.push(r);
   };
   const successors = new Map<number, Date>();
@@ -138,10 +251,10 @@ export function planNewUsers(
   }
   const plan: NewUsersPlan = { intervals, successors };
   if (forCopy) {
-    const versionsText = new CopyBytes();
+    const versionsText = new BinaryCopyRows();
     if (positions)
-      for (const i of positions) versionsText.add(versionCopyLine(versions[i] as StagedSettingsVersion));
-    else for (const v of versions) versionsText.add(versionCopyLine(v));
+      for (const i of positions) addVersionRow(versionsText, versions[i] as StagedSettingsVersion);
+    else for (const v of versions) addVersionRow(versionsText, v);
     plan.versionsText = versionsText.bytes();
     plan.intervalsText = intervalsText.bytes();
   }

@@ -111,13 +111,13 @@ async function knownUsers(trx: Db, versions: readonly StagedSettingsVersion[]): 
   return new Set(rows.map((r) => userKey({ tenantId: r.tenant_id, userId: r.user_id })));
 }
 
-/** COPY of text (whole rows, each ending in a newline) into `table (columns)` on the transaction's connection. */
-async function copyWholeText(trx: Db, target: string, text: Buffer): Promise<void> {
-  const stream = copyFrom(`COPY ${target} FROM STDIN`);
+/** COPY of binary data (`BinaryCopyRows`: header, rows, trailer) into `table (columns)` on the transaction's connection. */
+async function copyBinary(trx: Db, target: string, data: Buffer): Promise<void> {
+  const stream = copyFrom(`COPY ${target} FROM STDIN (FORMAT binary)`);
   const done = finished(stream);
   // pg runs an object with `submit` (a pg-copy-streams stream) on the transaction's connection.
   await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
-  stream.end(text);
+  stream.end(data);
   await done;
 }
 
@@ -160,9 +160,9 @@ async function insertNewUsers(
 ): Promise<void> {
   const { intervals } = plan;
   if (plan.versionsText !== undefined) {
-    await copyWholeText(trx, VERSION_COLUMNS, plan.versionsText);
+    await copyBinary(trx, VERSION_COLUMNS, plan.versionsText);
     if (plan.intervalsText !== undefined && plan.intervalsText.length > 0)
-      await copyWholeText(trx, INTERVAL_COLUMNS, plan.intervalsText);
+      await copyBinary(trx, INTERVAL_COLUMNS, plan.intervalsText);
     return;
   }
   await sql`

@@ -121,13 +121,13 @@ export async function storeFrom(
 
 const NEEDS_QUOTE_ESCAPE = /["\\]/;
 
-/** An array literal of text values (`{"a","b"}`), every element quoted: one parameter instead of pg's per-element rendering. */
+/** An element of an array literal: quoted, `"` and `\\` escaped. */
+const quotedElement = (v: string) => `"${NEEDS_QUOTE_ESCAPE.test(v) ? v.replace(/["\\]/g, '\\$&') : v}"`;
+
+/** An array literal of text values (`{"a","b"}`): one parameter instead of pg's per-element rendering. */
 function textArray(values: readonly string[]): string {
   let out = '{';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as string;
-    out += `${i === 0 ? '' : ','}"${NEEDS_QUOTE_ESCAPE.test(v) ? v.replace(/["\\]/g, '\\$&') : v}"`;
-  }
+  for (let i = 0; i < values.length; i++) out += `${i === 0 ? '' : ','}${quotedElement(values[i] as string)}`;
   return `${out}}`;
 }
 
@@ -199,24 +199,28 @@ export async function addDailyActivity(
       a[2] += 1;
     }
   }
-  const tenants: string[] = [];
-  const days: string[] = [];
-  const users: string[] = [];
+  // The six array literals built directly (no array per column, no per-element rendering by pg):
+  // a tenant is quoted once, a day ('YYYY-MM-DD') needs no quotes.
+  let tenants = '{';
+  let days = '{';
+  let users = '{';
   let firsts = '{';
   let lasts = '{';
   let counts = '{';
+  let sep = '';
   const touched: TenantDay[] = [];
   for (const [tenantId, ofTenant] of byTenant) {
+    const tenant = quotedElement(tenantId);
     for (const [day, ofDay] of ofTenant) {
       touched.push({ tenantId, day });
       for (const [userId, a] of ofDay) {
-        const sep = users.length === 0 ? '' : ',';
-        tenants.push(tenantId);
-        days.push(day);
-        users.push(userId);
-        firsts += `${sep}${a[0]}`;
-        lasts += `${sep}${a[1]}`;
-        counts += `${sep}${a[2]}`;
+        tenants += sep + tenant;
+        days += sep + day;
+        users += sep + quotedElement(userId);
+        firsts += sep + a[0];
+        lasts += sep + a[1];
+        counts += sep + a[2];
+        sep = ',';
       }
     }
   }
@@ -225,7 +229,7 @@ export async function addDailyActivity(
     WITH activity AS (
       INSERT INTO daily_activity (tenant_id, day, user_id, first_login_at, last_login_at, login_count)
       SELECT t, d, u, 'epoch'::timestamptz + lo * interval '1 millisecond', 'epoch'::timestamptz + hi * interval '1 millisecond', n
-      FROM unnest(${textArray(tenants)}::text[], ${textArray(days)}::date[], ${textArray(users)}::text[],
+      FROM unnest(${`${tenants}}`}::text[], ${`${days}}`}::date[], ${`${users}}`}::text[],
         ${`${firsts}}`}::bigint[], ${`${lasts}}`}::bigint[], ${`${counts}}`}::int[]) AS x(t, d, u, lo, hi, n)
       ORDER BY t COLLATE "C", d, u COLLATE "C"
       ON CONFLICT (tenant_id, day, user_id) DO UPDATE SET

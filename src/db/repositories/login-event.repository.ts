@@ -20,6 +20,13 @@ export interface InsertLoginEventsResult {
   touched: TenantDay[];
 }
 
+/** How rows of a batch add to an existing activity row (both write paths): first, last, count. */
+const ADD_TO_ACTIVITY = sql`ON CONFLICT (tenant_id, day, user_id) DO UPDATE SET
+  first_login_at = least(daily_activity.first_login_at, excluded.first_login_at),
+  last_login_at = greatest(daily_activity.last_login_at, excluded.last_login_at),
+  login_count = daily_activity.login_count + excluded.login_count,
+  updated_at = now()`;
+
 /**
  * Stores the events whose (tenant, eventId) is new and adds exactly those to the daily activity
  * (first, last, count) in the same statement, so that concurrent deliveries of the same event
@@ -92,11 +99,7 @@ export async function storeFrom(
       SELECT tenant_id, day, user_id, min(occurred_at), max(occurred_at), count(*) FROM ins
       GROUP BY tenant_id, day, user_id
       ORDER BY tenant_id COLLATE "C", day, user_id COLLATE "C"
-      ON CONFLICT (tenant_id, day, user_id) DO UPDATE SET
-        first_login_at = least(daily_activity.first_login_at, excluded.first_login_at),
-        last_login_at = greatest(daily_activity.last_login_at, excluded.last_login_at),
-        login_count = daily_activity.login_count + excluded.login_count,
-        updated_at = now()
+      ${ADD_TO_ACTIVITY}
     ),
     resolved AS (
       UPDATE ingest_rejects r SET resolved_at = ${receivedAt}::timestamptz FROM ins
@@ -232,11 +235,7 @@ export async function addDailyActivity(
       FROM unnest(${`${tenants}}`}::text[], ${`${days}}`}::date[], ${`${users}}`}::text[],
         ${`${firsts}}`}::bigint[], ${`${lasts}}`}::bigint[], ${`${counts}}`}::int[]) AS x(t, d, u, lo, hi, n)
       ORDER BY t COLLATE "C", d, u COLLATE "C"
-      ON CONFLICT (tenant_id, day, user_id) DO UPDATE SET
-        first_login_at = least(daily_activity.first_login_at, excluded.first_login_at),
-        last_login_at = greatest(daily_activity.last_login_at, excluded.last_login_at),
-        login_count = daily_activity.login_count + excluded.login_count,
-        updated_at = now()
+      ${ADD_TO_ACTIVITY}
     )
     SELECT t AS tenant_id FROM unnest(${tenantIds}::text[]) AS t
     WHERE EXISTS (SELECT 1 FROM ingest_rejects r WHERE r.resolved_at IS NULL AND r.tenant_id = t AND r.event_id IS NOT NULL)

@@ -179,6 +179,54 @@ describe('direct COPY into login_events under concurrent deliveries (PostgreSQL)
     expect(stored).toEqual(derived);
   });
 
+  it('stores odd ids, instants and days exactly as sent (binary COPY)', async () => {
+    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0 });
+    const odd = [
+      { eventId: 'tab\there', userId: 'back\\slash "q"', occurredAt: '2026-10-25T00:59:59.999Z' }, // Prague: 02:59 CEST
+      { eventId: 'line\nbreak\r', userId: 'žluťoučký kůň 🐎', occurredAt: '2026-10-25T01:00:00.000Z' }, // 02:00 CET
+      { eventId: 'ünïcødé-€', userId: 'x'.repeat(200), occurredAt: '2000-01-01T00:00:00.001Z' },
+      { eventId: 'leap', userId: 'u', occurredAt: '2024-02-29T22:59:59.000Z' }, // 23:59 in Prague
+    ].map((o) => ({ ...o, tenantId: 'acme' }));
+    const batch = [...odd, ...Array.from({ length: 300 }, (_, i) => event(i, 'o'))];
+    const r = await ingestor.ingest(itemsOf(batch), { source: 'stream' });
+    expect(r).toEqual({ accepted: 304, duplicates: 0, rejected: [] });
+    expect(ingestor.directCopyFallbacks).toBe(0);
+    const stored = await sql<{
+      event_id: string;
+      user_id: string;
+      occurred_at: Date;
+      day: string;
+      source: string;
+      received_at: Date;
+    }>`
+      SELECT event_id, user_id, occurred_at, day::text AS day, source, received_at FROM login_events
+      WHERE event_id = ANY(${odd.map((o) => o.eventId)}::text[]) ORDER BY occurred_at`.execute(a.db);
+    expect(
+      stored.rows.map((x) => [
+        x.event_id,
+        x.user_id,
+        x.occurred_at.toISOString(),
+        x.day,
+        x.source,
+        x.received_at.toISOString(),
+      ]),
+    ).toEqual([
+      ['ünïcødé-€', 'x'.repeat(200), '2000-01-01T00:00:00.001Z', '2000-01-01', 'stream', NOW.toISOString()],
+      ['leap', 'u', '2024-02-29T22:59:59.000Z', '2024-02-29', 'stream', NOW.toISOString()],
+      ['tab\there', 'back\\slash "q"', '2026-10-25T00:59:59.999Z', '2026-10-25', 'stream', NOW.toISOString()],
+      [
+        'line\nbreak\r',
+        'žluťoučký kůň 🐎',
+        '2026-10-25T01:00:00.000Z',
+        '2026-10-25',
+        'stream',
+        NOW.toISOString(),
+      ],
+    ]);
+    const { stored: act, derived } = await activityAgainstEvents(a.db);
+    expect(act).toEqual(derived);
+  });
+
   it('resolves the open rejects of the keys it inserts, only those', async () => {
     const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0 });
     const late = (id: string, tenantId: string) => ({

@@ -82,32 +82,92 @@ export async function insertLoginEventsByCopy(
 const GIVE_UP = new Set(['23505', '40P01']);
 
 const MS_PER_DAY = 86_400_000;
-const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
-const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
+/** PostgreSQL's epoch for binary dates and timestamps: 2000-01-01 00:00 UTC. */
+const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
+const TWO_32 = 2 ** 32;
+/** Bytes per buffer handed to the COPY stream. */
+const BINARY_CHUNK = 1 << 18;
+/** The binary COPY header: signature, flags (none), header extension length (0). */
+const BINARY_HEADER = Buffer.from([
+  0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
 
 /**
- * An instant as COPY text (`YYYY-MM-DDTHH:MM:SS.mmmZ`, what `toISOString` gives for 2000-9999,
- * the only years the validator lets through): the date part rendered once per UTC day (a batch
- * spans a few days), the time by arithmetic. `toISOString` cost ~2.8 µs per call here (a Date
- * each), this ~0.3 µs.
+ * Rows of login_events in COPY's **binary** format (a field count, then each field's length and
+ * bytes; text as UTF-8, `date` as int32 days and `timestamptz` as int64 microseconds since
+ * 2000-01-01), written straight into buffers: no text to render in Node (an instant as RFC 3339
+ * text cost ~0.3-2.8 µs) and none to parse in the server. Instants are integer ms of years
+ * 2000-9999, so ms * 1000 is exact in a double.
  */
-export class InstantText {
-  readonly #dates = new Map<number, string>();
+export class BinaryLoginEventRows {
+  readonly #chunks: Buffer[] = [];
+  readonly #days = new Map<string, number>();
+  readonly #source: string;
+  readonly #receivedHi: number;
+  readonly #receivedLo: number;
+  #buf = Buffer.allocUnsafe(BINARY_CHUNK);
+  #off = 0;
 
-  of(ms: number): string {
-    const day = Math.floor(ms / MS_PER_DAY);
-    let date = this.#dates.get(day);
-    if (date === undefined) {
-      date = new Date(day * MS_PER_DAY).toISOString().slice(0, 11);
-      this.#dates.set(day, date);
+  constructor(source: string, receivedAt: Date) {
+    this.#source = source;
+    const us = (receivedAt.getTime() - PG_EPOCH_MS) * 1000;
+    this.#receivedHi = Math.floor(us / TWO_32);
+    this.#receivedLo = us - this.#receivedHi * TWO_32;
+    BINARY_HEADER.copy(this.#buf);
+    this.#off = BINARY_HEADER.length;
+  }
+
+  /** Appends a row; returns the buffers filled so far (to write to the stream), emptied. */
+  add(e: NewLoginEvent): Buffer[] {
+    // At most 3 UTF-8 bytes per UTF-16 unit; 2 + 7 lengths + 8 + 4 + 8 bytes of the rest.
+    const need =
+      3 * (e.tenantId.length + e.eventId.length + e.userId.length + this.#source.length) + 2 + 28 + 20;
+    if (this.#off + need > this.#buf.length) this.#flush(need);
+    const buf = this.#buf;
+    let off = this.#off;
+    buf.writeInt16BE(7, off);
+    off = this.#text(buf, off + 2, e.tenantId);
+    off = this.#text(buf, off, e.eventId);
+    off = this.#text(buf, off, e.userId);
+    const us = (e.occurredAtMs - PG_EPOCH_MS) * 1000;
+    const hi = Math.floor(us / TWO_32);
+    buf.writeInt32BE(8, off);
+    buf.writeInt32BE(hi, off + 4);
+    buf.writeUInt32BE(us - hi * TWO_32, off + 8);
+    let day = this.#days.get(e.day);
+    if (day === undefined) {
+      day = (Date.parse(`${e.day}T00:00:00Z`) - PG_EPOCH_MS) / MS_PER_DAY;
+      this.#days.set(e.day, day);
     }
-    let r = ms - day * MS_PER_DAY;
-    const h = Math.floor(r / 3_600_000);
-    r -= h * 3_600_000;
-    const m = Math.floor(r / 60_000);
-    r -= m * 60_000;
-    const s = Math.floor(r / 1000);
-    return `${date}${pad2(h)}:${pad2(m)}:${pad2(s)}.${pad3(r - s * 1000)}Z`;
+    buf.writeInt32BE(4, off + 12);
+    buf.writeInt32BE(day, off + 16);
+    off = this.#text(buf, off + 20, this.#source);
+    buf.writeInt32BE(8, off);
+    buf.writeInt32BE(this.#receivedHi, off + 4);
+    buf.writeUInt32BE(this.#receivedLo, off + 8);
+    this.#off = off + 12;
+    return this.#chunks.splice(0);
+  }
+
+  /** The rest of the rows and the trailer. */
+  end(): Buffer[] {
+    if (this.#off + 2 > this.#buf.length) this.#flush(2);
+    this.#buf.writeInt16BE(-1, this.#off);
+    this.#chunks.push(this.#buf.subarray(0, this.#off + 2));
+    this.#off = 0;
+    return this.#chunks.splice(0);
+  }
+
+  #text(buf: Buffer, off: number, value: string): number {
+    const n = buf.write(value, off + 4);
+    buf.writeInt32BE(n, off);
+    return off + 4 + n;
+  }
+
+  #flush(need: number): void {
+    if (this.#off > 0) this.#chunks.push(this.#buf.subarray(0, this.#off));
+    this.#buf = Buffer.allocUnsafe(Math.max(BINARY_CHUNK, need));
+    this.#off = 0;
   }
 }
 
@@ -140,27 +200,20 @@ export async function insertLoginEventsDirect(
   if (events.length === 0) return { notInserted: [], touched: [] };
   await sql`SAVEPOINT login_events_copy`.execute(trx);
   const stream = copyFrom(
-    'COPY login_events (tenant_id, event_id, user_id, occurred_at, day, source, received_at) FROM STDIN',
+    'COPY login_events (tenant_id, event_id, user_id, occurred_at, day, source, received_at) FROM STDIN (FORMAT binary)',
   );
   const done = finished(stream);
   done.catch(() => {}); // awaited below; a failure must not be an unhandled rejection meanwhile
-  const suffix = `\t${copyText(source)}\t${receivedAt.toISOString()}\n`;
-  const instants = new InstantText();
+  const rows = new BinaryLoginEventRows(source, receivedAt);
   try {
     await trx.executeQuery({ ...CompiledQuery.raw(''), sql: stream as unknown as string });
-    let chunk = '';
-    let rowsInChunk = 0;
     for (let i = 0; i < events.length; i++) {
       if (heldBack?.[i]) continue;
-      const e = events[i] as NewLoginEvent;
-      chunk += `${copyText(e.tenantId)}\t${copyText(e.eventId)}\t${copyText(e.userId)}\t${instants.of(e.occurredAtMs)}\t${e.day}${suffix}`;
-      if (++rowsInChunk === ROWS_PER_CHUNK) {
+      for (const chunk of rows.add(events[i] as NewLoginEvent))
         if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
-        chunk = '';
-        rowsInChunk = 0;
-      }
     }
-    stream.end(chunk);
+    for (const chunk of rows.end()) stream.write(chunk);
+    stream.end();
     await done;
   } catch (error) {
     const code = (error as { code?: unknown }).code;

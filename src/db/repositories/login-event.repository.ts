@@ -202,38 +202,38 @@ export async function addDailyActivity(
       a[2] += 1;
     }
   }
-  // The six array literals built directly (no array per column, no per-element rendering by pg):
-  // a tenant is quoted once, a day ('YYYY-MM-DD') needs no quotes.
-  let tenants = '{';
-  let days = '{';
-  let users = '{';
-  let firsts = '{';
-  let lasts = '{';
-  let counts = '{';
-  let sep = '';
+  // The six columns as array literals (no per-element rendering by pg): a tenant is quoted once,
+  // a day ('YYYY-MM-DD') needs no quotes.
+  const tenants: string[] = [];
+  const days: string[] = [];
+  const users: string[] = [];
+  const firsts: number[] = [];
+  const lasts: number[] = [];
+  const counts: number[] = [];
   const touched: TenantDay[] = [];
   for (const [tenantId, ofTenant] of byTenant) {
     const tenant = quotedElement(tenantId);
     for (const [day, ofDay] of ofTenant) {
       touched.push({ tenantId, day });
       for (const [userId, a] of ofDay) {
-        tenants += sep + tenant;
-        days += sep + day;
-        users += sep + quotedElement(userId);
-        firsts += sep + a[0];
-        lasts += sep + a[1];
-        counts += sep + a[2];
-        sep = ',';
+        tenants.push(tenant);
+        days.push(day);
+        users.push(quotedElement(userId));
+        firsts.push(a[0]);
+        lasts.push(a[1]);
+        counts.push(a[2]);
       }
     }
   }
+  // `join` makes flat strings (a string built by `+=` is a rope the driver flattens again).
+  const literal = (values: readonly (string | number)[]) => `{${values.join(',')}}`;
   const tenantIds = [...byTenant.keys()];
   const { rows } = await sql<{ tenant_id: string }>`
     WITH activity AS (
       INSERT INTO daily_activity (tenant_id, day, user_id, first_login_at, last_login_at, login_count)
       SELECT t, d, u, 'epoch'::timestamptz + lo * interval '1 millisecond', 'epoch'::timestamptz + hi * interval '1 millisecond', n
-      FROM unnest(${`${tenants}}`}::text[], ${`${days}}`}::date[], ${`${users}}`}::text[],
-        ${`${firsts}}`}::bigint[], ${`${lasts}}`}::bigint[], ${`${counts}}`}::int[]) AS x(t, d, u, lo, hi, n)
+      FROM unnest(${literal(tenants)}::text[], ${literal(days)}::date[], ${literal(users)}::text[],
+        ${literal(firsts)}::bigint[], ${literal(lasts)}::bigint[], ${literal(counts)}::int[]) AS x(t, d, u, lo, hi, n)
       ORDER BY t COLLATE "C", d, u COLLATE "C"
       ${ADD_TO_ACTIVITY}
     )

@@ -9,9 +9,12 @@ import {
   insertLoginEvents,
   type NewLoginEvent,
 } from '../db/repositories/login-event.repository.ts';
-import { insertLoginEventsByCopy } from '../db/repositories/login-event-copy.repository.ts';
+import {
+  insertLoginEventsByCopy,
+  insertLoginEventsDirect,
+} from '../db/repositories/login-event-copy.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
-import { inTransaction } from '../db/transaction.ts';
+import { inTransaction, type Trx } from '../db/transaction.ts';
 import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
 import {
   ACCEPTED,
@@ -48,7 +51,16 @@ export const COPY_MIN_EVENTS = 5_000;
 export interface IngestorOptions {
   /** Override of `COPY_MIN_EVENTS` (0 = always COPY on PostgreSQL; Infinity = never). */
   copyMinEvents?: number;
+  /**
+   * COPY big batches straight into login_events (`insertLoginEventsDirect`), falling back to the
+   * staging table's judging statement when a key exists. Default true; false = always the
+   * staging table (the path before issue 10's direct COPY, kept for comparison and tests).
+   */
+  directCopy?: boolean;
 }
+
+/** Most batches a direct COPY that gave up makes the next ones skip (doubling from 1). */
+const MAX_DIRECT_PAUSE = 64;
 
 /**
  * The one ingest path of every source (HTTP, file, stream). A batch is judged and committed in
@@ -63,6 +75,13 @@ export class EventIngestor {
   readonly #now: () => Date;
   readonly #days = new TenantDayCache();
   readonly #copyMinEvents: number;
+  readonly #directCopy: boolean;
+  /** The first positions of the batches being stored now (any connection of this ingestor). */
+  readonly #storing = new Set<FirstPositions>();
+  /** Batches still to store by the staging table after a direct COPY gave up, and the next pause. */
+  #directPause = 0;
+  #nextDirectPause = 1;
+  #directFallbacks = 0;
   #zones: Map<string, string> | undefined;
   #copyCapable: Promise<boolean> | undefined;
 
@@ -70,6 +89,12 @@ export class EventIngestor {
     this.#db = db;
     this.#now = now;
     this.#copyMinEvents = options.copyMinEvents ?? COPY_MIN_EVENTS;
+    this.#directCopy = options.directCopy ?? true;
+  }
+
+  /** How many batches a direct COPY gave up on (a key stored or in flight elsewhere, a deadlock) so far. */
+  get directCopyFallbacks(): number {
+    return this.#directFallbacks;
   }
 
   /** Whether the server takes COPY FROM STDIN: real PostgreSQL does, the embedded PGlite does not. */
@@ -184,18 +209,71 @@ export class EventIngestor {
   ): Promise<Judged> {
     const judged = this.#judge(items, ctx, receivedAt, zones, refused);
     const byCopy = await this.#byCopy(judged.candidates.length);
-    const result = await inTransaction(this.#db, async (trx) => {
-      const { notInserted, touched } = await (byCopy ? insertLoginEventsByCopy : insertLoginEvents)(
-        trx,
-        judged.candidates,
-        ctx.source,
-        receivedAt,
-      );
-      await this.#classifyNotInserted(trx, judged, notInserted);
-      followFirsts(items, judged);
-      return this.#settle(trx, items, judged, ctx, receivedAt, zones, touched);
-    });
-    return { result, outcomes: judged.outcomes as Outcome[] };
+    // Decided and registered synchronously, so two batches in flight see each other in order.
+    const heldBack = byCopy ? this.#directHeldBack(judged) : undefined;
+    this.#storing.add(judged.firstByKey);
+    try {
+      const result = await inTransaction(this.#db, async (trx) => {
+        const { notInserted, touched } = await this.#store(trx, judged, ctx, receivedAt, byCopy, heldBack);
+        await this.#classifyNotInserted(trx, judged, notInserted);
+        followFirsts(items, judged);
+        return this.#settle(trx, items, judged, ctx, receivedAt, zones, touched);
+      });
+      return { result, outcomes: judged.outcomes as Outcome[] };
+    } finally {
+      this.#storing.delete(judged.firstByKey);
+    }
+  }
+
+  /**
+   * Whether a COPY batch goes straight into login_events, and which of its candidates are held
+   * back from that COPY (their key is in a batch this ingestor is storing on another connection:
+   * a resend across two batches in flight; the COPY would wait for it and then fail). `undefined`
+   * = the staging table's statement: direct COPY off, or paused after it gave up (a key already
+   * stored: a re-import or retried batches, whose next batches likely hold stored keys too).
+   */
+  #directHeldBack(batch: Batch): boolean[] | undefined {
+    if (!this.#directCopy) return undefined;
+    if (this.#directPause > 0) {
+      this.#directPause -= 1;
+      return undefined;
+    }
+    const held: boolean[] = [];
+    if (this.#storing.size === 0) return held;
+    const { candidates } = batch;
+    for (let k = 0; k < candidates.length; k++) {
+      const e = candidates[k] as NewLoginEvent;
+      for (const other of this.#storing) {
+        if (other.get(e.tenantId, e.eventId) !== undefined) {
+          held[k] = true;
+          break;
+        }
+      }
+    }
+    return held;
+  }
+
+  /** The candidates stored by the write path chosen: `unnest`, direct COPY, or the staging table. */
+  async #store(
+    trx: Trx,
+    batch: Batch,
+    ctx: IngestContext,
+    receivedAt: Date,
+    byCopy: boolean,
+    heldBack: boolean[] | undefined,
+  ) {
+    if (!byCopy) return insertLoginEvents(trx, batch.candidates, ctx.source, receivedAt);
+    if (heldBack) {
+      const stored = await insertLoginEventsDirect(trx, batch.candidates, ctx.source, receivedAt, heldBack);
+      if (stored) {
+        this.#nextDirectPause = 1;
+        return stored;
+      }
+      this.#directFallbacks += 1;
+      this.#directPause = this.#nextDirectPause;
+      this.#nextDirectPause = Math.min(MAX_DIRECT_PAUSE, this.#nextDirectPause * 2);
+    }
+    return insertLoginEventsByCopy(trx, batch.candidates, ctx.source, receivedAt);
   }
 
   /**

@@ -250,6 +250,10 @@ async function importFile(server: LocalPostgres, file: string, db: string) {
   if (!log) throw new Error(`ingest failed (${r.code}): ${r.stderr.slice(0, 2000)}`);
   const conn = await openPostgres(url, 1);
   const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM daily_activity`.execute(conn.db);
+  // Rows a direct COPY wrote and then gave up (rolled back to its savepoint): dead tuples of
+  // login_events (the import deletes and updates none). 0 = every direct COPY completed.
+  const dead = await sql<{ n: string }>`
+    SELECT n_dead_tup::text AS n FROM pg_stat_user_tables WHERE relname = 'login_events'`.execute(conn.db);
   await conn.close();
   return {
     wall,
@@ -258,6 +262,7 @@ async function importFile(server: LocalPostgres, file: string, db: string) {
     ...log,
     counts: r.stdout.trim().split('\n').at(-1),
     activityRows: Number(rows[0]?.n),
+    deadEventRows: Number(dead.rows[0]?.n),
   };
 }
 
@@ -441,7 +446,7 @@ export async function run(): Promise<void> {
       const rate = EVENTS / imp.seconds;
       console.log(
         `  (b) billing ingest (${EVENTS / 1e6}M): ${Math.round(rate)} events/s (${imp.seconds.toFixed(1)} s in the import, ${imp.wall.toFixed(1)} s wall with start-up), ` +
-          `ratio to COPY ${(rate / copyRate).toFixed(2)}, Node CPU ${imp.nodeCpuUs.toFixed(1)} µs/event (start-up included), PostgreSQL CPU ${imp.pgCpuUs.toFixed(1)} µs/event, peak RSS ${imp.maxRssMb} MB, counts ${imp.counts}, activity rows ${imp.activityRows}`,
+          `ratio to COPY ${(rate / copyRate).toFixed(2)}, Node CPU ${imp.nodeCpuUs.toFixed(1)} µs/event (start-up included), PostgreSQL CPU ${imp.pgCpuUs.toFixed(1)} µs/event, peak RSS ${imp.maxRssMb} MB, counts ${imp.counts}, activity rows ${imp.activityRows}, login_events rows rolled back by given-up COPYs ${imp.deadEventRows}`,
       );
     }
 

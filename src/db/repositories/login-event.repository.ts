@@ -20,6 +20,13 @@ export interface InsertLoginEventsResult {
   touched: TenantDay[];
 }
 
+/** How rows of a batch add to an existing activity row (both write paths): first, last, count. */
+const ADD_TO_ACTIVITY = sql`ON CONFLICT (tenant_id, day, user_id) DO UPDATE SET
+  first_login_at = least(daily_activity.first_login_at, excluded.first_login_at),
+  last_login_at = greatest(daily_activity.last_login_at, excluded.last_login_at),
+  login_count = daily_activity.login_count + excluded.login_count,
+  updated_at = now()`;
+
 /**
  * Stores the events whose (tenant, eventId) is new and adds exactly those to the daily activity
  * (first, last, count) in the same statement, so that concurrent deliveries of the same event
@@ -92,11 +99,7 @@ export async function storeFrom(
       SELECT tenant_id, day, user_id, min(occurred_at), max(occurred_at), count(*) FROM ins
       GROUP BY tenant_id, day, user_id
       ORDER BY tenant_id COLLATE "C", day, user_id COLLATE "C"
-      ON CONFLICT (tenant_id, day, user_id) DO UPDATE SET
-        first_login_at = least(daily_activity.first_login_at, excluded.first_login_at),
-        last_login_at = greatest(daily_activity.last_login_at, excluded.last_login_at),
-        login_count = daily_activity.login_count + excluded.login_count,
-        updated_at = now()
+      ${ADD_TO_ACTIVITY}
     ),
     resolved AS (
       UPDATE ingest_rejects r SET resolved_at = ${receivedAt}::timestamptz FROM ins
@@ -117,6 +120,136 @@ export async function storeFrom(
     else touched.push({ tenantId: r.tenant_id as string, day: r.day as string });
   }
   return { notInserted, touched };
+}
+
+const NEEDS_QUOTE_ESCAPE = /["\\]/;
+
+/** An element of an array literal: quoted, `"` and `\\` escaped. */
+const quotedElement = (v: string) => `"${NEEDS_QUOTE_ESCAPE.test(v) ? v.replace(/["\\]/g, '\\$&') : v}"`;
+
+/** An array literal of text values (`{"a","b"}`): one parameter instead of pg's per-element rendering. */
+function textArray(values: readonly string[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) out += `${i === 0 ? '' : ','}${quotedElement(values[i] as string)}`;
+  return `${out}}`;
+}
+
+/**
+ * Inserts the events whose key is new by `INSERT ... ON CONFLICT DO NOTHING` in key order
+ * (waiting for a competing uncommitted insert of a key, skipping it if that commits), WITHOUT
+ * the daily activity: the caller adds the inserted rows to it (`addDailyActivity`). Returns the
+ * 0-based positions not inserted. For the few rows the COPY path holds back.
+ */
+export async function insertLoginEventKeys(
+  db: Db,
+  events: readonly NewLoginEvent[],
+  source: string,
+  receivedAt: Date,
+): Promise<number[]> {
+  if (events.length === 0) return [];
+  const { rows } = await sql<{ ord: number }>`
+    WITH input AS MATERIALIZED (
+      SELECT tenant_id, event_id, user_id, 'epoch'::timestamptz + ms * interval '1 millisecond' AS occurred_at, day, ord
+      FROM unnest(${events.map((e) => e.tenantId)}::text[], ${events.map((e) => e.eventId)}::text[],
+        ${events.map((e) => e.userId)}::text[], ${events.map((e) => e.occurredAtMs)}::bigint[],
+        ${events.map((e) => e.day)}::date[]) WITH ORDINALITY AS x(tenant_id, event_id, user_id, ms, day, ord)
+    ),
+    ins AS (
+      INSERT INTO login_events (tenant_id, event_id, user_id, occurred_at, day, source, received_at)
+      SELECT tenant_id, event_id, user_id, occurred_at, day, ${source}, ${receivedAt}::timestamptz FROM input
+      ORDER BY tenant_id COLLATE "C", event_id COLLATE "C"
+      ON CONFLICT (tenant_id, event_id) DO NOTHING
+      RETURNING tenant_id, event_id
+    )
+    SELECT (i.ord - 1)::int AS ord FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.tenant_id = i.tenant_id AND ins.event_id = i.event_id)
+  `.execute(db);
+  return rows.map((r) => r.ord);
+}
+
+/**
+ * Adds rows just inserted into login_events (by the caller, in this transaction) to the daily
+ * activity: aggregated here per (tenant, day, user) (first, last, count), then ONE upsert in
+ * key order, the same `ON CONFLICT DO UPDATE` as `storeFrom`; marks the open rejects of the
+ * inserted keys resolved (the UPDATE runs only for the tenants that have an open reject with an
+ * eventId: one probe of `ingest_rejects_unresolved_event` per tenant, in the same statement as
+ * the upsert). Returns the tenant-days touched.
+ */
+export async function addDailyActivity(
+  db: Db,
+  inserted: readonly NewLoginEvent[],
+  resolvedAt: Date,
+): Promise<TenantDay[]> {
+  if (inserted.length === 0) return [];
+  // tenant -> day -> user -> [first, last, count]: no key string per event.
+  const byTenant = new Map<string, Map<string, Map<string, [number, number, number]>>>();
+  for (const e of inserted) {
+    let days = byTenant.get(e.tenantId);
+    if (!days) {
+      days = new Map();
+      byTenant.set(e.tenantId, days);
+    }
+    let users = days.get(e.day);
+    if (!users) {
+      users = new Map();
+      days.set(e.day, users);
+    }
+    const a = users.get(e.userId);
+    if (a === undefined) users.set(e.userId, [e.occurredAtMs, e.occurredAtMs, 1]);
+    else {
+      if (e.occurredAtMs < a[0]) a[0] = e.occurredAtMs;
+      if (e.occurredAtMs > a[1]) a[1] = e.occurredAtMs;
+      a[2] += 1;
+    }
+  }
+  // The six columns as array literals (no per-element rendering by pg): a tenant is quoted once,
+  // a day ('YYYY-MM-DD') needs no quotes.
+  const tenants: string[] = [];
+  const days: string[] = [];
+  const users: string[] = [];
+  const firsts: number[] = [];
+  const lasts: number[] = [];
+  const counts: number[] = [];
+  const touched: TenantDay[] = [];
+  for (const [tenantId, ofTenant] of byTenant) {
+    const tenant = quotedElement(tenantId);
+    for (const [day, ofDay] of ofTenant) {
+      touched.push({ tenantId, day });
+      for (const [userId, a] of ofDay) {
+        tenants.push(tenant);
+        days.push(day);
+        users.push(quotedElement(userId));
+        firsts.push(a[0]);
+        lasts.push(a[1]);
+        counts.push(a[2]);
+      }
+    }
+  }
+  // `join` makes flat strings (a string built by `+=` is a rope the driver flattens again).
+  const literal = (values: readonly (string | number)[]) => `{${values.join(',')}}`;
+  const tenantIds = [...byTenant.keys()];
+  const { rows } = await sql<{ tenant_id: string }>`
+    WITH activity AS (
+      INSERT INTO daily_activity (tenant_id, day, user_id, first_login_at, last_login_at, login_count)
+      SELECT t, d, u, 'epoch'::timestamptz + lo * interval '1 millisecond', 'epoch'::timestamptz + hi * interval '1 millisecond', n
+      FROM unnest(${literal(tenants)}::text[], ${literal(days)}::date[], ${literal(users)}::text[],
+        ${literal(firsts)}::bigint[], ${literal(lasts)}::bigint[], ${literal(counts)}::int[]) AS x(t, d, u, lo, hi, n)
+      ORDER BY t COLLATE "C", d, u COLLATE "C"
+      ${ADD_TO_ACTIVITY}
+    )
+    SELECT t AS tenant_id FROM unnest(${tenantIds}::text[]) AS t
+    WHERE EXISTS (SELECT 1 FROM ingest_rejects r WHERE r.resolved_at IS NULL AND r.tenant_id = t AND r.event_id IS NOT NULL)
+  `.execute(db);
+  if (rows.length > 0) {
+    const open = new Set(rows.map((r) => r.tenant_id));
+    const keys = inserted.filter((e) => open.has(e.tenantId));
+    await sql`
+      UPDATE ingest_rejects r SET resolved_at = ${resolvedAt}::timestamptz
+      FROM unnest(${textArray(keys.map((e) => e.tenantId))}::text[], ${textArray(keys.map((e) => e.eventId))}::text[]) AS k(t, e)
+      WHERE r.resolved_at IS NULL AND r.tenant_id = k.t AND r.event_id = k.e
+    `.execute(db);
+  }
+  return touched;
 }
 
 export interface StoredLoginEvent {

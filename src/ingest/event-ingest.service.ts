@@ -53,8 +53,11 @@ export interface IngestorOptions {
   copyMinEvents?: number;
   /**
    * COPY big batches straight into login_events (`insertLoginEventsDirect`), falling back to the
-   * staging table's judging statement when a key exists. Default true; false = always the
-   * staging table (the path before issue 10's direct COPY, kept for comparison and tests).
+   * staging table's judging statement when a key exists. Default false (always the staging
+   * table). The file import turns it on: measured quietly at 1M events it raised the file
+   * import's rate by 7-11%, while HTTP's group commits and the stream's batches lost 7-13% with
+   * it (Node's extra work per event, the hold-back check across many batches in flight:
+   * docs/performance/ingest.md).
    */
   directCopy?: boolean;
 }
@@ -89,7 +92,7 @@ export class EventIngestor {
     this.#db = db;
     this.#now = now;
     this.#copyMinEvents = options.copyMinEvents ?? COPY_MIN_EVENTS;
-    this.#directCopy = options.directCopy ?? true;
+    this.#directCopy = options.directCopy ?? false;
   }
 
   /** How many batches a direct COPY gave up on (a key stored or in flight elsewhere, a deadlock) so far. */

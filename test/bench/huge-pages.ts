@@ -23,7 +23,9 @@ export function reserveHugePages(): () => void {
   const got = Number(readFileSync(SYSCTL, 'utf8').trim());
   if (got < before + PAGES_PER_SERVER) {
     writeFileSync(SYSCTL, String(before));
-    throw new Error(`BENCH_HUGE_PAGES=1: could reserve only ${got - before} of ${PAGES_PER_SERVER} huge pages`);
+    throw new Error(
+      `BENCH_HUGE_PAGES=1: could reserve only ${got - before} of ${PAGES_PER_SERVER} huge pages`,
+    );
   }
   console.log(`huge pages: ${PAGES_PER_SERVER} reserved for the run (vm.nr_hugepages ${before} -> ${got})`);
   let released = false;

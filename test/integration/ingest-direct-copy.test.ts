@@ -110,7 +110,7 @@ describe('direct COPY into login_events under concurrent deliveries (PostgreSQL)
     const other = concurrentDelivery(shared, true);
     await other.inserted;
     const batch = [...Array.from({ length: 2000 }, (_, i) => event(i, 'n')), ...shared];
-    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0 });
+    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0, directCopy: true });
     const ours = ingestor.ingest(itemsOf(batch), { source: 'file' });
     await someoneWaitsForALock(a.db); // our COPY waits for the other transaction's keys
     other.finish();
@@ -135,7 +135,7 @@ describe('direct COPY into login_events under concurrent deliveries (PostgreSQL)
     const other = concurrentDelivery(shared, false);
     await other.inserted;
     const batch = [...Array.from({ length: 1000 }, (_, i) => event(i, 'm')), ...shared];
-    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0 });
+    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0, directCopy: true });
     const before = await eventCount(a.db);
     const ours = ingestor.ingest(itemsOf(batch), { source: 'file' });
     await someoneWaitsForALock(a.db);
@@ -149,7 +149,7 @@ describe('direct COPY into login_events under concurrent deliveries (PostgreSQL)
   });
 
   it('holds back the keys of a batch in flight on the same ingestor, without giving up', async () => {
-    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0 });
+    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0, directCopy: true });
     // Warm up (tenant zones, the server's kind, the pool's connections), so that the two batches
     // below are judged and registered before either reaches the database, as in a running import.
     await Promise.all([
@@ -180,7 +180,7 @@ describe('direct COPY into login_events under concurrent deliveries (PostgreSQL)
   });
 
   it('stores odd ids, instants and days exactly as sent (binary COPY)', async () => {
-    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0 });
+    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0, directCopy: true });
     const odd = [
       { eventId: 'tab\there', userId: 'back\\slash "q"', occurredAt: '2026-10-25T00:59:59.999Z' }, // Prague: 02:59 CEST
       { eventId: 'line\nbreak\r', userId: 'žluťoučký kůň 🐎', occurredAt: '2026-10-25T01:00:00.000Z' }, // 02:00 CET
@@ -228,7 +228,7 @@ describe('direct COPY into login_events under concurrent deliveries (PostgreSQL)
   });
 
   it('resolves the open rejects of the keys it inserts, only those', async () => {
-    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0 });
+    const ingestor = new EventIngestor(b.db, () => NOW, { copyMinEvents: 0, directCopy: true });
     const late = (id: string, tenantId: string) => ({
       eventId: id,
       tenantId,

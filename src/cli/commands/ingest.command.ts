@@ -64,7 +64,7 @@ export function registerIngest(program: Command, ctx: CliContext): void {
       const started = process.hrtime.bigint();
       let result: Awaited<ReturnType<typeof importEventFile>>;
       try {
-        result = await importEventFile(new EventIngestor(conn.db), input, {
+        result = await importEventFile(new EventIngestor(conn.db, undefined, { directCopy: true }), input, {
           format: formatOf(file, opts.format),
           name: file === '-' ? 'stdin' : file,
           batchSize: opts.batchSize,

@@ -15,7 +15,8 @@ import {
 } from '../db/repositories/login-event-copy.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction, type Trx } from '../db/transaction.ts';
-import { ingestBatchSeconds, ingestEvents } from '../metrics.ts';
+import { ingestBatchSeconds } from '../metrics.ts';
+import { DirectCopyPolicy } from './direct-copy-policy.ts';
 import {
   ACCEPTED,
   type Batch,
@@ -32,6 +33,7 @@ import {
   ownerOf,
   sameContent,
 } from './event-batch.ts';
+import { countOutcomes } from './ingest-metrics.ts';
 import { tallyTenantDays } from './ingest-tally.ts';
 import { TenantDayCache } from './tenant-day-cache.ts';
 
@@ -62,9 +64,6 @@ export interface IngestorOptions {
   directCopy?: boolean;
 }
 
-/** Most batches a direct COPY that gave up makes the next ones skip (doubling from 1). */
-const MAX_DIRECT_PAUSE = 64;
-
 /**
  * The one ingest path of every source (HTTP, file, stream). A batch is judged and committed in
  * one transaction: new events stored once with their daily activity, repeats counted as
@@ -78,13 +77,7 @@ export class EventIngestor {
   readonly #now: () => Date;
   readonly #days = new TenantDayCache();
   readonly #copyMinEvents: number;
-  readonly #directCopy: boolean;
-  /** The first positions of the batches being stored now (any connection of this ingestor). */
-  readonly #storing = new Set<FirstPositions>();
-  /** Batches still to store by the staging table after a direct COPY gave up, and the next pause. */
-  #directPause = 0;
-  #nextDirectPause = 1;
-  #directFallbacks = 0;
+  readonly #direct: DirectCopyPolicy;
   #zones: Map<string, string> | undefined;
   #copyCapable: Promise<boolean> | undefined;
 
@@ -92,12 +85,12 @@ export class EventIngestor {
     this.#db = db;
     this.#now = now;
     this.#copyMinEvents = options.copyMinEvents ?? COPY_MIN_EVENTS;
-    this.#directCopy = options.directCopy ?? false;
+    this.#direct = new DirectCopyPolicy(options.directCopy ?? false);
   }
 
   /** How many batches a direct COPY gave up on (a key stored or in flight elsewhere, a deadlock) so far. */
   get directCopyFallbacks(): number {
-    return this.#directFallbacks;
+    return this.#direct.fallbacks;
   }
 
   /** Whether the server takes COPY FROM STDIN: real PostgreSQL does, the embedded PGlite does not. */
@@ -156,7 +149,7 @@ export class EventIngestor {
     const receivedAt = this.#now();
     const zones = await this.#tenantZones(items);
     const judged = await this.#isolating(items, ctx, receivedAt, zones);
-    this.#record(items, judged.outcomes, ctx, zones);
+    countOutcomes(items, judged.outcomes, ctx, zones);
     ingestBatchSeconds.observe({ source: ctx.source }, Number(process.hrtime.bigint() - started) / 1e9);
     return judged;
   }
@@ -213,47 +206,16 @@ export class EventIngestor {
     const judged = this.#judge(items, ctx, receivedAt, zones, refused);
     const byCopy = await this.#byCopy(judged.candidates.length);
     // Decided and registered synchronously, so two batches in flight see each other in order.
-    const heldBack = byCopy ? this.#directHeldBack(judged) : undefined;
-    this.#storing.add(judged.firstByKey);
-    try {
-      const result = await inTransaction(this.#db, async (trx) => {
+    const heldBack = byCopy ? this.#direct.heldBack(judged) : undefined;
+    const result = await this.#direct.storing(judged, () =>
+      inTransaction(this.#db, async (trx) => {
         const { notInserted, touched } = await this.#store(trx, judged, ctx, receivedAt, byCopy, heldBack);
         await this.#classifyNotInserted(trx, judged, notInserted);
         followFirsts(items, judged);
         return this.#settle(trx, items, judged, ctx, receivedAt, zones, touched);
-      });
-      return { result, outcomes: judged.outcomes as Outcome[] };
-    } finally {
-      this.#storing.delete(judged.firstByKey);
-    }
-  }
-
-  /**
-   * Whether a COPY batch goes straight into login_events, and which of its candidates are held
-   * back from that COPY (their key is in a batch this ingestor is storing on another connection:
-   * a resend across two batches in flight; the COPY would wait for it and then fail). `undefined`
-   * = the staging table's statement: direct COPY off, or paused after it gave up (a key already
-   * stored: a re-import or retried batches, whose next batches likely hold stored keys too).
-   */
-  #directHeldBack(batch: Batch): boolean[] | undefined {
-    if (!this.#directCopy) return undefined;
-    if (this.#directPause > 0) {
-      this.#directPause -= 1;
-      return undefined;
-    }
-    const held: boolean[] = [];
-    if (this.#storing.size === 0) return held;
-    const { candidates } = batch;
-    for (let k = 0; k < candidates.length; k++) {
-      const e = candidates[k] as NewLoginEvent;
-      for (const other of this.#storing) {
-        if (other.get(e.tenantId, e.eventId) !== undefined) {
-          held[k] = true;
-          break;
-        }
-      }
-    }
-    return held;
+      }),
+    );
+    return { result, outcomes: judged.outcomes as Outcome[] };
   }
 
   /** The candidates stored by the write path chosen: `unnest`, direct COPY, or the staging table. */
@@ -269,12 +231,10 @@ export class EventIngestor {
     if (heldBack) {
       const stored = await insertLoginEventsDirect(trx, batch.candidates, ctx.source, receivedAt, heldBack);
       if (stored) {
-        this.#nextDirectPause = 1;
+        this.#direct.completed();
         return stored;
       }
-      this.#directFallbacks += 1;
-      this.#directPause = this.#nextDirectPause;
-      this.#nextDirectPause = Math.min(MAX_DIRECT_PAUSE, this.#nextDirectPause * 2);
+      this.#direct.gaveUp();
     }
     return insertLoginEventsByCopy(trx, batch.candidates, ctx.source, receivedAt);
   }
@@ -427,33 +387,5 @@ export class EventIngestor {
       ),
     );
     return summary;
-  }
-
-  #record(
-    items: readonly IngestItem[],
-    outcomes: (Outcome | undefined)[],
-    ctx: IngestContext,
-    zones: Map<string, string>,
-  ): void {
-    // Per tenant: [accepted, duplicate, rejected] (no key string per event).
-    const counts = new Map<string, [number, number, number]>();
-    const slot = { accepted: 0, duplicate: 1, rejected: 2 } as const;
-    items.forEach((item, i) => {
-      // Counted for the tenant the reject belongs to (the key's), never for a claimed one; only
-      // existing tenants become label values: a caller must not be able to mint time series.
-      const tenant = ownerOf(item, ctx, zones) ?? 'unknown';
-      let c = counts.get(tenant);
-      if (!c) {
-        c = [0, 0, 0];
-        counts.set(tenant, c);
-      }
-      c[slot[(outcomes[i] as Outcome).kind]] += 1;
-    });
-    for (const [tenant, c] of counts) {
-      for (const outcome of ['accepted', 'duplicate', 'rejected'] as const) {
-        const n = c[slot[outcome]];
-        if (n > 0) ingestEvents.inc({ source: ctx.source, tenant, outcome }, n);
-      }
-    }
   }
 }

@@ -45,9 +45,13 @@ export interface CurrentRunChange {
  * that the day lacks gets an exception (every recorded day but this one), a key the base lacks
  * gets one (this day), and every exception gets this day's bit set or cleared. A month's first
  * run writes no row at all, and a day whose lines are the base's writes none: the day's lines
- * are read against the base's, both in primary-key order (a merge join, no sort). The removed
- * run's lines are read only where an exception loses the day (a probe of its primary key for
- * the amount the day held); base keys hold the rule's amount for every day.
+ * are read against the base's, both in primary-key order (a merge join, no sort). Whether the
+ * day has an exception's key is read from the comparison where it names the key, else from the
+ * exception's `in_base` (migration 0016: for a key the comparison does not name, the day has a
+ * line exactly when the base has one), so the differing keys and the exceptions meet in one
+ * join and no exception costs a probe. The removed run's lines are read only where an exception
+ * loses the day (a probe of its primary key for the amount the day held); base keys hold the
+ * rule's amount for every day.
  *
  * A line off the rule (an amount the day query would not give: a run made by hand) never stands
  * for other days: it becomes an exception with its own amount, and so do such lines of a new

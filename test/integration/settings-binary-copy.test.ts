@@ -1,6 +1,6 @@
 /**
  * Brand-new users' versions and license intervals reach PostgreSQL by binary COPY
- * (`BinaryCopyRows`, settings-new-users-plan.ts): every value must come out of the database as
+ * (`BinaryCopyRows`, binary-copy.ts): every value must come out of the database as
  * the `unnest` path stores it — instants before 2000 and far beyond 2^53 microseconds from it,
  * the open interval's infinity, NULLs, text outside ASCII, quotes and tabs in the settings' JSON.
  */

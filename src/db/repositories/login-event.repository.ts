@@ -42,6 +42,15 @@ export async function insertLoginEvents(
   receivedAt: Date,
 ): Promise<InsertLoginEventsResult> {
   if (events.length === 0) return { notInserted: [], touched: [] };
+  return storeFrom(db, eventsInput(events), source, receivedAt);
+}
+
+/**
+ * The events as the relation (tenant_id, event_id, user_id, occurred_at, day, ord) of an
+ * `unnest` of arrays, `ord` 1-based. Instants as integer ms: cheaper to encode than RFC 3339
+ * text, exact (see the COPY path).
+ */
+function eventsInput(events: readonly NewLoginEvent[]): RawBuilder<unknown> {
   const n = events.length;
   const tenants = new Array<string>(n);
   const ids = new Array<string>(n);
@@ -56,12 +65,10 @@ export async function insertLoginEvents(
     instants[i] = e.occurredAtMs;
     days[i] = e.day;
   }
-  // Instants as integer ms: cheaper to encode than RFC 3339 text, exact (see the COPY path).
-  const input = sql`
+  return sql`
     SELECT tenant_id, event_id, user_id, 'epoch'::timestamptz + ms * interval '1 millisecond' AS occurred_at, day, ord
     FROM unnest(${tenants}::text[], ${ids}::text[], ${users}::text[], ${instants}::bigint[], ${days}::date[])
       WITH ORDINALITY AS x(tenant_id, event_id, user_id, ms, day, ord)`;
-  return storeFrom(db, input, source, receivedAt);
 }
 
 /**
@@ -127,12 +134,15 @@ const NEEDS_QUOTE_ESCAPE = /["\\]/;
 /** An element of an array literal: quoted, `"` and `\\` escaped. */
 const quotedElement = (v: string) => `"${NEEDS_QUOTE_ESCAPE.test(v) ? v.replace(/["\\]/g, '\\$&') : v}"`;
 
-/** An array literal of text values (`{"a","b"}`): one parameter instead of pg's per-element rendering. */
-function textArray(values: readonly string[]): string {
-  let out = '{';
-  for (let i = 0; i < values.length; i++) out += `${i === 0 ? '' : ','}${quotedElement(values[i] as string)}`;
-  return `${out}}`;
-}
+/**
+ * An array literal of elements already rendered (`{1,2}`; text elements by `quotedElement`):
+ * one parameter instead of pg's per-element rendering. `join` makes a flat string (one built by
+ * `+=` is a rope the driver flattens again).
+ */
+const arrayLiteral = (elements: readonly (string | number)[]) => `{${elements.join(',')}}`;
+
+/** An array literal of text values (`{"a","b"}`). */
+const textArray = (values: readonly string[]) => arrayLiteral(values.map(quotedElement));
 
 /**
  * Inserts the events whose key is new by `INSERT ... ON CONFLICT DO NOTHING` in key order
@@ -148,12 +158,7 @@ export async function insertLoginEventKeys(
 ): Promise<number[]> {
   if (events.length === 0) return [];
   const { rows } = await sql<{ ord: number }>`
-    WITH input AS MATERIALIZED (
-      SELECT tenant_id, event_id, user_id, 'epoch'::timestamptz + ms * interval '1 millisecond' AS occurred_at, day, ord
-      FROM unnest(${events.map((e) => e.tenantId)}::text[], ${events.map((e) => e.eventId)}::text[],
-        ${events.map((e) => e.userId)}::text[], ${events.map((e) => e.occurredAtMs)}::bigint[],
-        ${events.map((e) => e.day)}::date[]) WITH ORDINALITY AS x(tenant_id, event_id, user_id, ms, day, ord)
-    ),
+    WITH input AS MATERIALIZED (${eventsInput(events)}),
     ins AS (
       INSERT INTO login_events (tenant_id, event_id, user_id, occurred_at, day, source, received_at)
       SELECT tenant_id, event_id, user_id, occurred_at, day, ${source}, ${receivedAt}::timestamptz FROM input
@@ -225,15 +230,13 @@ export async function addDailyActivity(
       }
     }
   }
-  // `join` makes flat strings (a string built by `+=` is a rope the driver flattens again).
-  const literal = (values: readonly (string | number)[]) => `{${values.join(',')}}`;
   const tenantIds = [...byTenant.keys()];
   const { rows } = await sql<{ tenant_id: string }>`
     WITH activity AS (
       INSERT INTO daily_activity (tenant_id, day, user_id, first_login_at, last_login_at, login_count)
       SELECT t, d, u, 'epoch'::timestamptz + lo * interval '1 millisecond', 'epoch'::timestamptz + hi * interval '1 millisecond', n
-      FROM unnest(${literal(tenants)}::text[], ${literal(days)}::date[], ${literal(users)}::text[],
-        ${literal(firsts)}::bigint[], ${literal(lasts)}::bigint[], ${literal(counts)}::int[]) AS x(t, d, u, lo, hi, n)
+      FROM unnest(${arrayLiteral(tenants)}::text[], ${arrayLiteral(days)}::date[], ${arrayLiteral(users)}::text[],
+        ${arrayLiteral(firsts)}::bigint[], ${arrayLiteral(lasts)}::bigint[], ${arrayLiteral(counts)}::int[]) AS x(t, d, u, lo, hi, n)
       ORDER BY t COLLATE "C", d, u COLLATE "C"
       ${ADD_TO_ACTIVITY}
     )

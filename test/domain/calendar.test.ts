@@ -304,5 +304,6 @@ describe('dayOf: the local date from the kept offsets equals luxon’s', () => {
       }
     }
     expect(checked).toBeGreaterThan(6 * 27_000);
-  });
+    // ~2.2 s alone (160,000 luxon conversions); over vitest's 5 s default on a loaded machine.
+  }, 30_000);
 });

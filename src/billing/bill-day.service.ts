@@ -10,7 +10,7 @@ import { recordRunsTotals } from '../db/repositories/console-month.repository.ts
 import { recordDayActivityCount } from '../db/repositories/day-activity-count.repository.ts';
 import { type DayLinesParams, firstNeededItem } from '../db/repositories/day-lines.repository.ts';
 import { latestRunRevision, readDayRevision } from '../db/repositories/day-revision.repository.ts';
-import { applyRunsToMonthRows } from '../db/repositories/invoice-month-row.repository.ts';
+import { applyRunsToMonthRows, type RunDiffs } from '../db/repositories/invoice-month-row.repository.ts';
 import { findPeriod, lockPeriod } from '../db/repositories/period.repository.ts';
 import { listPriceBooksFor } from '../db/repositories/price-book.repository.ts';
 import {
@@ -23,7 +23,7 @@ import {
 import { insertRunFailure } from '../db/repositories/run-failure.repository.ts';
 import { findTenant } from '../db/repositories/tenant.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
-import type { RunDiff } from '../domain/adjustments.ts';
+import type { AmountDiff, RunDiff } from '../domain/adjustments.ts';
 import { billableAt, dayBounds, dayOfMonth, daysInMonth, isValidDay, monthOf } from '../domain/calendar.ts';
 import { MissingPriceError } from '../domain/charge-lines.ts';
 import { DomainError } from '../domain/errors.ts';
@@ -277,16 +277,17 @@ export async function billInTransaction(trx: Db, ctx: DayContext): Promise<BillD
     jobId: input.jobId ?? null,
   });
   const { lineCount, total, byItem } = await insertDayLines(trx, runId, params, bookId);
-  await recordChargeRuns(trx, [
+  const diffs = await recordChargeRuns(trx, [
     {
       runId,
       byItem,
       tenantId: tenant.id,
       day: input.day,
       removedRunId: current?.id ?? null,
+      diffLimit: ctx.limit,
     },
   ]);
-  const rows = await diffRunLines(trx, current?.id ?? null, runId, ctx.limit);
+  const rows = await diffOfRun(trx, diffs, current?.id ?? null, runId, ctx.limit);
   await finishRun(trx, {
     id: runId,
     tenantId: tenant.id,
@@ -306,6 +307,8 @@ export interface StoredChargeRun {
   day: string;
   /** The day's current run until now (its lines leave the month rows); null on a first run. */
   removedRunId: string | null;
+  /** At most this many rows of the run's diff against `removedRunId` (`diffOfRun`); 0 or absent: none. */
+  diffLimit?: number | null;
 }
 
 /**
@@ -314,9 +317,9 @@ export interface StoredChargeRun {
  * the superseded run's out: one statement for the batch, a round more per tenant-month repeated). Every charge run, billed alone or in a batch
  * (`billDays`), goes through here, so neither can miss them.
  */
-export async function recordChargeRuns(trx: Db, runs: readonly StoredChargeRun[]): Promise<void> {
+export async function recordChargeRuns(trx: Db, runs: readonly StoredChargeRun[]): Promise<RunDiffs> {
   await recordRunsTotals(trx, runs);
-  await applyRunsToMonthRows(
+  return applyRunsToMonthRows(
     trx,
     runs.map((r) => ({
       tenantId: r.tenantId,
@@ -325,8 +328,25 @@ export async function recordChargeRuns(trx: Db, runs: readonly StoredChargeRun[]
       removedRunId: r.removedRunId,
       // Their lines come from the day query (`insertDayLines`/`insertDaysLines`): on the rule.
       ruled: true,
+      ...(r.diffLimit === undefined ? {} : { diffLimit: r.diffLimit }),
     })),
   );
+}
+
+/**
+ * The diff of run `runId` against `removedRunId`, at most `limit` rows: the one the month rows'
+ * statement gave (`recordChargeRuns`, which reads it from the keys it joins anyway: a re-run
+ * then merges its lines with another run's once, not twice), else `diffRunLines` (a day's first
+ * run: its own lines only).
+ */
+export async function diffOfRun(
+  trx: Db,
+  diffs: RunDiffs,
+  removedRunId: string | null,
+  runId: string,
+  limit: number | null,
+): Promise<AmountDiff[]> {
+  return diffs.get(runId) ?? (await diffRunLines(trx, removedRunId, runId, limit));
 }
 
 export function withTotals(rows: RunDiff['rows'], before: number, after: number): RunDiff {

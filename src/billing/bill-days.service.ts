@@ -1,5 +1,4 @@
 import type { Db } from '../db/database.ts';
-import { diffRunLines } from '../db/repositories/charge-line.repository.ts';
 import { recordDayActivityCounts } from '../db/repositories/day-activity-count.repository.ts';
 import { insertDaysLines } from '../db/repositories/days-lines.repository.ts';
 import { lockPeriodsShared } from '../db/repositories/period.repository.ts';
@@ -21,6 +20,7 @@ import {
   type BillDayOutcome,
   billInTransaction,
   type DayContext,
+  diffOfRun,
   prepareDay,
   recordChargeRuns,
   recordDayFailure,
@@ -225,10 +225,17 @@ async function billBatch(
             tenantId: ctx.tenant.id,
             day: ctx.input.day,
             removedRunId: state.current?.id ?? null,
+            diffLimit: ctx.limit,
           });
-          const rows =
-            ctx.limit === 0 ? [] : await diffRunLines(trx, state.current?.id ?? null, runId, ctx.limit);
-          written.push({ index: k, ctx, runId, lineCount, total, before: state.current?.total ?? 0, rows });
+          written.push({
+            index: k,
+            ctx,
+            runId,
+            lineCount,
+            total,
+            before: state.current?.total ?? 0,
+            rows: [],
+          });
           lines += lineCount;
         }
         group = [];
@@ -251,7 +258,11 @@ async function billBatch(
         trx,
         charged.filter((k) => k >= n).map((k) => runOf.get(k) as string),
       );
-      await recordChargeRuns(trx, sums);
+      const diffs = await recordChargeRuns(trx, sums);
+      for (const w of written) {
+        const removed = (states[w.index] as DayState).current?.id ?? null;
+        w.rows = await diffOfRun(trx, diffs, removed, w.runId, w.ctx.limit);
+      }
       const counted = written.map((w) => ({
         tenantId: w.ctx.tenant.id,
         day: w.ctx.input.day,

@@ -92,7 +92,8 @@ export function sumsOfRun(rows: readonly { item: string; billing: string; n: str
   };
 }
 
-interface DiffRow {
+/** A row of a diff as SQL gives it: amounts as text. */
+export interface DiffRow {
   user_id: string;
   item: string;
   billing: BillingMode;
@@ -100,7 +101,7 @@ interface DiffRow {
   after: string;
 }
 
-const toDiff = (r: DiffRow): AmountDiff => ({
+export const toDiff = (r: DiffRow): AmountDiff => ({
   userId: r.user_id,
   item: r.item,
   billing: r.billing,

@@ -1,7 +1,9 @@
 import { type RawBuilder, sql } from 'kysely';
+import type { AmountDiff } from '../../domain/adjustments.ts';
 import type { Db } from '../database.ts';
 import { inTransaction } from '../transaction.ts';
 import { lockPairsInOrder } from './advisory-locks.ts';
+import { type DiffRow, toDiff } from './charge-line.repository.ts';
 import {
   amountOfDaysSql,
   firstDayOfSql,
@@ -25,7 +27,19 @@ export interface CurrentRunChange {
    * way (by hand, by tools) leave it out.
    */
   ruled?: boolean;
+  /**
+   * Also give the differences between the removed run's lines and the added run's (by user, item
+   * and billing, as `diffRunLines` gives them), at most this many (null: all; 0 or absent: none).
+   */
+  diffLimit?: number | null;
 }
+
+/**
+ * The differences asked for (`diffLimit`), by added run: only for the changes that supersede a
+ * run in a month already recorded. The others (a day's first run, a month's first run) are for
+ * `diffRunLines`, which reads nothing but the added run's lines there.
+ */
+export type RunDiffs = Map<string, AmountDiff[]>;
 
 /**
  * Rule "invoice charge rows" (docs/export.md): keeps a tenant-month's rows (the grouping of its
@@ -67,8 +81,9 @@ export interface CurrentRunChange {
  * stays so until its first run records it. Changes of the same tenant-month (two days of one
  * tenant in one batch) go in successive rounds; a night's batch of many tenants is one round.
  */
-export async function applyRunsToMonthRows(db: Db, changes: readonly CurrentRunChange[]): Promise<void> {
-  if (changes.length === 0) return;
+export async function applyRunsToMonthRows(db: Db, changes: readonly CurrentRunChange[]): Promise<RunDiffs> {
+  const diffs: RunDiffs = new Map();
+  if (changes.length === 0) return diffs;
   await inTransaction(db, async (trx) => {
     // The statement below is one large expression run once: JIT would compile it for seconds
     // (billing's own transactions already run without it: `tuneForDayRun`).
@@ -81,14 +96,24 @@ export async function applyRunsToMonthRows(db: Db, changes: readonly CurrentRunC
       'exclusive',
       changes.map((c) => [c.tenantId, c.day.slice(0, 7)] as const),
     );
-    for (const round of roundsOfDistinctMonths(changes)) await applyRound(trx, round);
+    for (const round of roundsOfDistinctMonths(changes)) {
+      for (const r of await applyRound(trx, round)) {
+        const rows = diffs.get(r.run_id) ?? [];
+        diffs.set(r.run_id, rows);
+        if (r.user_id !== null) rows.push(toDiff(r as DiffRow));
+      }
+    }
   });
+  return diffs;
 }
 
 /** `applyRunsToMonthRows` for one run. */
 export async function applyRunToMonthRows(trx: Db, c: CurrentRunChange): Promise<void> {
   await applyRunsToMonthRows(trx, [c]);
 }
+
+/** A row of `applyRound`'s diffs; a row of NULLs says the change's diff was computed. */
+type RoundDiffRow = { run_id: string } & ({ [K in keyof DiffRow]: DiffRow[K] } | { user_id: null });
 
 /** The changes split, in order, into groups in which no (tenant, month) appears twice. */
 function roundsOfDistinctMonths(changes: readonly CurrentRunChange[]): CurrentRunChange[][] {
@@ -114,12 +139,13 @@ const firstRowOfMonth = sql`
   (SELECT true FROM invoice_month_rows m WHERE m.tenant_id = c.tenant_id AND m.month = c.month
    ORDER BY m.tenant_id, m.month, m.user_id LIMIT 1)`;
 
-/** The changes as an SQL relation `u(tenant_id, day, added, removed, ruled)`. */
+/** The changes as an SQL relation `u(tenant_id, day, added, removed, ruled, diff_limit)`. */
 function changesRelation(changes: readonly CurrentRunChange[]): RawBuilder<unknown> {
   return sql`unnest(${changes.map((c) => c.tenantId)}::text[], ${changes.map((c) => c.day)}::date[],
                     ${changes.map((c) => c.addedRunId)}::bigint[], ${changes.map((c) => c.removedRunId)}::bigint[],
-                    ${changes.map((c) => c.ruled === true)}::boolean[])
-             AS u(tenant_id, day, added, removed, ruled)`;
+                    ${changes.map((c) => c.ruled === true)}::boolean[],
+                    ${changes.map((c) => (c.diffLimit === undefined ? 0 : c.diffLimit))}::bigint[])
+             AS u(tenant_id, day, added, removed, ruled, diff_limit)`;
 }
 
 /**
@@ -133,7 +159,7 @@ function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unk
   return sql`
     SELECT c.*, c.base IS NULL AND c.f = 0 AND ${firstRowOfMonth} IS NULL AS fresh
     FROM (
-      SELECT u.tenant_id, u.day, u.added, u.removed, u.ruled, to_char(u.day, 'YYYY-MM') AS month, ${start} AS month_start,
+      SELECT u.tenant_id, u.day, u.added, u.removed, u.ruled, u.diff_limit, to_char(u.day, 'YYYY-MM') AS month, ${start} AS month_start,
              1 << (extract(day FROM u.day)::int - 1) AS bit,
              extract(day FROM u.day)::bigint AS dom,
              extract(day FROM ${start} + interval '1 month' - interval '1 day')::bigint AS n,
@@ -149,8 +175,8 @@ function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unk
 const rowColumns = sql`(tenant_id, month, user_id, item, billing, unit_price, currency, days, quantity, amount,
                        first_day, last_day, in_base)`;
 
-async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promise<void> {
-  if (changes.length === 0) return;
+async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promise<RoundDiffRow[]> {
+  if (changes.length === 0) return [];
   // The added run's lines against the base's, per change, by a merge full join of both in the
   // order of their primary key (run_id, user_id, item): a run has one line per (user, item).
   // DISTINCT ON tells the planner so (it changes no row): the merge then reads the base's lines
@@ -182,7 +208,8 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
   const dayHas = sql`CASE WHEN k.user_id IS NOT NULL THEN k.in_a ELSE k.m_in_base AND c.base IS NOT NULL END`;
   const dayAmount = sql`CASE WHEN k.user_id IS NOT NULL THEN k.a_amount ELSE ${ruleAmount('k.m_billing', 'k.m_price')} END`;
   const movedDays = sql`((k.m_days & ~c.bit) | CASE WHEN ${dayHas} THEN c.bit ELSE 0 END)`;
-  await sql`
+  const wantsDiff = changes.some((c) => c.diffLimit !== undefined && c.diffLimit !== 0);
+  const { rows } = await sql<RoundDiffRow>`
     WITH c AS MATERIALIZED (${changesWithMonths(changes)}),
     based AS (
       INSERT INTO invoice_month_bases (tenant_id, month, run_id)
@@ -245,26 +272,80 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
     -- Every exception gets this day's bit set or cleared; one that held the day gives back the
     -- amount the removed run's line added for it (a probe of that run's primary key: a re-run).
     moved AS (
-      SELECT k.row_id, c.month_start, k.m_days, ${movedDays} AS days,
-             CASE WHEN k.m_days & c.bit <> 0 THEN -coalesce(o.amount, ${ruleAmount('k.m_billing', 'k.m_price')})
-                  ELSE 0 END + CASE WHEN ${dayHas} THEN ${dayAmount} ELSE 0 END AS delta
+      SELECT k.row_id, k.tenant_id, k.month, k.m_user AS user_id, k.m_item AS item, k.m_billing AS billing,
+             c.month_start, k.m_days, ${movedDays} AS days,
+             CASE WHEN k.m_days & c.bit <> 0 THEN coalesce(o.amount, ${ruleAmount('k.m_billing', 'k.m_price')})
+                  ELSE 0 END AS before,
+             CASE WHEN ${dayHas} THEN ${dayAmount} ELSE 0 END AS after
       FROM k JOIN c ON c.tenant_id = k.tenant_id AND c.month = k.month
       LEFT JOIN LATERAL (SELECT o.amount FROM charge_lines o
                          WHERE k.m_days & c.bit <> 0 AND o.run_id = c.removed AND o.user_id = k.m_user
                            AND o.item = k.m_item AND o.billing = k.m_billing AND o.unit_price = k.m_price
                          OFFSET 0) o ON true
       WHERE k.row_id IS NOT NULL
-    )
-    UPDATE invoice_month_rows t
-    SET days = v.days, quantity = bit_count(v.days::bit(31))::int, amount = t.amount + v.delta,
-        first_day = ${firstDayOfSql(sql`v.days`, sql`v.month_start`)},
-        last_day = ${lastDayOfSql(sql`v.days`, sql`v.month_start`)}
+    ),
     -- Only the rows that change are visited (most exceptions keep their days on most days).
-    FROM (SELECT * FROM moved WHERE days <> m_days OR delta <> 0 OFFSET 0) v
-    WHERE t.ctid = v.row_id`.execute(trx);
+    v AS (SELECT * FROM moved WHERE days <> m_days OR after <> before OFFSET 0),
+    updated AS (
+      UPDATE invoice_month_rows t
+      SET days = v.days, quantity = bit_count(v.days::bit(31))::int, amount = t.amount + v.after - v.before,
+          first_day = ${firstDayOfSql(sql`v.days`, sql`v.month_start`)},
+          last_day = ${lastDayOfSql(sql`v.days`, sql`v.month_start`)}
+      FROM v
+      WHERE t.ctid = v.row_id
+    )
+    ${wantsDiff ? diffOfRound(ruleAmount('k.billing', 'k.unit_price')) : sql`SELECT NULL::text AS run_id WHERE false`}`.execute(
+    trx,
+  );
   await sql`
     INSERT INTO invoice_month_days (tenant_id, day, run_id)
     SELECT u.tenant_id, u.day, u.added
     FROM ${changesRelation(changes)}
     ON CONFLICT (tenant_id, day) DO UPDATE SET run_id = EXCLUDED.run_id`.execute(trx);
+  return rows;
+}
+
+/**
+ * The final query of `applyRound` when a change asks for its diff: the differences between the
+ * removed run's lines and the added run's, read from the keys the statement already joined
+ * (`k`, `v`), with no second pass over either run. A key neither differing from the base nor
+ * holding an exception is in both runs with the rule's amount (the removed run's day followed
+ * the base there, or the key would have an exception), so it cannot differ. A moved exception
+ * held `before` for the day and holds `after`; a new exception's key followed the base until now
+ * (`in_b`: the rule's amount) and has the day's line (`in_a`). Summed by (user, item, billing)
+ * as `diffRunLines` compares (a run has one line per user and item, so at most one key of a
+ * group has a `before`, one an `after`), in the same order, `diff_limit` rows per change; and a
+ * row of NULLs per change that was diffed. Only a change that supersedes a run of a recorded
+ * month is diffed here: a day's first run has no removed run, and there the base would stand
+ * for a day it never held.
+ */
+function diffOfRound(newKeyRuleAmount: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`,
+    fresh_keys AS (
+      SELECT k.tenant_id, k.month, k.user_id, k.item, k.billing,
+             CASE WHEN k.in_b THEN ${newKeyRuleAmount} ELSE 0 END AS before,
+             CASE WHEN k.in_a THEN k.a_amount ELSE 0 END AS after
+      FROM k JOIN c ON c.tenant_id = k.tenant_id AND c.month = k.month
+      WHERE k.row_id IS NULL
+    ),
+    changed AS (
+      SELECT tenant_id, month, user_id, item, billing COLLATE "C" AS billing, before, after FROM v WHERE after <> before
+      UNION ALL
+      SELECT tenant_id, month, user_id, item, billing COLLATE "C", before, after FROM fresh_keys WHERE after <> before
+    ),
+    diff AS (
+      SELECT c.added, x.user_id, x.item, x.billing, sum(x.before) AS before, sum(x.after) AS after,
+             row_number() OVER (PARTITION BY c.added ORDER BY x.user_id, x.item, x.billing) AS n,
+             c.diff_limit
+      FROM changed x JOIN c ON c.tenant_id = x.tenant_id AND c.month = x.month
+      WHERE c.removed IS NOT NULL AND c.diff_limit IS DISTINCT FROM 0
+      GROUP BY c.added, c.diff_limit, x.user_id, x.item, x.billing
+      HAVING sum(x.before) <> sum(x.after)
+    )
+    SELECT added::text AS run_id, user_id, item, billing, before::text AS before, after::text AS after
+    FROM diff WHERE diff_limit IS NULL OR n <= diff_limit
+    UNION ALL
+    SELECT added::text, NULL, NULL, NULL, NULL, NULL FROM c
+    WHERE NOT fresh AND removed IS NOT NULL AND diff_limit IS DISTINCT FROM 0
+    ORDER BY 1, 2, 3, 4`;
 }

@@ -4,7 +4,10 @@ import { isDataError } from '../db/database-errors.ts';
 import { markDayRanges, type TenantDayRange } from '../db/repositories/day-revision.repository.ts';
 import { type NewUsersPlan, planNewUsers } from '../db/repositories/settings-new-users-plan.ts';
 import { findSettingsVersions, type VersionKey } from '../db/repositories/settings-version.repository.ts';
-import { type StoreBatchOptions, storeSettingsVersionBatch } from '../db/repositories/settings-version-batch.repository.ts';
+import {
+  type StoreBatchOptions,
+  storeSettingsVersionBatch,
+} from '../db/repositories/settings-version-batch.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import { spansToDayRanges, type TenantInstantSpan } from '../domain/day-ranges.ts';
 import { type LicenseResult, resolveLicense } from '../domain/license.ts';

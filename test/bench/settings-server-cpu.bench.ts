@@ -9,8 +9,8 @@
  */
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { finished } from 'node:stream/promises';
 import { sql } from 'kysely';
 import { openPostgres } from '../../src/db/connection.ts';
@@ -114,7 +114,14 @@ async function once(
   file: string,
   v: Variant,
   url?: string,
-): Promise<{ backend: number; backendSys: number; node: number; wall: number; states?: Record<string, number>; loopDelayMs: number }> {
+): Promise<{
+  backend: number;
+  backendSys: number;
+  node: number;
+  wall: number;
+  states?: Record<string, number>;
+  loopDelayMs: number;
+}> {
   await sql`TRUNCATE settings_versions, license_intervals, day_marks`.execute(db);
   if (v.without) await sql.raw(`DROP INDEX ${v.without.index}`).execute(db);
   await sql`CHECKPOINT`.execute(db);

@@ -5,7 +5,11 @@
  * only backend), Node's own CPU beside it. Variants run in turns (two rounds) on emptied tables,
  * so the machine's load drifts over all of them alike.
  *
- *   npm run bench -- settings-server-cpu      (BENCH_VERSIONS=N)
+ *   npm run bench -- settings-server-cpu      (BENCH_VERSIONS=N; BENCH_VARIANTS=0,2 only those;
+ *                                              BENCH_ROUNDS=N; BENCH_STATES=SECONDS to sample the
+ *                                              backend's state every ms for that long)
+ *
+ * Each line also gives Node's mean event-loop delay: how long a server response waits for Node.
  */
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

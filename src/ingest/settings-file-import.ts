@@ -222,6 +222,7 @@ async function storeIsolating(
             { byCopy },
           ),
         receivedAt,
+        { lastSettingsWrite: true },
       ),
     ));
   } catch (error) {

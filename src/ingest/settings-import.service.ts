@@ -4,7 +4,10 @@ import { isDataError } from '../db/database-errors.ts';
 import { markDayRanges, type TenantDayRange } from '../db/repositories/day-revision.repository.ts';
 import { type NewUsersPlan, planNewUsers } from '../db/repositories/settings-new-users-plan.ts';
 import { findSettingsVersions, type VersionKey } from '../db/repositories/settings-version.repository.ts';
-import { storeSettingsVersionBatch } from '../db/repositories/settings-version-batch.repository.ts';
+import {
+  type StoreBatchOptions,
+  storeSettingsVersionBatch,
+} from '../db/repositories/settings-version-batch.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import { spansToDayRanges, type TenantInstantSpan } from '../domain/day-ranges.ts';
 import { type LicenseResult, resolveLicense } from '../domain/license.ts';
@@ -212,11 +215,15 @@ export function storeSettingsVersions(
   return storePreparedSettingsVersions(trx, prepareSettingsVersions(versions, options), receivedAt);
 }
 
-/** `storeSettingsVersions` of a batch prepared beforehand (`prepareSettingsVersions`). */
+/**
+ * `storeSettingsVersions` of a batch prepared beforehand (`prepareSettingsVersions`).
+ * `lastSettingsWrite`: the caller writes no other settings version in this transaction.
+ */
 export async function storePreparedSettingsVersions(
   trx: Db,
   prepared: PreparedSettingsVersions,
   receivedAt: Date,
+  options: StoreBatchOptions = {},
 ): Promise<StoreOutcome> {
   const { toInsert, firstOf, repeats } = prepared;
   const outcomes = prepared.outcomes.slice();
@@ -225,6 +232,7 @@ export async function storePreparedSettingsVersions(
     toInsert,
     prepared.byCopy,
     prepared.plan,
+    options,
   );
   const notStored = new Set(notInserted);
   const existing = new Map(

@@ -5,11 +5,16 @@
  * only backend), Node's own CPU beside it. Variants run in turns (two rounds) on emptied tables,
  * so the machine's load drifts over all of them alike.
  *
- *   npm run bench -- settings-server-cpu      (BENCH_VERSIONS=N)
+ *   npm run bench -- settings-server-cpu      (BENCH_VERSIONS=N; BENCH_VARIANTS=0,2 only those;
+ *                                              BENCH_ROUNDS=N; BENCH_STATES=SECONDS to sample the
+ *                                              backend's state every ms for that long)
+ *
+ * Each line also gives Node's mean event-loop delay: how long a server response waits for Node.
  */
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { finished } from 'node:stream/promises';
 import { sql } from 'kysely';
 import { openPostgres } from '../../src/db/connection.ts';
@@ -34,7 +39,7 @@ const TENANT_EFFECTIVE = {
   create: 'CREATE INDEX settings_versions_tenant_effective ON settings_versions (tenant_id, effective_at)',
 };
 
-const VARIANTS: Variant[] = [
+const ALL_VARIANTS: Variant[] = [
   { name: 'batches of 2,000 (now)', batchSize: 2_000 },
   { name: 'batches of 5,000', batchSize: 5_000 },
   { name: 'batches of 10,000', batchSize: 10_000 },
@@ -44,6 +49,12 @@ const VARIANTS: Variant[] = [
     without: TENANT_EFFECTIVE,
   },
 ];
+
+/** BENCH_VARIANTS=0,1: only those (positions in the list above); default all. */
+const VARIANTS = process.env.BENCH_VARIANTS
+  ? process.env.BENCH_VARIANTS.split(',').map((i) => ALL_VARIANTS[Number(i)] as Variant)
+  : ALL_VARIANTS;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 
 async function writeFile(file: string): Promise<void> {
   const out = createWriteStream(file);
@@ -74,11 +85,47 @@ const cpuOf = (pid: number) => {
   return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
 };
 
+/**
+ * Samples the import backend's state every millisecond from another backend (a server-side loop:
+ * Node's event loop, busy parsing, cannot bias it) until `stop` is set: the share of samples
+ * `active` (working, or reading COPY data), `idle in transaction` (waiting for Node's next
+ * statement: round-trip latency) and `idle` (waiting for Node's next batch).
+ */
+async function sampleStates(url: string, pid: number, seconds: number): Promise<Record<string, number>> {
+  const conn = await openPostgres(url, 1);
+  try {
+    await sql`CREATE TEMP TABLE samples (state text)`.execute(conn.db);
+    await sql`CREATE FUNCTION pg_temp.sample(p int, n int) RETURNS void LANGUAGE plpgsql AS $$
+      BEGIN
+        FOR i IN 1..n LOOP
+          PERFORM pg_stat_clear_snapshot();
+          INSERT INTO samples SELECT a.state || coalesce('/' || a.wait_event, '') FROM pg_stat_activity a WHERE a.pid = p;
+          PERFORM pg_sleep(0.001);
+        END LOOP;
+      END $$`.execute(conn.db);
+    await sql`SELECT pg_temp.sample(${pid}, ${Math.round(seconds * 700)})`.execute(conn.db);
+    const { rows } = await sql<{ state: string; n: number }>`
+      SELECT state, count(*)::int AS n FROM samples GROUP BY state`.execute(conn.db);
+    const total = rows.reduce((a, r) => a + r.n, 0);
+    return Object.fromEntries(rows.map((r) => [String(r.state), Math.round((1000 * r.n) / total) / 10]));
+  } finally {
+    await conn.close();
+  }
+}
+
 async function once(
   db: Db,
   file: string,
   v: Variant,
-): Promise<{ backend: number; backendSys: number; node: number; wall: number }> {
+  url?: string,
+): Promise<{
+  backend: number;
+  backendSys: number;
+  node: number;
+  wall: number;
+  states?: Record<string, number>;
+  loopDelayMs: number;
+}> {
   await sql`TRUNCATE settings_versions, license_intervals, day_marks`.execute(db);
   if (v.without) await sql.raw(`DROP INDEX ${v.without.index}`).execute(db);
   await sql`CHECKPOINT`.execute(db);
@@ -86,11 +133,15 @@ async function once(
   const pid = rows[0]?.pid as number;
   const b0 = cpuOf(pid);
   const n0 = process.cpuUsage();
+  const states = url ? sampleStates(url, pid, Number(process.env.BENCH_STATES)) : undefined;
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   const t0 = performance.now();
   const r = await importSettingsFile(db, createReadStream(file), () => new Date(), {
     batchSize: v.batchSize,
   });
   const wall = (performance.now() - t0) / 1000;
+  delay.disable();
   const n = process.cpuUsage(n0);
   const b1 = cpuOf(pid);
   if (r.stored !== VERSIONS) throw new Error(`stored ${r.stored} of ${VERSIONS}`);
@@ -101,6 +152,8 @@ async function once(
     backendSys: us(b1.sys - b0.sys),
     node: us((n.user + n.system) / 1e6),
     wall,
+    states: states ? await states : undefined,
+    loopDelayMs: delay.mean / 1e6,
   };
 }
 
@@ -118,11 +171,11 @@ export async function run(): Promise<void> {
     const file = path.join(dir, 'versions.ndjson');
     await writeFile(file);
     console.log(`${VERSIONS} new users, one version each; load average ${loadAverage()}`);
-    for (let round = 1; round <= 2; round++) {
+    for (let round = 1; round <= ROUNDS; round++) {
       for (const v of VARIANTS) {
-        const r = await once(conn.db, file, v);
+        const r = await once(conn.db, file, v, process.env.BENCH_STATES ? pg.url : undefined);
         console.log(
-          `round ${round}, ${v.name}: backend ${r.backend.toFixed(2)} µs/version (of which system ${r.backendSys.toFixed(2)}), Node ${r.node.toFixed(2)} µs/version, ${Math.round(VERSIONS / r.wall).toLocaleString('en-US')} versions/s (load ${loadAverage()})`,
+          `round ${round}, ${v.name}: backend ${r.backend.toFixed(2)} µs/version (of which system ${r.backendSys.toFixed(2)}), Node ${r.node.toFixed(2)} µs/version, wall ${((r.wall / VERSIONS) * 1e6).toFixed(2)} µs/version, event-loop delay mean ${r.loopDelayMs.toFixed(2)} ms = ${Math.round(VERSIONS / r.wall).toLocaleString('en-US')} versions/s (load ${loadAverage()})${r.states ? `; backend states (% of samples) ${JSON.stringify(r.states)}` : ''}`,
         );
       }
     }

@@ -122,4 +122,54 @@ describe('binary COPY of new users (PostgreSQL)', () => {
       ORDER BY effective_at`.execute(conn.db);
     expect(stored.rows.map((r) => r.at.toISOString())).toEqual(INSTANTS);
   });
+
+  it('a batch holds its tenant (advisory lock, row FOR KEY SHARE) and the writer flag until it ends', async () => {
+    const flags: string[] = [];
+    let held: { advisory: boolean; row: string } | undefined;
+    await inTransaction(conn.db, async (trx) => {
+      const stored = await storeSettingsVersions(
+        trx,
+        versions('bin')
+          .slice(0, 2)
+          .map((v) => ({ ...v, userId: `lock-${v.userId}` })),
+        RECEIVED,
+        {
+          byCopy: true,
+          copyMinVersions: 0,
+        },
+      );
+      expect(stored.outcomes.map((o) => o.status)).toEqual(['stored', 'stored']);
+      const flag = await sql<{
+        f: string;
+      }>`SELECT current_setting('billing.license_intervals_by_writer', true) AS f`.execute(trx);
+      flags.push(String(flag.rows[0]?.f));
+      // From another connection, while this transaction is open: the tenant's settings lock is
+      // taken, and its row cannot be locked for a key change.
+      await inTransaction(conn.db, async (other) => {
+        const lock = await sql<{ ok: boolean }>`
+          SELECT pg_try_advisory_xact_lock(hashtext('license-intervals:' || 'bin')) AS ok`.execute(other);
+        const row = await sql`SELECT id FROM tenants WHERE id = 'bin' FOR UPDATE NOWAIT`.execute(other).then(
+          () => 'locked by us',
+          (e: Error) => e.message,
+        );
+        held = { advisory: lock.rows[0]?.ok === false, row };
+      }).catch(() => {});
+    });
+    expect(flags).toEqual(['off']);
+    expect(held?.advisory).toBe(true);
+    expect(held?.row).toMatch(/could not obtain lock/);
+  });
+
+  it('an unknown tenant refuses the batch, named, with nothing stored', async () => {
+    const v = { ...(versions('bin')[0] as SettingsVersion), tenantId: 'nobody', userId: 'ghost' };
+    await expect(
+      inTransaction(conn.db, (trx) =>
+        storeSettingsVersions(trx, [v], RECEIVED, { byCopy: true, copyMinVersions: 0 }),
+      ),
+    ).rejects.toThrow(/unknown tenant "nobody"/);
+    const n = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM settings_versions WHERE user_id = 'ghost'`.execute(conn.db);
+    expect(n.rows[0]?.n).toBe(0);
+  });
 });

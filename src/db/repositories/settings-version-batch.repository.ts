@@ -28,6 +28,14 @@ export interface StoredBatch {
   zones: Map<string, string>;
 }
 
+export interface StoreBatchOptions {
+  /**
+   * The transaction writes no other settings version after this batch (the file import: marks,
+   * then commit): the writer's flag is not turned off again, a round trip saved.
+   */
+  lastSettingsWrite?: boolean;
+}
+
 const ROWS_PER_CHUNK = 2_000;
 const STAGING = 'settings_version_staging';
 
@@ -67,22 +75,27 @@ const instant = sql`'epoch'::timestamptz + s.effective_ms * interval '1 millisec
 
 /**
  * The transaction's settings writers of these tenants serialised (the trigger's advisory locks, in
- * its order), and the tenants' rows locked as a foreign key's check would (FOR KEY SHARE), once per
- * batch: migration 0013 dropped the per-row foreign key. A tenant that does not exist refuses the
- * batch, named.
+ * its order), the tenants' rows locked as a foreign key's check would (FOR KEY SHARE), and the
+ * writer's flag set (`billing.license_intervals_by_writer`: the trigger skips this transaction's
+ * statements, whose intervals the repository writes), once per batch and in ONE statement (each
+ * round trip holds the batch's transaction open while Node answers: docs/performance/settings.md,
+ * ninth pass): the locks are an InitPlan of the filter, so they are taken before the first tenant
+ * row is returned and locked. Migration 0013 dropped the per-row foreign key. A tenant that does
+ * not exist refuses the batch, named.
  */
 async function lockTenants(
   trx: Db,
   versions: readonly StagedSettingsVersion[],
 ): Promise<Map<string, string>> {
   const tenants = [...new Set(versions.map((v) => v.tenantId))].sort(compareCodePoints);
-  await sql`
-    SELECT pg_advisory_xact_lock(hashtext('license-intervals:' || t.tenant_id))
-    FROM unnest(${tenants}::text[]) WITH ORDINALITY AS t(tenant_id, n) ORDER BY t.n`.execute(trx);
-  const { rows } = await sql<{ id: string; timezone: string }>`
-    SELECT id, timezone FROM tenants WHERE id = ANY (${tenants}::text[]) ORDER BY id FOR KEY SHARE`.execute(
-    trx,
-  );
+  const { rows } = await sql<{ id: string; timezone: string; flag: string }>`
+    SELECT id, timezone, set_config('billing.license_intervals_by_writer', 'on', true) AS flag
+    FROM tenants
+    WHERE id = ANY (${tenants}::text[])
+      AND (SELECT count(*) FROM (
+             SELECT pg_advisory_xact_lock(hashtext('license-intervals:' || t.tenant_id))
+             FROM unnest(${tenants}::text[]) WITH ORDINALITY AS t(tenant_id, n) ORDER BY t.n) AS locks) > 0
+    ORDER BY id FOR KEY SHARE`.execute(trx);
   const found = new Map(rows.map((r) => [r.id, r.timezone]));
   const missing = tenants.filter((t) => !found.has(t));
   if (missing.length > 0) {
@@ -265,6 +278,7 @@ export async function storeSettingsVersionBatch(
   versions: readonly StagedSettingsVersion[],
   byCopy: boolean,
   planned?: NewUsersPlan,
+  options: StoreBatchOptions = {},
 ): Promise<StoredBatch> {
   if (versions.length === 0)
     return { notInserted: [], ofKnownUsers: 0, successors: new Map(), zones: new Map() };
@@ -279,7 +293,6 @@ export async function storeSettingsVersionBatch(
       (known.has(userKey(v)) ? old : fresh).push(i);
     });
   }
-  await sql`SELECT set_config('billing.license_intervals_by_writer', 'on', true)`.execute(trx);
   const allFresh = fresh.length === versions.length;
   const plan =
     allFresh && planned !== undefined && (planned.versionsText !== undefined) === byCopy
@@ -304,6 +317,8 @@ export async function storeSettingsVersionBatch(
     for (const j of stored.notInserted) notInserted.push(old[j] as number);
     for (const [j, at] of stored.successors) successors.set(old[j] as number, at);
   }
-  await sql`SELECT set_config('billing.license_intervals_by_writer', 'off', true)`.execute(trx);
+  // Left on when the caller writes no other settings version in this transaction (transaction-local: gone at commit).
+  if (!options.lastSettingsWrite)
+    await sql`SELECT set_config('billing.license_intervals_by_writer', 'off', true)`.execute(trx);
   return { notInserted: notInserted.sort((a, b) => a - b), ofKnownUsers: old.length, successors, zones };
 }

@@ -33,16 +33,20 @@ const MONEY_BYTES = 48;
  * guessed at.
  */
 export class PartTotals {
-  readonly #digits: ReadonlyMap<string, number>;
+  readonly #currencies: ReadonlySet<string>;
+  readonly #digitsOf: (currency: string) => number;
   readonly #totals: { code: Buffer; digits: number; rows: number; amount: number }[] = [];
   #last: { code: Buffer; digits: number; rows: number; amount: number } | undefined;
   readonly #money = Buffer.alloc(MONEY_BYTES);
 
-  constructor(digits: ReadonlyMap<string, number>) {
-    for (const [code, d] of digits)
-      if (!Number.isInteger(d) || d < 0 || d > 20)
-        throw new RangeError(`minor digits of ${code} must be an integer 0..20, not ${d}`);
-    this.#digits = digits;
+  /**
+   * `currencies`: those the part's records may have (any other is refused); `digitsOf` gives a
+   * currency's minor digits, asked at its first record (the first `Intl` lookup costs ~20 ms, then
+   * spent while the server computes the first rows rather than before the COPY is sent).
+   */
+  constructor(currencies: readonly string[], digitsOf: (currency: string) => number) {
+    this.#currencies = new Set(currencies);
+    this.#digitsOf = digitsOf;
   }
 
   /** A `RowFormatter`: writes the record `bytes[from, to)` with its money cells in major units, and adds it up. */
@@ -135,8 +139,10 @@ export class PartTotals {
     const code = bytes.toString('latin1', from, to);
     const found = this.#totals.find((c) => c.code.toString('latin1') === code);
     if (found) return found;
-    const digits = this.#digits.get(code);
-    if (digits === undefined) throw this.#refuse(bytes, rowFrom, rowTo);
+    if (!this.#currencies.has(code)) throw this.#refuse(bytes, rowFrom, rowTo);
+    const digits = this.#digitsOf(code);
+    if (!Number.isInteger(digits) || digits < 0 || digits > 20)
+      throw new RangeError(`minor digits of ${code} must be an integer 0..20, not ${digits}`);
     const added = { code: Buffer.from(code, 'latin1'), digits, rows: 0, amount: 0 };
     this.#totals.push(added);
     return added;

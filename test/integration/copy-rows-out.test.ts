@@ -241,7 +241,7 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
       ['KWD', 3],
     ]);
     for (const cuts of [[], [0], [50], [131], [200], [333], [17, 18, 19, 20, 21, 400]]) {
-      const totals = new PartTotals(digits);
+      const totals = new PartTotals([...digits.keys()], (c) => digits.get(c) as number);
       const got = await run(serverBytes(rows.map((r) => `${r}\n`)), cuts, 64, undefined, totals.format);
       expect(got.text).toBe(written.map((r) => `${r}\r\n`).join(''));
       expect(got.rows).toBe(rows.length);
@@ -261,7 +261,7 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
       record('n', '1', '99999999999999999999', 'EUR'),
       'a,b',
     ]) {
-      const totals = new PartTotals(digits);
+      const totals = new PartTotals([...digits.keys()], (c) => digits.get(c) as number);
       await expect(run(serverBytes([`${bad}\n`]), [], 64, undefined, totals.format)).rejects.toThrow(
         /does not end with unit_price,amount/,
       );

@@ -87,8 +87,7 @@ export async function copyInvoiceCsv(
     for (const t of await filePartsPlan(trx, q)) {
       const { currencies } = t;
       if (currencies.length === 0) continue;
-      const digits = new Map(currencies.map((c) => [c, options.digitsOf(c)]));
-      const totals = new PartTotals(digits);
+      const totals = new PartTotals(currencies, options.digitsOf);
       const compiled = sql`COPY (${invoiceCsvCellsQuery(t)}) TO STDOUT (FORMAT csv)`.compile(trx);
       const copy = new CopyRowsOut(inlineParameters(compiled.sql, compiled.parameters), {
         rowEnd: options.rowEnd,

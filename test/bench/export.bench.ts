@@ -321,7 +321,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     const beside: [string, Measured[]][] = [
       ['COPY (the export row query: month rows + names) TO STDOUT via psql, JIT off', aggregateCopies],
       [
-        "COPY (the export's own query: cells computed in SQL) TO STDOUT (FORMAT csv) via psql, JIT off",
+        "COPY (the export's own query: cells computed in SQL, money as minor units) TO STDOUT (FORMAT csv) via psql, JIT off",
         formattedCopies,
       ],
     ];

@@ -219,22 +219,17 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
   it('writes the money cells of invoice records in major units and adds them up per currency (PartTotals)', async () => {
     const record = (name: string, price: string, amount: string, currency: string) =>
       `2026-11,t,u,${name},,license.a,monthly,1,${price},${amount},${currency},2026-11-01,2026-11-30`;
-    const rows = [
-      record('"x,\ny"', '100', '-32', 'EUR'),
-      record('z'.repeat(200), '5', '1205', 'EUR'),
-      record('', '', '7', 'JPY'),
-      record('k', '-1', '1234567', 'KWD'),
-      record('k', '0', '0', 'EUR'),
-      record('k', '99', '-5', 'EUR'),
+    // name, unit price and amount as COPY sends them (minor units), currency, then as written.
+    const cases: [string, string, string, string, string, string][] = [
+      ['"x,\ny"', '100', '-32', 'EUR', '1.00', '-0.32'],
+      ['z'.repeat(200), '5', '1205', 'EUR', '0.05', '12.05'],
+      ['', '', '7', 'JPY', '', '7'],
+      ['k', '-1', '1234567', 'KWD', '-0.001', '1234.567'],
+      ['k', '0', '0', 'EUR', '0.00', '0.00'],
+      ['k', '99', '-5', 'EUR', '0.99', '-0.05'],
     ];
-    const written = [
-      record('"x,\ny"', '1.00', '-0.32', 'EUR'),
-      record('z'.repeat(200), '0.05', '12.05', 'EUR'),
-      record('', '', '7', 'JPY'),
-      record('k', '-0.001', '1234.567', 'KWD'),
-      record('k', '0.00', '0.00', 'EUR'),
-      record('k', '0.99', '-0.05', 'EUR'),
-    ];
+    const rows = cases.map(([name, price, amount, currency]) => record(name, price, amount, currency));
+    const written = cases.map(([name, , , currency, price, amount]) => record(name, price, amount, currency));
     const digits = new Map([
       ['EUR', 2],
       ['JPY', 0],

@@ -33,6 +33,16 @@ export const ROW_END_BYTES = 64;
  */
 export type RowEndHook = (bytes: Buffer, from: number, to: number) => void;
 
+/** Appends `source[from, to)` to the output (`RowFormatter`'s only way to write). */
+export type PutBytes = (source: Buffer, from: number, to: number) => void;
+
+/**
+ * Writes one row as the output holds it, through `put`: the row is `bytes[from, to)`, whole (put
+ * together when it came in several chunks), its LF left out; `rowEnd` follows it. Valid only
+ * during the call. Throws to refuse a row: the COPY then fails with that error.
+ */
+export type RowFormatter = (bytes: Buffer, from: number, to: number, put: PutBytes) => void;
+
 /** The parts of pg's Connection used here (the socket and the query call). */
 interface PgConnection {
   stream: Omit<NodeJS.ReadableStream, 'read'> & {
@@ -48,6 +58,11 @@ export class CopyRowsOut {
   readonly #rowEnd: Buffer;
   readonly #blockBytes: number;
   readonly #onRowEnd: RowEndHook | undefined;
+  readonly #formatRow: RowFormatter | undefined;
+  /** `formatRow`'s writer: `#put`, bound once. */
+  readonly #putBytes: PutBytes = (source, from, to) => this.#put(source, from, to);
+  /** With `formatRow`: the current row's bytes from earlier chunks, when it is split across chunks. */
+  #rowParts: Buffer[] = [];
   /** The current row's last bytes from earlier chunks, when the row is split across chunks. */
   #rowStart: Buffer[] = [];
   #connection: PgConnection | undefined;
@@ -72,11 +87,21 @@ export class CopyRowsOut {
   /** Rows read (CopyData messages). */
   rows = 0;
 
-  constructor(text: string, options: { rowEnd: string; blockBytes?: number; onRowEnd?: RowEndHook }) {
+  /**
+   * `onRowEnd` is shown the end of each row as it is copied; `formatRow` instead writes each whole
+   * row itself (e.g. rewriting some cells). Not both.
+   */
+  constructor(
+    text: string,
+    options: { rowEnd: string; blockBytes?: number; onRowEnd?: RowEndHook; formatRow?: RowFormatter },
+  ) {
+    if (options.onRowEnd && options.formatRow)
+      throw new Error('CopyRowsOut: onRowEnd or formatRow, not both');
     this.#text = text;
     this.#rowEnd = Buffer.from(options.rowEnd, 'latin1');
     this.#blockBytes = options.blockBytes ?? 1 << 20;
     this.#onRowEnd = options.onRowEnd;
+    this.#formatRow = options.formatRow;
     this.#block = Buffer.allocUnsafe(this.#blockBytes);
   }
 
@@ -213,6 +238,10 @@ export class CopyRowsOut {
         }
         continue;
       }
+      if (this.#formatRow) {
+        at = this.#formatted(chunk, at);
+        continue;
+      }
       // CopyData: the payload but its last byte, then that byte (LF) becomes rowEnd.
       const body = Math.min(this.#left - 1, length - at);
       if (body > 0) {
@@ -238,6 +267,37 @@ export class CopyRowsOut {
         this.rows += 1;
       }
     }
+  }
+
+  /**
+   * The `formatRow` path of a CopyData payload from `chunk[at]` on: a row whole in the chunk (the
+   * usual case) is formatted in place; else its bytes are kept until its last chunk. Returns
+   * where the chunk's next message begins (or its end).
+   */
+  #formatted(chunk: Buffer, at: number): number {
+    const n = Math.min(this.#left, chunk.length - at);
+    if (n < this.#left) {
+      if (!this.#discard) this.#rowParts.push(Buffer.from(chunk.subarray(at, at + n)));
+      this.#left -= n;
+      return at + n;
+    }
+    this.#left = -1;
+    this.rows += 1;
+    if (this.#rowParts.length === 0) {
+      this.#formatRowBytes(chunk, at, at + n);
+    } else {
+      const row = Buffer.concat([...this.#rowParts, chunk.subarray(at, at + n)]);
+      this.#rowParts = [];
+      this.#formatRowBytes(row, 0, row.length);
+    }
+    return at + n;
+  }
+
+  #formatRowBytes(bytes: Buffer, from: number, to: number): void {
+    if (bytes[to - 1] !== LF) throw new Error('COPY sent a row that does not end with LF');
+    if (this.#discard) return;
+    (this.#formatRow as RowFormatter)(bytes, from, to - 1, this.#putBytes);
+    this.#put(this.#rowEnd, 0, this.#rowEnd.length);
   }
 
   /** Calls `onRowEnd` with the row's last bytes: `chunk[from, to)` and any kept from earlier chunks. */

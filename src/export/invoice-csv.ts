@@ -133,8 +133,8 @@ export async function writeInvoiceCsv(
 /**
  * The COPY path (real PostgreSQL): the database computes the cells by the same rules as
  * `invoiceRecord` (`invoiceCsvCellsQuery`) and its `COPY … (FORMAT csv)` writer quotes them; the
- * records come off the socket in blocks with CRLF ends (`CopyRowsOut`), written as they are, with
- * backpressure. The totals are added up from the records as they pass (`PartTotals`).
+ * records come off the socket in blocks with CRLF ends (`CopyRowsOut`), their two money cells
+ * written in major units and the totals added up as they pass (`PartTotals`), with backpressure.
  */
 async function copyCsv(
   db: Db,

@@ -215,7 +215,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     const copySql = `COPY (SELECT * FROM bench_finished ORDER BY tenant_id COLLATE "C", user_id COLLATE "C",
       item COLLATE "C", billing COLLATE "C", first_day, unit_price) TO STDOUT WITH (FORMAT csv)`;
     const aggregateCopySql = `COPY (${aggregateSql}) TO STDOUT WITH (FORMAT csv)`;
-    const formatted = invoiceCsvCellsQuery(tenantMonth, new Map([['EUR', 2]])).compile(db);
+    const formatted = invoiceCsvCellsQuery(tenantMonth).compile(db);
     const formattedCopySql = `COPY (${inlineParameters(formatted.sql, formatted.parameters)}) TO STDOUT (FORMAT csv)`;
     if (process.env.BENCH_EXPLAIN) {
       // As the export runs it: its planner settings in its transaction (`tuneForExport`).
@@ -321,7 +321,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     const beside: [string, Measured[]][] = [
       ['COPY (the export row query: month rows + names) TO STDOUT via psql, JIT off', aggregateCopies],
       [
-        "COPY (the export's own query: cells computed in SQL) TO STDOUT (FORMAT csv) via psql, JIT off",
+        "COPY (the export's own query: cells computed in SQL, money as minor units) TO STDOUT (FORMAT csv) via psql, JIT off",
         formattedCopies,
       ],
     ];

@@ -1,7 +1,12 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PartTotals } from '../../src/db/copy-part-totals.ts';
-import { CopyRowsOut, ROW_END_BYTES, type RowEndHook } from '../../src/db/copy-rows-out.ts';
+import {
+  CopyRowsOut,
+  ROW_END_BYTES,
+  type RowEndHook,
+  type RowFormatter,
+} from '../../src/db/copy-rows-out.ts';
 import { csvRecord } from '../../src/export/csv.ts';
 
 /** Values COPY's CSV writer must quote (or not) exactly as `csvCell` does, '' written as NULL. */
@@ -111,7 +116,13 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
   /** Runs a CopyRowsOut over `bytes` cut at `cuts`; returns its output and what pg got back. */
   const seen = { destroyed: 0 };
 
-  async function run(bytes: Buffer, cuts: readonly number[], blockBytes: number, onRowEnd?: RowEndHook) {
+  async function run(
+    bytes: Buffer,
+    cuts: readonly number[],
+    blockBytes: number,
+    onRowEnd?: RowEndHook,
+    formatRow?: RowFormatter,
+  ) {
     const chunks: Buffer[] = [];
     let from = 0;
     for (const cut of [...cuts, bytes.length]) {
@@ -124,10 +135,14 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
     const out = new CopyRowsOut('COPY …', {
       rowEnd: '\r\n',
       blockBytes,
-      onRowEnd: (b, from, to) => {
-        ends.push(b.toString('utf8', from, to));
-        onRowEnd?.(b, from, to);
-      },
+      ...(formatRow
+        ? { formatRow }
+        : {
+            onRowEnd: (b: Buffer, from: number, to: number) => {
+              ends.push(b.toString('utf8', from, to));
+              onRowEnd?.(b, from, to);
+            },
+          }),
     });
     let pgOnData = (b: Buffer) => {
       handedBack.push(b);
@@ -201,41 +216,50 @@ describe('CopyRowsOut on a scripted socket (every chunk boundary)', () => {
     }
   });
 
-  it('adds up the rows and amounts per currency of invoice records (PartTotals)', async () => {
-    const record = (name: string, amount: string, currency: string) =>
-      `2026-11,t,u,${name},,license.a,monthly,1,1.00,${amount},${currency},2026-11-01,2026-11-30\n`;
-    const rows = [
-      record('"x,\ny"', '-0.32', 'EUR'),
-      record('z'.repeat(200), '12.05', 'EUR'),
-      record('', '7', 'JPY'),
-      record('k', '1234.567', 'KWD'),
-      record('k', '0.00', 'EUR'),
+  it('writes the money cells of invoice records in major units and adds them up per currency (PartTotals)', async () => {
+    const record = (name: string, price: string, amount: string, currency: string) =>
+      `2026-11,t,u,${name},,license.a,monthly,1,${price},${amount},${currency},2026-11-01,2026-11-30`;
+    // name, unit price and amount as COPY sends them (minor units), currency, then as written.
+    const cases: [string, string, string, string, string, string][] = [
+      ['"x,\ny"', '100', '-32', 'EUR', '1.00', '-0.32'],
+      ['z'.repeat(200), '5', '1205', 'EUR', '0.05', '12.05'],
+      ['', '', '7', 'JPY', '', '7'],
+      ['k', '-1', '1234567', 'KWD', '-0.001', '1234.567'],
+      ['k', '0', '0', 'EUR', '0.00', '0.00'],
+      ['k', '99', '-5', 'EUR', '0.99', '-0.05'],
     ];
+    const rows = cases.map(([name, price, amount, currency]) => record(name, price, amount, currency));
+    const written = cases.map(([name, , , currency, price, amount]) => record(name, price, amount, currency));
     const digits = new Map([
       ['EUR', 2],
       ['JPY', 0],
       ['KWD', 3],
     ]);
-    for (const cut of [0, 50, 131, 200, 333]) {
-      const totals = new PartTotals(digits);
-      await run(serverBytes(rows), [cut], 64, totals.add);
+    for (const cuts of [[], [0], [50], [131], [200], [333], [17, 18, 19, 20, 21, 400]]) {
+      const totals = new PartTotals([...digits.keys()], (c) => digits.get(c) as number);
+      const got = await run(serverBytes(rows.map((r) => `${r}\n`)), cuts, 64, undefined, totals.format);
+      expect(got.text).toBe(written.map((r) => `${r}\r\n`).join(''));
+      expect(got.rows).toBe(rows.length);
       expect(totals.totals()).toEqual([
-        { currency: 'EUR', rows: 3, amount: 1173 },
+        { currency: 'EUR', rows: 4, amount: 1168 },
         { currency: 'JPY', rows: 1, amount: 7 },
         { currency: 'KWD', rows: 1, amount: 1234567 },
       ]);
     }
-    // Anything but the expected last four cells is refused, never guessed at.
+    // Anything but the expected last five cells is refused, never guessed at.
     for (const bad of [
-      record('n', '1.5', 'EUR'),
-      record('n', '1.50', 'USD'),
-      record('n', '1,50', 'EUR'),
-      record('n', '', 'EUR'),
-      record('n', '--1.00', 'EUR'),
-      'a,b\n',
+      record('n', '1', '1.50', 'EUR'),
+      record('n', '1', '150', 'USD'),
+      record('n', '1.0', '150', 'EUR'),
+      record('n', '1', '', 'EUR'),
+      record('n', '1', '--100', 'EUR'),
+      record('n', '1', '99999999999999999999', 'EUR'),
+      'a,b',
     ]) {
-      const totals = new PartTotals(digits);
-      await expect(run(serverBytes([bad]), [], 64, totals.add)).rejects.toThrow(/does not end with amount/);
+      const totals = new PartTotals([...digits.keys()], (c) => digits.get(c) as number);
+      await expect(run(serverBytes([`${bad}\n`]), [], 64, undefined, totals.format)).rejects.toThrow(
+        /does not end with unit_price,amount/,
+      );
     }
   });
 

@@ -17,6 +17,7 @@ import { closePeriod } from '../../src/billing/close-period.service.ts';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
 import type { Db } from '../../src/db/database.ts';
 import { diffRunLines } from '../../src/db/repositories/charge-line.repository.ts';
+import { applyRunsToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { InputError } from '../../src/errors.ts';
 import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';
 import { BACKENDS } from '../support/backends.ts';
@@ -187,6 +188,41 @@ async function invoiceCsv(db: Db, month: string, tenantId: string): Promise<stri
   return Buffer.concat(chunks).toString('utf8');
 }
 
+const HAND_DAY = '2026-11-02';
+
+/**
+ * A tenant billed on November 1st and 2nd (users a and b, standard), and a run made by hand for
+ * the 2nd: its lines copied from the recorded run with user a's 7 minor units dearer, not current
+ * and recorded nowhere (the month rows and the month's record of the day are billing's).
+ */
+async function runMadeByHand(db: Db, tenantId: string): Promise<{ recordedId: string; madeId: string }> {
+  await seedTenant(db, { id: tenantId });
+  await addVersions(db, tenantId, [
+    { userId: 'a', at: '2026-10-31T12:00:00+01:00', license: 'standard' },
+    { userId: 'b', at: '2026-10-31T12:00:00+01:00', license: 'standard' },
+  ]);
+  for (const d of ['2026-11-01', HAND_DAY])
+    await billDay(db, { tenantId, day: d, trigger: 'schedule', now: NOW });
+  const { rows: recorded } = await sql<{ id: string }>`
+    SELECT id::text AS id FROM runs WHERE tenant_id = ${tenantId} AND day = ${HAND_DAY} AND is_current`.execute(
+    db,
+  );
+  const recordedId = recorded[0]?.id as string;
+  const { rows: made } = await sql<{ id: string }>`
+    INSERT INTO runs (tenant_id, day, kind, trigger, is_current, input_revision, started_at, finished_at,
+                      line_count, total, currency)
+    SELECT tenant_id, day, kind, 'manual', false, input_revision, started_at, finished_at, line_count, total + 7, currency
+    FROM runs WHERE id = ${recordedId}::bigint
+    RETURNING id::text AS id`.execute(db);
+  const madeId = made[0]?.id as string;
+  await sql`
+    INSERT INTO charge_lines (run_id, user_id, item, billing, amount, unit_price, price_book_id)
+    SELECT ${madeId}::bigint, user_id, item, billing, amount + CASE WHEN user_id = 'a' THEN 7 ELSE 0 END,
+           unit_price, price_book_id
+    FROM charge_lines WHERE run_id = ${recordedId}::bigint`.execute(db);
+  return { recordedId, madeId };
+}
+
 describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
   let conn: DatabaseConnection;
   let tenants = 0;
@@ -274,6 +310,41 @@ describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
     expect(last.map((r) => [r.item, r.quantity, r.firstDay, r.lastDay])).toEqual([
       ['license.enterprise', 3, '2026-11-01', '2026-11-03'],
     ]);
+  }, 60_000);
+
+  // The diff of a re-run comes from the month rows only when they describe the run it supersedes:
+  // a current run made by hand (not the one the month records for the day) is diffed from lines.
+  it('a re-run superseding a run made by hand gets the diff of both runs lines', async () => {
+    const { recordedId, madeId } = await runMadeByHand(conn.db, 'byhand');
+    await sql`UPDATE runs SET is_current = false, superseded_at = now() WHERE id = ${recordedId}::bigint`.execute(
+      conn.db,
+    );
+    await sql`UPDATE runs SET is_current = true WHERE id = ${madeId}::bigint`.execute(conn.db);
+    const outcome = await billDay(conn.db, {
+      tenantId: 'byhand',
+      day: HAND_DAY,
+      trigger: 'replay',
+      now: NOW,
+      maxDiffRows: null,
+    });
+    if (outcome.status !== 'billed') throw new Error(`replay of ${HAND_DAY}: ${outcome.status}`);
+    expect(outcome.diff.rows).toEqual(await diffRunLines(conn.db, madeId, outcome.runId, null));
+    expect(outcome.diff.rows.map((r) => [r.userId, r.before - r.after])).toEqual([['a', 7]]);
+  }, 60_000);
+
+  // ... and from the month rows' statement when they do (the path every re-run of billing takes).
+  it('a change superseding the recorded run gets its diff from the month rows statement', async () => {
+    const { recordedId, madeId } = await runMadeByHand(conn.db, 'fromrows');
+    const diffs = await applyRunsToMonthRows(conn.db, [
+      { tenantId: 'fromrows', day: HAND_DAY, addedRunId: madeId, removedRunId: recordedId, diffLimit: null },
+    ]);
+    const rows = diffs.get(madeId);
+    expect(rows).toEqual(await diffRunLines(conn.db, recordedId, madeId, null));
+    expect(rows?.map((r) => [r.userId, r.after - r.before])).toEqual([['a', 7]]);
+    // What billing does in the same transaction: the added run becomes the day's current one.
+    await sql`UPDATE runs SET is_current = (id = ${madeId}::bigint)
+              WHERE id IN (${recordedId}::bigint, ${madeId}::bigint)`.execute(conn.db);
+    expect(await storedRows(conn.db, 'fromrows')).toEqual(await groupedCurrentLines(conn.db, 'fromrows'));
   }, 60_000);
 
   // Two runs of one tenant-month at once (a catch-up on two workers): the first inserts the

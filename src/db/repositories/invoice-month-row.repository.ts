@@ -35,9 +35,10 @@ export interface CurrentRunChange {
 }
 
 /**
- * The differences asked for (`diffLimit`), by added run: only for the changes that supersede a
- * run in a month already recorded. The others (a day's first run, a month's first run) are for
- * `diffRunLines`, which reads nothing but the added run's lines there.
+ * The differences asked for (`diffLimit`), by added run: only for the changes that supersede the
+ * run a month already recorded holds for their day. The others are for `diffRunLines`: a day's
+ * first run and a month's first run (it reads nothing but the added run's lines there), and the
+ * rare day whose current run is not the one its month records (runs made by hand).
  */
 export type RunDiffs = Map<string, AmountDiff[]>;
 
@@ -151,8 +152,9 @@ function changesRelation(changes: readonly CurrentRunChange[]): RawBuilder<unkno
 /**
  * Each change with what its writes need, read under the months' lock before anything is written:
  * its month, bit, day of month (`dom`) and month length (`n`); `f`, the days the month records
- * (bits); its base run and the currencies of both runs; `fresh` when the month has nothing yet
- * (no base, no day, no row): the change's run then becomes the base.
+ * (bits); its base run and the currencies of both runs; `recorded`, the run the month holds for
+ * the day (null: none); `fresh` when the month has nothing yet (no base, no day, no row): the
+ * change's run then becomes the base.
  */
 function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unknown> {
   const start = sql`date_trunc('month', u.day)::date`;
@@ -164,7 +166,8 @@ function changesWithMonths(changes: readonly CurrentRunChange[]): RawBuilder<unk
              extract(day FROM u.day)::bigint AS dom,
              extract(day FROM ${start} + interval '1 month' - interval '1 day')::bigint AS n,
              ${recordedDaysSql(sql`u.tenant_id`, start)} AS f,
-             rb.id AS base, ra.currency AS currency, rb.currency AS base_currency
+             rb.id AS base, ra.currency AS currency, rb.currency AS base_currency,
+             (SELECT r.run_id FROM invoice_month_days r WHERE r.tenant_id = u.tenant_id AND r.day = u.day) AS recorded
       FROM ${changesRelation(changes)}
       JOIN runs ra ON ra.id = u.added
       LEFT JOIN invoice_month_bases b ON b.tenant_id = u.tenant_id AND b.month = to_char(u.day, 'YYYY-MM')
@@ -306,6 +309,16 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
 }
 
 /**
+ * The changes whose diff `diffOfRound` gives: asked for, superseding a run, in a month already
+ * recorded, and superseding the very run the month records for the day. A day whose current run
+ * is not the recorded one (a run made or superseded by hand, as `filePartsPlan` detects for the
+ * export) is diffed from both runs' lines by `diffRunLines`: the month rows do not describe the
+ * run it supersedes. (`recorded` is read from `invoice_month_days` before the statement writes
+ * it: the run the month held for the day until now.)
+ */
+const diffedHere = sql`c.removed IS NOT NULL AND c.diff_limit IS DISTINCT FROM 0 AND NOT c.fresh AND c.recorded = c.removed`;
+
+/**
  * The final query of `applyRound` when a change asks for its diff: the differences between the
  * removed run's lines and the added run's, read from the keys the statement already joined
  * (`k`, `v`), with no second pass over either run. A key neither differing from the base nor
@@ -315,9 +328,9 @@ async function applyRound(trx: Db, changes: readonly CurrentRunChange[]): Promis
  * (`in_b`: the rule's amount) and has the day's line (`in_a`). Summed by (user, item, billing)
  * as `diffRunLines` compares (a run has one line per user and item, so at most one key of a
  * group has a `before`, one an `after`), in the same order, `diff_limit` rows per change; and a
- * row of NULLs per change that was diffed. Only a change that supersedes a run of a recorded
- * month is diffed here: a day's first run has no removed run, and there the base would stand
- * for a day it never held.
+ * row of NULLs per change that was diffed. Only a change that supersedes the run a recorded
+ * month records for its day is diffed here (`diffedHere`): a day's first run has no removed run,
+ * and there the base would stand for a day it never held.
  */
 function diffOfRound(newKeyRuleAmount: RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`,
@@ -338,7 +351,7 @@ function diffOfRound(newKeyRuleAmount: RawBuilder<unknown>): RawBuilder<unknown>
              row_number() OVER (PARTITION BY c.added ORDER BY x.user_id, x.item, x.billing) AS n,
              c.diff_limit
       FROM changed x JOIN c ON c.tenant_id = x.tenant_id AND c.month = x.month
-      WHERE c.removed IS NOT NULL AND c.diff_limit IS DISTINCT FROM 0
+      WHERE ${diffedHere}
       GROUP BY c.added, c.diff_limit, x.user_id, x.item, x.billing
       HAVING sum(x.before) <> sum(x.after)
     )
@@ -346,6 +359,6 @@ function diffOfRound(newKeyRuleAmount: RawBuilder<unknown>): RawBuilder<unknown>
     FROM diff WHERE diff_limit IS NULL OR n <= diff_limit
     UNION ALL
     SELECT added::text, NULL, NULL, NULL, NULL, NULL FROM c
-    WHERE NOT fresh AND removed IS NOT NULL AND diff_limit IS DISTINCT FROM 0
+    WHERE ${diffedHere}
     ORDER BY 1, 2, 3, 4`;
 }

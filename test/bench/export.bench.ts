@@ -4,7 +4,9 @@
  * then the month's invoice rows kept as billing keeps them (`applyRunToMonthRows` per day, timed
  * beside the insert of the day's lines), then (i) the floor: the finished rows of the file in a
  * table of their own (`CREATE TABLE … AS` the export's row query), copied out sorted by
- * `COPY (SELECT … ORDER BY …) TO STDOUT` through psql into a file; for comparison the export's
+ * `COPY (SELECT … ORDER BY …) TO STDOUT` through psql into a file, and the same COPY by a bare
+ * Node process (pg and pg-copy-streams, none of the program: the least a CLI written in Node
+ * costs for these rows; its bytes checked equal to psql's); for comparison the export's
  * row query itself under COPY and its CSV cells query under COPY (FORMAT csv), both with JIT off as
  * the export runs them (`tuneForExport`); and (ii) `billing export --month … --tenant … --out FILE` as a child process, its peak RSS from
  * /usr/bin/time -v, in every way the command runs: compiled (`tsc -p tsconfig.build.json`, what
@@ -33,11 +35,12 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
 import {
@@ -63,6 +66,31 @@ const { users: USERS, days: DAYS, rounds: ROUNDS, month: MONTH, zone: TZ } = ben
 const TENANT = 'big';
 /** The export's queries run with its planner settings (`tuneForExport`); so do their COPYs here. The floor keeps the server's settings. */
 const EXPORT_SETTINGS = EXPORT_PLANNER_SETTINGS.map((s) => `SET ${s}`).join('; ');
+
+/**
+ * The floor's COPY by a bare Node process: the `pg` client and `pg-copy-streams` the export
+ * loads, nothing of the program. What a Node process costs at the least for the same rows (the
+ * runtime's start and exit, loading pg, receiving and writing the bytes in JavaScript), beside
+ * psql's: a CLI written in Node cannot come under it. Written into `dir`, importing the
+ * packages from this checkout by absolute URL.
+ */
+function writeNodeCopyScript(dir: string, copySql: string): string {
+  const module = (p: string) => JSON.stringify(pathToFileURL(path.join(ROOT, 'node_modules', p)).href);
+  const script = path.join(dir, 'node-copy.mjs');
+  writeFileSync(
+    script,
+    `import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import pg from ${module('pg/esm/index.mjs')};
+import { to } from ${module('pg-copy-streams/index.js')};
+const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+await client.connect();
+await pipeline(client.query(to(${JSON.stringify(copySql)})), createWriteStream(process.argv[2]));
+await client.end();
+`,
+  );
+  return script;
+}
 
 interface Measured {
   seconds: number;
@@ -249,6 +277,9 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
       startup[v.name] = help.seconds;
     }
     const copies: Measured[] = [];
+    const nodeCopies: Measured[] = [];
+    const nodeCopyScript = writeNodeCopyScript(dir, copySql);
+    const nodeCopyFile = path.join(dir, 'node-copy.csv');
     const aggregateCopies: Measured[] = [];
     const formattedCopies: Measured[] = [];
     const exports: Record<string, Measured[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
@@ -257,6 +288,10 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     for (let round = 1; round <= ROUNDS; round++) {
       const c = await measure(PSQL, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', copySql], copyFile);
       copies.push({ ...c, ...fileStats(copyFile) });
+      const n = await measure(process.execPath, [nodeCopyScript, nodeCopyFile], '/dev/null', env);
+      nodeCopies.push({ ...n, ...fileStats(nodeCopyFile) });
+      if (!readFileSync(nodeCopyFile).equals(readFileSync(copyFile)))
+        console.log('MISMATCH: the bare Node COPY wrote other bytes than psql');
       const a = await measure(
         PSQL,
         ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', EXPORT_SETTINGS, '-c', aggregateCopySql],
@@ -269,7 +304,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         copyFile,
       );
       formattedCopies.push(fq);
-      let line = `round ${round}: COPY of the finished rows ${c.seconds.toFixed(2)} s, COPY of the row query ${a.seconds.toFixed(2)} s, COPY of the export's cells query ${fq.seconds.toFixed(2)} s`;
+      let line = `round ${round}: COPY of the finished rows ${c.seconds.toFixed(2)} s (bare Node ${n.seconds.toFixed(2)} s), COPY of the row query ${a.seconds.toFixed(2)} s, COPY of the export's cells query ${fq.seconds.toFixed(2)} s`;
       for (const v of variants) {
         const args = [...v.argv, 'export', '--month', MONTH, '--tenant', TENANT, '--out', exportFile];
         const e = await measure(process.execPath, args, '/dev/null', env);
@@ -318,6 +353,17 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         'baseline RSS MB': '',
       },
     ];
+    const nodeCopy = best(nodeCopies);
+    rows.push({
+      what: 'the same COPY by a bare Node process (pg + pg-copy-streams, none of the program): the least a Node CLI costs',
+      seconds: nodeCopy.seconds.toFixed(2),
+      ratio: (nodeCopy.seconds / copy.seconds).toFixed(2),
+      'client CPU s': nodeCopy.cpuSeconds?.toFixed(2) ?? '?',
+      records: nodeCopy.records,
+      MB: (nodeCopy.bytes / 1e6).toFixed(1),
+      'peak RSS MB': Math.max(...nodeCopies.map((r) => r.peakRssMb ?? Number.NaN)).toFixed(0),
+      'baseline RSS MB': '',
+    });
     const beside: [string, Measured[]][] = [
       ['COPY (the export row query: month rows + names) TO STDOUT via psql, JIT off', aggregateCopies],
       [
@@ -381,6 +427,9 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     console.table(rows);
     console.log(
       `lines ${lines.toLocaleString('en')}, line total ${counts[0]?.total} minor units; targets: export <= 2x COPY, peak RSS <= 150 MB`,
+    );
+    console.log(
+      `the bundled CLI against the bare Node process's COPY: ${(cli.seconds / nodeCopy.seconds).toFixed(2)}x (what the program adds to the least a Node process costs)`,
     );
     console.log(`COPY command: psql -c '${copySql.replace(/\s+/g, ' ')}'`);
     const hold = process.env.BENCH_HOLD;

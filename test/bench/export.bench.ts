@@ -353,17 +353,28 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
         'baseline RSS MB': '',
       },
     ];
+    /** The row of a process that wrote the file: its best run, and its peak RSS over all runs. */
+    const fileRow = (what: string, runs: Measured[], baselineRss: string) => {
+      const m = best(runs);
+      return {
+        what,
+        seconds: m.seconds.toFixed(2),
+        ratio: (m.seconds / copy.seconds).toFixed(2),
+        'client CPU s': m.cpuSeconds?.toFixed(2) ?? '?',
+        records: m.records,
+        MB: (m.bytes / 1e6).toFixed(1),
+        'peak RSS MB': Math.max(...runs.map((r) => r.peakRssMb ?? Number.NaN)).toFixed(0),
+        'baseline RSS MB': baselineRss,
+      };
+    };
     const nodeCopy = best(nodeCopies);
-    rows.push({
-      what: 'the same COPY by a bare Node process (pg + pg-copy-streams, none of the program): the least a Node CLI costs',
-      seconds: nodeCopy.seconds.toFixed(2),
-      ratio: (nodeCopy.seconds / copy.seconds).toFixed(2),
-      'client CPU s': nodeCopy.cpuSeconds?.toFixed(2) ?? '?',
-      records: nodeCopy.records,
-      MB: (nodeCopy.bytes / 1e6).toFixed(1),
-      'peak RSS MB': Math.max(...nodeCopies.map((r) => r.peakRssMb ?? Number.NaN)).toFixed(0),
-      'baseline RSS MB': '',
-    });
+    rows.push(
+      fileRow(
+        'the same COPY by a bare Node process (pg + pg-copy-streams, none of the program): the least a Node CLI costs',
+        nodeCopies,
+        '',
+      ),
+    );
     const beside: [string, Measured[]][] = [
       ['COPY (the export row query: month rows + names) TO STDOUT via psql, JIT off', aggregateCopies],
       [
@@ -387,16 +398,7 @@ async function generateAndMeasure(db: Db, url: string, dir: string): Promise<voi
     for (const v of variants) {
       const runs = exports[v.name] as Measured[];
       const e = best(runs);
-      rows.push({
-        what: `billing export --out FILE (${v.name})`,
-        seconds: e.seconds.toFixed(2),
-        ratio: (e.seconds / copy.seconds).toFixed(2),
-        'client CPU s': e.cpuSeconds?.toFixed(2) ?? '?',
-        records: e.records,
-        MB: (e.bytes / 1e6).toFixed(1),
-        'peak RSS MB': Math.max(...runs.map((r) => r.peakRssMb ?? Number.NaN)).toFixed(0),
-        'baseline RSS MB': baseline[v.name]?.toFixed(0) ?? '?',
-      });
+      rows.push(fileRow(`billing export --out FILE (${v.name})`, runs, baseline[v.name]?.toFixed(0) ?? '?'));
       // COPY writes no header; the export has exactly one record more.
       if (e.records !== copy.records + 1)
         console.log(`MISMATCH: export ${e.records} records, COPY ${copy.records}`);

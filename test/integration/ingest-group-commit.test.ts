@@ -35,6 +35,9 @@ const request = (tenant: string, events: unknown[]): IngestItem[] => {
 class ProbedIngestor extends EventIngestor {
   readonly groupSizes: number[] = [];
   failNextGroup = false;
+  /** Shared transactions open now, and the most ever open at once. */
+  #open = 0;
+  mostOpen = 0;
   override async ingestGroups(
     groups: readonly (readonly IngestItem[])[],
     ctx: IngestContext,
@@ -44,7 +47,12 @@ class ProbedIngestor extends EventIngestor {
       this.failNextGroup = false;
       throw new Error('connection lost in the shared transaction');
     }
-    return super.ingestGroups(groups, ctx);
+    this.mostOpen = Math.max(this.mostOpen, ++this.#open);
+    try {
+      return await super.ingestGroups(groups, ctx);
+    } finally {
+      this.#open -= 1;
+    }
   }
 }
 
@@ -178,6 +186,46 @@ describe.each(VARIANTS)('group commit on $name', ({ open, copyMinEvents }) => {
     });
     expect(ingestor.groupSizes).toEqual([1, 2]);
     expect(await stored('f-')).toEqual(['acme/f-0/u-1', 'acme/f-1/u-1', 'acme/f-2/u-1', 'acme/f-3/u-1']);
+  });
+
+  it('two shared transactions at once (as `serve` runs): the same events in both are stored once', async () => {
+    const ingestor = new ProbedIngestor(conn.db, () => NOW, { copyMinEvents });
+    const commits = new GroupCommit(ingestor, { source: 'http' }, { maxInFlight: 2, maxEvents: 4 });
+    // The first two requests take both slots at once and carry the same two events (one of them
+    // with other content in the second); the next three wait and share the next transactions.
+    const answers = await Promise.all([
+      commits.submit(request('acme', [ev('t-1'), ev('t-2'), ev('t-3')])),
+      commits.submit(request('acme', [ev('t-1'), ev('t-2', 'u-other'), ev('t-4')])),
+      commits.submit(request('acme', [ev('t-3'), ev('t-5')])),
+      commits.submit(request('acme', [ev('t-6')])),
+      commits.submit(request('beta', [ev('t-1', 'u-1', 'beta')])),
+    ]);
+    expect(ingestor.mostOpen).toBe(2);
+    expect(ingestor.groupSizes.slice(0, 2)).toEqual([1, 1]);
+    // Whichever of the first two stored t-1 and t-2 first accepted them; the other saw t-1 as a
+    // duplicate and t-2 (other content) as a reject. Every answer covers its own events.
+    const [a, b] = answers;
+    const aFirst = a.rejected.length === 0;
+    expect(aFirst ? a : b).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
+    expect(aFirst ? b : a).toEqual({
+      accepted: 1,
+      duplicates: 1,
+      rejected: [{ index: 1, eventId: 't-2', reason: expect.stringContaining('other content') }],
+    });
+    expect(answers.slice(2)).toEqual([
+      { accepted: 1, duplicates: 1, rejected: [] },
+      { accepted: 1, duplicates: 0, rejected: [] },
+      { accepted: 1, duplicates: 0, rejected: [] },
+    ]);
+    expect(await stored('t-')).toEqual([
+      'acme/t-1/u-1',
+      `acme/t-2/${aFirst ? 'u-1' : 'u-other'}`,
+      'acme/t-3/u-1',
+      'acme/t-4/u-1',
+      'acme/t-5/u-1',
+      'acme/t-6/u-1',
+      'beta/t-1/u-1',
+    ]);
   });
 
   it('a request bigger than the group limit goes alone; the others are grouped up to it', async () => {

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { InputError } from '../errors.ts';
 import type { BatchResult, EventIngestor, IngestItem } from './event-ingest.service.ts';
 import { csvColumns, csvItem, type EventFormat, FileLineItem, ndjsonLineItem } from './event-line.parser.ts';
+import { InFlightWindow } from './in-flight-window.ts';
 import { eachChunkLines, isBadLine } from './line-source.ts';
 
 export interface FileImportOptions {
@@ -41,7 +42,8 @@ export async function importEventFile(
   const batchSize = options.batchSize ?? 10_000;
   const concurrency = Math.max(1, options.concurrency ?? 2);
   const result: FileImportResult = { accepted: 0, duplicates: 0, rejected: 0 };
-  const inFlight = new Set<Promise<void>>();
+  // At capacity the oldest batch is waited for: a stuck batch is overtaken by at most one window.
+  const inFlight = new InFlightWindow();
   let failure: unknown;
 
   const submit = (items: IngestItem[]) => {
@@ -56,8 +58,7 @@ export async function importEventFile(
       })
       .catch((error: unknown) => {
         failure ??= error;
-      })
-      .finally(() => inFlight.delete(p));
+      });
     inFlight.add(p);
   };
 
@@ -94,7 +95,7 @@ export async function importEventFile(
     async () => {
       // Between chunks: hand full batches over, at most `concurrency` in flight.
       while (full.length > 0 && !failure) {
-        while (inFlight.size >= concurrency) await Promise.race(inFlight);
+        await inFlight.below(concurrency);
         if (!failure) submit(full.shift() as IngestItem[]);
       }
       return !failure && !headerError;
@@ -107,18 +108,18 @@ export async function importEventFile(
     },
   );
   if (headerError) {
-    await Promise.all(inFlight);
+    await inFlight.settled();
     throw headerError;
   }
   for (const b of full) {
-    while (inFlight.size >= concurrency) await Promise.race(inFlight);
+    await inFlight.below(concurrency);
     if (!failure) submit(b);
   }
   if (batch.length > 0 && !failure) {
-    while (inFlight.size >= concurrency) await Promise.race(inFlight);
+    await inFlight.below(concurrency);
     if (!failure) submit(batch);
   }
-  await Promise.all(inFlight);
+  await inFlight.settled();
   if (failure) throw failure;
   return result;
 }

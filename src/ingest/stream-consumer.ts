@@ -3,6 +3,7 @@ import type { Db } from '../db/database.ts';
 import { isTransientDatabaseError } from '../db/database-errors.ts';
 import type { Logger } from '../logger.ts';
 import { type BatchResult, EventIngestor } from './event-ingest.service.ts';
+import { InFlightWindow } from './in-flight-window.ts';
 import { entriesOf, entryId, messageItems, refusedItems, type StreamEntry } from './stream-message.ts';
 
 export { messageItems } from './stream-message.ts';
@@ -75,8 +76,12 @@ class GroupConsumer {
   #loop: Promise<void> = Promise.resolve();
   #wake: (() => void) | undefined;
   readonly #maxInFlight: number;
-  /** Batches of new messages being committed (and then acked); they never reject. */
-  readonly #inFlight = new Set<Promise<void>>();
+  /**
+   * Batches of new messages being committed (and then acked). At capacity the OLDEST is waited
+   * for (`InFlightWindow`): the batches in flight are consecutive reads, so a reused eventId in a
+   * message `inFlight` or more batches after its first occurrence always comes second.
+   */
+  readonly #inFlight = new InFlightWindow();
   /** The first failure of a batch in flight, thrown by the round that notices it. */
   #failed: { error: unknown } | undefined;
 
@@ -158,25 +163,21 @@ class GroupConsumer {
     const busy = this.#inFlight.size > 0;
     const entries = await this.#read(!busy);
     if (entries.length === 0) {
-      if (busy) await this.#oneSettledOrThrow();
+      if (busy) await this.#oldestSettledOrThrow();
       return;
     }
     this.#launch(entries);
-    while (this.#inFlight.size >= this.#maxInFlight) await this.#oneSettledOrThrow();
+    await this.#inFlight.below(this.#maxInFlight);
+    this.#throwFailure();
   }
 
   /** Commits (then acks) a batch in flight; a failure is kept for the next round to throw. */
   #launch(entries: StreamEntry[]): void {
-    const task: Promise<void> = this.#process(entries).then(
-      () => {
-        this.#inFlight.delete(task);
-      },
-      (error: unknown) => {
-        this.#inFlight.delete(task);
+    this.#inFlight.add(
+      this.#process(entries).catch((error: unknown) => {
         this.#failed ??= { error };
-      },
+      }),
     );
-    this.#inFlight.add(task);
   }
 
   #throwFailure(): void {
@@ -188,7 +189,7 @@ class GroupConsumer {
   }
 
   async #settled(): Promise<void> {
-    await Promise.all(this.#inFlight);
+    await this.#inFlight.settled();
   }
 
   async #settledOrThrow(): Promise<void> {
@@ -196,8 +197,8 @@ class GroupConsumer {
     this.#throwFailure();
   }
 
-  async #oneSettledOrThrow(): Promise<void> {
-    if (this.#inFlight.size > 0) await Promise.race(this.#inFlight);
+  async #oldestSettledOrThrow(): Promise<void> {
+    await this.#inFlight.oldestSettled();
     this.#throwFailure();
   }
 

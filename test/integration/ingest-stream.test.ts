@@ -6,6 +6,7 @@ import { openPostgres } from '../../src/db/connection.ts';
 import { listIngestRejects } from '../../src/db/repositories/ingest-reject.repository.ts';
 import { type StreamConsumerOptions, startStreamConsumer } from '../../src/ingest/stream-consumer.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
+import { heldConnectionProxy } from '../support/held-connection-proxy.ts';
 import { freePort } from '../support/services.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, testPrefix } from '../support/test-database.ts';
 
@@ -117,6 +118,36 @@ describe('Redis stream consumer', () => {
       expect(reject?.reason).toContain('already stored');
     } finally {
       await consumer.close();
+    }
+  });
+
+  it('a batch slow to reach the database is overtaken by at most the batch after it: the first of a reused eventId wins', async () => {
+    const stream = testPrefix('stream');
+    await redis.xadd(stream, '*', 'events', JSON.stringify([ev('slow0'), ev('slow1')]));
+    for (let i = 2; i < 12; i++) await redis.xadd(stream, '*', 'event', JSON.stringify(ev(`slow${i}`)));
+    await redis.xadd(stream, '*', 'event', JSON.stringify(ev('slow1', 'u-other')));
+    // The first batch's first connection is held: its zones lookup and transaction wait, as on
+    // a loaded server, while the next batch works on a second connection.
+    const proxy = await heldConnectionProxy(t.url);
+    const conn = await openPostgres(proxy.url, 4);
+    const consumer = await consume(stream, { db: conn.db, count: 1 });
+    try {
+      await waitFor(async () => (await storedIds('slow')).includes('slow2'), 'the batch after the slow one');
+      // Time for any later batch to overtake the held one, before it is let through.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await storedIds('slow')).toEqual(['slow2']);
+      proxy.release();
+      await waitFor(async () => (await pending(stream, 'g')) === 0, 'every message acked');
+      const { rows } = await sql<{
+        user_id: string;
+      }>`SELECT user_id FROM login_events WHERE event_id = 'slow1'`.execute(t.db);
+      expect(rows).toEqual([{ user_id: 'u-1' }]);
+      expect((await storedIds('slow')).length).toBe(12);
+    } finally {
+      proxy.release();
+      await consumer.close();
+      await conn.close();
+      await proxy.close();
     }
   });
 

@@ -16,7 +16,7 @@ import {
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction, type Trx } from '../db/transaction.ts';
 import { ingestBatchSeconds } from '../metrics.ts';
-import { DirectCopyPolicy } from './direct-copy-policy.ts';
+import { DirectCopyPolicy, type HeldBack } from './direct-copy-policy.ts';
 import {
   ACCEPTED,
   type Batch,
@@ -207,7 +207,7 @@ export class EventIngestor {
     const byCopy = await this.#byCopy(judged.candidates.length);
     // Decided and registered synchronously, so two batches in flight see each other in order.
     const heldBack = byCopy ? this.#direct.heldBack(judged) : undefined;
-    const result = await this.#direct.storing(judged, () =>
+    const result = await this.#direct.storing(judged, heldBack !== undefined, () =>
       inTransaction(this.#db, async (trx) => {
         const { notInserted, touched } = await this.#store(trx, judged, ctx, receivedAt, byCopy, heldBack);
         await this.#classifyNotInserted(trx, judged, notInserted);
@@ -225,11 +225,15 @@ export class EventIngestor {
     ctx: IngestContext,
     receivedAt: Date,
     byCopy: boolean,
-    heldBack: boolean[] | undefined,
+    heldBack: HeldBack | undefined,
   ) {
     if (!byCopy) return insertLoginEvents(trx, batch.candidates, ctx.source, receivedAt);
     if (heldBack) {
-      const stored = await insertLoginEventsDirect(trx, batch.candidates, ctx.source, receivedAt, heldBack);
+      const stored = await insertLoginEventsDirect(trx, batch.candidates, ctx.source, receivedAt, {
+        held: heldBack.held,
+        copied: () => this.#direct.copied(batch),
+        beforeHeld: () => heldBack.othersCopied,
+      });
       if (stored) {
         this.#direct.completed();
         return stored;

@@ -79,6 +79,15 @@ export async function insertLoginEventsByCopy(
   );
 }
 
+/** What `insertLoginEventsDirect` holds back from its COPY, and its signals to the batches beside it. */
+export interface DirectCopyHold {
+  held: readonly boolean[];
+  /** Called once this batch's COPY has ended (rows in or given up). */
+  copied(): void;
+  /** Settles when the held rows may be inserted. */
+  beforeHeld(): Promise<void>;
+}
+
 /** What the optimistic COPY gives up on: a key already stored or in flight elsewhere (23505), a deadlock (40P01). */
 const GIVE_UP = new Set(['23505', '40P01']);
 
@@ -92,9 +101,13 @@ const GIVE_UP = new Set(['23505', '40P01']);
  * with one, the savepoint is rolled back (nothing of the COPY stays) and `undefined` is returned:
  * the caller then stores the batch by the judging statement (`insertLoginEventsByCopy`).
  *
- * `heldBack[k]`: candidate k's key is in a batch of this process that is being stored on another
+ * `hold.held[k]`: candidate k's key is in a batch of this process that is being stored on another
  * connection (known to the caller); a COPY of it would wait for that batch and then fail. Those
- * rows go by `INSERT ... ON CONFLICT DO NOTHING` after the COPY instead (it waits and skips).
+ * rows go by `INSERT ... ON CONFLICT DO NOTHING` after the COPY instead (it waits and skips),
+ * once `hold.beforeHeld()` settles (the caller's word that the other batch's COPY has ended, so
+ * that these rows never reach the table before that COPY does and make it fail). `hold.copied()`
+ * is called when this batch's own COPY has ended, rows in or given up. Waiting for the other
+ * COPY cannot deadlock: this batch's COPY holds none of its keys, and nothing else is locked yet.
  * Then the daily activity of exactly the inserted rows (aggregated here per tenant, day and user)
  * in ONE upsert in key order, the open rejects of the inserted keys resolved, as on the other paths.
  * All login_events writes come before any activity write and each write runs in key order
@@ -106,8 +119,9 @@ export async function insertLoginEventsDirect(
   events: readonly NewLoginEvent[],
   source: string,
   receivedAt: Date,
-  heldBack?: readonly boolean[],
+  hold?: DirectCopyHold,
 ): Promise<InsertLoginEventsResult | undefined> {
+  const heldBack = hold?.held;
   if (events.length === 0) return { notInserted: [], touched: [] };
   await sql`SAVEPOINT login_events_copy`.execute(trx);
   const stream = copyFrom(
@@ -136,17 +150,20 @@ export async function insertLoginEventsDirect(
     stream.end(rows.rows > 0 ? rows.bytes() : EMPTY_BINARY_COPY);
     await done;
   } catch (error) {
+    hold?.copied();
     const code = (error as { code?: unknown }).code;
     if (typeof code !== 'string' || !GIVE_UP.has(code)) throw error;
     await sql`ROLLBACK TO SAVEPOINT login_events_copy`.execute(trx);
     return undefined;
   }
+  hold?.copied();
   await sql`RELEASE SAVEPOINT login_events_copy`.execute(trx);
   let inserted = events;
   let notInserted: number[] = [];
   if (heldBack?.includes(true)) {
     const held: number[] = [];
     for (let i = 0; i < events.length; i++) if (heldBack[i]) held.push(i);
+    await hold?.beforeHeld();
     const fromHeld = await insertLoginEventKeys(
       trx,
       held.map((i) => events[i] as NewLoginEvent),

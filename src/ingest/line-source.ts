@@ -41,6 +41,10 @@ export async function* readLines(input: Readable): AsyncGenerator<SplitLine> {
  * a chunk (no promise per line: an async generator per line cost more CPU than the parsing).
  * `afterChunk` runs between chunks and may wait (backpressure) or stop the reading (false).
  * `onText`, when given, receives the good lines instead of `onLine` (no object per line).
+ * `sliceBytes`, when given, splits each chunk into slices of at most that many bytes and lets the
+ * event loop run between them (`setImmediate`): a caller with a transaction in flight then
+ * answers its replies (and sends its next statement) after at most one slice of parsing instead
+ * of one whole chunk (64 KiB from a file, more from a pipe).
  */
 export async function eachChunkLines(
   input: Readable,
@@ -48,6 +52,7 @@ export async function eachChunkLines(
   onLine: (line: SplitLine) => void,
   afterChunk: () => Promise<boolean>,
   onText?: (text: string, lineNo: number) => void,
+  sliceBytes?: number,
 ): Promise<void> {
   const splitter = new LineSplitter(onLine, MAX_LINE_BYTES, onText);
   let bytes = 0;
@@ -55,7 +60,13 @@ export async function eachChunkLines(
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     bytes += buf.length;
     onBytes(bytes);
-    splitter.push(buf);
+    if (sliceBytes === undefined || buf.length <= sliceBytes) splitter.push(buf);
+    else {
+      for (let at = 0; at < buf.length; at += sliceBytes) {
+        if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        splitter.push(buf.subarray(at, at + sliceBytes));
+      }
+    }
     if (!(await afterChunk())) return;
   }
   splitter.end();

@@ -12,11 +12,12 @@ export class InFlightWindow {
     return this.#tasks.length;
   }
 
-  /** Adds a batch in flight; `task` must never reject (the caller keeps its failure). */
+  /** Adds a batch in flight. The caller keeps its failure (`task` should not reject; if it does, the window only forgets it). */
   add(task: Promise<void>): void {
-    const tracked: Promise<void> = task.then(() => {
+    const remove = () => {
       this.#tasks.splice(this.#tasks.indexOf(tracked), 1);
-    });
+    };
+    const tracked: Promise<void> = task.then(remove, remove);
     this.#tasks.push(tracked);
   }
 

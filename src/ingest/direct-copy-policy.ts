@@ -61,9 +61,10 @@ export class DirectCopyPolicy {
       return undefined;
     }
     const held: boolean[] = [];
+    if (this.#storing.size === 0) return { held, othersCopied: Promise.resolve() };
     const owners = new Set<Storing>();
     const { candidates } = batch;
-    for (let k = 0; this.#storing.size > 0 && k < candidates.length; k++) {
+    for (let k = 0; k < candidates.length; k++) {
       const e = candidates[k] as NewLoginEvent;
       for (const [other, storing] of this.#storing) {
         if (other.get(e.tenantId, e.eventId) !== undefined) {

@@ -4,7 +4,6 @@ import { isTransientDatabaseError } from '../db/database-errors.ts';
 import { insertIngestRejects, type NewIngestReject } from '../db/repositories/ingest-reject.repository.ts';
 import { acceptsCopy } from '../db/repositories/settings-version-batch.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
-import { inTransaction } from '../db/transaction.ts';
 import type { SettingsVersion } from '../domain/settings-version.ts';
 import { eachChunkLines, isBadLine, parseJsonLine, type SplitLine } from './line-source.ts';
 import {
@@ -13,7 +12,7 @@ import {
   parseSettingsVersionLine,
   prepareSettingsVersions,
   type StoreOutcome,
-  storePreparedSettingsVersions,
+  storePreparedBatchAlone,
 } from './settings-import.service.ts';
 
 export interface Refusal {
@@ -223,17 +222,14 @@ async function storeIsolating(
   let outcomes: StoreOutcome['outcomes'];
   let ofKnownUsers: number;
   try {
-    ({ outcomes, ofKnownUsers } = await inTransaction(db, (trx) =>
-      storePreparedSettingsVersions(
-        trx,
-        prepared ??
-          prepareSettingsVersions(
-            good.map((g) => g.version),
-            { byCopy },
-          ),
-        receivedAt,
-        { lastSettingsWrite: true },
-      ),
+    ({ outcomes, ofKnownUsers } = await storePreparedBatchAlone(
+      db,
+      prepared ??
+        prepareSettingsVersions(
+          good.map((g) => g.version),
+          { byCopy },
+        ),
+      receivedAt,
     ));
   } catch (error) {
     if (isTransientDatabaseError(error)) throw error;

@@ -1,7 +1,12 @@
+import { type Kysely, sql } from 'kysely';
 import type { z } from 'zod';
-import type { Db } from '../db/database.ts';
+import type { Database, Db } from '../db/database.ts';
 import { isDataError } from '../db/database-errors.ts';
 import { markDayRanges, type TenantDayRange } from '../db/repositories/day-revision.repository.ts';
+import {
+  beginSettingsBatch,
+  commitNewUsersBatch,
+} from '../db/repositories/settings-batch-script.repository.ts';
 import { type NewUsersPlan, planNewUsers } from '../db/repositories/settings-new-users-plan.ts';
 import { findSettingsVersions, type VersionKey } from '../db/repositories/settings-version.repository.ts';
 import {
@@ -276,6 +281,43 @@ export async function storePreparedSettingsVersions(
     await markDayRanges(trx, ranges);
   }
   return { outcomes, ofKnownUsers };
+}
+
+/**
+ * `storePreparedSettingsVersions` of a batch in a transaction of its own, the file import's: a
+ * batch planned for COPY (real PostgreSQL) whose users all prove new takes TWO round trips
+ * (`beginSettingsBatch`, `commitNewUsersBatch`) instead of nine, each of which held the
+ * transaction open while Node was busy parsing the next batch; a batch with known users goes on
+ * in the same transaction by the general path. Anything else: the general path.
+ */
+export async function storePreparedBatchAlone(
+  db: Db,
+  prepared: PreparedSettingsVersions,
+  receivedAt: Date,
+): Promise<StoreOutcome> {
+  const { plan } = prepared;
+  const options = { lastSettingsWrite: true };
+  if (db.isTransaction || !prepared.byCopy || plan?.versionsText === undefined)
+    return inTransaction(db, (trx) => storePreparedSettingsVersions(trx, prepared, receivedAt, options));
+  return (db as Kysely<Database>).connection().execute(async (conn) => {
+    try {
+      const { zones, known } = await beginSettingsBatch(conn, prepared.toInsert);
+      if (known.size > 0) {
+        const outcome = await storePreparedSettingsVersions(conn, prepared, receivedAt, options);
+        await sql`COMMIT`.execute(conn);
+        return outcome;
+      }
+      const ranges = touchedRanges(prepared.toInsert, (j) => plan.successors.get(j), zones, receivedAt);
+      await commitNewUsersBatch(conn, plan, ranges);
+      const outcomes = prepared.outcomes.slice();
+      for (const i of prepared.firstOf) outcomes[i] = { status: 'stored' };
+      return { outcomes, ofKnownUsers: 0 };
+    } catch (error) {
+      // Whatever failed, the connection goes back to the pool outside any transaction.
+      await sql`ROLLBACK`.execute(conn).catch(() => {});
+      throw error;
+    }
+  });
 }
 
 /**

@@ -87,15 +87,27 @@ async function lockTenants(
   trx: Db,
   versions: readonly StagedSettingsVersion[],
 ): Promise<Map<string, string>> {
-  const tenants = [...new Set(versions.map((v) => v.tenantId))].sort(compareCodePoints);
-  const { rows } = await sql<{ id: string; timezone: string; flag: string }>`
+  const tenants = batchTenants(versions);
+  const { rows } = await lockTenantsStatement(tenants).execute(trx);
+  return zonesOf(tenants, rows);
+}
+
+/** The batch's tenants, in code-point order (the order their locks are taken in). */
+export const batchTenants = (versions: readonly StagedSettingsVersion[]) =>
+  [...new Set(versions.map((v) => v.tenantId))].sort(compareCodePoints);
+
+/** `lockTenants`' statement; `tenants` an array parameter, or a literal for a script. */
+export const lockTenantsStatement = (tenants: unknown) => sql<{ id: string; timezone: string }>`
     SELECT id, timezone, set_config('billing.license_intervals_by_writer', 'on', true) AS flag
     FROM tenants
     WHERE id = ANY (${tenants}::text[])
       AND (SELECT count(*) FROM (
              SELECT pg_advisory_xact_lock(hashtext('license-intervals:' || t.tenant_id))
              FROM unnest(${tenants}::text[]) WITH ORDINALITY AS t(tenant_id, n) ORDER BY t.n) AS locks) > 0
-    ORDER BY id FOR KEY SHARE`.execute(trx);
+    ORDER BY id FOR KEY SHARE`;
+
+/** The tenants' time zones, by id; a tenant that does not exist refuses the batch, named. */
+export function zonesOf(tenants: readonly string[], rows: readonly { id: string; timezone: string }[]) {
   const found = new Map(rows.map((r) => [r.id, r.timezone]));
   const missing = tenants.filter((t) => !found.has(t));
   if (missing.length > 0) {
@@ -113,16 +125,29 @@ async function lockTenants(
  * reading every stored version: 27 µs per version at 100,000 and growing, against ~2).
  */
 async function knownUsers(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<Set<string>> {
-  const users = new Map<string, StagedSettingsVersion>();
-  for (const v of versions) users.set(userKey(v), v);
-  const list = [...users.values()];
-  const { rows } = await sql<{ tenant_id: string; user_id: string }>`
-    SELECT u.tenant_id, u.user_id FROM unnest(${list.map((v) => v.tenantId)}::text[], ${list.map((v) => v.userId)}::text[])
-      AS u(tenant_id, user_id)
-    WHERE (SELECT true FROM settings_versions v WHERE v.tenant_id = u.tenant_id AND v.user_id = u.user_id LIMIT 1)
-  `.execute(trx);
+  const users = batchUsers(versions);
+  const { rows } = await knownUsersStatement(
+    users.map((v) => v.tenantId),
+    users.map((v) => v.userId),
+  ).execute(trx);
   return new Set(rows.map((r) => userKey({ tenantId: r.tenant_id, userId: r.user_id })));
 }
+
+/** The batch's distinct users (one version each). */
+export function batchUsers(versions: readonly StagedSettingsVersion[]): StagedSettingsVersion[] {
+  const users = new Map<string, StagedSettingsVersion>();
+  for (const v of versions) users.set(userKey(v), v);
+  return [...users.values()];
+}
+
+/** `knownUsers`' statement; `tenants` and `users` array parameters, or literals for a script. */
+export const knownUsersStatement = (tenants: unknown, users: unknown) => sql<{
+  tenant_id: string;
+  user_id: string;
+}>`
+    SELECT u.tenant_id, u.user_id FROM unnest(${tenants}::text[], ${users}::text[]) AS u(tenant_id, user_id)
+    WHERE (SELECT true FROM settings_versions v WHERE v.tenant_id = u.tenant_id AND v.user_id = u.user_id LIMIT 1)
+  `;
 
 /** COPY of binary data (`BinaryCopyRows`: header, rows, trailer) into `table (columns)` on the transaction's connection. */
 async function copyBinary(trx: Db, target: string, data: Buffer): Promise<void> {
@@ -157,9 +182,9 @@ async function copyRows<T>(
   await done;
 }
 
-const VERSION_COLUMNS =
+export const VERSION_COLUMNS =
   'settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings, license, billing, record_calls, reasons)';
-const INTERVAL_COLUMNS =
+export const INTERVAL_COLUMNS =
   'license_intervals (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)';
 
 /**

@@ -1,0 +1,89 @@
+import { sql } from 'kysely';
+import type { Db } from '../database.ts';
+import { runScript, textArrayLiteral } from '../query-script.ts';
+import { markDayRangesStatement, type TenantDayRange } from './day-revision.repository.ts';
+import type { NewUsersPlan } from './settings-new-users-plan.ts';
+import { userKey } from './settings-new-users-plan.ts';
+import {
+  batchTenants,
+  batchUsers,
+  INTERVAL_COLUMNS,
+  knownUsersStatement,
+  lockTenantsStatement,
+  type StagedSettingsVersion,
+  VERSION_COLUMNS,
+  zonesOf,
+} from './settings-version-batch.repository.ts';
+
+/*
+ * A file-import batch of brand-new users in TWO round trips instead of nine (real PostgreSQL, a
+ * connection of its own, outside Kysely's transaction): `beginSettingsBatch` sends BEGIN, the
+ * tenants' locks and the probe as one message, `commitNewUsersBatch` both COPYs, the day marks
+ * and COMMIT as another. The statements are those of `storeSettingsVersionBatch` and
+ * `markDayRanges`, with their arrays as literals (docs/performance/settings.md, eleventh pass).
+ */
+
+/** What `beginSettingsBatch` learnt, with the transaction open and the tenants locked. */
+export interface BegunBatch {
+  /** The batch's tenants and their time zones (rows locked `FOR KEY SHARE`). */
+  zones: Map<string, string>;
+  /** Users of the batch (`userKey`) that already have a stored version. */
+  known: Set<string>;
+}
+
+const literal = (values: readonly string[]) => sql.raw(textArrayLiteral(values));
+
+/**
+ * BEGIN, the tenants' locks with the writer's flag (`lockTenants`), then the probe (`knownUsers`)
+ * as ONE message: the probe is a statement of its own after the locks, so its snapshot is taken
+ * once they are held. A tenant that does not exist throws `UNKNOWN_TENANT` with the transaction
+ * still open: the caller rolls back.
+ */
+export async function beginSettingsBatch(
+  conn: Db,
+  versions: readonly StagedSettingsVersion[],
+): Promise<BegunBatch> {
+  const tenants = batchTenants(versions);
+  const users = batchUsers(versions);
+  const lock = lockTenantsStatement(literal(tenants)).compile(conn).sql;
+  const probe = knownUsersStatement(
+    literal(users.map((v) => v.tenantId)),
+    literal(users.map((v) => v.userId)),
+  ).compile(conn).sql;
+  const [, locked, probed] = await runScript(conn, ['BEGIN', lock, probe]);
+  const zones = zonesOf(
+    tenants,
+    (locked?.rows ?? []).map(([id, timezone]) => ({ id: String(id), timezone: String(timezone) })),
+  );
+  const known = new Set(
+    (probed?.rows ?? []).map(([tenantId, userId]) =>
+      userKey({ tenantId: String(tenantId), userId: String(userId) }),
+    ),
+  );
+  return { zones, known };
+}
+
+/**
+ * Brand-new users' versions and intervals (a plan made for COPY: `plan.versionsText`), the day
+ * marks of `ranges` and COMMIT, as ONE message on the connection `beginSettingsBatch` opened.
+ */
+export async function commitNewUsersBatch(
+  conn: Db,
+  plan: NewUsersPlan,
+  ranges: readonly TenantDayRange[],
+): Promise<void> {
+  if (plan.versionsText === undefined) throw new Error('commitNewUsersBatch needs a plan made for COPY');
+  const statements = [`COPY ${VERSION_COLUMNS} FROM STDIN (FORMAT binary)`];
+  const copies = [plan.versionsText];
+  if (plan.intervalsText !== undefined && plan.intervalsText.length > 0) {
+    statements.push(`COPY ${INTERVAL_COLUMNS} FROM STDIN (FORMAT binary)`);
+    copies.push(plan.intervalsText);
+  }
+  const marks = markDayRangesStatement(ranges, literal);
+  if (marks !== undefined) statements.push(marks.compile(conn).sql);
+  statements.push('COMMIT');
+  const results = await runScript(conn, statements, copies);
+  // COMMIT of a transaction that failed earlier answers ROLLBACK, not an error.
+  const tag = results.at(-1)?.command;
+  if (tag !== 'COMMIT') throw new Error(`the settings batch did not commit (the server answered ${tag})`);
+}

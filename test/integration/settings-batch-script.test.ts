@@ -1,0 +1,265 @@
+/**
+ * A file-import batch of brand-new users reaches PostgreSQL in two messages (`runScript`): BEGIN +
+ * the tenants' locks + the probe, then both COPYs + the day marks + COMMIT. What must hold: the
+ * script runs its statements in order and stops at the first error; literals carry any text; the
+ * probe reads after the locks (a writer that held them is seen); and the import stores exactly
+ * what the general path stores, in two queries a batch.
+ */
+import { Readable } from 'node:stream';
+import fc from 'fast-check';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.ts';
+import { runScript, textArrayLiteral } from '../../src/db/query-script.ts';
+import { beginSettingsBatch } from '../../src/db/repositories/settings-batch-script.repository.ts';
+import { inTransaction } from '../../src/db/transaction.ts';
+import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
+import {
+  parseSettingsVersionLine,
+  type SettingsVersionInput,
+  storeSettingsVersions,
+} from '../../src/ingest/settings-import.service.ts';
+import { addTenant } from '../../src/tenancy/tenant.service.ts';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
+
+const NOW = new Date('2026-11-20T12:00:00Z');
+
+/** `users` lines of `tenantId`: users u{from}..; every third one a second, later version. */
+function lines(tenantId: string, from: number, users: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (let n = from; n < from + users; n++) {
+    const base = {
+      tenantId,
+      userId: `u${n}`,
+      role: n % 3 === 0 ? 'administrator' : 'user',
+      permissions: n % 2 === 0 ? ['communication'] : [],
+      skills: n % 5 === 0 ? ['a', 'b'] : ['a'],
+      billing: n % 4 === 0 ? 'daily' : 'monthly',
+    };
+    out.push({ ...base, effectiveAt: new Date(Date.UTC(2026, 9, 1 + (n % 40))).toISOString() });
+    if (n % 3 === 0)
+      out.push({
+        ...base,
+        role: 'user',
+        effectiveAt: new Date(Date.UTC(2026, 10, 12 + (n % 7))).toISOString(),
+      });
+  }
+  return out;
+}
+
+const ndjson = (rows: Record<string, unknown>[]) => Readable.from(rows.map((r) => `${JSON.stringify(r)}\n`));
+
+/** Every row of a tenant in the three tables the import writes (times of writing left out). */
+async function tenantRows(db: Kysely<Database>, tenantId: string): Promise<string[][]> {
+  const q = (query: ReturnType<typeof sql<{ r: string }>>) =>
+    query.execute(db).then((r) => r.rows.map((x) => x.r));
+  return Promise.all([
+    q(sql`SELECT (user_id, effective_at, active, email, last_name, settings, license, billing, record_calls,
+                  reasons)::text AS r FROM settings_versions WHERE tenant_id = ${tenantId} ORDER BY 1`),
+    q(sql`SELECT (user_id, valid_from, valid_to, license, billing, record_calls)::text AS r
+          FROM license_intervals WHERE tenant_id = ${tenantId} ORDER BY 1`),
+    q(
+      sql`SELECT (from_day, to_day, revision)::text AS r FROM day_marks WHERE tenant_id = ${tenantId} ORDER BY 1`,
+    ),
+  ]);
+}
+
+describe('settings batches by script (PostgreSQL)', () => {
+  let tdb: TestDatabase;
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    for (const id of ['script', 'general', 'lock'])
+      await addTenant(tdb.db, { id, name: id, timezone: 'America/New_York', currency: 'USD' });
+  });
+  afterAll(async () => tdb?.close());
+
+  it('runs its statements in order in one message, feeding each COPY its payload', async () => {
+    const results = await tdb.db.connection().execute(async (conn) => {
+      const r = await runScript(
+        conn,
+        [
+          'BEGIN',
+          'CREATE TEMP TABLE script_t (n int, s text) ON COMMIT DROP',
+          'COPY script_t FROM STDIN',
+          "INSERT INTO script_t VALUES (3, 'three')",
+          'COPY script_t (s, n) FROM STDIN',
+          'SELECT n, s FROM script_t ORDER BY n',
+          'COMMIT',
+        ],
+        [Buffer.from('1\tone\n'), Buffer.from('two\t2\n\\N\t4\n')],
+      );
+      return r;
+    });
+    expect(results.map((r) => r.command)).toEqual([
+      'BEGIN',
+      'CREATE TABLE',
+      'COPY 1',
+      'INSERT 0 1',
+      'COPY 2',
+      'SELECT 4',
+      'COMMIT',
+    ]);
+    expect(results[5]?.rows).toEqual([
+      ['1', 'one'],
+      ['2', 'two'],
+      ['3', 'three'],
+      ['4', null],
+    ]);
+  });
+
+  it('stops at the first error (nothing after it runs) with the server error, and the connection rolls back', async () => {
+    await sql`CREATE TABLE script_stop (n int PRIMARY KEY)`.execute(tdb.db);
+    const error = await tdb.db.connection().execute(async (conn) => {
+      const failed = await runScript(conn, [
+        'BEGIN',
+        'INSERT INTO script_stop VALUES (1)',
+        'INSERT INTO script_stop VALUES (1)',
+        'INSERT INTO script_stop VALUES (2)',
+        'COMMIT',
+      ]).catch((e: unknown) => e);
+      await sql`ROLLBACK`.execute(conn);
+      return failed;
+    });
+    expect((error as { code?: string }).code).toBe('23505');
+    const { rows } = await sql<{ n: number }>`SELECT n FROM script_stop`.execute(tdb.db);
+    expect(rows).toEqual([]);
+    // A COPY without a payload is refused, named; a payload left over too.
+    await expect(
+      tdb.db.connection().execute((conn) => runScript(conn, ['COPY script_stop FROM STDIN'])),
+    ).rejects.toThrow('no data for this COPY');
+    await expect(
+      tdb.db.connection().execute((conn) => runScript(conn, ['SELECT 1'], [Buffer.from('1\n')])),
+    ).rejects.toThrow('used 0 of its 1 COPY payloads');
+    expect(
+      (await sql<{ n: number }>`SELECT count(*)::int AS n FROM script_stop`.execute(tdb.db)).rows,
+    ).toEqual([{ n: 0 }]);
+  });
+
+  it('a text array literal carries any text (quotes, backslashes, braces, NULL, empty, non-ASCII)', async () => {
+    const edge = [
+      '',
+      'NULL',
+      'null',
+      'a,b',
+      '{x}',
+      '"',
+      '\\',
+      "'",
+      'O\'Brien\\"',
+      ' spaced ',
+      'Łukasz 🦊',
+      '\t\n',
+    ];
+    const check = async (values: string[]) => {
+      const [result] = await tdb.db
+        .connection()
+        .execute((conn) =>
+          runScript(conn, [`SELECT array_to_json(${textArrayLiteral(values)}::text[])::text`]),
+        );
+      expect(JSON.parse(String(result?.rows[0]?.[0]))).toEqual(values);
+    };
+    await check(edge);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.string({ unit: 'grapheme' }).filter((s) => !s.includes('\u0000'))), check),
+      { numRuns: 60 },
+    );
+    expect(() => textArrayLiteral(['a\u0000b'])).toThrow('NUL');
+  });
+
+  it('the probe reads after the locks: a version committed by a writer holding them is seen', async () => {
+    const version = (userId: string) => {
+      const p = parseSettingsVersionLine({
+        ...(lines('lock', 1, 1)[0] as SettingsVersionInput),
+        userId,
+      });
+      if (!p.ok) throw new Error(p.reason);
+      return p.version;
+    };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let writerHolds!: () => void;
+    const holding = new Promise<void>((r) => {
+      writerHolds = r;
+    });
+    const writer = inTransaction(tdb.db, async (trx) => {
+      await storeSettingsVersions(trx, [version('late')], NOW);
+      writerHolds();
+      await gate;
+    });
+    await holding;
+    let begunAt = 0;
+    const probe = tdb.db.connection().execute(async (conn) => {
+      try {
+        const begun = await beginSettingsBatch(conn, [version('late'), version('early')]);
+        begunAt = Date.now();
+        return begun;
+      } finally {
+        await sql`ROLLBACK`.execute(conn);
+      }
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(begunAt).toBe(0); // still waiting for the writer's lock
+    const releasedAt = Date.now();
+    release();
+    await writer;
+    const begun = await probe;
+    expect(begunAt).toBeGreaterThanOrEqual(releasedAt);
+    expect([...begun.known]).toEqual(['lock\u0000late']);
+    expect(begun.zones).toEqual(new Map([['lock', 'America/New_York']]));
+  });
+
+  it('the import stores exactly what the general path stores, in two queries per batch of new users', async () => {
+    const queries: string[] = [];
+    const pool = new pg.Pool({ connectionString: tdb.url, max: 4 });
+    const logged = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool }),
+      log: (event) => {
+        // A script (or a COPY stream) goes to pg as an object with its text.
+        const text = event.query.sql as unknown as string | { text: string };
+        if (event.level === 'query') queries.push(typeof text === 'string' ? text : text.text);
+      },
+    });
+    try {
+      // Three batches of 1,200 lines: the first two all new users, the third with users of the
+      // second (their later versions) and new ones.
+      const batch1 = lines('script', 0, 900);
+      const batch2 = lines('script', 900, 900);
+      const known = Array.from({ length: 300 }, (_, k) => ({
+        ...(batch2[0] as Record<string, unknown>),
+        userId: `u${901 + k}`,
+        effectiveAt: new Date(Date.UTC(2026, 10, 19)).toISOString(),
+        role: 'administrator',
+      }));
+      const file = [...batch1, ...batch2, ...known, ...lines('script', 1800, 600)];
+      const result = await importSettingsFile(logged, ndjson(file), () => NOW, { batchSize: 1_200 });
+      expect(result.refused).toEqual([]);
+      expect(result).toMatchObject({ stored: file.length, unchanged: 0, refusedTotal: 0 });
+      // Batches 1 and 2 (all new, planned ahead): BEGIN + locks + probe, then COPYs + marks + COMMIT.
+      const scripts = queries.filter((q) => q.startsWith('BEGIN;') || q.startsWith('COPY '));
+      expect(scripts.filter((q) => q.startsWith('BEGIN;'))).toHaveLength(3);
+      expect(scripts.filter((q) => q.startsWith('COPY ') && q.trimEnd().endsWith('COMMIT;'))).toHaveLength(2);
+      // The general path, batch for batch, in a tenant of its own.
+      for (let at = 0; at < file.length; at += 1_200) {
+        const versions = file.slice(at, at + 1_200).map((l) => {
+          const p = parseSettingsVersionLine({ ...l, tenantId: 'general' });
+          if (!p.ok) throw new Error(p.reason);
+          return p.version;
+        });
+        await inTransaction(tdb.db, (trx) => storeSettingsVersions(trx, versions, NOW, { byCopy: false }));
+      }
+      const [scriptRows, generalRows] = await Promise.all([
+        tenantRows(tdb.db, 'script'),
+        tenantRows(tdb.db, 'general'),
+      ]);
+      expect(scriptRows[0]).toHaveLength(file.length);
+      expect(scriptRows[1]?.length).toBeGreaterThan(2_400);
+      expect(scriptRows[2]?.length).toBeGreaterThan(0);
+      expect(scriptRows).toEqual(generalRows);
+    } finally {
+      await logged.destroy();
+    }
+  });
+});

@@ -23,7 +23,7 @@ export interface ScriptResult {
 /** What pg calls on a query object it runs (`Client.query` runs anything with `submit`). */
 interface PgConnection {
   query(text: string): void;
-  sendCopyFromChunk(chunk: Buffer): void;
+  stream: { write(chunk: Buffer): boolean };
   endCopyFrom(): void;
   sendCopyFail(message: string): void;
 }
@@ -69,7 +69,15 @@ class QueryScript {
       connection.sendCopyFail('the script has no data for this COPY');
       return;
     }
-    if (data.length > 0) connection.sendCopyFromChunk(data);
+    if (data.length > 0) {
+      // The message's header, then the payload as it is (pg's `sendCopyFromChunk` would first
+      // copy a batch's megabyte into a buffer of its own: pg-copy-streams writes it this way too).
+      const header = Buffer.allocUnsafe(5);
+      header[0] = 0x64; // 'd', CopyData
+      header.writeUInt32BE(data.length + 4, 1);
+      connection.stream.write(header);
+      connection.stream.write(data);
+    }
     connection.endCopyFrom();
   }
 

@@ -5,6 +5,7 @@ import { insertIngestRejects, type NewIngestReject } from '../db/repositories/in
 import { acceptsCopy } from '../db/repositories/settings-version-batch.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import type { SettingsVersion } from '../domain/settings-version.ts';
+import { HeldTexts } from './held-texts.ts';
 import { eachChunkLines, isBadLine, parseJsonLine, type SplitLine } from './line-source.ts';
 import {
   LicenseShapes,
@@ -96,6 +97,7 @@ export async function importSettingsFile(
   // batch of parsing.
   let lines = 0;
   let good: GoodLine[] = [];
+  let texts = new HeldTexts();
   let refused: HeldRefusal[] = [];
   let inFlight: Promise<HeldRefusal[]> | undefined;
   // Whether the last stored batch was all brand-new users (a first import): only then is the next
@@ -118,7 +120,7 @@ export async function importSettingsFile(
       const reason = `tenantId: unknown tenant "${parsed.version.tenantId}"`;
       refused.push({ lineNo: line.lineNo, reason, raw, tenantId: null });
     } else {
-      good.push({ lineNo: line.lineNo, version: parsed.version, text: raw as string });
+      good.push({ lineNo: line.lineNo, version: parsed.version, texts, at: texts.add(raw as string) });
     }
   };
   const finishPrevious = async () => {
@@ -130,6 +132,7 @@ export async function importSettingsFile(
     const batchRefused = refused;
     lines = 0;
     good = [];
+    texts = new HeldTexts();
     refused = [];
     // Everything Node does for the batch (dedupe, intervals, COPY text) is done here, while the
     // previous batch may still be on the server: its transaction then runs statement after
@@ -170,8 +173,11 @@ export async function importSettingsFile(
   return result;
 }
 
-/** A line that parsed, with its text (kept as the reject's payload if the database refuses it). */
-type GoodLine = { lineNo: number; version: SettingsVersion; text: string };
+/**
+ * A line that parsed, with where its text is held (`texts.text(at)`: the reject's payload if the
+ * database refuses it).
+ */
+type GoodLine = { lineNo: number; version: SettingsVersion; texts: HeldTexts; at: number };
 
 /** The tenantId a refused line names, when it is an existing tenant (else null: kept unattributed). */
 function claimedTenant(
@@ -253,7 +259,7 @@ async function storeIsolating(
 }
 
 /** A stored line refused by the database: its payload, and its tenant (known: it was stored against it). */
-const heldOf = (g: GoodLine) => ({ lineNo: g.lineNo, raw: g.text, tenantId: g.version.tenantId });
+const heldOf = (g: GoodLine) => ({ lineNo: g.lineNo, raw: g.texts.text(g.at), tenantId: g.version.tenantId });
 
 /** Counts a batch's refusals and reports the first ones (batches come in line order). */
 function keepRefusals(result: SettingsFileImportResult, refused: HeldRefusal[]): void {

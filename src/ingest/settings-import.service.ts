@@ -35,11 +35,14 @@ interface ResolvedShape {
  * Licenses resolved once per distinct settings SHAPE: what `resolveLicense` reads (role,
  * permissions, trackStatistics, the number of distinct skills, recordCalls, billing), so a file
  * of a million users with a few dozen shapes resolves a few dozen times. Bounded: it starts
- * afresh past `MAX_SHAPES` entries.
+ * afresh past `MAX_SHAPES` entries. It also hands out one string per distinct settings text
+ * (`settingsText`): a tenant's users share a few hundred settings at most, and a parsed line
+ * holds its settings text until its batch commits (docs/performance/settings.md, twelfth pass).
  */
 export class LicenseShapes {
   static readonly MAX_SHAPES = 10_000;
   readonly #shapes = new Map<string, ResolvedShape>();
+  readonly #texts = new Map<string, string>();
 
   resolve(settings: Settings): ResolvedShape {
     const key = `${settings.role}|${settings.permissions.join(',')}|${settings.trackStatistics}|${settings.skills.length}|${settings.recordCalls}|${settings.billing}`;
@@ -52,6 +55,44 @@ export class LicenseShapes {
     }
     return shape;
   }
+
+  /** `JSON.stringify(settings)`, the same string for equal settings (up to `MAX_SHAPES` texts). */
+  settingsText(settings: Settings): string {
+    const text = JSON.stringify(settings);
+    const known = this.#texts.get(text);
+    if (known !== undefined) return known;
+    if (this.#texts.size >= LicenseShapes.MAX_SHAPES) this.#texts.clear();
+    this.#texts.set(text, text);
+    return text;
+  }
+}
+
+/**
+ * A parsed settings version as the import holds it until its batch commits: the normalised
+ * settings kept as their JSON text only, parsed again when `settings` is read (a conflict's
+ * fields). The object was a quarter of the heap a parsed line held, and what a batch holds
+ * survives the collector's scavenges (docs/performance/settings.md, twelfth pass).
+ */
+class ParsedSettingsVersion implements SettingsVersion {
+  constructor(
+    readonly tenantId: string,
+    readonly userId: string,
+    readonly effectiveAt: Date,
+    readonly active: boolean,
+    readonly email: string | null,
+    readonly lastName: string | null,
+    readonly settingsJson: string,
+    readonly license: string,
+    readonly billing: string,
+    readonly recordCalls: boolean,
+    readonly reasons: string[],
+    readonly reasonsJson: string,
+    readonly result: LicenseResult,
+  ) {}
+
+  get settings(): Record<string, unknown> {
+    return JSON.parse(this.settingsJson) as Record<string, unknown>;
+  }
 }
 
 /** Validates and resolves one settings version (the license is stored beside the settings). */
@@ -62,22 +103,21 @@ export function toSettingsVersion(
   // `normaliseSettings` reads only the settings fields and returns a new object.
   const settings = normaliseSettings(input);
   const { result, reasonsJson } = shapes.resolve(settings);
-  return {
-    tenantId: input.tenantId,
-    userId: input.userId,
-    effectiveAt: input.effectiveAt,
-    active: input.active,
-    email: input.email ?? null,
-    lastName: input.lastName ?? null,
-    settings: settings as unknown as Record<string, unknown>,
-    settingsJson: JSON.stringify(settings),
-    license: result.license,
-    billing: result.billing,
-    recordCalls: settings.recordCalls,
-    reasons: result.reasons,
+  return new ParsedSettingsVersion(
+    input.tenantId,
+    input.userId,
+    input.effectiveAt,
+    input.active,
+    input.email ?? null,
+    input.lastName ?? null,
+    shapes.settingsText(settings),
+    result.license,
+    result.billing,
+    settings.recordCalls,
+    result.reasons,
     reasonsJson,
     result,
-  };
+  );
 }
 
 export type ParsedLine = { ok: true; version: SettingsVersion } | { ok: false; reason: string };

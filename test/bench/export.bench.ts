@@ -43,16 +43,14 @@ import { finished } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
+import { inlineParameters } from '../../src/db/query-script.ts';
 import {
   EXPORT_PLANNER_SETTINGS,
   filePartsPlan,
   invoiceRowsQuery,
   tuneForExport,
 } from '../../src/db/repositories/invoice.repository.ts';
-import {
-  inlineParameters,
-  invoiceCsvCellsQuery,
-} from '../../src/db/repositories/invoice-csv-copy.repository.ts';
+import { invoiceCsvCellsQuery } from '../../src/db/repositories/invoice-csv-copy.repository.ts';
 import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { monthBounds } from '../../src/domain/calendar.ts';
 import { writeInvoiceCsv } from '../../src/export/invoice-csv.ts';

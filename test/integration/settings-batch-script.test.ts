@@ -11,7 +11,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
-import { runScript, textArrayLiteral } from '../../src/db/query-script.ts';
+import { inlineParameters, runScript } from '../../src/db/query-script.ts';
 import { beginSettingsBatch } from '../../src/db/repositories/settings-batch-script.repository.ts';
 import { inTransaction } from '../../src/db/transaction.ts';
 import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
@@ -136,7 +136,7 @@ describe('settings batches by script (PostgreSQL)', () => {
     ).toEqual([{ n: 0 }]);
   });
 
-  it('a text array literal carries any text (quotes, backslashes, braces, NULL, empty, non-ASCII)', async () => {
+  it('inlined parameters carry any text (quotes, backslashes, braces, NULL, empty, non-ASCII) and refuse NUL', async () => {
     const edge = [
       '',
       'NULL',
@@ -152,19 +152,28 @@ describe('settings batches by script (PostgreSQL)', () => {
       '\t\n',
     ];
     const check = async (values: string[]) => {
+      const [text] = values;
+      const statement =
+        sql`SELECT array_to_json(${values}::text[])::text, ${text ?? null}::text, ${7}::int`.compile(tdb.db);
       const [result] = await tdb.db
         .connection()
-        .execute((conn) =>
-          runScript(conn, [`SELECT array_to_json(${textArrayLiteral(values)}::text[])::text`]),
-        );
-      expect(JSON.parse(String(result?.rows[0]?.[0]))).toEqual(values);
+        .execute((conn) => runScript(conn, [inlineParameters(statement.sql, statement.parameters)]));
+      const [array, first, seven] = result?.rows[0] ?? [];
+      expect(JSON.parse(String(array))).toEqual(values);
+      expect(first).toBe(text ?? null);
+      expect(seven).toBe('7');
     };
     await check(edge);
+    await check([]);
     await fc.assert(
       fc.asyncProperty(fc.array(fc.string({ unit: 'grapheme' }).filter((s) => !s.includes('\u0000'))), check),
       { numRuns: 60 },
     );
-    expect(() => textArrayLiteral(['a\u0000b'])).toThrow('NUL');
+    expect(() => inlineParameters('SELECT $1::text', ['a\u0000b'])).toThrow('NUL');
+    expect(() => inlineParameters('SELECT $1::text[]', [['a\u0000b']])).toThrow('NUL');
+    expect(inlineParameters('SELECT $1::text[], $2::text', [['a', null], null])).toBe(
+      `SELECT '{"a",NULL}'::text[], NULL::text`,
+    );
   });
 
   it('the probe reads after the locks: a version committed by a writer holding them is seen', async () => {

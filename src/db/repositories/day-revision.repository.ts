@@ -43,33 +43,27 @@ export function toRevision(value: string | number | bigint | null | undefined): 
  * counter row is held until commit.
  */
 export async function markDayRanges(db: Db, ranges: readonly TenantDayRange[]): Promise<void> {
-  await markDayRangesStatement(ranges, (values) => values)?.execute(db);
+  await markDayRangesStatement(ranges)?.execute(db);
 }
 
-/**
- * `markDayRanges`' statement, undefined when there is nothing to mark. `array` makes each array
- * of values a parameter (as it is) or, for a script, a literal (`sql.raw` of `textArrayLiteral`).
- */
-export function markDayRangesStatement(
-  ranges: readonly TenantDayRange[],
-  array: (values: string[]) => unknown,
-): RawBuilder<unknown> | undefined {
+/** `markDayRanges`' statement (a script inlines its parameters), undefined when there is nothing to mark. */
+export function markDayRangesStatement(ranges: readonly TenantDayRange[]): RawBuilder<unknown> | undefined {
   const merged = mergeDayRanges(ranges);
   if (merged.length === 0) return undefined;
   const tenants = [...new Set(merged.map((r) => r.tenantId))];
   return sql`
     WITH clock AS (
       INSERT INTO day_mark_clocks AS c (tenant_id, revision)
-      SELECT t, 1 FROM unnest(${array(tenants)}::text[]) AS t ORDER BY t COLLATE "C"
+      SELECT t, 1 FROM unnest(${tenants}::text[]) AS t ORDER BY t COLLATE "C"
       ON CONFLICT (tenant_id) DO UPDATE SET revision = c.revision + 1
       RETURNING c.tenant_id, c.revision
     )
     INSERT INTO day_marks AS m (tenant_id, from_day, to_day, revision)
     SELECT x.t, x.f, x.l, clock.revision
     FROM unnest(
-      ${array(merged.map((r) => r.tenantId))}::text[],
-      ${array(merged.map((r) => r.from))}::date[],
-      ${array(merged.map((r) => r.to))}::date[]
+      ${merged.map((r) => r.tenantId)}::text[],
+      ${merged.map((r) => r.from)}::date[],
+      ${merged.map((r) => r.to)}::date[]
     ) AS x(t, f, l)
     JOIN clock ON clock.tenant_id = x.t
     ON CONFLICT (tenant_id, from_day, to_day)

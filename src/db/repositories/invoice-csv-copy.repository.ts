@@ -2,6 +2,7 @@ import { CompiledQuery, type RawBuilder, sql } from 'kysely';
 import { type CurrencyTotal, PartTotals } from '../copy-part-totals.ts';
 import { CopyRowsOut } from '../copy-rows-out.ts';
 import type { Db } from '../database.ts';
+import { inlineParameters } from '../query-script.ts';
 import { inReadOnlySnapshot } from '../transaction.ts';
 import {
   filePartsPlan,
@@ -100,20 +101,6 @@ export async function copyInvoiceCsv(
       await onPart({ blocks: copy.blocks(), records: () => copy.rows, totals: () => totals.totals() });
     }
   });
-}
-
-/**
- * The statement with its parameters written as literals: COPY takes no bind parameters. Values
- * are strings, numbers or arrays of them; every string becomes a quoted literal with `'`
- * doubled (standard_conforming_strings is on, the default since PostgreSQL 9.1).
- */
-export function inlineParameters(text: string, parameters: readonly unknown[]): string {
-  const literal = (v: unknown): string => {
-    if (Array.isArray(v)) return `ARRAY[${v.map(literal).join(',')}]`;
-    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-    return `'${String(v).replaceAll("'", "''")}'`;
-  };
-  return text.replace(/\$(\d+)\b/g, (_, n: string) => literal(parameters[Number(n) - 1]));
 }
 
 /** Whether the server streams `COPY … TO STDOUT`: real PostgreSQL does, the embedded PGlite is read by cursor. */

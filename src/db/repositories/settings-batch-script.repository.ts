@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
+import type { RawBuilder } from 'kysely';
 import type { Db } from '../database.ts';
-import { runScript, textArrayLiteral } from '../query-script.ts';
+import { inlineParameters, runScript } from '../query-script.ts';
 import { markDayRangesStatement, type TenantDayRange } from './day-revision.repository.ts';
 import type { NewUsersPlan } from './settings-new-users-plan.ts';
 import { userKey } from './settings-new-users-plan.ts';
@@ -20,7 +20,7 @@ import {
  * connection of its own, outside Kysely's transaction): `beginSettingsBatch` sends BEGIN, the
  * tenants' locks and the probe as one message, `commitNewUsersBatch` both COPYs, the day marks
  * and COMMIT as another. The statements are those of `storeSettingsVersionBatch` and
- * `markDayRanges`, with their arrays as literals (docs/performance/settings.md, eleventh pass).
+ * `markDayRanges`, with their parameters as literals (docs/performance/settings.md, eleventh pass).
  */
 
 /** What `beginSettingsBatch` learnt, with the transaction open and the tenants locked. */
@@ -31,7 +31,11 @@ export interface BegunBatch {
   known: Set<string>;
 }
 
-const literal = (values: readonly string[]) => sql.raw(textArrayLiteral(values));
+/** The statement's text with its parameters as literals (a script has no bind parameters). */
+function inlined(statement: RawBuilder<unknown>, conn: Db): string {
+  const compiled = statement.compile(conn);
+  return inlineParameters(compiled.sql, compiled.parameters);
+}
 
 /**
  * BEGIN, the tenants' locks with the writer's flag (`lockTenants`), then the probe (`knownUsers`)
@@ -45,11 +49,14 @@ export async function beginSettingsBatch(
 ): Promise<BegunBatch> {
   const tenants = batchTenants(versions);
   const users = batchUsers(versions);
-  const lock = lockTenantsStatement(literal(tenants)).compile(conn).sql;
-  const probe = knownUsersStatement(
-    literal(users.map((v) => v.tenantId)),
-    literal(users.map((v) => v.userId)),
-  ).compile(conn).sql;
+  const lock = inlined(lockTenantsStatement(tenants), conn);
+  const probe = inlined(
+    knownUsersStatement(
+      users.map((v) => v.tenantId),
+      users.map((v) => v.userId),
+    ),
+    conn,
+  );
   const [, locked, probed] = await runScript(conn, ['BEGIN', lock, probe]);
   const zones = zonesOf(
     tenants,
@@ -79,8 +86,8 @@ export async function commitNewUsersBatch(
     statements.push(`COPY ${INTERVAL_COLUMNS} FROM STDIN (FORMAT binary)`);
     copies.push(plan.intervalsText);
   }
-  const marks = markDayRangesStatement(ranges, literal);
-  if (marks !== undefined) statements.push(marks.compile(conn).sql);
+  const marks = markDayRangesStatement(ranges);
+  if (marks !== undefined) statements.push(inlined(marks, conn));
   statements.push('COMMIT');
   const results = await runScript(conn, statements, copies);
   // COMMIT of a transaction that failed earlier answers ROLLBACK, not an error.

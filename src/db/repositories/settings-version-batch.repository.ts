@@ -96,8 +96,8 @@ async function lockTenants(
 export const batchTenants = (versions: readonly StagedSettingsVersion[]) =>
   [...new Set(versions.map((v) => v.tenantId))].sort(compareCodePoints);
 
-/** `lockTenants`' statement; `tenants` an array parameter, or a literal for a script. */
-export const lockTenantsStatement = (tenants: unknown) => sql<{ id: string; timezone: string }>`
+/** `lockTenants`' statement (a script inlines its parameters). */
+export const lockTenantsStatement = (tenants: readonly string[]) => sql<{ id: string; timezone: string }>`
     SELECT id, timezone, set_config('billing.license_intervals_by_writer', 'on', true) AS flag
     FROM tenants
     WHERE id = ANY (${tenants}::text[])
@@ -140,8 +140,8 @@ export function batchUsers(versions: readonly StagedSettingsVersion[]): StagedSe
   return [...users.values()];
 }
 
-/** `knownUsers`' statement; `tenants` and `users` array parameters, or literals for a script. */
-export const knownUsersStatement = (tenants: unknown, users: unknown) => sql<{
+/** `knownUsers`' statement (a script inlines its parameters): the users are `tenants[i]`, `users[i]`. */
+export const knownUsersStatement = (tenants: readonly string[], users: readonly string[]) => sql<{
   tenant_id: string;
   user_id: string;
 }>`

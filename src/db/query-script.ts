@@ -120,9 +120,9 @@ export async function runScript(
 /**
  * A compiled statement with its parameters written as literals, for what takes no bind
  * parameters (COPY, a simple-protocol script). `null` becomes NULL, a finite number its digits,
- * an array ONE array literal (`'{"a","b"}'`: the statement casts it, as it casts its parameters;
- * PostgreSQL parses it ~5x faster than an `ARRAY[...]` of 4,000 constants), anything else a string
- * literal escaped by pg (`escapeLiteral`: quotes doubled, and `E''` with backslashes doubled when
+ * a Date its ISO instant, an array ONE array literal (`'{"a","b"}'`: the statement casts it, as
+ * it casts its parameters; PostgreSQL parses it ~5x faster than an `ARRAY[...]` of 4,000
+ * constants), anything else a string literal escaped by pg (`escapeLiteral`: quotes doubled, and `E''` with backslashes doubled when
  * there are any, right whatever `standard_conforming_strings` says). Refuses NUL, which no
  * PostgreSQL text holds and which would end a Query message's text early.
  */
@@ -133,6 +133,8 @@ export function inlineParameters(text: string, parameters: readonly unknown[]): 
 function sqlLiteral(value: unknown): string {
   if (value === null) return 'NULL';
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  // A Date's own String() is not a form PostgreSQL reads back exactly; its ISO form is.
+  if (value instanceof Date) return quoted(value.toISOString());
   if (Array.isArray(value)) return quoted(`{${value.map(arrayElement).join(',')}}`);
   return quoted(String(value));
 }

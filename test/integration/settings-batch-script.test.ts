@@ -171,6 +171,15 @@ describe('settings batches by script (PostgreSQL)', () => {
     );
     expect(() => inlineParameters('SELECT $1::text', ['a\u0000b'])).toThrow('NUL');
     expect(() => inlineParameters('SELECT $1::text[]', [['a\u0000b']])).toThrow('NUL');
+    const at = new Date('2026-03-29T01:30:00.123Z');
+    const [instant] = await tdb.db
+      .connection()
+      .execute((conn) =>
+        runScript(conn, [
+          inlineParameters("SELECT ($1::timestamptz = '2026-03-29T01:30:00.123Z')::text", [at]),
+        ]),
+      );
+    expect(instant?.rows).toEqual([['true']]);
     expect(inlineParameters('SELECT $1::text[], $2::text', [['a', null], null])).toBe(
       `SELECT '{"a",NULL}'::text[], NULL::text`,
     );

@@ -2,8 +2,7 @@ import type { RawBuilder } from 'kysely';
 import type { Db } from '../database.ts';
 import { inlineParameters, runScript } from '../query-script.ts';
 import { markDayRangesStatement, type TenantDayRange } from './day-revision.repository.ts';
-import type { NewUsersPlan } from './settings-new-users-plan.ts';
-import { userKey } from './settings-new-users-plan.ts';
+import { type NewUsersPlan, userKey } from './settings-new-users-plan.ts';
 import {
   batchTenants,
   batchUsers,

@@ -4,26 +4,6 @@ import { InputError } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { type Progress, startProgress } from './progress.ts';
 
-/**
- * Runs `load` (the import of the database driver) with a `navigator` defined, when Node has none
- * (Node 20; Node 21+ has its own). pg asks at load whether it runs in a Cloudflare Worker
- * (`lib/stream.js`): without a `navigator` it constructs a `Response`, which makes Node load its
- * whole fetch implementation (undici), ~35 ms of CPU at every command that opens the database,
- * for an answer that is always no here. Removed again once the import is done.
- */
-async function withNavigator<T>(load: () => Promise<T>): Promise<T> {
-  if ('navigator' in globalThis) return load();
-  Object.defineProperty(globalThis, 'navigator', {
-    value: { userAgent: `Node.js/${process.versions.node}` },
-    configurable: true,
-  });
-  try {
-    return await load();
-  } finally {
-    delete (globalThis as { navigator?: unknown }).navigator;
-  }
-}
-
 /** Commands that run until stopped: they log at `info` on a terminal too (nobody watches a bar). */
 const LONG_RUNNING = new Set(['serve', 'worker']);
 
@@ -86,7 +66,7 @@ export class CliContext {
 
   /** The database: `DATABASE_URL`, else the embedded one in `BILLING_DATA_DIR` (migrated on open). */
   database(options: { migrate?: boolean } = {}): Promise<DatabaseConnection> {
-    this.#db ??= withNavigator(() => import('../db/connection.ts')).then(({ openDatabase }) =>
+    this.#db ??= import('../db/connection.ts').then(({ openDatabase }) =>
       openDatabase({
         databaseUrl: this.config.DATABASE_URL,
         dataDir: this.config.BILLING_DATA_DIR,

@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
 import { lockDataDir } from './data-dir-lock.ts';
 import type { Database, Db } from './database.ts';
+import pg from './pg-driver.ts';
 
 const DATE_OID = 1082;
 

@@ -1,6 +1,6 @@
 import { CompiledQuery } from 'kysely';
-import pg from 'pg';
 import type { Db } from './database.ts';
+import pg from './pg-driver.ts';
 
 /*
  * Several statements in ONE simple-protocol Query message (real PostgreSQL only): the server runs

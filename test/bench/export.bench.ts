@@ -44,12 +44,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.ts';
 import { inlineParameters } from '../../src/db/query-script.ts';
-import {
-  EXPORT_PLANNER_SETTINGS,
-  filePartsPlan,
-  invoiceRowsQuery,
-  tuneForExport,
-} from '../../src/db/repositories/invoice.repository.ts';
+import { EXPORT_PLANNER_SETTINGS, tuneForExport } from '../../src/db/repositories/export-planner-settings.ts';
+import { filePartsPlan, invoiceRowsQuery } from '../../src/db/repositories/invoice.repository.ts';
 import { invoiceCsvCellsQuery } from '../../src/db/repositories/invoice-csv-copy.repository.ts';
 import { applyRunToMonthRows } from '../../src/db/repositories/invoice-month-row.repository.ts';
 import { monthBounds } from '../../src/domain/calendar.ts';

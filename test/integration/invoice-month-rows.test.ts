@@ -14,6 +14,7 @@ import * as m0015 from '../../migrations/0015_month_row_bases.ts';
 import * as m0016 from '../../migrations/0016_month_row_base_keys.ts';
 import { type BillDayInput, billDay } from '../../src/billing/bill-day.service.ts';
 import { closePeriod } from '../../src/billing/close-period.service.ts';
+import { loadPriceBook } from '../../src/billing/price-book.service.ts';
 import type { DatabaseConnection } from '../../src/db/connection.ts';
 import type { Db } from '../../src/db/database.ts';
 import { diffRunLines } from '../../src/db/repositories/charge-line.repository.ts';
@@ -25,6 +26,7 @@ import { type HeldMonthRow, heldMonthRows } from '../support/month-rows.ts';
 import {
   addActivity,
   addVersions,
+  BOOK,
   LICENSE_SETTINGS,
   type LicenseName,
   seedTenant,
@@ -310,6 +312,38 @@ describe.each(BACKENDS)('invoice month rows ($name)', ({ name, open }) => {
     expect(last.map((r) => [r.item, r.quantity, r.firstDay, r.lastDay])).toEqual([
       ['license.enterprise', 3, '2026-11-01', '2026-11-03'],
     ]);
+  }, 60_000);
+
+  // A price book that changes mid-month: two rows of one user, item and billing, in the file in
+  // order of their first day, whether read from the month rows or grouped from the lines.
+  it('a price change mid-month keeps the old price row beside the new one, in the file too', async () => {
+    const tenantId = 'repriced';
+    await seedTenant(conn.db, { id: tenantId });
+    await addVersions(conn.db, tenantId, [
+      { userId: 'a', at: '2026-10-31T12:00:00+01:00', license: 'standard' },
+    ]);
+    const [old, dear] = [BOOK.monthly.standard, BOOK.monthly.standard + 300];
+    const dearer = { ...BOOK, monthly: { ...BOOK.monthly, standard: dear } };
+    await loadPriceBook(conn.db, { currency: 'EUR', validFrom: '2026-11-03', tenantId, ...dearer }, 'test');
+    for (const d of ['2026-11-01', '2026-11-02', '2026-11-03'])
+      await billDay(conn.db, { tenantId, day: d, trigger: 'schedule', now: NOW });
+    const rows = await storedRows(conn.db, tenantId);
+    expect(rows).toEqual(await groupedCurrentLines(conn.db, tenantId));
+    expect(rows.map((r) => [r.item, r.unitPrice, r.firstDay, r.lastDay])).toEqual([
+      ['license.standard', String(old), '2026-11-01', '2026-11-02'],
+      ['license.standard', String(dear), '2026-11-03', '2026-11-03'],
+    ]);
+    const file = await invoiceCsv(conn.db, '2026-11', tenantId);
+    const records = file.split('\r\n').slice(1, -1);
+    const euros = (minor: number) => (minor / 100).toFixed(2);
+    expect(records.map((r) => r.split(',').slice(5, 9).concat(r.split(',').slice(11)))).toEqual([
+      ['license.standard', 'monthly', '2', euros(old), '2026-11-01', '2026-11-02'],
+      ['license.standard', 'monthly', '1', euros(dear), '2026-11-03', '2026-11-03'],
+    ]);
+    const flip = sql`UPDATE invoice_month_days SET run_id = -run_id WHERE tenant_id = ${tenantId}`;
+    await flip.execute(conn.db);
+    expect(await invoiceCsv(conn.db, '2026-11', tenantId)).toBe(file);
+    await flip.execute(conn.db);
   }, 60_000);
 
   // The diff of a re-run comes from the month rows only when they describe the run it supersedes:

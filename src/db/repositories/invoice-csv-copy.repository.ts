@@ -4,13 +4,8 @@ import { CopyRowsOut } from '../copy-rows-out.ts';
 import type { Db } from '../database.ts';
 import { inlineParameters } from '../query-script.ts';
 import { inReadOnlySnapshot } from '../transaction.ts';
-import {
-  filePartsPlan,
-  type InvoiceQuery,
-  invoiceQuery,
-  type TenantMonth,
-  tuneForExport,
-} from './invoice.repository.ts';
+import { tuneForExport } from './export-planner-settings.ts';
+import { filePartsPlan, type InvoiceQuery, invoiceQuery, type TenantMonth } from './invoice.repository.ts';
 
 /*
  * The invoice CSV on real PostgreSQL: the cells computed by the export's one query

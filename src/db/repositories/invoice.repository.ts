@@ -4,6 +4,7 @@ import { compareCodePoints } from '../../domain/code-point-order.ts';
 import { type Minor, parseMinor } from '../../domain/money.ts';
 import { daysIn, runsOfDays } from '../../domain/month-days.ts';
 import type { Db } from '../database.ts';
+import { tuneForExport } from './export-planner-settings.ts';
 import { amountOfKnownDaysSql, recordedDaysSql } from './month-days.ts';
 
 /** One row of the invoice CSV as the database computes it, amounts in minor units. */
@@ -146,6 +147,17 @@ export function invoiceRowsQuery(t: TenantMonth): RawBuilder<RawInvoiceRow> {
  * from those days: `amountOfKnownDaysSql`). Both in file order from their primary keys: the
  * exceptions' is the file's order up to `billing`, the base's (run, user, item) is up to `item`,
  * and a base key has one line per (user, item), so only groups of one row are left to sort.
+ *
+ * Each branch is in the file's whole order (user, item, billing, first day, unit price), so the
+ * branches merge into it and nothing is sorted after the names are joined (a sort of every row
+ * of the file, the widest they get: ~100 ms of a 260,000-row month; docs/performance/export.md,
+ * "The statement in file order"). Two things keep it so:
+ * - the base's first day is a constant, and the planner drops a constant from a branch's sort
+ *   order, which then only goes up to `item`: it is written as depending on the line
+ *   (`0 * l.run_id`, the same value) so that the branch's order names it;
+ * - the exceptions that hide a base line are the month rows of the base's currency read in
+ *   their primary key's order (user, item first) under a left join: as `NOT EXISTS`, the planner
+ *   sorted them again although the index returns them in that order.
  */
 const monthRows = (t: TenantMonth) => {
   if (t.base === undefined)
@@ -165,14 +177,18 @@ const monthRows = (t: TenantMonth) => {
   UNION ALL
   (SELECT l.user_id, l.item, l.billing COLLATE "C", l.unit_price, ${daysIn(b.days)}::int,
           ${amountOfKnownDaysSql(sql`l.billing`, sql`l.unit_price`, b.days, daysInMonth(start))}::bigint,
-          ${b.currency}::char(3), ${start}::date + ${first - 1}::int, ${start}::date + ${last - 1}::int
+          ${b.currency}::char(3), ${start}::date + (${first - 1}::int + 0 * l.run_id)::int,
+          ${start}::date + ${last - 1}::int
    FROM charge_lines l
-   WHERE l.run_id = ${b.runId}::bigint
-     AND NOT EXISTS (SELECT 1 FROM invoice_month_rows m
-                     WHERE m.tenant_id = ${t.tenantId}::text AND m.month = ${t.month}::text
-                       AND m.user_id = l.user_id AND m.item = l.item AND m.billing = l.billing
-                       AND m.unit_price = l.unit_price AND m.currency = ${b.currency}::char(3))
-   ORDER BY l.user_id, l.item)`;
+   LEFT JOIN (SELECT m.user_id, m.item, m.billing, m.unit_price
+              FROM invoice_month_rows m
+              WHERE m.tenant_id = ${t.tenantId}::text AND m.month = ${t.month}::text
+                AND m.currency = ${b.currency}::char(3)
+              ORDER BY m.user_id, m.item) hidden
+     ON hidden.user_id = l.user_id AND hidden.item = l.item AND hidden.billing = l.billing
+        AND hidden.unit_price = l.unit_price
+   WHERE l.run_id = ${b.runId}::bigint AND hidden.user_id IS NULL
+   ORDER BY 1, 2, 3, 8, 4)`;
 };
 
 /**
@@ -190,18 +206,21 @@ const groupedLines = (t: TenantMonth) => sql`
    GROUP BY l.user_id, l.item, l.billing, l.unit_price, r.currency)`;
 
 /**
- * The rows of one tenant's part before the names, unordered as a whole: the charge rows (month
- * rows, or the month's current lines grouped) and the adjustment rows, with the same columns
- * (user_id, item, billing, unit_price, quantity, amount, currency, first_day, last_day).
+ * The rows of one tenant's part before the names: the charge rows (month rows, or the month's
+ * current lines grouped) and the adjustment rows, with the same columns (user_id, item,
+ * billing, unit_price, quantity, amount, currency, first_day, last_day). The month rows'
+ * branches and the adjustments' are each in file order (`ORDER BY 1, 2, 3, 8, 4`), so the
+ * planner merges them in it (see `monthRows`).
  */
 const partRows = (t: TenantMonth) => sql`
   ${t.fromLines ? groupedLines(t) : monthRows(t)}
   UNION ALL
-  SELECT a.user_id, a.item, a.billing COLLATE "C", NULL::bigint, count(DISTINCT a.day)::int,
-         sum(a.amount)::bigint, a.currency, min(a.day), max(a.day)
-  FROM adjustment_lines a
-  WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}
-  GROUP BY a.user_id, a.item, a.billing, a.currency`;
+  (SELECT a.user_id, a.item, a.billing COLLATE "C", NULL::bigint, count(DISTINCT a.day)::int,
+          sum(a.amount)::bigint, a.currency, min(a.day), max(a.day)
+   FROM adjustment_lines a
+   WHERE a.tenant_id = ${t.tenantId}::text AND a.period = ${t.month}
+   GROUP BY a.user_id, a.item, a.billing, a.currency
+   ORDER BY 1, 2, 3, 8, 4)`;
 
 /** The names' import cut-off: versions imported by the time the period closed (if it is closed). */
 function importCutoff(t: TenantMonth): RawBuilder<unknown> {
@@ -307,37 +326,6 @@ function tenantsInFileOrder(q: InvoiceQuery): (TenantPeriodEnd & { month: string
   return q.tenants
     .map((t) => ({ ...t, month: q.month }))
     .sort((a, b) => compareCodePoints(a.tenantId, b.tenantId));
-}
-
-/**
- * The export's planner settings, as `SET` statements (`tuneForExport` runs them `LOCAL`; the export
- * bench runs them before its COPY of the export's queries):
- * - JIT off: the export's queries cost more than `jit_inline_above_cost` (500,000) from about a
- *   million rows on, so the server compiled them with inlining and optimisation first: 0.75 s
- *   before the first row of a 1,000,000-user month, never won back by queries that only read,
- *   merge and print rows (docs/performance/export.md, "Issue 11, seventh step");
- * - no hash join, no bitmap scan and no parallel workers: the base run's lines must be read in
- *   their primary key's order and merged with the month's exceptions (a Merge Anti Join on user
- *   and item). Otherwise the planner hashed the exceptions, read the lines by a parallel bitmap or
- *   sequential scan of every run's lines, and sorted them again, spilling to disk: 1.39 s against
- *   0.64 s for the row query of a 30-day month of 200,000 users (docs/performance/export.md,
- *   eighth step). With hash joins off it still chose a bitmap scan of the base run's lines and
- *   an external sort of them as soon as `work_mem` was 16 MB or more instead of the default 4 MB
- *   (ninth step): the plan must not depend on the server's `work_mem`.
- */
-export const EXPORT_PLANNER_SETTINGS = [
-  'jit = off',
-  'enable_hashjoin = off',
-  'enable_bitmapscan = off',
-  'max_parallel_workers_per_gather = 0',
-] as const;
-
-/**
- * The export's planner settings (`EXPORT_PLANNER_SETTINGS`) for the rest of its transaction
- * (`SET LOCAL`; every other query keeps the server's).
- */
-export async function tuneForExport(trx: Db): Promise<void> {
-  await sql.raw(EXPORT_PLANNER_SETTINGS.map((s) => `SET LOCAL ${s}`).join('; ')).execute(trx);
 }
 
 /**

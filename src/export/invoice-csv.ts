@@ -7,7 +7,8 @@ import {
   streamInvoiceRows,
   type TenantPeriodEnd,
 } from '../db/repositories/invoice.repository.ts';
-import { canCopyOut, copyInvoiceCsv } from '../db/repositories/invoice-csv-copy.repository.ts';
+import { copyInvoiceCsv } from '../db/repositories/invoice-csv-copy.repository.ts';
+import { streamsCopy } from '../db/repositories/server-kind.repository.ts';
 import { findTenant, listTenants } from '../db/repositories/tenant.repository.ts';
 import { isValidMonth, type Month, monthBounds } from '../domain/calendar.ts';
 import { type Minor, minorDigits, sumMinor } from '../domain/money.ts';
@@ -111,7 +112,7 @@ export async function writeInvoiceCsv(
     tenants: periodEnds,
   };
   await write(out, INVOICE_HEADER);
-  if (input.onRow === undefined && tenants.length > 0 && (await canCopyOut(db)))
+  if (input.onRow === undefined && tenants.length > 0 && (await streamsCopy(db)))
     return copyCsv(db, query, input, out);
   const money = new MoneyFormatters();
   const totals = new Map<string, Minor>();

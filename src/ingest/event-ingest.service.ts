@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { isDataError } from '../db/database-errors.ts';
 import { bumpDayRevisions, type TenantDay } from '../db/repositories/day-revision.repository.ts';
@@ -13,6 +12,7 @@ import {
   insertLoginEventsByCopy,
   insertLoginEventsDirect,
 } from '../db/repositories/login-event-copy.repository.ts';
+import { streamsCopy } from '../db/repositories/server-kind.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import { inTransaction, type Trx } from '../db/transaction.ts';
 import { ingestBatchSeconds } from '../metrics.ts';
@@ -95,9 +95,7 @@ export class EventIngestor {
 
   /** Whether the server takes COPY FROM STDIN: real PostgreSQL does, the embedded PGlite does not. */
   #canCopy(): Promise<boolean> {
-    this.#copyCapable ??= sql<{ v: string }>`SELECT version() AS v`
-      .execute(this.#db)
-      .then((r) => !String(r.rows[0]?.v).includes('PGlite'));
+    this.#copyCapable ??= streamsCopy(this.#db);
     return this.#copyCapable;
   }
 

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Db } from '../db/database.ts';
 import { isTransientDatabaseError } from '../db/database-errors.ts';
 import { insertIngestRejects, type NewIngestReject } from '../db/repositories/ingest-reject.repository.ts';
-import { acceptsCopy } from '../db/repositories/settings-version-batch.repository.ts';
+import { streamsCopy } from '../db/repositories/server-kind.repository.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import type { SettingsVersion } from '../domain/settings-version.ts';
 import { HeldTexts } from './held-texts.ts';
@@ -90,7 +90,7 @@ export async function importSettingsFile(
   const batchSize = options.batchSize ?? BATCH_SIZE;
   const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refusedTotal: 0, refused: [] };
   const tenantIds = new Set((await listTenants(db)).map((t) => t.id));
-  const byCopy = await acceptsCopy(db);
+  const byCopy = await streamsCopy(db);
   const shapes = new LicenseShapes();
   // The batch being filled: each line is parsed as it arrives, a stream chunk (~64 KiB) at a
   // time, so the batch in flight gets its statements sent between chunks, not after a whole

@@ -97,9 +97,3 @@ export async function copyInvoiceCsv(
     }
   });
 }
-
-/** Whether the server streams `COPY … TO STDOUT`: real PostgreSQL does, the embedded PGlite is read by cursor. */
-export async function canCopyOut(db: Db): Promise<boolean> {
-  const { rows } = await sql<{ v: string }>`SELECT version() AS v`.execute(db);
-  return !String(rows[0]?.v).includes('PGlite');
-}

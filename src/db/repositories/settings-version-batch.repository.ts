@@ -39,12 +39,6 @@ export interface StoreBatchOptions {
 const ROWS_PER_CHUNK = 2_000;
 const STAGING = 'settings_version_staging';
 
-/** Whether the server takes COPY FROM STDIN: real PostgreSQL does, the embedded PGlite does not. */
-export async function acceptsCopy(db: Db): Promise<boolean> {
-  const { rows } = await sql<{ v: string }>`SELECT version() AS v`.execute(db);
-  return !String(rows[0]?.v).includes('PGlite');
-}
-
 /** Fills the staging table by COPY (real PostgreSQL): one text row per version, in input order. */
 async function copyIntoStaging(trx: Db, versions: readonly StagedSettingsVersion[]): Promise<void> {
   await copyRows(

@@ -14,13 +14,12 @@ import { billingLag, findDuePage } from '../../src/billing/due-days.service.ts';
 import { dayCount, dayOf } from '../../src/domain/calendar.ts';
 import { storeSettingsVersions, toSettingsVersion } from '../../src/ingest/settings-import.service.ts';
 import { insertBenchTenant, withBenchDatabase } from './bench-database.ts';
+import { median } from './stats.ts';
 
 const TENANT = 'bench';
 const TZ = 'Europe/Prague';
 const NOW = new Date('2026-11-28T10:00:00Z');
 const ROUNDS = 5;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 export async function run(): Promise<void> {
   await withBenchDatabase({ poolSize: 2 }, async (db) => {

@@ -36,6 +36,7 @@ import { reconcileMonth } from '../../src/insight/reconcile.service.ts';
 import { createLogger } from '../../src/logger.ts';
 import { basicAuth } from '../support/http.ts';
 import { benchScale, fillBenchRun, insertBenchTenant, withBenchDatabase } from './bench-database.ts';
+import { median } from './stats.ts';
 
 const { users: USERS, days: DAYS, rounds: ROUNDS, month: MONTH } = benchScale(3);
 const TENANT = 'big';
@@ -271,11 +272,6 @@ async function explainPages(url: string, runIds: [string, string]): Promise<void
   } finally {
     await db.destroy();
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
 }
 
 export async function run(): Promise<void> {

@@ -7,6 +7,7 @@
  *   npm run bench -- line-splitter
  */
 import { isBadLine, LineSplitter } from '../../src/ingest/line-splitter.ts';
+import { median } from './stats.ts';
 
 const CHUNK = 64 * 1024;
 
@@ -40,8 +41,6 @@ function timeFloor(chunks: Buffer[]): number {
   if (found < 0) throw new Error('unreachable');
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 export async function run(): Promise<void> {
   timeSplitter(chunksOf(1)); // warm-up

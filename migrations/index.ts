@@ -15,6 +15,7 @@ import * as m0013 from './0013_settings_write_speed.ts';
 import * as m0014 from './0014_month_rows_file_order.ts';
 import * as m0015 from './0015_month_row_bases.ts';
 import * as m0016 from './0016_month_row_base_keys.ts';
+import * as m0017 from './0017_settings_versions_leaf.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '0014_month_rows_file_order': m0014,
   '0015_month_row_bases': m0015,
   '0016_month_row_base_keys': m0016,
+  '0017_settings_versions_leaf': m0017,
 };

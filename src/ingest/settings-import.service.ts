@@ -9,10 +9,7 @@ import {
 } from '../db/repositories/settings-batch-script.repository.ts';
 import { type NewUsersPlan, planNewUsers } from '../db/repositories/settings-new-users-plan.ts';
 import { findSettingsVersions, type VersionKey } from '../db/repositories/settings-version.repository.ts';
-import {
-  type StoreBatchOptions,
-  storeSettingsVersionBatch,
-} from '../db/repositories/settings-version-batch.repository.ts';
+import { storeSettingsVersionBatch } from '../db/repositories/settings-version-batch.repository.ts';
 import { inTransaction } from '../db/transaction.ts';
 import { spansToDayRanges, type TenantInstantSpan } from '../domain/day-ranges.ts';
 import { type LicenseResult, resolveLicense } from '../domain/license.ts';
@@ -260,15 +257,11 @@ export function storeSettingsVersions(
   return storePreparedSettingsVersions(trx, prepareSettingsVersions(versions, options), receivedAt);
 }
 
-/**
- * `storeSettingsVersions` of a batch prepared beforehand (`prepareSettingsVersions`).
- * `lastSettingsWrite`: the caller writes no other settings version in this transaction.
- */
+/** `storeSettingsVersions` of a batch prepared beforehand (`prepareSettingsVersions`). */
 export async function storePreparedSettingsVersions(
   trx: Db,
   prepared: PreparedSettingsVersions,
   receivedAt: Date,
-  options: StoreBatchOptions = {},
 ): Promise<StoreOutcome> {
   const { toInsert, firstOf, repeats } = prepared;
   const outcomes = prepared.outcomes.slice();
@@ -277,7 +270,6 @@ export async function storePreparedSettingsVersions(
     toInsert,
     prepared.byCopy,
     prepared.plan,
-    options,
   );
   const notStored = new Set(notInserted);
   const existing = new Map(
@@ -336,14 +328,13 @@ export async function storePreparedBatchAlone(
   receivedAt: Date,
 ): Promise<StoreOutcome> {
   const { plan } = prepared;
-  const options = { lastSettingsWrite: true };
   if (db.isTransaction || !prepared.byCopy || plan?.versionsText === undefined)
-    return inTransaction(db, (trx) => storePreparedSettingsVersions(trx, prepared, receivedAt, options));
+    return inTransaction(db, (trx) => storePreparedSettingsVersions(trx, prepared, receivedAt));
   return (db as Kysely<Database>).connection().execute(async (conn) => {
     try {
       const { zones, known } = await beginSettingsBatch(conn, prepared.toInsert);
       if (known.size > 0) {
-        const outcome = await storePreparedSettingsVersions(conn, prepared, receivedAt, options);
+        const outcome = await storePreparedSettingsVersions(conn, prepared, receivedAt);
         await sql`COMMIT`.execute(conn);
         return outcome;
       }

@@ -14,7 +14,9 @@
  *
  *   npm run bench -- settings              (BENCH_VERSIONS=200000 for a quick look;
  *                                           BENCH_CPU_PROF=DIR for the CLI's V8 CPU profiles;
- *                                           BENCH_NEW_ONLY=1 for (a)-(c) only)
+ *                                           BENCH_NEW_ONLY=1 for (a)-(c) only;
+ *                                           BENCH_EXPERIMENT_SQL=SQL run after the migrations,
+ *                                           e.g. an index dropped, to measure what it costs)
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -289,6 +291,8 @@ export async function run(): Promise<void> {
   try {
     const entry = await buildDist(dir);
     await migrateToLatest(conn.db);
+    // BENCH_EXPERIMENT_SQL: a schema experiment (an index or trigger dropped) before anything is measured.
+    if (process.env.BENCH_EXPERIMENT_SQL) await sql.raw(process.env.BENCH_EXPERIMENT_SQL).execute(conn.db);
     await sql`INSERT INTO tenants (id, name, timezone, currency) VALUES (${TENANT}, 'Big', 'Europe/Prague', 'EUR')`.execute(
       conn.db,
     );

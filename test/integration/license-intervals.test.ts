@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { openEmbedded } from '../../src/db/connection.ts';
+import type { Db } from '../../src/db/database.ts';
 import { listLicenseIntervals } from '../../src/db/repositories/license-interval.repository.ts';
 import { inTransaction } from '../../src/db/transaction.ts';
 import { licenseIntervals } from '../../src/domain/license-intervals.ts';
@@ -202,3 +203,82 @@ describe('migration 0008 backfills the intervals of versions stored before it', 
     }
   });
 });
+
+describe.each(BACKENDS)(
+  'migration 0017 (the settings repository writes the one partition) on $name',
+  ({ open }) => {
+    const plainInsert = (db: Db, userId: string, at: string, license: License) =>
+      sql`INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, settings, license, billing, record_calls, reasons)
+        VALUES ('m17', ${userId}, ${at}::timestamptz, true, '{}', ${license}, 'monthly', false, '[]')`.execute(
+        db,
+      );
+    const stateOf = async (db: Db) => {
+      const versions = await sql<{ user_id: string; n: number }>`
+      SELECT user_id, count(*)::int AS n FROM settings_versions WHERE tenant_id = 'm17' GROUP BY 1 ORDER BY 1`.execute(
+        db,
+      );
+      const intervals = (await listLicenseIntervals(db, 'm17')).map(
+        (i) =>
+          `${i.userId} ${i.validFrom.toISOString().slice(0, 10)}..${i.validTo?.toISOString().slice(0, 10) ?? ''} ${i.license}`,
+      );
+      return { versions: versions.rows, intervals };
+    };
+
+    it('keeps every row down and up, and the trigger follows plain inserts into settings_versions on both schemas', async () => {
+      const conn = await open();
+      try {
+        await addTenant(conn.db, { id: 'm17', name: 'm17', timezone: 'UTC', currency: 'EUR' });
+        const parsed = ['a', 'b'].map((u) =>
+          parseVersionSpec('m17', {
+            userId: u,
+            at: '2026-01-01T00:00:00Z',
+            license: 'standard',
+            billing: 'monthly',
+          }),
+        );
+        await inTransaction(conn.db, (trx) => storeSettingsVersions(trx, parsed, RECEIVED));
+        // The repository's rows are in the partition, read through the partitioned table.
+        const where = await sql<{ t: string }>`
+        SELECT DISTINCT tableoid::regclass::text AS t FROM settings_versions WHERE tenant_id = 'm17'`.execute(
+          conn.db,
+        );
+        expect(where.rows).toEqual([{ t: 'settings_versions_all' }]);
+        await plainInsert(conn.db, 'c', '2026-01-01Z', 'enterprise');
+        await plainInsert(conn.db, 'a', '2026-02-01Z', 'developer');
+        const before = await stateOf(conn.db);
+        expect(before.intervals).toEqual([
+          'a 2026-01-01..2026-02-01 standard',
+          'a 2026-02-01.. developer',
+          'b 2026-01-01.. standard',
+          'c 2026-01-01.. enterprise',
+        ]);
+
+        const migrator = migratorFor(conn.db);
+        const down = await migrator.migrateDown();
+        expect(down.error).toBeUndefined();
+        expect(down.results?.map((r) => r.migrationName)).toEqual(['0017_settings_versions_leaf']);
+        expect(await stateOf(conn.db)).toEqual(before);
+        await plainInsert(conn.db, 'b', '2026-03-01Z', 'professional');
+
+        expect((await migrator.migrateToLatest()).error).toBeUndefined();
+        await plainInsert(conn.db, 'c', '2026-03-01Z', 'dashboard');
+        const after = await stateOf(conn.db);
+        expect(after.versions).toEqual([
+          { user_id: 'a', n: 2 },
+          { user_id: 'b', n: 2 },
+          { user_id: 'c', n: 2 },
+        ]);
+        expect(after.intervals).toEqual([
+          'a 2026-01-01..2026-02-01 standard',
+          'a 2026-02-01.. developer',
+          'b 2026-01-01..2026-03-01 standard',
+          'b 2026-03-01.. professional',
+          'c 2026-01-01..2026-03-01 enterprise',
+          'c 2026-03-01.. dashboard',
+        ]);
+      } finally {
+        await conn.close();
+      }
+    });
+  },
+);

@@ -37,10 +37,13 @@ function inlined(statement: RawBuilder<unknown>, conn: Db): string {
 }
 
 /**
- * BEGIN, the tenants' locks with the writer's flag (`lockTenants`), then the probe (`knownUsers`)
- * as ONE message: the probe is a statement of its own after the locks, so its snapshot is taken
- * once they are held. A tenant that does not exist throws `UNKNOWN_TENANT` with the transaction
- * still open: the caller rolls back.
+ * BEGIN, the tenants' locks (`lockTenants`), then the probe (`knownUsers`) as ONE message: the
+ * probe is a statement of its own after the locks, so its snapshot is taken once they are held.
+ * The probe is planned without bitmap scans: the first import into a new database has no
+ * statistics of the versions' partition, and the planner then guessed ~7 versions per user and
+ * probed each user by a bitmap scan (~2 µs a version more than the primary key's index-only
+ * scan: docs/performance/settings.md, thirteenth pass). A tenant that does not exist throws
+ * `UNKNOWN_TENANT` with the transaction still open: the caller rolls back.
  */
 export async function beginSettingsBatch(
   conn: Db,
@@ -56,7 +59,13 @@ export async function beginSettingsBatch(
     ),
     conn,
   );
-  const [, locked, probed] = await runScript(conn, ['BEGIN', lock, probe]);
+  const [, locked, , probed] = await runScript(conn, [
+    'BEGIN',
+    lock,
+    'SET LOCAL enable_bitmapscan = off',
+    probe,
+    'SET LOCAL enable_bitmapscan = on',
+  ]);
   const zones = zonesOf(
     tenants,
     (locked?.rows ?? []).map(([id, timezone]) => ({ id: String(id), timezone: String(timezone) })),

@@ -28,14 +28,6 @@ export interface StoredBatch {
   zones: Map<string, string>;
 }
 
-export interface StoreBatchOptions {
-  /**
-   * The transaction writes no other settings version after this batch (the file import: marks,
-   * then commit): the writer's flag is not turned off again, a round trip saved.
-   */
-  lastSettingsWrite?: boolean;
-}
-
 const ROWS_PER_CHUNK = 2_000;
 const STAGING = 'settings_version_staging';
 
@@ -69,11 +61,10 @@ const instant = sql`'epoch'::timestamptz + s.effective_ms * interval '1 millisec
 
 /**
  * The transaction's settings writers of these tenants serialised (the trigger's advisory locks, in
- * its order), the tenants' rows locked as a foreign key's check would (FOR KEY SHARE), and the
- * writer's flag set (`billing.license_intervals_by_writer`: the trigger skips this transaction's
- * statements, whose intervals the repository writes), once per batch and in ONE statement (each
- * round trip holds the batch's transaction open while Node answers: docs/performance/settings.md,
- * ninth pass): the locks are an InitPlan of the filter, so they are taken before the first tenant
+ * its order: the repository writes its versions' intervals itself, see `VERSIONS_LEAF`) and the
+ * tenants' rows locked as a foreign key's check would (FOR KEY SHARE), once per batch and in ONE
+ * statement (each round trip holds the batch's transaction open while Node answers:
+ * docs/performance/settings.md, ninth pass): the locks are an InitPlan of the filter, so they are taken before the first tenant
  * row is returned and locked. Migration 0013 dropped the per-row foreign key. A tenant that does
  * not exist refuses the batch, named.
  */
@@ -92,7 +83,7 @@ export const batchTenants = (versions: readonly StagedSettingsVersion[]) =>
 
 /** `lockTenants`' statement (a script inlines its parameters). */
 export const lockTenantsStatement = (tenants: readonly string[]) => sql<{ id: string; timezone: string }>`
-    SELECT id, timezone, set_config('billing.license_intervals_by_writer', 'on', true) AS flag
+    SELECT id, timezone
     FROM tenants
     WHERE id = ANY (${tenants}::text[])
       AND (SELECT count(*) FROM (
@@ -176,8 +167,16 @@ async function copyRows<T>(
   await done;
 }
 
-export const VERSION_COLUMNS =
-  'settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings, license, billing, record_calls, reasons)';
+/**
+ * The one partition of `settings_versions` (migration 0017), which this repository writes instead
+ * of the partitioned table: a statement naming the partition fires none of the partitioned
+ * table's statement triggers, so PostgreSQL makes no transition table of the rows for the
+ * license-interval trigger, whose work the repository does itself (new users' intervals computed
+ * in Node, known users' by `license_intervals_refresh_users`). Readers read `settings_versions`.
+ */
+const VERSIONS_LEAF = 'settings_versions_all';
+
+export const VERSION_COLUMNS = `${VERSIONS_LEAF} (tenant_id, user_id, effective_at, active, email, last_name, settings, license, billing, record_calls, reasons)`;
 export const INTERVAL_COLUMNS =
   'license_intervals (tenant_id, user_id, valid_from, valid_to, license, billing, record_calls)';
 
@@ -198,7 +197,7 @@ async function insertNewUsers(
     return;
   }
   await sql`
-    INSERT INTO settings_versions
+    INSERT INTO ${sql.table(VERSIONS_LEAF)}
       (tenant_id, user_id, effective_at, active, email, last_name, settings, license, billing, record_calls, reasons)
     SELECT * FROM unnest(
       ${versions.map((v) => v.tenantId)}::text[], ${versions.map((v) => v.userId)}::text[],
@@ -243,7 +242,7 @@ async function storeKnownUsers(
   await (byCopy ? copyIntoStaging : unnestIntoStaging)(trx, versions);
   const notInserted = await sql<{ ord: number }>`
     WITH ins AS (
-      INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, email, last_name, settings, license,
+      INSERT INTO ${sql.table(VERSIONS_LEAF)} (tenant_id, user_id, effective_at, active, email, last_name, settings, license,
         billing, record_calls, reasons)
       SELECT s.tenant_id, s.user_id, ${instant}, s.active, s.email, s.last_name, s.settings, s.license, s.billing,
              s.record_calls, s.reasons
@@ -279,13 +278,13 @@ async function storeKnownUsers(
 
 /**
  * Stores a batch of versions whose keys are distinct, inside `trx`, and keeps `license_intervals`
- * equal to them (migration 0008's rules) itself instead of leaving it to the trigger (migration
- * 0009: the trigger skips a statement whose writer says it did the work):
+ * equal to them (migration 0008's rules) itself: it writes the partition (`VERSIONS_LEAF`), which the
+ * trigger does not follow:
  * 1. the tenants' advisory locks taken (the trigger's, in the same order), so no other settings
  *    writer of these tenants runs between the probe below and the commit;
  * 2. ONE probe tells the users that already have a stored version (`known`) from brand-new ones;
  * 3. brand-new users (the bulk of a first import): nothing can conflict (keys distinct, no stored
- *    version, tenants locked), so their versions go straight into `settings_versions` and their
+ *    version, tenants locked), so their versions go straight into the partition and their
  *    intervals, computed in Node from their versions, into `license_intervals` (COPY when
  *    `byCopy`, else `unnest`); a version's successor is the user's next one in the batch.
  *    `planned`: `planNewUsers(versions, undefined, byCopy)` made before the transaction, used
@@ -297,7 +296,6 @@ export async function storeSettingsVersionBatch(
   versions: readonly StagedSettingsVersion[],
   byCopy: boolean,
   planned?: NewUsersPlan,
-  options: StoreBatchOptions = {},
 ): Promise<StoredBatch> {
   if (versions.length === 0)
     return { notInserted: [], ofKnownUsers: 0, successors: new Map(), zones: new Map() };
@@ -336,8 +334,5 @@ export async function storeSettingsVersionBatch(
     for (const j of stored.notInserted) notInserted.push(old[j] as number);
     for (const [j, at] of stored.successors) successors.set(old[j] as number, at);
   }
-  // Left on when the caller writes no other settings version in this transaction (transaction-local: gone at commit).
-  if (!options.lastSettingsWrite)
-    await sql`SELECT set_config('billing.license_intervals_by_writer', 'off', true)`.execute(trx);
   return { notInserted: notInserted.sort((a, b) => a - b), ofKnownUsers: old.length, successors, zones };
 }

@@ -42,8 +42,9 @@ function inlined(statement: RawBuilder<unknown>, conn: Db): string {
  * The probe is planned without bitmap scans: the first import into a new database has no
  * statistics of the versions' partition, and the planner then guessed ~7 versions per user and
  * probed each user by a bitmap scan (~2 µs a version more than the primary key's index-only
- * scan: docs/performance/settings.md, thirteenth pass). A tenant that does not exist throws
- * `UNKNOWN_TENANT` with the transaction still open: the caller rolls back.
+ * scan: docs/performance/settings.md, thirteenth pass); the setting's default is back for the
+ * rest of the transaction. A tenant that does not exist throws `UNKNOWN_TENANT` with the
+ * transaction still open: the caller rolls back.
  */
 export async function beginSettingsBatch(
   conn: Db,
@@ -64,7 +65,7 @@ export async function beginSettingsBatch(
     lock,
     'SET LOCAL enable_bitmapscan = off',
     probe,
-    'SET LOCAL enable_bitmapscan = on',
+    'SET LOCAL enable_bitmapscan TO DEFAULT',
   ]);
   const zones = zonesOf(
     tenants,

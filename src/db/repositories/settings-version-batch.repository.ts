@@ -64,9 +64,9 @@ const instant = sql`'epoch'::timestamptz + s.effective_ms * interval '1 millisec
  * its order: the repository writes its versions' intervals itself, see `VERSIONS_LEAF`) and the
  * tenants' rows locked as a foreign key's check would (FOR KEY SHARE), once per batch and in ONE
  * statement (each round trip holds the batch's transaction open while Node answers:
- * docs/performance/settings.md, ninth pass): the locks are an InitPlan of the filter, so they are taken before the first tenant
- * row is returned and locked. Migration 0013 dropped the per-row foreign key. A tenant that does
- * not exist refuses the batch, named.
+ * docs/performance/settings.md, ninth pass): the locks are an InitPlan of the filter, so they are
+ * taken before the first tenant row is returned and locked. Migration 0013 dropped the per-row
+ * foreign key. A tenant that does not exist refuses the batch, named.
  */
 async function lockTenants(
   trx: Db,
@@ -278,8 +278,8 @@ async function storeKnownUsers(
 
 /**
  * Stores a batch of versions whose keys are distinct, inside `trx`, and keeps `license_intervals`
- * equal to them (migration 0008's rules) itself: it writes the partition (`VERSIONS_LEAF`), which the
- * trigger does not follow:
+ * equal to them (migration 0008's rules) itself: it writes the partition (`VERSIONS_LEAF`), which
+ * the trigger does not follow:
  * 1. the tenants' advisory locks taken (the trigger's, in the same order), so no other settings
  *    writer of these tenants runs between the probe below and the commit;
  * 2. ONE probe tells the users that already have a stored version (`known`) from brand-new ones;

@@ -18,8 +18,10 @@ import { type Kysely, sql } from 'kysely';
  * the settings repository inserts into `settings_versions_all` directly (after taking the
  * tenants' advisory locks, as before) and no capture is made; the flag of 0009 has no writer left
  * and the trigger loses its WHEN. Readers keep reading `settings_versions`: with one partition
- * the planner reads the partition's own indexes, the same plans. Anyone else writing the
- * partition directly must maintain the intervals as the repository does.
+ * the planner reads the partition's own indexes, the same plans once the partition has
+ * statistics (before, in a new database, it guessed differently for the import's probe, which is
+ * now planned without bitmap scans). Anyone else writing the partition directly must maintain
+ * the intervals as the repository does.
  *
  * Nothing is copied: the table and its indexes are renamed and attached as they are (the
  * partitioned table's primary key and index adopt the partition's matching ones).

@@ -38,6 +38,7 @@ class QueryScript {
   constructor(
     readonly text: string,
     readonly copies: readonly Buffer[],
+    readonly pipelined: boolean,
   ) {
     this.done = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
@@ -46,6 +47,7 @@ class QueryScript {
 
   submit(connection: PgConnection): void {
     connection.query(this.text);
+    if (this.pipelined) for (const data of this.copies) sendCopyData(connection, data);
   }
 
   handleRowDescription(): void {
@@ -69,16 +71,8 @@ class QueryScript {
       connection.sendCopyFail('the script has no data for this COPY');
       return;
     }
-    if (data.length > 0) {
-      // The message's header, then the payload as it is (pg's `sendCopyFromChunk` would first
-      // copy a batch's megabyte into a buffer of its own: pg-copy-streams writes it this way too).
-      const header = Buffer.allocUnsafe(5);
-      header[0] = 0x64; // 'd', CopyData
-      header.writeUInt32BE(data.length + 4, 1);
-      connection.stream.write(header);
-      connection.stream.write(data);
-    }
-    connection.endCopyFrom();
+    // Sent with the script already: the server reads it from the socket, no round trip.
+    if (!this.pipelined) sendCopyData(connection, data);
   }
 
   handleCopyData(): void {}
@@ -102,16 +96,42 @@ class QueryScript {
 }
 
 /**
+ * A COPY's payload as one CopyData message (its header, then the payload as it is: pg's
+ * `sendCopyFromChunk` would first copy a batch's megabyte into a buffer of its own;
+ * pg-copy-streams writes it this way too), then CopyDone.
+ */
+function sendCopyData(connection: PgConnection, data: Buffer): void {
+  if (data.length > 0) {
+    const header = Buffer.allocUnsafe(5);
+    header[0] = 0x64; // 'd', CopyData
+    header.writeUInt32BE(data.length + 4, 1);
+    connection.stream.write(header);
+    connection.stream.write(data);
+  }
+  connection.endCopyFrom();
+}
+
+/**
  * Runs `statements` as one Query message on `db`'s connection (a transaction or a connection
  * handle: the same connection must run what follows). Results come in statement order (a
  * statement without a result, `BEGIN` say, has its tag and no rows).
+ *
+ * `pipelined`: the COPY payloads are written right behind the Query message instead of when the
+ * server asks for each (CopyInResponse), so the script runs to its end without waiting for Node
+ * (a COPY's round trip waited for Node's event loop, busy parsing, while the transaction held
+ * its locks). The protocol allows it: the server reads a COPY's data from the socket when it gets
+ * there, and if the script stops before a COPY or inside one (an error ends the message's
+ * statements) it drops the CopyData and CopyDone messages still coming: its main loop accepts and
+ * ignores them outside a COPY, for a frontend still sending data after a failure (PostgreSQL's
+ * protocol documentation, COPY Operations). The payloads must be one per COPY of the script.
  */
 export async function runScript(
   db: Db,
   statements: readonly string[],
   copies: readonly Buffer[] = [],
+  pipelined = false,
 ): Promise<ScriptResult[]> {
-  const script = new QueryScript(statements.map((s) => `${s};`).join('\n'), copies);
+  const script = new QueryScript(statements.map((s) => `${s};`).join('\n'), copies, pipelined);
   // pg runs an object with `submit` as it is (as for pg-copy-streams' streams).
   await db.executeQuery({ ...CompiledQuery.raw(''), sql: script as unknown as string });
   return script.done;

@@ -3,6 +3,7 @@ import type { Db } from '../db/database.ts';
 import { isTransientDatabaseError } from '../db/database-errors.ts';
 import { insertIngestRejects, type NewIngestReject } from '../db/repositories/ingest-reject.repository.ts';
 import { streamsCopy } from '../db/repositories/server-kind.repository.ts';
+import { userKey } from '../db/repositories/settings-new-users-plan.ts';
 import { listTenants } from '../db/repositories/tenant.repository.ts';
 import type { SettingsVersion } from '../domain/settings-version.ts';
 import { HeldTexts } from './held-texts.ts';
@@ -45,8 +46,8 @@ export interface SettingsFileImportResult {
 }
 
 /**
- * Lines per batch (one transaction each). Two batches are held at once (one parsed while the
- * previous one is stored). 2,000 rather than 10,000: a batch's objects then die young (V8's
+ * Lines per batch (one transaction each). Up to three batches are held at once (one parsed while
+ * `IN_FLIGHT` are stored). 2,000 rather than 10,000: a batch's objects then die young (V8's
  * scavenger frees them instead of promoting them to the old space), which cut Node's CPU per
  * version by a third and kept the peak RSS under 200 MB; the ~10 statements a batch costs are
  * still a few µs per version (docs/performance/settings.md).
@@ -61,6 +62,15 @@ const BATCH_SIZE = 2_000;
  */
 const SLICE_BYTES = 4 * 1024;
 
+/**
+ * Batches on the server at once (real PostgreSQL, a connection each). A batch's transaction holds
+ * its tenants' locks from its first statement to COMMIT, so batches of one tenant still store one
+ * after the other; the second one's message waits on the server for the locks, and starts the
+ * moment the first commits instead of after Node has heard of the commit and sent it
+ * (docs/performance/settings.md, fourteenth pass).
+ */
+const IN_FLIGHT = 2;
+
 /** How many refused lines an import keeps with their reasons; the rest are only counted. */
 export const MAX_KEPT_REFUSALS = 100;
 
@@ -74,9 +84,11 @@ export const MAX_KEPT_REFUSALS = 100;
  * kept with the same tenant, payload and reason is not kept twice, so a re-run adds nothing).
  * `now` is the time of receipt (for marking back-dated days).
  *
- * Node parses and prepares batch N+1 (`prepareSettingsVersions`: dedupe, intervals, COPY text)
- * while PostgreSQL stores batch N (one batch in flight, so batches commit in file order, each
- * atomically); lines are parsed as they arrive, chunk by chunk, so batch N's statements go out
+ * Node parses and prepares batch N+2 (`prepareSettingsVersions`: dedupe, intervals, COPY text)
+ * while PostgreSQL stores batch N and holds N+1 (`IN_FLIGHT`; batches of one tenant commit one
+ * after the other, each atomically, and a batch sharing a user with the one before it waits for
+ * it, so the file's order decides between a user's versions; refusals are reported and kept in
+ * file order); lines are parsed as they arrive, chunk by chunk, so batch N's statements go out
  * between chunks; licenses are resolved once per settings shape (`LicenseShapes`); on real
  * PostgreSQL a batch reaches the server by COPY.
  */
@@ -89,7 +101,11 @@ export async function importSettingsFile(
   const name = options.name ?? 'settings';
   const batchSize = options.batchSize ?? BATCH_SIZE;
   const result: SettingsFileImportResult = { stored: 0, unchanged: 0, refusedTotal: 0, refused: [] };
-  const tenantIds = new Set((await listTenants(db)).map((t) => t.id));
+  const tenants = await listTenants(db);
+  const tenantIds = new Set(tenants.map((t) => t.id));
+  // The zones batches of new users are planned in (their day marks); each batch's check on the
+  // server refuses the plan if a zone changed meanwhile, and the batch is planned again.
+  const plannedZones = new Map(tenants.map((t) => [t.id, t.timezone]));
   const byCopy = await streamsCopy(db);
   const shapes = new LicenseShapes();
   // The batch being filled: each line is parsed as it arrives, a stream chunk (~64 KiB) at a
@@ -99,7 +115,10 @@ export async function importSettingsFile(
   let good: GoodLine[] = [];
   let texts = new HeldTexts();
   let refused: HeldRefusal[] = [];
-  let inFlight: Promise<HeldRefusal[]> | undefined;
+  // Batches on the server, oldest first: at most `IN_FLIGHT` (one without COPY: the embedded
+  // database runs one transaction at a time).
+  const inFlight: { users: Set<string>; done: Promise<HeldRefusal[]> }[] = [];
+  const depth = byCopy ? IN_FLIGHT : 1;
   // Whether the last stored batch was all brand-new users (a first import): only then is the next
   // one planned ahead; a batch of known users goes through the staged path and would not use it.
   const pipeline = { allNew: true };
@@ -123,9 +142,12 @@ export async function importSettingsFile(
       good.push({ lineNo: line.lineNo, version: parsed.version, texts, at: texts.add(raw as string) });
     }
   };
-  const finishPrevious = async () => {
-    if (inFlight) keepRefusals(result, await inFlight);
-    inFlight = undefined;
+  const finishOldest = async () => {
+    const oldest = inFlight.shift();
+    if (oldest) keepRefusals(result, await oldest.done);
+  };
+  const finishAll = async () => {
+    while (inFlight.length > 0) await finishOldest();
   };
   const flush = async () => {
     const batch = good;
@@ -144,32 +166,55 @@ export async function importSettingsFile(
             batch.map((g) => g.version),
             { byCopy, planNewUsers: pipeline.allNew },
           );
-    await finishPrevious();
-    // Started now, awaited after the next batch is parsed (or at the end).
+    const users = new Set(batch.map((g) => userKey(g.version)));
+    while (inFlight.length >= depth) await finishOldest();
+    // A batch sharing a user with the one still in flight waits for it: the file's order decides
+    // between two versions of a user (the tenants' locks alone would let either commit first).
+    if (sharesAny(users, inFlight.at(-1)?.users)) await finishAll();
+    const before = inFlight.at(-1)?.done;
+    // Started now, awaited after the next batches are parsed (or at the end).
     const receivedAt = now();
-    inFlight = storeIsolating(db, batch, prepared, receivedAt, result, batchRefused, byCopy, pipeline).then(
-      async () => {
-        await keepRejects(db, name, batchRefused, receivedAt);
-        return batchRefused;
-      },
-    );
+    const done = storeIsolating(
+      db,
+      batch,
+      prepared,
+      receivedAt,
+      result,
+      batchRefused,
+      byCopy,
+      pipeline,
+      plannedZones,
+    ).then(async () => {
+      // Rejects are kept in file order: after the batch before this one kept its own.
+      await before?.catch(() => {});
+      await keepRejects(db, name, batchRefused, receivedAt);
+      return batchRefused;
+    });
     // An error is rethrown where it is awaited; until then it must not count as unhandled.
-    inFlight.catch(() => {});
+    done.catch(() => {});
+    inFlight.push({ users, done });
   };
 
-  await eachChunkLines(
-    input,
-    () => {},
-    onLine,
-    async () => {
-      if (lines >= batchSize) await flush();
-      return true;
-    },
-    undefined,
-    SLICE_BYTES,
-  );
-  if (lines > 0) await flush();
-  await finishPrevious();
+  try {
+    await eachChunkLines(
+      input,
+      () => {},
+      onLine,
+      async () => {
+        if (lines >= batchSize) await flush();
+        return true;
+      },
+      undefined,
+      SLICE_BYTES,
+    );
+    if (lines > 0) await flush();
+    await finishAll();
+  } catch (error) {
+    // The import fails only once no batch of it is on the server any more: what it leaves
+    // stored is settled when the caller hears of the failure (and closes the connections).
+    await Promise.allSettled(inFlight.map((b) => b.done));
+    throw error;
+  }
   return result;
 }
 
@@ -223,6 +268,7 @@ async function storeIsolating(
   refused: HeldRefusal[],
   byCopy: boolean,
   pipeline?: { allNew: boolean },
+  plannedZones?: ReadonlyMap<string, string>,
 ): Promise<void> {
   if (good.length === 0) return;
   let outcomes: StoreOutcome['outcomes'];
@@ -236,6 +282,7 @@ async function storeIsolating(
           { byCopy },
         ),
       receivedAt,
+      plannedZones,
     ));
   } catch (error) {
     if (isTransientDatabaseError(error)) throw error;
@@ -268,4 +315,11 @@ function keepRefusals(result: SettingsFileImportResult, refused: HeldRefusal[]):
   if (room <= 0 || refused.length === 0) return;
   refused.sort((a, b) => a.lineNo - b.lineNo);
   for (const r of refused.slice(0, room)) result.refused.push({ lineNo: r.lineNo, reason: r.reason });
+}
+
+/** Whether two sets of users share one (false without a second set). */
+function sharesAny(users: ReadonlySet<string>, others: ReadonlySet<string> | undefined): boolean {
+  if (others === undefined) return false;
+  for (const u of users) if (others.has(u)) return true;
+  return false;
 }

@@ -6,6 +6,7 @@ import { markDayRanges, type TenantDayRange } from '../db/repositories/day-revis
 import {
   beginSettingsBatch,
   commitNewUsersBatch,
+  storeNewUsersBatch,
 } from '../db/repositories/settings-batch-script.repository.ts';
 import { type NewUsersPlan, planNewUsers } from '../db/repositories/settings-new-users-plan.ts';
 import { findSettingsVersions, type VersionKey } from '../db/repositories/settings-version.repository.ts';
@@ -317,32 +318,41 @@ export async function storePreparedSettingsVersions(
 
 /**
  * `storePreparedSettingsVersions` of a batch in a transaction of its own, the file import's: a
- * batch planned for COPY (real PostgreSQL) whose users all prove new takes TWO round trips
- * (`beginSettingsBatch`, `commitNewUsersBatch`) instead of nine, each of which held the
- * transaction open while Node was busy parsing the next batch; a batch with known users goes on
- * in the same transaction by the general path. Anything else: the general path.
+ * batch planned for COPY (real PostgreSQL) goes, when the caller knows its tenants' zones
+ * (`plannedZones`), as ONE message (`storeNewUsersBatch`: the transaction never waits for Node),
+ * or else in TWO round trips (`beginSettingsBatch`, `commitNewUsersBatch`) instead of nine; a
+ * batch whose users prove not all new goes on by the general path (after the one message's check
+ * refused it, in a transaction of its own). Anything else: the general path.
  */
 export async function storePreparedBatchAlone(
   db: Db,
   prepared: PreparedSettingsVersions,
   receivedAt: Date,
+  plannedZones?: ReadonlyMap<string, string>,
 ): Promise<StoreOutcome> {
   const { plan } = prepared;
   if (db.isTransaction || !prepared.byCopy || plan?.versionsText === undefined)
     return inTransaction(db, (trx) => storePreparedSettingsVersions(trx, prepared, receivedAt));
+  const allStored = (): StoreOutcome => {
+    const outcomes = prepared.outcomes.slice();
+    for (const i of prepared.firstOf) outcomes[i] = { status: 'stored' };
+    return { outcomes, ofKnownUsers: 0 };
+  };
+  const successorOf = (j: number) => plan.successors.get(j);
   return (db as Kysely<Database>).connection().execute(async (conn) => {
     try {
+      if (plannedZones !== undefined) {
+        const ranges = touchedRanges(prepared.toInsert, successorOf, plannedZones, receivedAt);
+        if (await storeNewUsersBatch(conn, prepared.toInsert, plan, plannedZones, ranges)) return allStored();
+      }
       const { zones, known } = await beginSettingsBatch(conn, prepared.toInsert);
       if (known.size > 0) {
         const outcome = await storePreparedSettingsVersions(conn, prepared, receivedAt);
         await sql`COMMIT`.execute(conn);
         return outcome;
       }
-      const ranges = touchedRanges(prepared.toInsert, (j) => plan.successors.get(j), zones, receivedAt);
-      await commitNewUsersBatch(conn, plan, ranges);
-      const outcomes = prepared.outcomes.slice();
-      for (const i of prepared.firstOf) outcomes[i] = { status: 'stored' };
-      return { outcomes, ofKnownUsers: 0 };
+      await commitNewUsersBatch(conn, plan, touchedRanges(prepared.toInsert, successorOf, zones, receivedAt));
+      return allStored();
     } catch (error) {
       // Whatever failed, the connection goes back to the pool outside any transaction.
       await sql`ROLLBACK`.execute(conn).catch(() => {});

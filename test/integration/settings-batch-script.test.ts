@@ -1,9 +1,13 @@
 /**
- * A file-import batch of brand-new users reaches PostgreSQL in two messages (`runScript`): BEGIN +
- * the tenants' locks + the probe, then both COPYs + the day marks + COMMIT. What must hold: the
- * script runs its statements in order and stops at the first error; literals carry any text; the
- * probe reads after the locks (a writer that held them is seen); and the import stores exactly
- * what the general path stores, in two queries a batch.
+ * A file-import batch of brand-new users reaches PostgreSQL in ONE message (`runScript`, the COPY
+ * payloads written behind it): BEGIN + the tenants' locks + a check + both COPYs + the day marks
+ * + COMMIT; or, when Node could not plan it whole, in two: BEGIN + the locks + the probe, then the
+ * rest. What must hold: the script runs its statements in order and stops at the first error,
+ * payloads sent ahead included; literals carry any text; the probe and the check read after the
+ * locks (a writer that held them is seen); a batch whose plan no longer holds (a user stored
+ * meanwhile, a tenant's zone changed) is refused whole and stored by the general path; two
+ * batches in flight keep the file's order between a user's versions; and the import stores
+ * exactly what the general path stores, in one query a batch.
  */
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
@@ -17,7 +21,9 @@ import { inTransaction } from '../../src/db/transaction.ts';
 import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
 import {
   parseSettingsVersionLine,
+  prepareSettingsVersions,
   type SettingsVersionInput,
+  storePreparedBatchAlone,
   storeSettingsVersions,
 } from '../../src/ingest/settings-import.service.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
@@ -136,6 +142,60 @@ describe('settings batches by script (PostgreSQL)', () => {
     ).toEqual([{ n: 0 }]);
   });
 
+  it('payloads sent ahead: each COPY reads its own; an error before or inside a COPY drops the rest, the connection stays usable', async () => {
+    await sql`CREATE TABLE script_ahead (n int PRIMARY KEY, s text)`.execute(tdb.db);
+    const count = async () =>
+      (await sql<{ n: number }>`SELECT count(*)::int AS n FROM script_ahead`.execute(tdb.db)).rows[0]?.n;
+    const run = (statements: string[], copies: Buffer[]) =>
+      tdb.db.connection().execute(async (conn) => {
+        const outcome = await runScript(conn, statements, copies, true).catch((e: unknown) => e);
+        await sql`ROLLBACK`.execute(conn);
+        // The connection answers its next query: nothing of the dropped payloads is left on it.
+        const { rows } = await sql<{ one: number }>`SELECT 1 AS one`.execute(conn);
+        return { outcome, rows };
+      });
+    const copies = [Buffer.from('1\tone\n2\ttwo\n'), Buffer.from('3\tthree\n')];
+    const ok = await run(
+      [
+        'BEGIN',
+        'COPY script_ahead FROM STDIN',
+        'COPY script_ahead FROM STDIN',
+        'SELECT count(*) FROM script_ahead',
+        'COMMIT',
+      ],
+      copies,
+    );
+    expect((ok.outcome as { command: string }[]).map((r) => r.command)).toEqual([
+      'BEGIN',
+      'COPY 2',
+      'COPY 1',
+      'SELECT 1',
+      'COMMIT',
+    ]);
+    expect(await count()).toBe(3);
+    // An error before the first COPY: both payloads dropped by the server.
+    const before = await run(
+      [
+        'BEGIN',
+        'INSERT INTO script_ahead VALUES (1)',
+        'COPY script_ahead FROM STDIN',
+        'COPY script_ahead FROM STDIN',
+        'COMMIT',
+      ],
+      [Buffer.from('7\tseven\n'), Buffer.from('8\teight\n')],
+    );
+    expect((before.outcome as { code?: string }).code).toBe('23505');
+    expect(before.rows).toEqual([{ one: 1 }]);
+    // An error inside the first COPY (a bad value): the rest of it and the second payload dropped.
+    const inside = await run(
+      ['BEGIN', 'COPY script_ahead FROM STDIN', 'COPY script_ahead FROM STDIN', 'COMMIT'],
+      [Buffer.from(`9\tnine\nten\tx\n${'11\televen\n'.repeat(20_000)}`), Buffer.from('12\ttwelve\n')],
+    );
+    expect((inside.outcome as { code?: string }).code).toBe('22P02');
+    expect(inside.rows).toEqual([{ one: 1 }]);
+    expect(await count()).toBe(3);
+  });
+
   it('inlined parameters carry any text (quotes, backslashes, braces, NULL, empty, non-ASCII) and refuse NUL', async () => {
     const edge = [
       '',
@@ -229,7 +289,85 @@ describe('settings batches by script (PostgreSQL)', () => {
     expect(begun.zones).toEqual(new Map([['lock', 'America/New_York']]));
   });
 
-  it('the import stores exactly what the general path stores, in two queries per batch of new users', async () => {
+  it('a batch whose plan no longer holds (a zone changed, a user stored meanwhile, a tenant gone) is refused whole and stored by the general path', async () => {
+    const versionsOf = (tenantId: string, rows: Record<string, unknown>[]) =>
+      rows.map((l) => {
+        const p = parseSettingsVersionLine({ ...l, tenantId });
+        if (!p.ok) throw new Error(p.reason);
+        return p.version;
+      });
+    // Versions at UTC midnight: a day earlier in New York than in Tokyo, so the zone shows in the marks.
+    const rows = lines('x', 0, 30);
+    const store = (tenantId: string, zone: string) =>
+      storePreparedBatchAlone(
+        tdb.db,
+        prepareSettingsVersions(versionsOf(tenantId, rows), { byCopy: true, planNewUsers: true }),
+        NOW,
+        new Map([[tenantId, zone]]),
+      );
+    for (const id of ['planned', 'replanned', 'known'])
+      await addTenant(tdb.db, { id, name: id, timezone: 'America/New_York', currency: 'USD' });
+    const asPlanned = await store('planned', 'America/New_York');
+    const replanned = await store('replanned', 'Asia/Tokyo');
+    expect(replanned).toEqual(asPlanned);
+    expect(asPlanned.outcomes.every((o) => o.status === 'stored')).toBe(true);
+    const [plannedRows, replannedRows] = await Promise.all([
+      tenantRows(tdb.db, 'planned'),
+      tenantRows(tdb.db, 'replanned'),
+    ]);
+    expect(plannedRows[2]?.length).toBeGreaterThan(0);
+    expect(replannedRows).toEqual(plannedRows);
+    // A user stored since the batch was planned: the general path finds it (same content: unchanged).
+    await inTransaction(tdb.db, (trx) =>
+      storeSettingsVersions(trx, versionsOf('known', rows.slice(0, 1)), NOW),
+    );
+    const known = await store('known', 'America/New_York');
+    // u0 has two versions in the batch: the first stored already (unchanged), the second new.
+    expect(known.ofKnownUsers).toBe(2);
+    expect(known.outcomes.slice(0, 2)).toEqual([{ status: 'unchanged' }, { status: 'stored' }]);
+    // The same versions and intervals (its marks: the first write's, then the batch's own).
+    expect((await tenantRows(tdb.db, 'known')).slice(0, 2)).toEqual(plannedRows.slice(0, 2));
+    // A tenant that is gone (never was): refused whole, named, nothing written.
+    await expect(store('ghost', 'America/New_York')).rejects.toThrow('unknown tenant "ghost"');
+    expect(await tenantRows(tdb.db, 'ghost')).toEqual([[], [], []]);
+  });
+
+  it('two batches in flight: a batch sharing a user with the one before it waits, so the file decides between their versions', async () => {
+    for (const id of ['order', 'a-slow'])
+      await addTenant(tdb.db, { id, name: id, timezone: 'Europe/Prague', currency: 'EUR' });
+    const at = (d: number) => new Date(Date.UTC(2026, 10, d)).toISOString();
+    const line = (tenantId: string, userId: string, day: number, role: string) => ({
+      tenantId,
+      userId,
+      effectiveAt: at(day),
+      role,
+    });
+    // Batches of two lines. The first also writes tenant a-slow, whose lock this test holds for a
+    // while (a-slow's lock is taken before order's): without the wait the second batch, free to
+    // go, would store u1's key first and the FIRST line would be the conflict.
+    const file = [
+      line('order', 'u1', 3, 'user'),
+      line('a-slow', 'x1', 4, 'user'),
+      line('order', 'u1', 3, 'administrator'),
+      line('order', 'u3', 5, 'user'),
+      line('order', 'u2', 6, 'team_leader'),
+    ];
+    const held = tdb.db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(hashtext('license-intervals:a-slow'))`.execute(trx);
+      await new Promise((r) => setTimeout(r, 400));
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const result = await importSettingsFile(tdb.db, ndjson(file), () => NOW, { batchSize: 2 });
+    await held;
+    expect(result).toMatchObject({ stored: 4, unchanged: 0, refusedTotal: 1 });
+    expect(result.refused).toEqual([{ lineNo: 3, reason: expect.stringContaining('role') }]);
+    const { rows } = await sql<{ r: string }>`
+      SELECT user_id || ' ' || (settings->>'role') AS r FROM settings_versions
+      WHERE tenant_id = 'order' ORDER BY user_id, effective_at`.execute(tdb.db);
+    expect(rows.map((r) => r.r)).toEqual(['u1 user', 'u2 team_leader', 'u3 user']);
+  });
+
+  it('the import stores exactly what the general path stores, in one query per batch of new users', async () => {
     const queries: string[] = [];
     const pool = new pg.Pool({ connectionString: tdb.url, max: 4 });
     const logged = new Kysely<Database>({
@@ -255,10 +393,17 @@ describe('settings batches by script (PostgreSQL)', () => {
       const result = await importSettingsFile(logged, ndjson(file), () => NOW, { batchSize: 1_200 });
       expect(result.refused).toEqual([]);
       expect(result).toMatchObject({ stored: file.length, unchanged: 0, refusedTotal: 0 });
-      // Batches 1 and 2 (all new, planned ahead): BEGIN + locks + probe, then COPYs + marks + COMMIT.
-      const scripts = queries.filter((q) => q.startsWith('BEGIN;') || q.startsWith('COPY '));
-      expect(scripts.filter((q) => q.startsWith('BEGIN;'))).toHaveLength(3);
-      expect(scripts.filter((q) => q.startsWith('COPY ') && q.trimEnd().endsWith('COMMIT;'))).toHaveLength(2);
+      // Every batch planned ahead as all new goes whole: BEGIN + locks + check + COPYs + marks +
+      // COMMIT. The third's check finds users of the second: rolled back, then BEGIN + locks + the
+      // probe, and the general path in the same transaction.
+      const whole = queries.filter((q) => q.startsWith('BEGIN;') && q.trimEnd().endsWith('COMMIT;'));
+      expect(whole).toHaveLength(3);
+      expect(whole.every((q) => q.includes('settings_batch_unexpected'))).toBe(true);
+      expect(queries.filter((q) => q.trimEnd() === 'ROLLBACK;')).toHaveLength(1);
+      expect(queries.filter((q) => q.startsWith('BEGIN;') && !q.trimEnd().endsWith('COMMIT;'))).toHaveLength(
+        1,
+      );
+      expect(queries.filter((q) => q.startsWith('COPY ') && q.trimEnd().endsWith('COMMIT;'))).toHaveLength(0);
       // The general path, batch for batch, in a tenant of its own.
       for (let at = 0; at < file.length; at += 1_200) {
         const versions = file.slice(at, at + 1_200).map((l) => {

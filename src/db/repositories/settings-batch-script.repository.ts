@@ -1,6 +1,6 @@
 import type { RawBuilder } from 'kysely';
 import type { Db } from '../database.ts';
-import { inlineParameters, runScript } from '../query-script.ts';
+import { inlineParameters, runScript, type ScriptResult } from '../query-script.ts';
 import { markDayRangesStatement, type TenantDayRange } from './day-revision.repository.ts';
 import { type NewUsersPlan, userKey } from './settings-new-users-plan.ts';
 import {
@@ -15,11 +15,12 @@ import {
 } from './settings-version-batch.repository.ts';
 
 /*
- * A file-import batch of brand-new users in TWO round trips instead of nine (real PostgreSQL, a
+ * A file-import batch of brand-new users in ONE round trip (`storeNewUsersBatch`, when Node could
+ * plan it whole: docs/performance/settings.md, fourteenth pass) or TWO (real PostgreSQL, a
  * connection of its own, outside Kysely's transaction): `beginSettingsBatch` sends BEGIN, the
  * tenants' locks and the probe as one message, `commitNewUsersBatch` both COPYs, the day marks
  * and COMMIT as another. The statements are those of `storeSettingsVersionBatch` and
- * `markDayRanges`, with their parameters as literals (docs/performance/settings.md, eleventh pass).
+ * `markDayRanges`, with their parameters as literals (eleventh pass).
  */
 
 /** What `beginSettingsBatch` learnt, with the transaction open and the tenants locked. */
@@ -51,21 +52,10 @@ export async function beginSettingsBatch(
   versions: readonly StagedSettingsVersion[],
 ): Promise<BegunBatch> {
   const tenants = batchTenants(versions);
-  const users = batchUsers(versions);
-  const lock = inlined(lockTenantsStatement(tenants), conn);
-  const probe = inlined(
-    knownUsersStatement(
-      users.map((v) => v.tenantId),
-      users.map((v) => v.userId),
-    ),
-    conn,
-  );
   const [, locked, , probed] = await runScript(conn, [
     'BEGIN',
-    lock,
-    'SET LOCAL enable_bitmapscan = off',
-    probe,
-    'SET LOCAL enable_bitmapscan TO DEFAULT',
+    inlined(lockTenantsStatement(tenants), conn),
+    ...withoutBitmapScans(probeStatement(versions, conn)),
   ]);
   const zones = zonesOf(
     tenants,
@@ -79,6 +69,25 @@ export async function beginSettingsBatch(
   return { zones, known };
 }
 
+/** The probe (`knownUsers`) of the batch's distinct users, inlined. */
+function probeStatement(versions: readonly StagedSettingsVersion[], conn: Db): string {
+  const users = batchUsers(versions);
+  return inlined(
+    knownUsersStatement(
+      users.map((v) => v.tenantId),
+      users.map((v) => v.userId),
+    ),
+    conn,
+  );
+}
+
+/** `statement` planned without bitmap scans, the setting's default back after it (see `beginSettingsBatch`). */
+const withoutBitmapScans = (statement: string) => [
+  'SET LOCAL enable_bitmapscan = off',
+  statement,
+  'SET LOCAL enable_bitmapscan TO DEFAULT',
+];
+
 /**
  * Brand-new users' versions and intervals (a plan made for COPY: `plan.versionsText`), the day
  * marks of `ranges` and COMMIT, as ONE message on the connection `beginSettingsBatch` opened.
@@ -88,7 +97,56 @@ export async function commitNewUsersBatch(
   plan: NewUsersPlan,
   ranges: readonly TenantDayRange[],
 ): Promise<void> {
-  if (plan.versionsText === undefined) throw new Error('commitNewUsersBatch needs a plan made for COPY');
+  const { statements, copies } = writeAndCommit(conn, plan, ranges);
+  expectCommit(await runScript(conn, statements, copies));
+}
+
+/**
+ * A batch of brand-new users in ONE message, the transaction whole (migration
+ * `0018_settings_batch_expectation`): BEGIN, the tenants' locks, a check, both COPYs (their data
+ * written behind the message: `runScript`'s `pipelined`), the day marks of `ranges` and COMMIT.
+ * The transaction then never waits for Node while it holds its tenants' locks. Node planned it
+ * before asking: every user new, each tenant in the zone of `zones` (which `ranges` were cut in);
+ * the check, a statement of its own after the locks, fails the batch (SQLSTATE `BL001`) when
+ * either no longer holds. Then nothing was written, the transaction is rolled back and this
+ * answers false: the caller takes the general path (`beginSettingsBatch`). True: committed.
+ */
+export async function storeNewUsersBatch(
+  conn: Db,
+  versions: readonly StagedSettingsVersion[],
+  plan: NewUsersPlan,
+  zones: ReadonlyMap<string, string>,
+  ranges: readonly TenantDayRange[],
+): Promise<boolean> {
+  const tenants = batchTenants(versions);
+  const changedZones = inlineParameters(
+    `SELECT 1 FROM unnest($1::text[], $2::text[]) AS z(id, timezone)
+     LEFT JOIN tenants t ON t.id = z.id WHERE t.timezone IS DISTINCT FROM z.timezone`,
+    [tenants, tenants.map((t) => zones.get(t) ?? '')],
+  );
+  const check = `SELECT settings_batch_unexpected('a user has a version, or a tenant a new zone, or is gone')
+    FROM (${changedZones} UNION ALL SELECT 1 FROM (${probeStatement(versions, conn)} LIMIT 1) AS known LIMIT 1) AS x`;
+  const { statements, copies } = writeAndCommit(conn, plan, ranges);
+  try {
+    expectCommit(
+      await runScript(
+        conn,
+        ['BEGIN', inlined(lockTenantsStatement(tenants), conn), ...withoutBitmapScans(check), ...statements],
+        copies,
+        true,
+      ),
+    );
+    return true;
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== 'BL001') throw error;
+    await runScript(conn, ['ROLLBACK']);
+    return false;
+  }
+}
+
+/** The statements (and COPY payloads) that write a planned batch of new users and commit it. */
+function writeAndCommit(conn: Db, plan: NewUsersPlan, ranges: readonly TenantDayRange[]) {
+  if (plan.versionsText === undefined) throw new Error('a batch of new users needs a plan made for COPY');
   const statements = [`COPY ${VERSION_COLUMNS} FROM STDIN (FORMAT binary)`];
   const copies = [plan.versionsText];
   if (plan.intervalsText !== undefined && plan.intervalsText.length > 0) {
@@ -98,8 +156,11 @@ export async function commitNewUsersBatch(
   const marks = markDayRangesStatement(ranges);
   if (marks !== undefined) statements.push(inlined(marks, conn));
   statements.push('COMMIT');
-  const results = await runScript(conn, statements, copies);
-  // COMMIT of a transaction that failed earlier answers ROLLBACK, not an error.
+  return { statements, copies };
+}
+
+/** COMMIT of a transaction that failed earlier answers ROLLBACK, not an error. */
+function expectCommit(results: readonly ScriptResult[]): void {
   const tag = results.at(-1)?.command;
   if (tag !== 'COMMIT') throw new Error(`the settings batch did not commit (the server answered ${tag})`);
 }

@@ -117,7 +117,7 @@ export async function importSettingsFile(
   let refused: HeldRefusal[] = [];
   // Batches on the server, oldest first: at most `IN_FLIGHT` (one without COPY: the embedded
   // database runs one transaction at a time).
-  const inFlight: { users: Set<string>; done: Promise<HeldRefusal[]> }[] = [];
+  const inFlight: { users: ReadonlySet<string>; done: Promise<HeldRefusal[]> }[] = [];
   const depth = byCopy ? IN_FLIGHT : 1;
   // Whether the last stored batch was all brand-new users (a first import): only then is the next
   // one planned ahead; a batch of known users goes through the staged path and would not use it.
@@ -166,7 +166,8 @@ export async function importSettingsFile(
             batch.map((g) => g.version),
             { byCopy, planNewUsers: pipeline.allNew },
           );
-    const users = new Set(batch.map((g) => userKey(g.version)));
+    // Its users, to compare with the next batch's (nothing to compare with one batch in flight).
+    const users = depth > 1 ? new Set(batch.map((g) => userKey(g.version))) : NO_USERS;
     while (inFlight.length >= depth) await finishOldest();
     // A batch sharing a user with the one still in flight waits for it: the file's order decides
     // between two versions of a user (the tenants' locks alone would let either commit first).
@@ -316,6 +317,8 @@ function keepRefusals(result: SettingsFileImportResult, refused: HeldRefusal[]):
   refused.sort((a, b) => a.lineNo - b.lineNo);
   for (const r of refused.slice(0, room)) result.refused.push({ lineNo: r.lineNo, reason: r.reason });
 }
+
+const NO_USERS: ReadonlySet<string> = new Set();
 
 /** Whether two sets of users share one (false without a second set). */
 function sharesAny(users: ReadonlySet<string>, others: ReadonlySet<string> | undefined): boolean {

@@ -154,6 +154,101 @@ describe('billing ingest and serve on PostgreSQL', () => {
     expect(mismatches).toBe(0);
   });
 
+  it('a settings import killed with SIGKILL with batches on the server, run again, stores what an import never killed stores', async () => {
+    // Two tenants in every batch; every fifth user has a second version 3,001 lines later (a later
+    // batch finds it known). Tenants acme2/kol2 get the same file by one import never killed.
+    const users = 40_000;
+    const line = (tenantId: string, n: number, later: boolean) =>
+      JSON.stringify({
+        tenantId,
+        userId: `s${n}`,
+        effectiveAt: new Date(Date.UTC(2026, 9, 1 + (n % 20), later ? 12 : 8)).toISOString(),
+        role: later ? 'administrator' : n % 3 === 0 ? 'team_leader' : 'user',
+        permissions: n % 2 === 0 ? ['communication'] : [],
+        billing: n % 4 === 0 ? 'daily' : 'monthly',
+      });
+    const fileFor = (suffix: string) => {
+      const out: string[] = [];
+      for (let n = 0; n < users; n++) {
+        const tenant = `${n % 2 ? 'acme' : 'kol'}${suffix}`;
+        out.push(line(tenant, n, false));
+        const first = n - 3_001;
+        if (first >= 0 && first % 5 === 0)
+          out.push(line(`${first % 2 ? 'acme' : 'kol'}${suffix}`, first, true));
+      }
+      return { file: write(`settings${suffix || '1'}.ndjson`, `${out.join('\n')}\n`), lines: out.length };
+    };
+    for (const [id, tz] of [
+      ['acme2', 'Europe/Prague'],
+      ['kol2', 'Asia/Kolkata'],
+    ])
+      expect(
+        (
+          await runCli(
+            [
+              'tenants',
+              'add',
+              '--id',
+              id as string,
+              '--name',
+              id as string,
+              '--timezone',
+              tz as string,
+              '--currency',
+              'EUR',
+            ],
+            { env },
+          )
+        ).code,
+      ).toBe(0);
+    const killed = fileFor('');
+    const versions = sql<{
+      n: string;
+    }>`SELECT count(*) AS n FROM settings_versions WHERE tenant_id IN ('acme', 'kol')`;
+    const child = spawn(process.execPath, [BIN, 'users', 'import', killed.file], {
+      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
+    for (let i = 0; i < 600; i++) {
+      if ((await scalar(versions)) >= 8_000) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const atKill = await scalar(versions);
+    expect(atKill).toBeGreaterThan(0);
+    expect(atKill).toBeLessThan(killed.lines);
+
+    const again = await runCli(['users', 'import', killed.file, '--json'], { env });
+    expect(again.code).toBe(0);
+    expect(lastJsonLine(again.stdout)).toEqual({
+      stored: killed.lines - atKill,
+      unchanged: atKill,
+      refused: 0,
+    });
+    const clean = fileFor('2');
+    const once = await runCli(['users', 'import', clean.file, '--json'], { env });
+    expect(lastJsonLine(once.stdout)).toEqual({ stored: clean.lines, unchanged: 0, refused: 0 });
+    // Versions and intervals, tenant by tenant: the killed-and-resumed import's equal the clean one's.
+    const rowsOf = async (tenant: string) => {
+      const v = await sql<{ r: string }>`
+        SELECT (user_id, effective_at, settings, license, billing, record_calls, reasons)::text AS r
+        FROM settings_versions WHERE tenant_id = ${tenant} ORDER BY 1`.execute(tdb.db);
+      const i = await sql<{ r: string }>`
+        SELECT (user_id, valid_from, valid_to, license, billing, record_calls)::text AS r
+        FROM license_intervals WHERE tenant_id = ${tenant} ORDER BY 1`.execute(tdb.db);
+      return [v.rows.map((x) => x.r), i.rows.map((x) => x.r)];
+    };
+    for (const tenant of ['acme', 'kol']) {
+      const [resumed, cleanRows] = await Promise.all([rowsOf(tenant), rowsOf(`${tenant}2`)]);
+      expect(resumed[0]?.length).toBeGreaterThan(22_000);
+      expect(resumed).toEqual(cleanRows);
+    }
+  });
+
   it('serve answers HTTP, and on SIGTERM finishes and exits 0', async () => {
     const keyOut = await runCli(['tenants', 'key', '--tenant', 'acme'], { env });
     const key = keyOut.stdout.trim().split(/\s+/).at(-1) as string;

@@ -3,8 +3,8 @@
  * payloads written behind it): BEGIN + the tenants' locks + a check + both COPYs + the day marks
  * + COMMIT; or, when Node could not plan it whole, in two: BEGIN + the locks + the probe, then the
  * rest. What must hold: the script runs its statements in order and stops at the first error,
- * payloads sent ahead included; literals carry any text; the probe and the check read after the
- * locks (a writer that held them is seen); a batch whose plan no longer holds (a user stored
+ * payloads sent ahead included; literals carry any text; the probe and the one message's check
+ * read after the locks (a writer that held them is seen, and the batch is planned again); a batch whose plan no longer holds (a user stored
  * meanwhile, a tenant's zone changed) is refused whole and stored by the general path; two
  * batches in flight keep the file's order between a user's versions; and the import stores
  * exactly what the general path stores, in one query a batch.
@@ -289,6 +289,58 @@ describe('settings batches by script (PostgreSQL)', () => {
     expect(begun.zones).toEqual(new Map([['lock', 'America/New_York']]));
   });
 
+  it('the one-message check reads after the locks: a user a writer holding them stores is seen, and the batch is planned again', async () => {
+    await addTenant(tdb.db, { id: 'lock2', name: 'lock2', timezone: 'America/New_York', currency: 'USD' });
+    const version = (userId: string, effectiveAt: string) => {
+      const p = parseSettingsVersionLine({
+        ...(lines('lock2', 1, 1)[0] as SettingsVersionInput),
+        userId,
+        effectiveAt,
+      });
+      if (!p.ok) throw new Error(p.reason);
+      return p.version;
+    };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let writerHolds!: () => void;
+    const holding = new Promise<void>((r) => {
+      writerHolds = r;
+    });
+    // The writer stores an earlier version of 'late' (another key than the batch's).
+    const writer = inTransaction(tdb.db, async (trx) => {
+      await storeSettingsVersions(trx, [version('late', '2026-09-01T00:00:00Z')], NOW);
+      writerHolds();
+      await gate;
+    });
+    await holding;
+    let storedAt = 0;
+    const batch = [version('late', '2026-10-05T00:00:00Z'), version('early', '2026-10-05T00:00:00Z')];
+    const stored = storePreparedBatchAlone(
+      tdb.db,
+      prepareSettingsVersions(batch, { byCopy: true, copyMinVersions: 1, planNewUsers: true }),
+      NOW,
+      new Map([['lock2', 'America/New_York']]),
+    ).then((outcome) => {
+      storedAt = Date.now();
+      return outcome;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(storedAt).toBe(0); // still waiting for the writer's lock
+    release();
+    await writer;
+    const outcome = await stored;
+    // Planned as new, the check found 'late' known: stored by the general path, both versions in.
+    expect(outcome.ofKnownUsers).toBe(1);
+    expect(outcome.outcomes).toEqual([{ status: 'stored' }, { status: 'stored' }]);
+    const { rows } = await sql<{ r: string }>`
+      SELECT user_id || ' ' || valid_from::date || ' ' || (valid_to = 'infinity') AS r
+      FROM license_intervals WHERE tenant_id = 'lock2' ORDER BY user_id, valid_from`.execute(tdb.db);
+    // 'late' has one stretch from its first version (the same settings: merged), never two open ones.
+    expect(rows.map((x) => x.r)).toEqual(['early 2026-10-05 true', 'late 2026-09-01 true']);
+  });
+
   it('a batch whose plan no longer holds (a zone changed, a user stored meanwhile, a tenant gone) is refused whole and stored by the general path', async () => {
     const versionsOf = (tenantId: string, rows: Record<string, unknown>[]) =>
       rows.map((l) => {
@@ -301,7 +353,7 @@ describe('settings batches by script (PostgreSQL)', () => {
     const store = (tenantId: string, zone: string) =>
       storePreparedBatchAlone(
         tdb.db,
-        prepareSettingsVersions(versionsOf(tenantId, rows), { byCopy: true, planNewUsers: true }),
+        prepareSettingsVersions(versionsOf(tenantId, rows), { byCopy: true, copyMinVersions: 1, planNewUsers: true }),
         NOW,
         new Map([[tenantId, zone]]),
       );

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileImportResult } from '../../src/ingest/event-file-import.ts';
-import { BIN, lastJsonLine, runCli } from '../support/cli.ts';
+import { BIN, lastJsonLine, runCli, tenantAddArgs } from '../support/cli.ts';
 import { freePort } from '../support/services.ts';
 import { createCliDatabase, type TestDatabase } from '../support/test-database.ts';
 
@@ -26,27 +26,14 @@ describe('billing ingest and serve on PostgreSQL', () => {
 
   beforeAll(async () => {
     ({ tdb, env } = await createCliDatabase());
+    // acme2 and kol2: the settings import never killed, beside the killed one's acme and kol.
     for (const [id, tz] of [
       ['acme', 'Europe/Prague'],
       ['kol', 'Asia/Kolkata'],
-    ]) {
-      const r = await runCli(
-        [
-          'tenants',
-          'add',
-          '--id',
-          id as string,
-          '--name',
-          id as string,
-          '--timezone',
-          tz as string,
-          '--currency',
-          'EUR',
-        ],
-        { env },
-      );
-      expect(r.code).toBe(0);
-    }
+      ['acme2', 'Europe/Prague'],
+      ['kol2', 'Asia/Kolkata'],
+    ] as const)
+      expect((await runCli(tenantAddArgs(id, id, tz), { env })).code).toBe(0);
   });
   afterAll(async () => tdb?.close());
 
@@ -178,29 +165,6 @@ describe('billing ingest and serve on PostgreSQL', () => {
       }
       return { file: write(`settings${suffix || '1'}.ndjson`, `${out.join('\n')}\n`), lines: out.length };
     };
-    for (const [id, tz] of [
-      ['acme2', 'Europe/Prague'],
-      ['kol2', 'Asia/Kolkata'],
-    ])
-      expect(
-        (
-          await runCli(
-            [
-              'tenants',
-              'add',
-              '--id',
-              id as string,
-              '--name',
-              id as string,
-              '--timezone',
-              tz as string,
-              '--currency',
-              'EUR',
-            ],
-            { env },
-          )
-        ).code,
-      ).toBe(0);
     const killed = fileFor('');
     const versions = sql<{
       n: string;

@@ -18,6 +18,7 @@ import type { Database } from '../../src/db/database.ts';
 import { inlineParameters, runScript } from '../../src/db/query-script.ts';
 import { beginSettingsBatch } from '../../src/db/repositories/settings-batch-script.repository.ts';
 import { inTransaction } from '../../src/db/transaction.ts';
+import type { SettingsVersion } from '../../src/domain/settings-version.ts';
 import { importSettingsFile } from '../../src/ingest/settings-file-import.ts';
 import {
   parseSettingsVersionLine,
@@ -55,6 +56,42 @@ function lines(tenantId: string, from: number, users: number): Record<string, un
 }
 
 const ndjson = (rows: Record<string, unknown>[]) => Readable.from(rows.map((r) => `${JSON.stringify(r)}\n`));
+
+/** User `userId` of `tenantId` with the settings of `lines`' first user, at `effectiveAt` when given. */
+function versionOf(tenantId: string, userId: string, effectiveAt?: string): SettingsVersion {
+  const p = parseSettingsVersionLine({
+    ...(lines(tenantId, 1, 1)[0] as SettingsVersionInput),
+    userId,
+    ...(effectiveAt === undefined ? {} : { effectiveAt }),
+  });
+  if (!p.ok) throw new Error(p.reason);
+  return p.version;
+}
+
+/**
+ * A writer that stores `versions` by the general path and keeps its transaction (and so its
+ * tenants' locks) open until `release()`: resolves once it holds them; `done` once it committed.
+ */
+async function holdingWriter(
+  db: Kysely<Database>,
+  versions: SettingsVersion[],
+): Promise<{ release: () => void; done: Promise<void> }> {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let holds!: () => void;
+  const holding = new Promise<void>((r) => {
+    holds = r;
+  });
+  const done = inTransaction(db, async (trx) => {
+    await storeSettingsVersions(trx, versions, NOW);
+    holds();
+    await gate;
+  });
+  await holding;
+  return { release, done };
+}
 
 /** Every row of a tenant in the three tables the import writes (times of writing left out). */
 async function tenantRows(db: Kysely<Database>, tenantId: string): Promise<string[][]> {
@@ -246,28 +283,8 @@ describe('settings batches by script (PostgreSQL)', () => {
   });
 
   it('the probe reads after the locks: a version committed by a writer holding them is seen', async () => {
-    const version = (userId: string) => {
-      const p = parseSettingsVersionLine({
-        ...(lines('lock', 1, 1)[0] as SettingsVersionInput),
-        userId,
-      });
-      if (!p.ok) throw new Error(p.reason);
-      return p.version;
-    };
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let writerHolds!: () => void;
-    const holding = new Promise<void>((r) => {
-      writerHolds = r;
-    });
-    const writer = inTransaction(tdb.db, async (trx) => {
-      await storeSettingsVersions(trx, [version('late')], NOW);
-      writerHolds();
-      await gate;
-    });
-    await holding;
+    const version = (userId: string) => versionOf('lock', userId);
+    const writer = await holdingWriter(tdb.db, [version('late')]);
     let begunAt = 0;
     const probe = tdb.db.connection().execute(async (conn) => {
       try {
@@ -281,8 +298,8 @@ describe('settings batches by script (PostgreSQL)', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(begunAt).toBe(0); // still waiting for the writer's lock
     const releasedAt = Date.now();
-    release();
-    await writer;
+    writer.release();
+    await writer.done;
     const begun = await probe;
     expect(begunAt).toBeGreaterThanOrEqual(releasedAt);
     expect([...begun.known]).toEqual(['lock\u0000late']);
@@ -291,30 +308,9 @@ describe('settings batches by script (PostgreSQL)', () => {
 
   it('the one-message check reads after the locks: a user a writer holding them stores is seen, and the batch is planned again', async () => {
     await addTenant(tdb.db, { id: 'lock2', name: 'lock2', timezone: 'America/New_York', currency: 'USD' });
-    const version = (userId: string, effectiveAt: string) => {
-      const p = parseSettingsVersionLine({
-        ...(lines('lock2', 1, 1)[0] as SettingsVersionInput),
-        userId,
-        effectiveAt,
-      });
-      if (!p.ok) throw new Error(p.reason);
-      return p.version;
-    };
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let writerHolds!: () => void;
-    const holding = new Promise<void>((r) => {
-      writerHolds = r;
-    });
+    const version = (userId: string, effectiveAt: string) => versionOf('lock2', userId, effectiveAt);
     // The writer stores an earlier version of 'late' (another key than the batch's).
-    const writer = inTransaction(tdb.db, async (trx) => {
-      await storeSettingsVersions(trx, [version('late', '2026-09-01T00:00:00Z')], NOW);
-      writerHolds();
-      await gate;
-    });
-    await holding;
+    const writer = await holdingWriter(tdb.db, [version('late', '2026-09-01T00:00:00Z')]);
     let storedAt = 0;
     const batch = [version('late', '2026-10-05T00:00:00Z'), version('early', '2026-10-05T00:00:00Z')];
     const stored = storePreparedBatchAlone(
@@ -328,8 +324,8 @@ describe('settings batches by script (PostgreSQL)', () => {
     });
     await new Promise((r) => setTimeout(r, 300));
     expect(storedAt).toBe(0); // still waiting for the writer's lock
-    release();
-    await writer;
+    writer.release();
+    await writer.done;
     const outcome = await stored;
     // Planned as new, the check found 'late' known: stored by the general path, both versions in.
     expect(outcome.ofKnownUsers).toBe(1);
@@ -353,7 +349,11 @@ describe('settings batches by script (PostgreSQL)', () => {
     const store = (tenantId: string, zone: string) =>
       storePreparedBatchAlone(
         tdb.db,
-        prepareSettingsVersions(versionsOf(tenantId, rows), { byCopy: true, copyMinVersions: 1, planNewUsers: true }),
+        prepareSettingsVersions(versionsOf(tenantId, rows), {
+          byCopy: true,
+          copyMinVersions: 1,
+          planNewUsers: true,
+        }),
         NOW,
         new Map([[tenantId, zone]]),
       );

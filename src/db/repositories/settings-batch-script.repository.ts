@@ -1,4 +1,4 @@
-import type { RawBuilder } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../database.ts';
 import { inlineParameters, runScript, type ScriptResult } from '../query-script.ts';
 import { markDayRangesStatement, type TenantDayRange } from './day-revision.repository.ts';
@@ -119,10 +119,11 @@ export async function storeNewUsersBatch(
   ranges: readonly TenantDayRange[],
 ): Promise<boolean> {
   const tenants = batchTenants(versions);
-  const changedZones = inlineParameters(
-    `SELECT 1 FROM unnest($1::text[], $2::text[]) AS z(id, timezone)
-     LEFT JOIN tenants t ON t.id = z.id WHERE t.timezone IS DISTINCT FROM z.timezone`,
-    [tenants, tenants.map((t) => zones.get(t) ?? '')],
+  const planned = tenants.map((t) => zones.get(t) ?? '');
+  const changedZones = inlined(
+    sql`SELECT 1 FROM unnest(${tenants}::text[], ${planned}::text[]) AS z(id, timezone)
+        LEFT JOIN tenants t ON t.id = z.id WHERE t.timezone IS DISTINCT FROM z.timezone`,
+    conn,
   );
   const check = `SELECT settings_batch_unexpected('a user has a version, or a tenant a new zone, or is gone')
     FROM (${changedZones} UNION ALL SELECT 1 FROM (${probeStatement(versions, conn)} LIMIT 1) AS known LIMIT 1) AS x`;

@@ -148,7 +148,7 @@ async function copyCsv(
   const options = { rowEnd: CRLF, digitsOf: minorDigits, blockBytes: WRITE_BYTES };
   await copyInvoiceCsv(db, query, options, async (part) => {
     for await (const block of part.blocks) {
-      await write(out, block);
+      await write(out, block, () => part.release(block));
       input.onRows?.(written + part.records());
     }
     let rows = 0;
@@ -167,7 +167,11 @@ async function copyCsv(
 /** The COPY path writes blocks of this many bytes (the last one of a part smaller). */
 const WRITE_BYTES = 1 << 20;
 
-/** Writes with backpressure: waits for `drain` when the stream's buffer is full. */
-async function write(out: Writable, text: string | Buffer): Promise<void> {
-  if (!out.write(text)) await once(out, 'drain');
+/**
+ * Writes with backpressure: waits for `drain` when the stream's buffer is full. `written` is
+ * called once the stream is done with `chunk` (not on error).
+ */
+async function write(out: Writable, chunk: string | Buffer, written?: () => void): Promise<void> {
+  const done = written === undefined ? undefined : (error?: Error | null) => error || written();
+  if (!out.write(chunk, done)) await once(out, 'drain');
 }

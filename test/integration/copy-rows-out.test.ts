@@ -73,6 +73,46 @@ describe('CopyRowsOut (COPY TO STDOUT off the socket, rows ended by rowEnd)', ()
     });
   });
 
+  it('fills released blocks again (a shared spare list across COPYs), the rows unchanged', async () => {
+    // Blocks larger than a socket read (64 kB), as the export's are: a read completes one at most.
+    const blockBytes = 100_000;
+    const spare: Buffer[] = [];
+    const text = 'COPY (SELECT i, md5(i::text) FROM generate_series(1, 100000) i) TO STDOUT (FORMAT csv)';
+    const memory = new Set<ArrayBufferLike>();
+    let whole = 0;
+    for (const round of [1, 2]) {
+      const out = new CopyRowsOut(text, { rowEnd: '\r\n', blockBytes, spare });
+      client.query(out as unknown as string);
+      const copies: Buffer[] = [];
+      for await (const block of out.blocks()) {
+        // A copy first: a released block's bytes are overwritten by a later one's.
+        copies.push(Buffer.from(block));
+        memory.add(block.buffer);
+        if (block.length === blockBytes) whole += 1;
+        out.release(block);
+      }
+      const lines = Buffer.concat(copies).toString('utf8').split('\r\n');
+      expect(lines, `round ${round}`).toHaveLength(100001);
+      expect(lines[0]).toMatch(/^1,[0-9a-f]{32}$/);
+      expect(lines[99999]).toMatch(/^100000,[0-9a-f]{32}$/);
+      expect(new Set(lines.slice(0, -1)).size).toBe(100000);
+    }
+    // ~2 x 40 whole blocks in the memory of two: the one being filled and the one released.
+    expect(whole).toBeGreaterThan(70);
+    expect(memory.size).toBeLessThanOrEqual(3);
+    // Blocks never released are never reused; a block of another size is not kept.
+    const kept = new CopyRowsOut(text, { rowEnd: '\r\n', blockBytes, spare: [] });
+    kept.release(Buffer.alloc(100));
+    client.query(kept as unknown as string);
+    const held = new Set<ArrayBufferLike>();
+    let blocks = 0;
+    for await (const block of kept.blocks()) {
+      held.add(block.buffer);
+      blocks += 1;
+    }
+    expect(held.size).toBe(blocks);
+  });
+
   it("throws the server's error from the middle of a COPY, and the connection works on", async () => {
     const failing = 'COPY (SELECT 1 / (5000 - i) FROM generate_series(1, 10000) i) TO STDOUT (FORMAT csv)';
     await expect(copy(failing, 64)).rejects.toThrow(/division by zero/);

@@ -55,6 +55,8 @@ export function invoiceCsvCellsQuery(t: TenantMonth): RawBuilder<unknown> {
 export interface InvoiceCsvPart {
   /** The part's CSV records in blocks (`CopyRowsOut`), each record ended by `rowEnd`. */
   blocks: AsyncIterable<Buffer>;
+  /** Hands back a block once it is written: the next blocks reuse its memory (`CopyRowsOut.release`). */
+  release: (block: Buffer) => void;
   /** Once the blocks are read: the records they held. */
   records: () => number;
   /** Once the blocks are read: rows and sum of `amount` per currency over the part, in currency order. */
@@ -78,6 +80,7 @@ export async function copyInvoiceCsv(
   onPart: (part: InvoiceCsvPart) => Promise<void>,
 ): Promise<void> {
   if (q.tenants.length === 0) return;
+  const spare: Buffer[] = [];
   await inReadOnlySnapshot(db, async (trx) => {
     await tuneForExport(trx);
     for (const t of await filePartsPlan(trx, q)) {
@@ -89,11 +92,17 @@ export async function copyInvoiceCsv(
         rowEnd: options.rowEnd,
         ...(options.blockBytes === undefined ? {} : { blockBytes: options.blockBytes }),
         formatRow: totals.format,
+        spare,
       });
       // As on the COPY FROM path (login-event-copy.repository.ts): pg runs any object with
       // `submit` on the transaction's own connection; the rows then come through `copy`.
       await trx.executeQuery({ ...CompiledQuery.raw(''), sql: copy as unknown as string });
-      await onPart({ blocks: copy.blocks(), records: () => copy.rows, totals: () => totals.totals() });
+      await onPart({
+        blocks: copy.blocks(),
+        release: (block) => copy.release(block),
+        records: () => copy.rows,
+        totals: () => totals.totals(),
+      });
     }
   });
 }

@@ -139,6 +139,16 @@ export function isValidTimeZone(tz: string): boolean {
   return true;
 }
 
+/**
+ * Loads the runtime's time-zone data (ICU's, ~20 ms at a process's first zone question, ~0.5 ms
+ * for each later zone) without asking anything of a zone in particular: a caller that waits for
+ * I/O anyway (a command's first query, while the server starts its backend) pays it then instead
+ * of on its critical path.
+ */
+export function loadTimeZoneData(): void {
+  isValidTimeZone('Etc/UTC');
+}
+
 /** True for a real calendar date written `YYYY-MM-DD` (`2028-02-29` yes, `2026-02-29` no). */
 export function isValidDay(s: string): boolean {
   return parseDayParts(s) !== undefined;

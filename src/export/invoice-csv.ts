@@ -10,7 +10,7 @@ import {
 import { copyInvoiceCsv } from '../db/repositories/invoice-csv-copy.repository.ts';
 import { streamsCopy } from '../db/repositories/server-kind.repository.ts';
 import { findTenant, listTenants } from '../db/repositories/tenant.repository.ts';
-import { isValidMonth, type Month, monthBounds } from '../domain/calendar.ts';
+import { isValidMonth, loadTimeZoneData, type Month, monthBounds } from '../domain/calendar.ts';
 import { type Minor, minorDigits, sumMinor } from '../domain/money.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import { InputError } from '../errors.ts';
@@ -102,7 +102,11 @@ export async function writeInvoiceCsv(
   out: Writable,
 ): Promise<InvoiceExportResult> {
   if (!isValidMonth(input.month)) throw new InputError(`invalid month "${input.month}": expected YYYY-MM`);
+  // The time-zone data (for the period ends) loads while the first query is out: in its first
+  // turn of the event loop the connection is being opened, the server starting its backend.
+  const zoneData = new Promise<void>((resolve) => setImmediate(() => resolve(loadTimeZoneData())));
   const tenants = await tenantsToExport(db, input.tenantId);
+  await zoneData;
   const periodEnds: TenantPeriodEnd[] = tenants.map((t) => ({
     tenantId: t.id,
     periodEnd: monthBounds(input.month, t.timezone).end,

@@ -176,6 +176,8 @@ const WRITE_BYTES = 1 << 20;
  * called once the stream is done with `chunk` (not on error).
  */
 async function write(out: Writable, chunk: string | Buffer, written?: () => void): Promise<void> {
-  const done = written === undefined ? undefined : (error?: Error | null) => error || written();
+  const done = (error?: Error | null) => {
+    if (!error) written?.();
+  };
   if (!out.write(chunk, done)) await once(out, 'drain');
 }

@@ -9,6 +9,8 @@
  *   (a) the floor: psql `\copy` of the same distinct FINISHED rows (the seven columns of
  *       login_events: tenant, event, user, instant, tenant-local day, source, time of receipt)
  *       into a bare table with the same primary key and collations,
+ *   (a') the data model's floor: the same rows and their finished daily-activity rows copied
+ *       into two bare tables with the two keys, one after the other and at once (ingest-floors.ts),
  *   (b) `billing ingest FILE` (a child process, DATABASE_URL set), with its peak RSS;
  * then, worst shape only,
  *   (c) HTTP: `billing serve` fed batches of 1,000 by a load generator in this process
@@ -41,6 +43,7 @@ import { createApiKey } from '../../src/tenancy/api-key.ts';
 import { addTenant } from '../../src/tenancy/tenant.service.ts';
 import { runProcess } from '../support/cli.ts';
 import { freePort, type LocalPostgres, startLocalPostgres, startLocalRedis } from '../support/services.ts';
+import { ActivityRows, copyFloor, modelFloor } from './ingest-floors.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // The compiled CLI, as production runs it (`npm run build` once per bench run): tsx would add
@@ -48,7 +51,6 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'dist/src/cli/main.js');
 /** `--batch-size` of the measured import (events per transaction); unset = the CLI's default (10,000). */
 const BATCH = process.env.BENCH_BATCH;
-const PSQL = '/usr/lib/postgresql/15/bin/psql';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const BIG = Number(process.env.BENCH_BIG ?? 5_000_000);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'file,http,stream').split(',').map((p) => p.trim()));
@@ -181,44 +183,38 @@ async function freshDatabase(server: LocalPostgres, name: string): Promise<strin
   return url;
 }
 
-/**
- * The floor: the distinct events as finished rows (what login_events holds, day included) in a
- * CSV, copied by psql into a bare table with the same key. Returns rows per second.
- */
-async function copyFloor(server: LocalPostgres, csv: string, rows: number): Promise<number> {
-  const url = await freshDatabase(server, 'bench_copy');
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  await c.query(`CREATE TABLE bare (tenant_id text COLLATE "C" NOT NULL, event_id text COLLATE "C" NOT NULL,
-    user_id text COLLATE "C" NOT NULL, occurred_at timestamptz NOT NULL, day date NOT NULL, source text NOT NULL,
-    received_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, event_id))`);
-  await c.end();
-  const t0 = performance.now();
-  const r = await runProcess(PSQL, [url, '-c', `\\copy bare FROM '${csv}' WITH (FORMAT csv)`], {
-    env: process.env,
-  });
-  const s = (performance.now() - t0) / 1000;
-  if (r.code !== 0) throw new Error(`psql failed: ${r.stderr}`);
-  return rows / s;
+async function dropDatabase(server: LocalPostgres, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.end();
 }
 
-/** The data files of a shape: every event as NDJSON, the distinct ones as finished CSV rows. */
+/**
+ * The data files of a shape: every event as NDJSON, the distinct ones as finished CSV rows, and
+ * their daily-activity rows as finished CSV rows.
+ */
 async function writeShape(dir: string, name: string, shape: Shape) {
   const ndjson = path.join(dir, `${name}.ndjson`);
   const csv = path.join(dir, `${name}-distinct.csv`);
+  const activityCsv = path.join(dir, `${name}-activity.csv`);
   await writeLines(ndjson, EVENTS, (i) => JSON.stringify(shape(i)));
   const days = new TenantDayCache();
   const zoneOf = new Map(TENANTS.map((t) => [t.id, t.zone]));
   const receivedAt = new Date().toISOString();
+  const activity = new ActivityRows();
   let distinct = 0;
   await writeLines(csv, EVENTS, (i) => {
     if (i % 20 === 19) return undefined;
     distinct += 1;
     const e = shape(i);
     const day = days.dayOf(Date.parse(e.occurredAt), zoneOf.get(e.tenantId) as string);
+    activity.add(e.tenantId, day, e.userId, e.occurredAt);
     return `${e.tenantId},${e.eventId},${e.userId},${e.occurredAt},${day},file,${receivedAt}`;
   });
-  return { ndjson, csv, distinct };
+  const lines = activity.lines(receivedAt);
+  await writeLines(activityCsv, activity.size, () => lines.next().value ?? undefined);
+  return { ndjson, csv, activityCsv, activityRows: activity.size, distinct };
 }
 
 /** CPU seconds (user + system) of this process's reaped children (the measured CLI), from /proc. */
@@ -436,17 +432,36 @@ export async function run(): Promise<void> {
       console.log(
         `[${name}] ${EVENTS} events (${files.distinct} distinct), 10 tenants, ${what}, 5% duplicates`,
       );
-      const copyRate = await copyFloor(server, files.csv, files.distinct);
+      const floor = await copyFloor(
+        await freshDatabase(server, 'bench_copy'),
+        files.csv,
+        files.distinct,
+        () => postgresCpuSeconds(server),
+      );
+      const copyRate = floor.rate;
       if (name === 'worst') worstFloor = copyRate;
       console.log(
-        `  (a) COPY floor (psql \\copy of the ${files.distinct} distinct finished rows, PK): ${Math.round(copyRate)} rows/s`,
+        `  (a) COPY floor (psql \\copy of the ${files.distinct} distinct finished rows, PK): ${Math.round(copyRate)} rows/s, PostgreSQL CPU ${floor.pgCpuUs.toFixed(1)} µs/row`,
+      );
+      const model = await modelFloor(
+        [await freshDatabase(server, 'bench_model_1'), await freshDatabase(server, 'bench_model_2')],
+        files.csv,
+        files.activityCsv,
+        files.distinct,
+        () => postgresCpuSeconds(server),
+      );
+      for (const db of ['bench_model_1', 'bench_model_2']) await dropDatabase(server, db);
+      console.log(
+        `  (a') the data model's floor (the same rows and their ${files.activityRows} finished activity rows, psql \\copy into two bare tables with the two keys): ` +
+          `one after the other ${Math.round(model.sequential)} events/s (${(model.sequential / copyRate).toFixed(2)}x the COPY floor; PostgreSQL CPU ${model.sequentialPgCpuUs.toFixed(1)} µs/event), ` +
+          `two sessions at once ${Math.round(model.concurrent)} events/s (${(model.concurrent / copyRate).toFixed(2)}x)`,
       );
       if (!PARTS.has('file')) break;
       const imp = await importFile(server, files.ndjson, 'bench_import');
       const rate = EVENTS / imp.seconds;
       console.log(
         `  (b) billing ingest (${EVENTS / 1e6}M): ${Math.round(rate)} events/s (${imp.seconds.toFixed(1)} s in the import, ${imp.wall.toFixed(1)} s wall with start-up), ` +
-          `ratio to COPY ${(rate / copyRate).toFixed(2)}, Node CPU ${imp.nodeCpuUs.toFixed(1)} µs/event (start-up included), PostgreSQL CPU ${imp.pgCpuUs.toFixed(1)} µs/event, peak RSS ${imp.maxRssMb} MB, counts ${imp.counts}, activity rows ${imp.activityRows}, login_events rows rolled back by given-up COPYs ${imp.deadEventRows}`,
+          `ratio to COPY ${(rate / copyRate).toFixed(2)} (to the model's floor ${(rate / model.sequential).toFixed(2)} / ${(rate / model.concurrent).toFixed(2)}), Node CPU ${imp.nodeCpuUs.toFixed(1)} µs/event (start-up included), PostgreSQL CPU ${imp.pgCpuUs.toFixed(1)} µs/event, peak RSS ${imp.maxRssMb} MB, counts ${imp.counts}, activity rows ${imp.activityRows}, login_events rows rolled back by given-up COPYs ${imp.deadEventRows}`,
       );
     }
 

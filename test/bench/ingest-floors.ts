@@ -12,6 +12,7 @@
  */
 import pg from 'pg';
 import { runProcess } from '../support/cli.ts';
+import { settled } from './stats.ts';
 
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
 
@@ -53,6 +54,7 @@ export async function copyFloor(
   await createTables(url, { bare: EVENTS_TABLE });
   const cpu0 = pgCpuSeconds();
   const seconds = await timed(() => psqlCopy(url, [['bare', csv]]));
+  await settled();
   return { rate: rows / seconds, pgCpuUs: ((pgCpuSeconds() - cpu0) * 1e6) / rows };
 }
 
@@ -88,6 +90,7 @@ export async function modelFloor(
       ['bare_activity', activityCsv],
     ]),
   );
+  await settled();
   const sequentialPgCpuUs = ((pgCpuSeconds() - cpu0) * 1e6) / events;
   const concurrent = await timed(() =>
     Promise.all([

@@ -9,6 +9,8 @@
  *     import's own functions, no database (what Node costs per version);
  * (c) `billing users import FILE`, compiled as the production image runs it, wall time and peak
  *     RSS from /usr/bin/time -v; the license intervals and day marks are written as in production;
+ * (a') the data model's floor: the finished versions and intervals (c) wrote, copied by psql into
+ *     bare tables of the same shape (settings-model-floor.ts);
  * (d) a second file of the same users, each with a version back-dated by a day, and (e) one
  *     back-dated by ten years: both split every user's interval; (e) must cost what (d) does.
  *
@@ -32,6 +34,7 @@ import { eachChunkLines, isBadLine, parseJsonLine } from '../../src/ingest/line-
 import { LicenseShapes, parseSettingsVersionLine } from '../../src/ingest/settings-import.service.ts';
 import { startLocalPostgres } from '../support/services.ts';
 import { buildDist } from './build-dist.ts';
+import { settingsModelFloor } from './settings-model-floor.ts';
 import { runTimed } from './timed-process.ts';
 
 const VERSIONS = Number(process.env.BENCH_VERSIONS ?? 1_000_000);
@@ -324,6 +327,12 @@ export async function run(): Promise<void> {
       `    CPU per version: CLI ${f2(first.nodeCpuUs)} µs (Node alone (b) ${f2((node / VERSIONS) * 1e6)}), server ${f2(first.serverCpuUs)} µs (${f2(first.serverCpuUs / floorCpuUs)}x the floor's ${f2(floorCpuUs)} µs/row)`,
     );
     console.log(`    server split: ${splitText(first)}`);
+    const model = await settingsModelFloor(pgServer.url, dir, () => serverCpuSeconds(pm));
+    console.log(
+      `(a') the data model's floor: the ${model.rows[0]} versions and ${model.rows[1]} license intervals (c) wrote, finished, psql \\copy into bare tables of the same shape (columns, keys, indexes; no trigger), one after the other: ` +
+        `${f2(model.seconds)} s = ${rate(model.seconds)} versions/s (${f2(floor / model.seconds)}x the COPY floor), server CPU ${f2((model.cpu / VERSIONS) * 1e6)} µs/version; ` +
+        `the import (c) at ${f2(model.seconds / first.seconds)}x of it`,
+    );
     if (process.env.BENCH_NEW_ONLY === '1') {
       // BENCH_NEW_ONLY=1: the first import only ((a)-(c)), for quick comparisons.
       console.log(`load average at the end ${loadAverage()}`);

@@ -5,3 +5,10 @@ export function median(xs: readonly number[]): number {
   const half = sorted.length / 2;
   return ((sorted[Math.ceil(half) - 1] as number) + (sorted[Math.floor(half)] as number)) / 2;
 }
+
+/**
+ * Waits for a psql session's backend to be reaped after psql returns: until the postmaster has
+ * reaped it, its CPU is in no /proc figure a server-CPU reader adds up (an exited backend is
+ * neither a live child nor in the postmaster's cutime yet).
+ */
+export const settled = () => new Promise((resolve) => setTimeout(resolve, 300));

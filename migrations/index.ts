@@ -17,6 +17,7 @@ import * as m0015 from './0015_month_row_bases.ts';
 import * as m0016 from './0016_month_row_base_keys.ts';
 import * as m0017 from './0017_settings_versions_leaf.ts';
 import * as m0018 from './0018_settings_batch_expectation.ts';
+import * as m0019 from './0019_settings_json_text.ts';
 
 /**
  * Every migration, by name (applied in name order). Listed statically rather than read from the
@@ -41,4 +42,5 @@ export const migrations: Record<string, Migration> = {
   '0016_month_row_base_keys': m0016,
   '0017_settings_versions_leaf': m0017,
   '0018_settings_batch_expectation': m0018,
+  '0019_settings_json_text': m0019,
 };

@@ -33,7 +33,7 @@ export function licenseRank(license: License): number {
 /**
  * Size limits of the settings arrays (docs/file-formats.md): far above any real user (a handful of
  * skills, eight permissions at most) and small enough that one version cannot become a
- * megabyte of jsonb. Repeats count (they are collapsed only after validation).
+ * megabyte of JSON. Repeats count (they are collapsed only after validation).
  */
 export const MAX_SKILLS = 500;
 export const MAX_SKILL_LENGTH = 100;

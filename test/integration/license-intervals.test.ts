@@ -254,10 +254,12 @@ describe.each(BACKENDS)(
         ]);
 
         const migrator = migratorFor(conn.db);
-        // Down to before 0017 (0018, a function for the import's check, goes first).
+        // Down to before 0017 (0019, the documents as json, and 0018, a function for the
+        // import's check, go first).
         const down = await migrator.migrateTo('0016_month_row_base_keys');
         expect(down.error).toBeUndefined();
         expect(down.results?.map((r) => r.migrationName)).toEqual([
+          '0019_settings_json_text',
           '0018_settings_batch_expectation',
           '0017_settings_versions_leaf',
         ]);

@@ -14,8 +14,8 @@ const BINARY_HEADER = Buffer.from([
  * Rows of `COPY ... FROM STDIN (FORMAT binary)` written straight into bytes: each field its
  * length and its value, so the server neither splits nor unescapes the text nor parses the
  * timestamps (a tenth of the backend's CPU per settings version in text format, and no RFC 3339
- * text to render per login event: docs/performance/settings.md and ingest.md). jsonb goes as its
- * version byte and the JSON text, a date as int32 days since 2000-01-01. The buffer doubles
+ * text to render per login event: docs/performance/settings.md and ingest.md). json goes as its
+ * text, a date as int32 days since 2000-01-01. The buffer doubles
  * when full; `bytes()` adds the header and the trailer (empty when no row was added). Used by
  * the settings import (new users' versions and intervals) and the file import's direct COPY
  * into login_events.
@@ -46,8 +46,8 @@ export class BinaryCopyRows {
     this.#rows += 1;
   }
 
-  /** A text field (NULL when null); `prefix` bytes before it (jsonb's version byte). */
-  text(value: string | null, prefix?: number): void {
+  /** A text field (NULL when null): text, names, and json (whose binary form is its text). */
+  text(value: string | null): void {
     if (value === null) {
       this.#room(4);
       this.#buf.writeInt32BE(-1, this.#len);
@@ -58,7 +58,6 @@ export class BinaryCopyRows {
     this.#room(5 + value.length * 3);
     const at = this.#len;
     let len = at + 4;
-    if (prefix !== undefined) this.#buf[len++] = prefix;
     len += this.#utf8(value, len);
     this.#buf.writeInt32BE(len - at - 4, at);
     this.#len = len;
@@ -79,10 +78,6 @@ export class BinaryCopyRows {
       buf[at + i] = c;
     }
     return n;
-  }
-
-  jsonb(json: string): void {
-    this.text(json, 1);
   }
 
   bool(value: boolean): void {

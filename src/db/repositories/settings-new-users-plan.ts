@@ -50,11 +50,11 @@ function addVersionRow(out: BinaryCopyRows, v: StagedSettingsVersion): void {
   out.bool(v.active);
   out.text(v.email);
   out.text(v.lastName);
-  out.jsonb(v.settingsJson);
+  out.text(v.settingsJson);
   out.text(v.license);
   out.text(v.billing);
   out.bool(v.recordCalls);
-  out.jsonb(v.reasonsJson);
+  out.text(v.reasonsJson);
 }
 
 /** A `license_intervals` row, in `INTERVAL_COLUMNS` order. */

@@ -51,9 +51,9 @@ async function unnestIntoStaging(trx: Db, versions: readonly StagedSettingsVersi
       ${versions.map((_, i) => i)}::int[], ${versions.map((v) => v.tenantId)}::text[],
       ${versions.map((v) => v.userId)}::text[], ${versions.map((v) => v.effectiveAt.getTime())}::bigint[],
       ${versions.map((v) => v.active)}::bool[], ${versions.map((v) => v.email)}::text[],
-      ${versions.map((v) => v.lastName)}::text[], ${versions.map((v) => v.settingsJson)}::jsonb[],
+      ${versions.map((v) => v.lastName)}::text[], ${versions.map((v) => v.settingsJson)}::json[],
       ${versions.map((v) => v.license)}::text[], ${versions.map((v) => v.billing)}::text[],
-      ${versions.map((v) => v.recordCalls)}::bool[], ${versions.map((v) => v.reasonsJson)}::jsonb[])
+      ${versions.map((v) => v.recordCalls)}::bool[], ${versions.map((v) => v.reasonsJson)}::json[])
   `.execute(trx);
 }
 
@@ -203,9 +203,9 @@ async function insertNewUsers(
       ${versions.map((v) => v.tenantId)}::text[], ${versions.map((v) => v.userId)}::text[],
       ${versions.map((v) => v.effectiveAt.toISOString())}::timestamptz[], ${versions.map((v) => v.active)}::bool[],
       ${versions.map((v) => v.email)}::text[], ${versions.map((v) => v.lastName)}::text[],
-      ${versions.map((v) => v.settingsJson)}::jsonb[], ${versions.map((v) => v.license)}::text[],
+      ${versions.map((v) => v.settingsJson)}::json[], ${versions.map((v) => v.license)}::text[],
       ${versions.map((v) => v.billing)}::text[], ${versions.map((v) => v.recordCalls)}::bool[],
-      ${versions.map((v) => v.reasonsJson)}::jsonb[])
+      ${versions.map((v) => v.reasonsJson)}::json[])
   `.execute(trx);
   if (intervals.length === 0) return;
   await sql`
@@ -234,8 +234,8 @@ async function storeKnownUsers(
   await sql`
     CREATE TEMP TABLE IF NOT EXISTS settings_version_staging (
       ord int NOT NULL, tenant_id text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
-      effective_ms bigint NOT NULL, active boolean NOT NULL, email text, last_name text, settings jsonb NOT NULL,
-      license text NOT NULL, billing text NOT NULL, record_calls boolean NOT NULL, reasons jsonb NOT NULL
+      effective_ms bigint NOT NULL, active boolean NOT NULL, email text, last_name text, settings json NOT NULL,
+      license text NOT NULL, billing text NOT NULL, record_calls boolean NOT NULL, reasons json NOT NULL
     ) ON COMMIT DELETE ROWS`.execute(trx);
   // A caller's transaction may store several batches: each starts from an empty table.
   await sql`TRUNCATE settings_version_staging`.execute(trx);

@@ -10,11 +10,8 @@
  *   floor says how close it runs to the bare limit of its data model, and this floor against the
  *   issue's says what the model itself costs.
  */
-import pg from 'pg';
-import { runProcess } from '../support/cli.ts';
+import { execute, psql } from './psql.ts';
 import { settled } from './stats.ts';
-
-const PSQL = '/usr/lib/postgresql/15/bin/psql';
 
 const EVENTS_TABLE = `(tenant_id text COLLATE "C" NOT NULL, event_id text COLLATE "C" NOT NULL,
     user_id text COLLATE "C" NOT NULL, occurred_at timestamptz NOT NULL, day date NOT NULL, source text NOT NULL,
@@ -23,19 +20,18 @@ const ACTIVITY_TABLE = `(tenant_id text COLLATE "C" NOT NULL, day date NOT NULL,
     first_login_at timestamptz NOT NULL, last_login_at timestamptz NOT NULL, login_count integer NOT NULL,
     updated_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, day, user_id))`;
 
-async function createTables(url: string, tables: Record<string, string>): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  for (const [name, shape] of Object.entries(tables)) await c.query(`CREATE TABLE ${name} ${shape}`);
-  await c.end();
-}
+const createTables = (url: string, tables: Record<string, string>) =>
+  execute(
+    url,
+    Object.entries(tables).map(([name, shape]) => `CREATE TABLE ${name} ${shape}`),
+  );
 
-/** psql with one `\copy` per (table, file), in one session; throws when psql fails. */
-async function psqlCopy(url: string, copies: [table: string, csv: string][]): Promise<void> {
-  const args = copies.flatMap(([table, csv]) => ['-c', `\\copy ${table} FROM '${csv}' WITH (FORMAT csv)`]);
-  const r = await runProcess(PSQL, [url, '-v', 'ON_ERROR_STOP=1', ...args], { env: process.env });
-  if (r.code !== 0) throw new Error(`psql failed: ${r.stderr}`);
-}
+/** psql with one `\copy` per (table, file), in one session. */
+const psqlCopy = (url: string, copies: [table: string, csv: string][]) =>
+  psql(
+    url,
+    copies.map(([table, csv]) => `\\copy ${table} FROM '${csv}' WITH (FORMAT csv)`),
+  );
 
 /** Seconds `work` takes. */
 async function timed(work: () => Promise<unknown>): Promise<number> {

@@ -9,32 +9,14 @@
  */
 import path from 'node:path';
 import pg from 'pg';
-import { runProcess } from '../support/cli.ts';
+import { execute, psql } from './psql.ts';
 import { settled } from './stats.ts';
-
-const PSQL = '/usr/lib/postgresql/15/bin/psql';
 
 /** The tables an import of new users writes (besides a few day-mark rows), with their bare twins. */
 const TABLES = [
   { table: 'settings_versions_all', bare: 'model_floor_versions' },
   { table: 'license_intervals', bare: 'model_floor_intervals' },
 ] as const;
-
-async function psql(url: string, commands: string[]): Promise<void> {
-  const args = commands.flatMap((c) => ['-c', c]);
-  const r = await runProcess(PSQL, [url, '-v', 'ON_ERROR_STOP=1', ...args], { env: process.env });
-  if (r.code !== 0) throw new Error(`psql failed: ${r.stderr}`);
-}
-
-async function execute(url: string, statements: string[]): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    for (const s of statements) await c.query(s);
-  } finally {
-    await c.end();
-  }
-}
 
 export interface SettingsModelFloor {
   /** Rows copied per table, in `TABLES` order. */

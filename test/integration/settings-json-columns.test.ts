@@ -64,7 +64,9 @@ describe.each(BACKENDS)('migration 0019 (settings and reasons as json) on $name'
       // Still JSON: a hand-written row with a broken document is refused.
       await expect(
         sql`INSERT INTO settings_versions (tenant_id, user_id, effective_at, active, settings, license, billing, record_calls, reasons)
-          VALUES ('j19', 'c', '2026-01-01Z', true, '{"role": ', 'standard', 'monthly', false, '[]')`.execute(conn.db),
+          VALUES ('j19', 'c', '2026-01-01Z', true, '{"role": ', 'standard', 'monthly', false, '[]')`.execute(
+          conn.db,
+        ),
       ).rejects.toThrow(/json/i);
 
       const before = await documents(conn.db);
